@@ -1,0 +1,505 @@
+package stockd
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// The binary encoding of events. A batch of consecutive events of one
+// partition is encoded as one record: the partition and positions are implied
+// by where the record is stored, and times are deltas from the first event's
+// time, so a batch of reservations decided together costs a few dozen bytes an
+// event. The format is versioned by its first byte; decoding is defensive and
+// never panics or allocates more than the input can justify.
+
+const eventFormatV1 = 1
+
+// ErrCorrupt is wrapped by every decoding error.
+var ErrCorrupt = errors.New("stockd: corrupt encoding")
+
+// AppendEvents appends the encoding of events, which must be consecutive
+// events of one partition, to dst and returns the extended slice.
+func AppendEvents(dst []byte, events []Event) []byte {
+	w := writer{buf: dst}
+	w.byte(eventFormatV1)
+	w.uvarint(uint64(len(events)))
+	var base int64
+	if len(events) > 0 {
+		base = unixNano(events[0].Time)
+	}
+	w.varint(base)
+	for i := range events {
+		e := &events[i]
+		w.byte(byte(e.Data.EventType()))
+		w.string(e.SKU)
+		w.uvarint(e.Version)
+		w.varint(unixNano(e.Time) - base)
+		w.string(e.CommandID)
+		w.string(e.Actor)
+		encodeData(&w, e.Data)
+	}
+	return w.buf
+}
+
+// DecodeEvents decodes a record written by AppendEvents whose first event has
+// the given partition and position.
+func DecodeEvents(src []byte, partition int, first uint64) ([]Event, error) {
+	r := reader{buf: src}
+	if v := r.byte(); v != eventFormatV1 && r.err == nil {
+		return nil, fmt.Errorf("%w: unknown event format %d", ErrCorrupt, v)
+	}
+	n := r.count()
+	base := r.varint()
+	if r.err != nil {
+		return nil, r.err
+	}
+	events := make([]Event, 0, n)
+	for i := 0; i < n; i++ {
+		e := Event{Partition: partition, Position: first + uint64(i)}
+		t := EventType(r.byte())
+		e.SKU = r.string()
+		e.Version = r.uvarint()
+		e.Time = fromUnixNano(base + r.varint())
+		e.CommandID = r.string()
+		e.Actor = r.string()
+		e.Data = decodeData(&r, t)
+		if r.err != nil {
+			return nil, r.err
+		}
+		events = append(events, e)
+	}
+	if len(r.buf) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(r.buf))
+	}
+	return events, nil
+}
+
+func encodeData(w *writer, d EventData) {
+	switch d := d.(type) {
+	case StockReceived:
+		w.strings(d.Location, d.Lot, d.BestBefore)
+		w.varint(d.Quantity)
+		w.u64(d.Fingerprint)
+	case StockAdjusted:
+		w.string(d.Location)
+		w.varint(d.Delta)
+		w.string(string(d.Reason))
+		w.lots(d.Lots)
+		w.u64(d.Fingerprint)
+	case StockCounted:
+		w.string(d.Location)
+		w.varint(d.OnHand)
+		w.varint(d.Delta)
+		w.lots(d.Lots)
+		w.u64(d.Fingerprint)
+	case StockTransferred:
+		w.strings(d.From, d.To)
+		w.varint(d.Quantity)
+		w.lots(d.Lots)
+		w.u64(d.Fingerprint)
+	case TransferArrived:
+		w.strings(d.From, d.To)
+		w.varint(d.Quantity)
+		w.lots(d.Lots)
+	case SKUConfigured:
+		w.varint(d.SafetyStock)
+		w.varint(d.LowStockThreshold)
+	case LocationConfigured:
+		w.location(d.Location)
+	case StockReserved:
+		w.string(d.Reservation)
+		w.varint(d.Quantity)
+		w.allocations(d.Allocations)
+		w.time(d.ExpiresAt)
+		w.string(d.Customer)
+		w.varint(int64(d.Home))
+		w.u64(d.Fingerprint)
+	case ReservationExtended:
+		w.string(d.Reservation)
+		w.time(d.ExpiresAt)
+	case ReservationCommitted:
+		w.string(d.Reservation)
+		w.varint(d.Quantity)
+		w.varint(d.Released)
+		w.allocations(d.Allocations)
+		w.lots(d.Lots)
+	case ReservationReleased:
+		w.strings(d.Reservation, string(d.Reason))
+		w.varint(d.Quantity)
+	case LotExpired:
+		w.strings(d.Location, d.Lot, d.BestBefore)
+		w.varint(d.Quantity)
+	case ShortageDetected:
+		w.string(d.Location)
+		w.varint(d.Shortage)
+	case SagaStarted:
+		w.strings(d.Reservation, d.Customer)
+		w.time(d.CreatedAt)
+		w.time(d.ExpiresAt)
+		w.reserveLines(d.Lines)
+		w.ints(d.Participants)
+		w.u64(d.Fingerprint)
+	case SagaStepAcked:
+		w.string(d.Reservation)
+		w.varint(int64(d.Step))
+		w.varint(int64(d.From))
+		w.uvarint(uint64(len(d.Held)))
+		for _, l := range d.Held {
+			w.string(l.SKU)
+			w.varint(l.Quantity)
+			w.allocations(l.Allocations)
+		}
+		w.uvarint(uint64(len(d.Shortfalls)))
+		for _, s := range d.Shortfalls {
+			w.string(s.SKU)
+			w.varint(s.Requested)
+			w.varint(s.Available)
+		}
+	case ReservationHeld:
+		w.string(d.Reservation)
+	case SagaStepStarted:
+		w.string(d.Reservation)
+		w.varint(int64(d.Step))
+		w.byte(byte(d.Action))
+		w.ints(d.Participants)
+		w.time(d.ExpiresAt)
+		w.string(string(d.Reason))
+		w.uvarint(uint64(len(d.Lines)))
+		for _, l := range d.Lines {
+			w.string(l.SKU)
+			w.varint(l.Quantity)
+		}
+	case SagaSettled:
+		w.string(d.Reservation)
+		w.varint(int64(d.Step))
+	default:
+		panic(fmt.Sprintf("stockd: cannot encode event data %T", d))
+	}
+}
+
+func decodeData(r *reader, t EventType) EventData {
+	switch t {
+	case TypeStockReceived:
+		d := StockReceived{Location: r.string(), Lot: r.string(), BestBefore: r.string()}
+		d.Quantity = r.varint()
+		d.Fingerprint = r.u64()
+		return d
+	case TypeStockAdjusted:
+		d := StockAdjusted{Location: r.string(), Delta: r.varint(), Reason: AdjustReason(r.string())}
+		d.Lots = r.lots()
+		d.Fingerprint = r.u64()
+		return d
+	case TypeStockCounted:
+		d := StockCounted{Location: r.string(), OnHand: r.varint(), Delta: r.varint()}
+		d.Lots = r.lots()
+		d.Fingerprint = r.u64()
+		return d
+	case TypeStockTransferred:
+		d := StockTransferred{From: r.string(), To: r.string(), Quantity: r.varint()}
+		d.Lots = r.lots()
+		d.Fingerprint = r.u64()
+		return d
+	case TypeTransferArrived:
+		d := TransferArrived{From: r.string(), To: r.string(), Quantity: r.varint()}
+		d.Lots = r.lots()
+		return d
+	case TypeSKUConfigured:
+		return SKUConfigured{SafetyStock: r.varint(), LowStockThreshold: r.varint()}
+	case TypeLocationConfigured:
+		return LocationConfigured{Location: r.location()}
+	case TypeStockReserved:
+		d := StockReserved{Reservation: r.string(), Quantity: r.varint()}
+		d.Allocations = r.allocations()
+		d.ExpiresAt = r.time()
+		d.Customer = r.string()
+		d.Home = r.int()
+		d.Fingerprint = r.u64()
+		return d
+	case TypeReservationExtended:
+		return ReservationExtended{Reservation: r.string(), ExpiresAt: r.time()}
+	case TypeReservationCommitted:
+		d := ReservationCommitted{Reservation: r.string(), Quantity: r.varint(), Released: r.varint()}
+		d.Allocations = r.allocations()
+		d.Lots = r.lots()
+		return d
+	case TypeReservationReleased:
+		return ReservationReleased{Reservation: r.string(), Reason: ReleaseReason(r.string()), Quantity: r.varint()}
+	case TypeLotExpired:
+		return LotExpired{Location: r.string(), Lot: r.string(), BestBefore: r.string(), Quantity: r.varint()}
+	case TypeShortageDetected:
+		return ShortageDetected{Location: r.string(), Shortage: r.varint()}
+	case TypeSagaStarted:
+		d := SagaStarted{Reservation: r.string(), Customer: r.string(), CreatedAt: r.time(), ExpiresAt: r.time()}
+		d.Lines = r.reserveLines()
+		d.Participants = r.ints()
+		d.Fingerprint = r.u64()
+		return d
+	case TypeSagaStepAcked:
+		d := SagaStepAcked{Reservation: r.string(), Step: r.int(), From: r.int()}
+		if n := r.count(); n > 0 {
+			d.Held = make([]ReservationLine, 0, n)
+			for i := 0; i < n && r.err == nil; i++ {
+				l := ReservationLine{SKU: r.string(), Quantity: r.varint()}
+				l.Held = l.Quantity
+				l.Allocations = r.allocations()
+				d.Held = append(d.Held, l)
+			}
+		}
+		if n := r.count(); n > 0 {
+			d.Shortfalls = make([]Shortfall, 0, n)
+			for i := 0; i < n && r.err == nil; i++ {
+				d.Shortfalls = append(d.Shortfalls, Shortfall{SKU: r.string(), Requested: r.varint(), Available: r.varint()})
+			}
+		}
+		return d
+	case TypeReservationHeld:
+		return ReservationHeld{Reservation: r.string()}
+	case TypeSagaStepStarted:
+		d := SagaStepStarted{Reservation: r.string(), Step: r.int(), Action: SagaAction(r.byte())}
+		d.Participants = r.ints()
+		d.ExpiresAt = r.time()
+		d.Reason = ReleaseReason(r.string())
+		if n := r.count(); n > 0 {
+			d.Lines = make([]CommitLine, 0, n)
+			for i := 0; i < n && r.err == nil; i++ {
+				d.Lines = append(d.Lines, CommitLine{SKU: r.string(), Quantity: r.varint()})
+			}
+		}
+		return d
+	case TypeSagaSettled:
+		return SagaSettled{Reservation: r.string(), Step: r.int()}
+	}
+	r.fail("unknown event type %d", t)
+	return nil
+}
+
+// writer appends primitive values to a byte slice.
+type writer struct{ buf []byte }
+
+func (w *writer) byte(b byte)      { w.buf = append(w.buf, b) }
+func (w *writer) uvarint(v uint64) { w.buf = binary.AppendUvarint(w.buf, v) }
+func (w *writer) varint(v int64)   { w.buf = binary.AppendVarint(w.buf, v) }
+func (w *writer) u64(v uint64)     { w.buf = binary.LittleEndian.AppendUint64(w.buf, v) }
+func (w *writer) time(t time.Time) { w.varint(unixNano(t)) }
+func (w *writer) string(s string)  { w.uvarint(uint64(len(s))); w.buf = append(w.buf, s...) }
+func (w *writer) strings(s ...string) {
+	for _, x := range s {
+		w.string(x)
+	}
+}
+func (w *writer) bool(b bool) {
+	if b {
+		w.byte(1)
+	} else {
+		w.byte(0)
+	}
+}
+
+func (w *writer) ints(v []int) {
+	w.uvarint(uint64(len(v)))
+	for _, x := range v {
+		w.varint(int64(x))
+	}
+}
+
+func (w *writer) lots(lots []LotQty) {
+	w.uvarint(uint64(len(lots)))
+	for _, l := range lots {
+		w.strings(l.Location, l.Lot, l.BestBefore)
+		w.varint(l.Quantity)
+	}
+}
+
+func (w *writer) allocations(as []Allocation) {
+	w.uvarint(uint64(len(as)))
+	for _, a := range as {
+		w.string(a.Location)
+		w.varint(a.Quantity)
+	}
+}
+
+func (w *writer) location(l Location) {
+	w.strings(l.ID, string(l.Kind), l.Region)
+	w.varint(int64(l.Priority))
+}
+
+func (w *writer) reserveLines(lines []ReserveLine) {
+	w.uvarint(uint64(len(lines)))
+	for _, l := range lines {
+		w.strings(l.SKU, l.Location)
+		w.varint(l.Quantity)
+		w.bool(l.Split)
+		w.uvarint(uint64(len(l.Locations)))
+		w.strings(l.Locations...)
+	}
+}
+
+// reader consumes primitive values from a byte slice. The first error sticks:
+// later reads return zero values, so decoders check r.err once at the end.
+type reader struct {
+	buf []byte
+	err error
+}
+
+func (r *reader) fail(format string, args ...any) {
+	if r.err == nil {
+		r.err = fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, args...))
+	}
+	r.buf = nil
+}
+
+func (r *reader) byte() byte {
+	if len(r.buf) < 1 {
+		r.fail("unexpected end of input")
+		return 0
+	}
+	b := r.buf[0]
+	r.buf = r.buf[1:]
+	return b
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.buf)
+	if n <= 0 {
+		r.fail("bad uvarint")
+		return 0
+	}
+	r.buf = r.buf[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	v, n := binary.Varint(r.buf)
+	if n <= 0 {
+		r.fail("bad varint")
+		return 0
+	}
+	r.buf = r.buf[n:]
+	return v
+}
+
+func (r *reader) int() int {
+	v := r.varint()
+	if v < math.MinInt32 || v > math.MaxInt32 {
+		r.fail("integer %d out of range", v)
+		return 0
+	}
+	return int(v)
+}
+
+func (r *reader) u64() uint64 {
+	if len(r.buf) < 8 {
+		r.fail("unexpected end of input")
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(r.buf)
+	r.buf = r.buf[8:]
+	return v
+}
+
+func (r *reader) bool() bool { return r.byte() != 0 }
+
+func (r *reader) time() time.Time { return fromUnixNano(r.varint()) }
+
+// count reads a list length. Every encoded item takes at least one byte, so a
+// length beyond the remaining input is corrupt; checking it here keeps a
+// hostile input from forcing a huge allocation.
+func (r *reader) count() int {
+	n := r.uvarint()
+	if n > uint64(len(r.buf)) {
+		r.fail("list length %d exceeds input", n)
+		return 0
+	}
+	return int(n)
+}
+
+func (r *reader) string() string {
+	n := r.uvarint()
+	if n > uint64(len(r.buf)) {
+		r.fail("string length %d exceeds input", n)
+		return ""
+	}
+	s := string(r.buf[:n])
+	r.buf = r.buf[n:]
+	return s
+}
+
+func (r *reader) ints() []int {
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	v := make([]int, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		v = append(v, r.int())
+	}
+	return v
+}
+
+func (r *reader) lots() []LotQty {
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	lots := make([]LotQty, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		lots = append(lots, LotQty{Location: r.string(), Lot: r.string(), BestBefore: r.string(), Quantity: r.varint()})
+	}
+	return lots
+}
+
+func (r *reader) allocations() []Allocation {
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	as := make([]Allocation, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		as = append(as, Allocation{Location: r.string(), Quantity: r.varint()})
+	}
+	return as
+}
+
+func (r *reader) location() Location {
+	l := Location{ID: r.string(), Kind: LocationKind(r.string()), Region: r.string()}
+	l.Priority = r.int()
+	return l
+}
+
+func (r *reader) reserveLines() []ReserveLine {
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	lines := make([]ReserveLine, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		l := ReserveLine{SKU: r.string(), Location: r.string(), Quantity: r.varint(), Split: r.bool()}
+		if m := r.count(); m > 0 {
+			l.Locations = make([]string, 0, m)
+			for j := 0; j < m && r.err == nil; j++ {
+				l.Locations = append(l.Locations, r.string())
+			}
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+// unixNano encodes a time as nanoseconds since the Unix epoch, with the zero
+// time as 0, so that "no time" survives a round trip.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}

@@ -1,0 +1,519 @@
+package stockd
+
+import (
+	"hash/fnv"
+	"math"
+	"strconv"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Command is a request to change stock. Commands are plain values: they are
+// validated on their own by Validate and decided against a State by
+// State.Decide.
+type Command interface {
+	// Validate checks the command without looking at any state.
+	Validate(Limits) error
+	// route says where the command is decided.
+	route() route
+}
+
+// route tells the engine where a command goes: the partition of SKU, or the
+// partition recorded for Key (an existing reservation or transfer), or the
+// partition that owns locations.
+type route struct {
+	sku      string
+	key      string
+	location bool
+}
+
+// Limits bound what a single command may ask for. The zero value is not
+// useful; start from DefaultLimits.
+type Limits struct {
+	// MaxLines is the largest number of lines in one reservation.
+	MaxLines int
+	// MaxQuantity bounds every quantity, delta and count.
+	MaxQuantity int64
+	// DefaultTTL is the hold time of a reservation that names none.
+	DefaultTTL time.Duration
+	// MaxTTL is the longest hold time a reservation or extension may ask.
+	MaxTTL time.Duration
+}
+
+// DefaultLimits are the limits used when none are configured.
+var DefaultLimits = Limits{
+	MaxLines:    100,
+	MaxQuantity: 1_000_000_000,
+	DefaultTTL:  15 * time.Minute,
+	MaxTTL:      7 * 24 * time.Hour,
+}
+
+// MaxIDLength bounds ids, SKUs, locations, lots, customers and regions.
+const MaxIDLength = 128
+
+// ConfigureLocation sets a location's kind, priority and region.
+type ConfigureLocation struct {
+	ID       string
+	Kind     LocationKind
+	Priority int
+	Region   string
+}
+
+// ConfigureSKU sets a SKU's safety stock (units at each location that are
+// never sold) and low-stock threshold.
+type ConfigureSKU struct {
+	SKU               string
+	SafetyStock       int64
+	LowStockThreshold int64
+}
+
+// ReceiveStock adds stock at a location, optionally as a dated lot. It is
+// idempotent by ID: a re-dropped supplier file adds nothing.
+type ReceiveStock struct {
+	ID         string
+	SKU        string
+	Location   string
+	Quantity   int64
+	Lot        string
+	BestBefore string // YYYY-MM-DD; the lot expires when that day ends (UTC)
+}
+
+// AdjustStock changes on_hand by Delta for a reason. A negative delta takes
+// from the named lot, or first-expiry-first-out when none is named; a positive
+// one adds to the named lot, or to undated stock.
+type AdjustStock struct {
+	ID       string
+	SKU      string
+	Location string
+	Delta    int64
+	Reason   AdjustReason
+	Lot      string
+}
+
+// CountStock sets on_hand at a location to a counted value; the event records
+// the difference.
+type CountStock struct {
+	ID       string
+	SKU      string
+	Location string
+	OnHand   int64
+}
+
+// TransferStock moves available stock out of one location into the in-transit
+// stock of another, lots first-expiry-first-out.
+type TransferStock struct {
+	ID       string
+	SKU      string
+	From     string
+	To       string
+	Quantity int64
+}
+
+// ArriveTransfer books a transfer's stock into its destination.
+type ArriveTransfer struct {
+	ID string
+}
+
+// Reserve holds stock for a cart: every line or none.
+type Reserve struct {
+	ID       string
+	TTL      time.Duration // zero means Limits.DefaultTTL
+	Customer string
+	// Region, when set, restricts allocation to locations of that region.
+	Region string
+	Lines  []ReserveLine
+}
+
+// ReserveLine asks for a quantity of one SKU. With Location set only that
+// location is used; with Locations set, those are tried in order; with
+// neither, every location holding the SKU is tried by priority. Split allows
+// the line to be held across several locations.
+type ReserveLine struct {
+	SKU       string   `json:"sku"`
+	Quantity  int64    `json:"quantity"`
+	Location  string   `json:"location,omitempty"`
+	Locations []string `json:"locations,omitempty"`
+	Split     bool     `json:"split,omitempty"`
+}
+
+// ExtendReservation moves a held reservation's deadline to now + TTL.
+type ExtendReservation struct {
+	ID  string
+	TTL time.Duration
+}
+
+// CommitReservation turns held stock into a sale. With no Lines the whole
+// reservation is committed; otherwise each named SKU commits the given
+// quantity and every remainder and unnamed line is released.
+type CommitReservation struct {
+	ID    string
+	Lines []CommitLine
+}
+
+// CommitLine names the quantity of one SKU to commit.
+type CommitLine struct {
+	SKU      string `json:"sku"`
+	Quantity int64  `json:"quantity"`
+}
+
+// ReleaseReservation returns a reservation's held stock to available.
+type ReleaseReservation struct {
+	ID string
+}
+
+func (c ConfigureLocation) route() route  { return route{location: true} }
+func (c ConfigureSKU) route() route       { return route{sku: c.SKU} }
+func (c ReceiveStock) route() route       { return route{sku: c.SKU} }
+func (c AdjustStock) route() route        { return route{sku: c.SKU} }
+func (c CountStock) route() route         { return route{sku: c.SKU} }
+func (c TransferStock) route() route      { return route{sku: c.SKU} }
+func (c ArriveTransfer) route() route     { return route{key: transferKey(c.ID)} }
+func (c Reserve) route() route            { return route{sku: c.Lines[0].SKU} }
+func (c ExtendReservation) route() route  { return route{key: reservationKey(c.ID)} }
+func (c CommitReservation) route() route  { return route{key: reservationKey(c.ID)} }
+func (c ReleaseReservation) route() route { return route{key: reservationKey(c.ID)} }
+
+// Idempotency keys are namespaced by the kind of entity, so that a receipt and
+// a reservation may share an id.
+func receiptKey(id string) string     { return "receipt:" + id }
+func adjustmentKey(id string) string  { return "adjustment:" + id }
+func countKey(id string) string       { return "count:" + id }
+func transferKey(id string) string    { return "transfer:" + id }
+func reservationKey(id string) string { return "reservation:" + id }
+
+// Routing describes where the engine sends a command.
+type Routing struct {
+	// SKU, when set, is the SKU whose partition decides the command.
+	SKU string
+	// Lookup, when set, is the key of an existing entity whose recorded
+	// partition decides the command.
+	Lookup string
+	// Locations is true for commands decided by the partition that owns
+	// location configuration.
+	Locations bool
+	// Claim, when set, is the idempotency key a new entity claims, and
+	// Fingerprint is the digest of the request that claims it.
+	Claim       string
+	Fingerprint uint64
+}
+
+// RouteOf says where cmd is decided and which idempotency key it claims. The
+// command must be valid.
+func RouteOf(cmd Command) Routing {
+	r := cmd.route()
+	out := Routing{SKU: r.sku, Lookup: r.key, Locations: r.location}
+	switch c := cmd.(type) {
+	case ReceiveStock:
+		out.Claim = receiptKey(c.ID)
+	case AdjustStock:
+		out.Claim = adjustmentKey(c.ID)
+	case CountStock:
+		out.Claim = countKey(c.ID)
+	case TransferStock:
+		out.Claim = transferKey(c.ID)
+	case Reserve:
+		out.Claim = reservationKey(c.ID)
+	}
+	if out.Claim != "" {
+		out.Fingerprint = Fingerprint(cmd)
+	}
+	return out
+}
+
+// ReservationKey is the idempotency key under which a reservation's partition
+// is recorded.
+func ReservationKey(id string) string { return reservationKey(id) }
+
+// TransferKey is the idempotency key under which a transfer's partition is
+// recorded.
+func TransferKey(id string) string { return transferKey(id) }
+
+// PartitionOf returns the partition, in [0, partitions), that owns sku. It is
+// a stable hash (FNV-1a): it must never change for an existing store.
+func PartitionOf(sku string, partitions int) int {
+	h := fnv.New64a()
+	h.Write([]byte(sku))
+	return int(h.Sum64() % uint64(partitions))
+}
+
+// LocationPartition is the partition whose log holds location configuration.
+const LocationPartition = 0
+
+// Fingerprint is a digest of a command's content. Two requests with the same
+// id are the same request exactly when their fingerprints are equal.
+func Fingerprint(cmd Command) uint64 {
+	h := fnv.New64a()
+	w := func(parts ...string) {
+		for _, p := range parts {
+			h.Write([]byte(strconv.Itoa(len(p))))
+			h.Write([]byte{':'})
+			h.Write([]byte(p))
+		}
+	}
+	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	switch c := cmd.(type) {
+	case ReceiveStock:
+		w("receive", c.ID, c.SKU, c.Location, n(c.Quantity), c.Lot, c.BestBefore)
+	case AdjustStock:
+		w("adjust", c.ID, c.SKU, c.Location, n(c.Delta), string(c.Reason), c.Lot)
+	case CountStock:
+		w("count", c.ID, c.SKU, c.Location, n(c.OnHand))
+	case TransferStock:
+		w("transfer", c.ID, c.SKU, c.From, c.To, n(c.Quantity))
+	case Reserve:
+		w("reserve", c.ID, n(int64(c.TTL)), c.Customer, c.Region, n(int64(len(c.Lines))))
+		for _, l := range c.Lines {
+			split := "0"
+			if l.Split {
+				split = "1"
+			}
+			w(l.SKU, n(l.Quantity), l.Location, split, n(int64(len(l.Locations))))
+			w(l.Locations...)
+		}
+	default:
+		return 0
+	}
+	return h.Sum64()
+}
+
+// Validation.
+
+func invalid(format string, args ...any) *Error { return Errorf(CodeInvalid, format, args...) }
+
+// checkName validates an id, SKU, location or similar name: 1 to MaxIDLength
+// bytes of UTF-8 with no spaces, control characters or slashes, so that every
+// name can appear in a URL path segment and a log line unchanged.
+func checkName(field, s string) error {
+	if s == "" {
+		return invalid("%s is required", field)
+	}
+	return checkOptionalName(field, s)
+}
+
+func checkOptionalName(field, s string) error {
+	if len(s) > MaxIDLength {
+		return invalid("%s is longer than %d bytes", field, MaxIDLength)
+	}
+	if !utf8.ValidString(s) {
+		return invalid("%s is not valid UTF-8", field)
+	}
+	for _, r := range s {
+		if unicode.IsSpace(r) || unicode.IsControl(r) || r == '/' {
+			return invalid("%s %q contains a space, slash or control character", field, s)
+		}
+	}
+	return nil
+}
+
+func checkQuantity(field string, q int64, lim Limits) error {
+	if q < 1 || q > lim.MaxQuantity {
+		return invalid("%s must be between 1 and %d, got %d", field, lim.MaxQuantity, q)
+	}
+	return nil
+}
+
+func checkTTL(ttl time.Duration, lim Limits, optional bool) error {
+	if ttl == 0 && optional {
+		return nil
+	}
+	if ttl <= 0 || ttl > lim.MaxTTL {
+		return invalid("ttl must be positive and at most %s, got %s", lim.MaxTTL, ttl)
+	}
+	return nil
+}
+
+// checkDate validates a best-before date in the form YYYY-MM-DD.
+func checkDate(field, s string) error {
+	if s == "" {
+		return nil
+	}
+	if _, err := time.Parse(time.DateOnly, s); err != nil || len(s) != len(time.DateOnly) {
+		return invalid("%s must be a date like 2027-03-15, got %q", field, s)
+	}
+	return nil
+}
+
+// Validate implements Command.
+func (c ConfigureLocation) Validate(Limits) error {
+	if err := checkName("location id", c.ID); err != nil {
+		return err
+	}
+	switch c.Kind {
+	case KindWarehouse, KindStore, KindThirdParty:
+	default:
+		return invalid("kind must be warehouse, store or third_party, got %q", c.Kind)
+	}
+	if c.Priority < 0 || c.Priority > math.MaxInt32 {
+		return invalid("priority must be between 0 and %d", math.MaxInt32)
+	}
+	return checkOptionalName("region", c.Region)
+}
+
+// Validate implements Command.
+func (c ConfigureSKU) Validate(lim Limits) error {
+	if err := checkName("sku", c.SKU); err != nil {
+		return err
+	}
+	if c.SafetyStock < 0 || c.SafetyStock > lim.MaxQuantity {
+		return invalid("safety_stock must be between 0 and %d", lim.MaxQuantity)
+	}
+	if c.LowStockThreshold < 0 || c.LowStockThreshold > lim.MaxQuantity {
+		return invalid("low_stock_threshold must be between 0 and %d", lim.MaxQuantity)
+	}
+	return nil
+}
+
+// Validate implements Command.
+func (c ReceiveStock) Validate(lim Limits) error {
+	return firstError(
+		checkName("id", c.ID),
+		checkName("sku", c.SKU),
+		checkName("location", c.Location),
+		checkQuantity("quantity", c.Quantity, lim),
+		checkOptionalName("lot", c.Lot),
+		checkDate("best_before", c.BestBefore),
+	)
+}
+
+// Validate implements Command.
+func (c AdjustStock) Validate(lim Limits) error {
+	if err := firstError(
+		checkName("id", c.ID),
+		checkName("sku", c.SKU),
+		checkName("location", c.Location),
+		checkOptionalName("lot", c.Lot),
+	); err != nil {
+		return err
+	}
+	if c.Delta == 0 || c.Delta > lim.MaxQuantity || c.Delta < -lim.MaxQuantity {
+		return invalid("delta must be non-zero and at most %d in size, got %d", lim.MaxQuantity, c.Delta)
+	}
+	switch c.Reason {
+	case ReasonCount, ReasonDamaged, ReasonLost, ReasonFound, ReasonReturned, ReasonOther:
+	default:
+		return invalid("reason must be one of count, damaged, lost, found, returned, other; got %q", c.Reason)
+	}
+	return nil
+}
+
+// Validate implements Command.
+func (c CountStock) Validate(lim Limits) error {
+	if err := firstError(checkName("id", c.ID), checkName("sku", c.SKU), checkName("location", c.Location)); err != nil {
+		return err
+	}
+	if c.OnHand < 0 || c.OnHand > lim.MaxQuantity {
+		return invalid("on_hand must be between 0 and %d, got %d", lim.MaxQuantity, c.OnHand)
+	}
+	return nil
+}
+
+// Validate implements Command.
+func (c TransferStock) Validate(lim Limits) error {
+	if err := firstError(
+		checkName("id", c.ID),
+		checkName("sku", c.SKU),
+		checkName("from", c.From),
+		checkName("to", c.To),
+		checkQuantity("quantity", c.Quantity, lim),
+	); err != nil {
+		return err
+	}
+	if c.From == c.To {
+		return invalid("from and to are the same location %q", c.From)
+	}
+	return nil
+}
+
+// Validate implements Command.
+func (c ArriveTransfer) Validate(Limits) error { return checkName("transfer id", c.ID) }
+
+// Validate implements Command.
+func (c Reserve) Validate(lim Limits) error {
+	if err := firstError(
+		checkName("id", c.ID),
+		checkOptionalName("customer", c.Customer),
+		checkOptionalName("region", c.Region),
+		checkTTL(c.TTL, lim, true),
+	); err != nil {
+		return err
+	}
+	if len(c.Lines) == 0 {
+		return invalid("a reservation needs at least one line")
+	}
+	if len(c.Lines) > lim.MaxLines {
+		return invalid("a reservation may have at most %d lines, got %d", lim.MaxLines, len(c.Lines))
+	}
+	seen := make(map[string]bool, len(c.Lines))
+	for i, l := range c.Lines {
+		if err := checkName("lines["+strconv.Itoa(i)+"].sku", l.SKU); err != nil {
+			return err
+		}
+		if seen[l.SKU] {
+			return invalid("sku %q appears on more than one line; combine them", l.SKU)
+		}
+		seen[l.SKU] = true
+		if err := checkQuantity("lines["+strconv.Itoa(i)+"].quantity", l.Quantity, lim); err != nil {
+			return err
+		}
+		if err := checkOptionalName("lines["+strconv.Itoa(i)+"].location", l.Location); err != nil {
+			return err
+		}
+		if l.Location != "" && len(l.Locations) > 0 {
+			return invalid("lines[%d] names both location and locations; use one", i)
+		}
+		if len(l.Locations) > lim.MaxLines {
+			return invalid("lines[%d] lists more than %d locations", i, lim.MaxLines)
+		}
+		for _, loc := range l.Locations {
+			if err := checkName("lines["+strconv.Itoa(i)+"].locations", loc); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Validate implements Command.
+func (c ExtendReservation) Validate(lim Limits) error {
+	return firstError(checkName("reservation id", c.ID), checkTTL(c.TTL, lim, false))
+}
+
+// Validate implements Command.
+func (c CommitReservation) Validate(lim Limits) error {
+	if err := checkName("reservation id", c.ID); err != nil {
+		return err
+	}
+	if c.Lines != nil && len(c.Lines) == 0 {
+		return invalid("a partial commit needs at least one line; omit lines to commit everything")
+	}
+	if len(c.Lines) > lim.MaxLines {
+		return invalid("a commit may have at most %d lines", lim.MaxLines)
+	}
+	seen := make(map[string]bool, len(c.Lines))
+	for i, l := range c.Lines {
+		if err := checkName("lines["+strconv.Itoa(i)+"].sku", l.SKU); err != nil {
+			return err
+		}
+		if seen[l.SKU] {
+			return invalid("sku %q appears on more than one commit line", l.SKU)
+		}
+		seen[l.SKU] = true
+		if err := checkQuantity("lines["+strconv.Itoa(i)+"].quantity", l.Quantity, lim); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate implements Command.
+func (c ReleaseReservation) Validate(Limits) error { return checkName("reservation id", c.ID) }
+
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,127 @@
+package stockd
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a stable, machine-readable error code. Codes are part of the public
+// contract: clients switch on them, so they are never renamed.
+type Code string
+
+// The error codes every client can count on.
+const (
+	// CodeInvalid means the request is malformed or a value is out of range.
+	CodeInvalid Code = "invalid_request"
+	// CodeInsufficientStock means a reservation, adjustment or transfer asked
+	// for more than is available; Error.Lines says how much per SKU.
+	CodeInsufficientStock Code = "insufficient_stock"
+	// CodeNotHeld means the reservation is no longer held (committed,
+	// released or expired) and the command needs a held one.
+	CodeNotHeld Code = "reservation_not_held"
+	// CodeNotFound means the named entity does not exist.
+	CodeNotFound Code = "not_found"
+	// CodeIdempotencyMismatch means an id or idempotency key was reused with
+	// a different request.
+	CodeIdempotencyMismatch Code = "idempotency_mismatch"
+	// CodeOverloaded means the service refused the request at once because
+	// a queue is full; retry after a short pause.
+	CodeOverloaded Code = "overloaded"
+	// CodeConflict means a store append named a stale head position.
+	CodeConflict Code = "conflict"
+	// CodeUnavailable means the service is stopping or has stopped after a
+	// fatal storage error; nothing was acknowledged.
+	CodeUnavailable Code = "unavailable"
+	// CodeBodyTooLarge means a request body exceeded the size limit.
+	CodeBodyTooLarge Code = "body_too_large"
+	// CodeInternal means an unexpected failure; details are logged, never
+	// returned to clients.
+	CodeInternal Code = "internal"
+)
+
+// Error is the one error type of stockd. Every rejection carries a Code; the
+// HTTP layer maps codes to status codes in a single table.
+type Error struct {
+	// Code is the stable machine-readable code.
+	Code Code
+	// Message is a human-readable explanation that is safe to show clients.
+	Message string
+	// Lines lists, for CodeInsufficientStock, what was requested and what
+	// was available per SKU.
+	Lines []Shortfall
+	// Status is, for CodeNotHeld, the reservation's current status.
+	Status ReservationStatus
+	// Err is an underlying cause. It is for logs only and never shown to
+	// clients.
+	Err error
+}
+
+// Shortfall reports, for one SKU of a rejected command, the quantity asked for
+// and the quantity that was available to satisfy it.
+type Shortfall struct {
+	SKU       string `json:"sku"`
+	Requested int64  `json:"requested"`
+	Available int64  `json:"available"`
+}
+
+// Error implements the error interface.
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %s: %v", e.Code, e.Message, e.Err)
+	}
+	return string(e.Code) + ": " + e.Message
+}
+
+// Unwrap returns the underlying cause, if any.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Errorf returns an *Error with the given code and a formatted message.
+func Errorf(code Code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrorCode returns the code of err: the Code of the first *Error in its chain,
+// CodeInternal for any other non-nil error, and "" for nil.
+func ErrorCode(err error) Code {
+	if err == nil {
+		return ""
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// IsCode reports whether err carries the given code.
+func IsCode(err error, code Code) bool { return ErrorCode(err) == code }
+
+// insufficient returns the coded error for a command that asked for more stock
+// than was available.
+func insufficient(lines ...Shortfall) *Error {
+	msg := "not enough stock"
+	if len(lines) == 1 {
+		l := lines[0]
+		msg = fmt.Sprintf("not enough stock of %q: requested %d, available %d", l.SKU, l.Requested, l.Available)
+	}
+	return &Error{Code: CodeInsufficientStock, Message: msg, Lines: lines}
+}
+
+// notHeld returns the coded error for a command that needs a held reservation.
+func notHeld(id string, status ReservationStatus) *Error {
+	return &Error{
+		Code:    CodeNotHeld,
+		Message: fmt.Sprintf("reservation %q is %s", id, status),
+		Status:  status,
+	}
+}
+
+// notFound returns the coded error for an unknown entity.
+func notFound(kind, id string) *Error {
+	return Errorf(CodeNotFound, "%s %q not found", kind, id)
+}
+
+// mismatch returns the coded error for an id reused with a different request.
+func mismatch(kind, id string) *Error {
+	return Errorf(CodeIdempotencyMismatch, "%s id %q was already used with a different request", kind, id)
+}
