@@ -1,0 +1,653 @@
+package stockd
+
+import (
+	"cmp"
+	"slices"
+	"time"
+)
+
+// Decision is what deciding one command produced.
+type Decision struct {
+	// Events are the new events, with partition, positions, versions and
+	// time set, ready to be applied in order and appended.
+	Events []Event
+	// Keys are the idempotency keys accepted with Events; their positions
+	// are the positions of the events that accepted them.
+	Keys []KeyRecord
+	// Messages are commands for other partitions, to be delivered once
+	// Events are durable.
+	Messages []Message
+	// Replay is true when the command repeats one already accepted: nothing
+	// changed and the answer is the entity as it is now.
+	Replay bool
+	// Wait, when set, names a reservation whose outcome is not known yet:
+	// the answer to the command is due when a later decision resolves it.
+	Wait string
+	// Resolved lists reservations whose pending outcome this decision
+	// settled.
+	Resolved []Resolution
+}
+
+// Message is a command sent from one partition to another.
+type Message struct {
+	To      int
+	Command Command
+}
+
+// Resolution settles the outcome of a reservation that commands were waiting
+// for: Err if it failed, otherwise the reservation as it now is.
+type Resolution struct {
+	Reservation string
+	Err         error
+}
+
+// decision accumulates the events of one Decide call.
+type decision struct {
+	s   *State
+	now time.Time
+	d   Decision
+}
+
+// emit adds an event with the next position and, for a SKU event, the next
+// version of that SKU's stream.
+func (x *decision) emit(sku, commandID string, data EventData) {
+	var version uint64
+	if sku != "" {
+		if sk := x.s.skus[sku]; sk != nil {
+			version = sk.version
+		}
+		for i := range x.d.Events {
+			if x.d.Events[i].SKU == sku {
+				version++
+			}
+		}
+		version++
+	}
+	x.d.Events = append(x.d.Events, Event{
+		Partition: x.s.partition,
+		Position:  x.s.head + uint64(len(x.d.Events)) + 1,
+		SKU:       sku,
+		Version:   version,
+		Time:      x.now,
+		CommandID: commandID,
+		Data:      data,
+	})
+}
+
+// accept records an idempotency key with the first event of this decision.
+func (x *decision) accept(key string, fingerprint uint64) {
+	x.d.Keys = append(x.d.Keys, KeyRecord{
+		Key:         key,
+		Partition:   x.s.partition,
+		Position:    x.s.head + 1,
+		Fingerprint: fingerprint,
+	})
+}
+
+func (x *decision) send(to int, cmd Command) {
+	x.d.Messages = append(x.d.Messages, Message{To: to, Command: cmd})
+}
+
+func (x *decision) resolve(reservation string, err error) {
+	x.d.Resolved = append(x.d.Resolved, Resolution{Reservation: reservation, Err: err})
+}
+
+// Decide decides cmd against the state at time now and returns the events it
+// produces, or a coded *Error and no events if it is rejected. It does not
+// change the state: apply the returned events for that. Time never goes back:
+// a now earlier than the last event's time is taken as that time.
+func (s *State) Decide(cmd Command, now time.Time) (Decision, error) {
+	if now.Before(s.clock) {
+		now = s.clock
+	}
+	if err := cmd.Validate(s.limits); err != nil {
+		return Decision{}, err
+	}
+	x := &decision{s: s, now: now}
+	var err error
+	switch c := cmd.(type) {
+	case ConfigureLocation:
+		err = x.configureLocation(c)
+	case ConfigureSKU:
+		err = x.configureSKU(c)
+	case ReceiveStock:
+		err = x.receive(c)
+	case AdjustStock:
+		err = x.adjust(c)
+	case CountStock:
+		err = x.count(c)
+	case TransferStock:
+		err = x.transfer(c)
+	case ArriveTransfer:
+		err = x.arrive(c)
+	case Reserve:
+		err = x.reserve(c)
+	case ExtendReservation:
+		err = x.extend(c)
+	case CommitReservation:
+		err = x.commit(c)
+	case ReleaseReservation:
+		err = x.release(c)
+	case expireReservation:
+		err = x.expireReservation(c)
+	case expireLot:
+		err = x.expireLot(c)
+	case sagaHold:
+		err = x.sagaHold(c)
+	case sagaStep:
+		err = x.sagaStep(c)
+	case sagaAck:
+		err = x.sagaAck(c)
+	case abortSaga:
+		err = x.abortSaga(c)
+	default:
+		err = Errorf(CodeInvalid, "unknown command %T", cmd)
+	}
+	if err != nil {
+		return Decision{}, err
+	}
+	return x.d, nil
+}
+
+func (x *decision) configureLocation(c ConfigureLocation) error {
+	if x.s.partition != LocationPartition {
+		return Errorf(CodeInternal, "locations are configured in partition %d, not %d", LocationPartition, x.s.partition)
+	}
+	loc := Location(c)
+	if old, ok := x.s.locations[c.ID]; ok && old == loc {
+		x.d.Replay = true
+		return nil
+	}
+	x.emit("", c.ID, LocationConfigured{Location: loc})
+	return nil
+}
+
+func (x *decision) configureSKU(c ConfigureSKU) error {
+	if sk := x.s.skus[c.SKU]; sk != nil && sk.safety == c.SafetyStock && sk.lowStock == c.LowStockThreshold {
+		x.d.Replay = true
+		return nil
+	}
+	x.emit(c.SKU, c.SKU, SKUConfigured{SafetyStock: c.SafetyStock, LowStockThreshold: c.LowStockThreshold})
+	return nil
+}
+
+// replayed checks an idempotency key against the accepted records: it
+// reports true for a repeat of the same request and fails for a different
+// request with the same id.
+func (x *decision) replayed(kind, key, id string, fingerprint uint64) (bool, error) {
+	r, ok := x.s.records[key]
+	if !ok {
+		return false, nil
+	}
+	if r.fingerprint != fingerprint {
+		return false, mismatch(kind, id)
+	}
+	x.d.Replay = true
+	return true, nil
+}
+
+func (x *decision) receive(c ReceiveStock) error {
+	key, fp := receiptKey(c.ID), Fingerprint(c)
+	if done, err := x.replayed("receipt", key, c.ID, fp); done || err != nil {
+		return err
+	}
+	x.accept(key, fp)
+	x.emit(c.SKU, c.ID, StockReceived{Location: c.Location, Quantity: c.Quantity, Lot: c.Lot, BestBefore: c.BestBefore, Fingerprint: fp})
+	return nil
+}
+
+// stockAt returns the stock of sku at location, or nil.
+func (s *State) stockAt(sku, location string) (*skuState, *stock) {
+	sk := s.skus[sku]
+	if sk == nil {
+		return nil, nil
+	}
+	return sk, sk.stock[location]
+}
+
+func (x *decision) adjust(c AdjustStock) error {
+	key, fp := adjustmentKey(c.ID), Fingerprint(c)
+	if done, err := x.replayed("adjustment", key, c.ID, fp); done || err != nil {
+		return err
+	}
+	_, st := x.s.stockAt(c.SKU, c.Location)
+	if st == nil {
+		st = &stock{}
+	}
+	data := StockAdjusted{Location: c.Location, Delta: c.Delta, Reason: c.Reason, Fingerprint: fp}
+	if c.Delta > 0 {
+		bb := ""
+		for _, l := range st.lots {
+			if l.id == c.Lot && c.Lot != "" {
+				bb = l.bestBefore
+				break
+			}
+		}
+		data.Lots = []LotQty{{Location: c.Location, Lot: c.Lot, BestBefore: bb, Quantity: c.Delta}}
+	} else {
+		need := -c.Delta
+		var took []LotQty
+		var left int64
+		if c.Lot != "" {
+			named := &stock{}
+			for _, l := range st.lots {
+				if l.id == c.Lot {
+					named.lots = append(named.lots, l)
+				}
+			}
+			took, left = named.fefo(c.Location, need)
+		} else {
+			took, left = st.fefo(c.Location, need)
+		}
+		if left > 0 {
+			return insufficient(Shortfall{SKU: c.SKU, Requested: need, Available: need - left})
+		}
+		data.Lots = took
+	}
+	x.accept(key, fp)
+	x.emit(c.SKU, c.ID, data)
+	if c.Delta < 0 {
+		x.shortage(c.SKU, c.ID, c.Location, st.onHand+c.Delta, st.reserved)
+	}
+	return nil
+}
+
+// shortage records a shortage when a loss leaves fewer units on hand than are
+// held.
+func (x *decision) shortage(sku, commandID, location string, onHand, reserved int64) {
+	if reserved > onHand {
+		x.emit(sku, commandID, ShortageDetected{Location: location, Shortage: reserved - onHand})
+	}
+}
+
+func (x *decision) count(c CountStock) error {
+	key, fp := countKey(c.ID), Fingerprint(c)
+	if done, err := x.replayed("count", key, c.ID, fp); done || err != nil {
+		return err
+	}
+	_, st := x.s.stockAt(c.SKU, c.Location)
+	if st == nil {
+		st = &stock{}
+	}
+	delta := c.OnHand - st.onHand
+	data := StockCounted{Location: c.Location, OnHand: c.OnHand, Delta: delta, Fingerprint: fp}
+	switch {
+	case delta > 0:
+		data.Lots = []LotQty{{Location: c.Location, Quantity: delta}}
+	case delta < 0:
+		data.Lots, _ = st.fefo(c.Location, -delta)
+	}
+	x.accept(key, fp)
+	x.emit(c.SKU, c.ID, data)
+	if delta < 0 {
+		x.shortage(c.SKU, c.ID, c.Location, c.OnHand, st.reserved)
+	}
+	return nil
+}
+
+func (x *decision) transfer(c TransferStock) error {
+	fp := Fingerprint(c)
+	if t := x.s.transfers[c.ID]; t != nil {
+		if t.fingerprint != fp {
+			return mismatch("transfer", c.ID)
+		}
+		x.d.Replay = true
+		return nil
+	}
+	sk, st := x.s.stockAt(c.SKU, c.From)
+	var avail int64
+	if st != nil {
+		avail = st.available(sk.safety)
+	}
+	if c.Quantity > avail {
+		return insufficient(Shortfall{SKU: c.SKU, Requested: c.Quantity, Available: max(avail, 0)})
+	}
+	lots, _ := st.fefo(c.From, c.Quantity)
+	x.accept(transferKey(c.ID), fp)
+	x.emit(c.SKU, c.ID, StockTransferred{From: c.From, To: c.To, Quantity: c.Quantity, Lots: lots, Fingerprint: fp})
+	return nil
+}
+
+func (x *decision) arrive(c ArriveTransfer) error {
+	t := x.s.transfers[c.ID]
+	if t == nil {
+		return notFound("transfer", c.ID)
+	}
+	if !t.arrivedAt.IsZero() {
+		x.d.Replay = true
+		return nil
+	}
+	lots := make([]LotQty, len(t.lots))
+	for i, l := range t.lots {
+		l.Location = t.to
+		lots[i] = l
+	}
+	x.emit(t.sku, t.id, TransferArrived{From: t.from, To: t.to, Quantity: t.qty, Lots: lots})
+	return nil
+}
+
+func (x *decision) reserve(c Reserve) error {
+	fp := Fingerprint(c)
+	if r := x.s.reservations[c.ID]; r != nil {
+		if r.home != x.s.partition || r.fingerprint != fp {
+			return mismatch("reservation", c.ID)
+		}
+		if r.saga != nil && r.saga.aborted {
+			// Still undoing a failed attempt: answer as that attempt
+			// was answered.
+			return insufficient(r.saga.failed...)
+		}
+		x.d.Replay = true
+		if r.status == StatusPending {
+			x.d.Wait = c.ID
+		}
+		return nil
+	}
+	ttl := c.TTL
+	if ttl == 0 {
+		ttl = x.s.limits.DefaultTTL
+	}
+	expires := x.now.Add(ttl)
+	var shortfalls []Shortfall
+	allocations := make([][]Allocation, len(c.Lines))
+	var participants []int
+	for i, l := range c.Lines {
+		if p := PartitionOf(l.SKU, x.s.partitions); p != x.s.partition {
+			if !slices.Contains(participants, p) {
+				participants = append(participants, p)
+			}
+			continue
+		}
+		a, short := x.s.allocate(l, c.Region)
+		if short != nil {
+			shortfalls = append(shortfalls, *short)
+		}
+		allocations[i] = a
+	}
+	if len(shortfalls) > 0 {
+		return insufficient(shortfalls...)
+	}
+	if len(participants) == 0 {
+		x.accept(reservationKey(c.ID), fp)
+	} else {
+		slices.Sort(participants)
+		x.emit("", c.ID, SagaStarted{
+			Reservation: c.ID, Customer: c.Customer, CreatedAt: x.now, ExpiresAt: expires,
+			Lines: c.Lines, Participants: participants, Fingerprint: fp,
+		})
+		for _, p := range participants {
+			var lines []ReserveLine
+			for _, l := range c.Lines {
+				if PartitionOf(l.SKU, x.s.partitions) == p {
+					lines = append(lines, l)
+				}
+			}
+			x.send(p, sagaHold{
+				reservation: c.ID, home: x.s.partition, step: 1, lines: lines,
+				region: c.Region, expiresAt: expires, customer: c.Customer,
+			})
+		}
+		x.d.Wait = c.ID
+	}
+	for i, l := range c.Lines {
+		if allocations[i] == nil {
+			continue
+		}
+		x.emit(l.SKU, c.ID, StockReserved{
+			Reservation: c.ID, Quantity: l.Quantity, Allocations: allocations[i], ExpiresAt: expires,
+			Customer: c.Customer, Home: x.s.partition, Fingerprint: fp,
+		})
+	}
+	return nil
+}
+
+// allocate chooses where to hold a line, or says how short it is.
+func (s *State) allocate(l ReserveLine, region string) ([]Allocation, *Shortfall) {
+	sk := s.skus[l.SKU]
+	if sk == nil {
+		return nil, &Shortfall{SKU: l.SKU, Requested: l.Quantity}
+	}
+	var candidates []string
+	switch {
+	case l.Location != "":
+		candidates = []string{l.Location}
+	case len(l.Locations) > 0:
+		candidates = l.Locations
+	default:
+		candidates = s.byPriority(sk.stockList)
+	}
+	var allocs []Allocation
+	var best, total int64
+	remaining := l.Quantity
+	for _, loc := range candidates {
+		if region != "" && s.locations[loc].Region != region {
+			continue
+		}
+		st := sk.stock[loc]
+		if st == nil || slices.ContainsFunc(allocs, func(a Allocation) bool { return a.Location == loc }) {
+			continue
+		}
+		avail := st.available(sk.safety)
+		if avail <= 0 {
+			continue
+		}
+		if !l.Split {
+			if avail >= l.Quantity {
+				return []Allocation{{Location: loc, Quantity: l.Quantity}}, nil
+			}
+			best = max(best, avail)
+			continue
+		}
+		total += avail
+		if remaining > 0 {
+			n := min(avail, remaining)
+			allocs = append(allocs, Allocation{Location: loc, Quantity: n})
+			remaining -= n
+		}
+	}
+	if !l.Split {
+		return nil, &Shortfall{SKU: l.SKU, Requested: l.Quantity, Available: best}
+	}
+	if remaining > 0 {
+		return nil, &Shortfall{SKU: l.SKU, Requested: l.Quantity, Available: total}
+	}
+	return allocs, nil
+}
+
+// byPriority orders locations by configured priority, then id; locations
+// never configured come last.
+func (s *State) byPriority(ids []string) []string {
+	if len(ids) <= 1 {
+		return ids
+	}
+	out := slices.Clone(ids)
+	slices.SortFunc(out, func(a, b string) int {
+		la, okA := s.locations[a]
+		lb, okB := s.locations[b]
+		switch {
+		case okA != okB:
+			if okA {
+				return -1
+			}
+			return 1
+		case okA && la.Priority != lb.Priority:
+			return cmp.Compare(la.Priority, lb.Priority)
+		}
+		return cmp.Compare(a, b)
+	})
+	return out
+}
+
+// homeReservation returns a reservation driven by this partition.
+func (s *State) homeReservation(id string) (*reservation, error) {
+	r := s.reservations[id]
+	if r == nil || r.home != s.partition || (r.saga != nil && r.saga.aborted) {
+		return nil, notFound("reservation", id)
+	}
+	return r, nil
+}
+
+// held checks that a reservation is held at now.
+func (x *decision) held(r *reservation) error {
+	if r.status == StatusHeld && !x.now.Before(r.expiresAt) {
+		return notHeld(r.id, StatusExpired)
+	}
+	if r.status != StatusHeld {
+		return notHeld(r.id, r.status)
+	}
+	return nil
+}
+
+// settling makes a command on a reservation wait while a step of its saga is
+// still being carried out elsewhere, so that its answer reflects every line.
+func (x *decision) settling(r *reservation) {
+	if r.saga != nil && len(r.saga.pending) > 0 {
+		x.d.Wait = r.id
+	}
+}
+
+func (x *decision) extend(c ExtendReservation) error {
+	r, err := x.s.homeReservation(c.ID)
+	if err != nil {
+		return err
+	}
+	if err := x.held(r); err != nil {
+		return err
+	}
+	expires := x.now.Add(c.TTL)
+	for _, l := range r.lines {
+		if l.partition == x.s.partition {
+			x.emit(l.sku, r.id, ReservationExtended{Reservation: r.id, ExpiresAt: expires})
+		}
+	}
+	x.step(r, SagaStepStarted{Action: SagaExtend, ExpiresAt: expires})
+	return nil
+}
+
+func (x *decision) commit(c CommitReservation) error {
+	r, err := x.s.homeReservation(c.ID)
+	if err != nil {
+		return err
+	}
+	if r.status == StatusCommitted {
+		x.d.Replay = true
+		x.settling(r)
+		return nil
+	}
+	if err := x.held(r); err != nil {
+		return err
+	}
+	qty := make(map[string]int64, len(r.lines))
+	for _, l := range r.lines {
+		if c.Lines == nil {
+			qty[l.sku] = l.quantity
+		}
+	}
+	for _, cl := range c.Lines {
+		l := r.line(cl.SKU)
+		if l == nil {
+			return invalid("sku %q is not in reservation %q", cl.SKU, r.id)
+		}
+		if cl.Quantity > l.quantity {
+			return invalid("cannot commit %d of %q: the reservation holds %d", cl.Quantity, cl.SKU, l.quantity)
+		}
+		qty[cl.SKU] = cl.Quantity
+	}
+	var remote []CommitLine
+	for _, l := range r.lines {
+		if l.partition != x.s.partition {
+			remote = append(remote, CommitLine{SKU: l.sku, Quantity: qty[l.sku]})
+			continue
+		}
+		x.commitLine(r.id, l, qty[l.sku])
+	}
+	x.step(r, SagaStepStarted{Action: SagaCommit, Lines: remote})
+	return nil
+}
+
+// commitLine emits the commit of q units of a held line: taken from its
+// allocations in order, lots first-expiry-first-out at each location.
+func (x *decision) commitLine(reservation string, l *resLine, q int64) {
+	sk := x.s.skus[l.sku]
+	data := ReservationCommitted{Reservation: reservation, Quantity: q, Released: l.quantity - q}
+	left := q
+	for _, a := range l.allocations {
+		if left == 0 {
+			break
+		}
+		n := min(a.Quantity, left)
+		left -= n
+		data.Allocations = append(data.Allocations, Allocation{Location: a.Location, Quantity: n})
+		lots, _ := sk.stock[a.Location].fefo(a.Location, n)
+		data.Lots = append(data.Lots, lots...)
+	}
+	x.emit(l.sku, reservation, data)
+}
+
+func (x *decision) release(c ReleaseReservation) error {
+	r, err := x.s.homeReservation(c.ID)
+	if err != nil {
+		return err
+	}
+	switch r.status {
+	case StatusReleased, StatusExpired:
+		x.d.Replay = true
+		x.settling(r)
+		return nil
+	case StatusCommitted, StatusPending:
+		return notHeld(r.id, r.status)
+	}
+	x.releaseLines(r, ReleaseRequested)
+	return nil
+}
+
+// releaseLines releases every local line of a held reservation and, for one
+// spanning partitions, asks the participants to do the same.
+func (x *decision) releaseLines(r *reservation, reason ReleaseReason) {
+	for _, l := range r.lines {
+		if l.partition == x.s.partition && !l.released {
+			x.emit(l.sku, r.id, ReservationReleased{Reservation: r.id, Reason: reason, Quantity: l.quantity})
+		}
+	}
+	x.step(r, SagaStepStarted{Action: SagaRelease, Reason: reason})
+}
+
+func (x *decision) expireReservation(c expireReservation) error {
+	r := x.s.reservations[c.id]
+	if r == nil || r.home != x.s.partition || x.now.Before(r.expiresAt) {
+		return nil
+	}
+	switch r.status {
+	case StatusHeld:
+		x.releaseLines(r, ReleaseExpired)
+	case StatusPending:
+		x.abort(r, r.saga.participants, Errorf(CodeUnavailable, "reservation %q could not be held everywhere before its deadline", r.id))
+	}
+	return nil
+}
+
+func (x *decision) expireLot(c expireLot) error {
+	sk, st := x.s.stockAt(c.sku, c.location)
+	if st == nil {
+		return nil
+	}
+	q := st.lotQty(c.lot, c.bestBefore)
+	if q <= 0 {
+		return nil
+	}
+	x.emit(c.sku, "", LotExpired{Location: c.location, Lot: c.lot, BestBefore: c.bestBefore, Quantity: q})
+	x.shortage(sk.id, "", c.location, st.onHand-q, st.reserved)
+	return nil
+}
+
+// Internal commands: the engine's timers and the partitions' messages to each
+// other. They are unexported so that only the domain creates them.
+
+type expireReservation struct{ id string }
+
+type expireLot struct{ sku, location, lot, bestBefore string }
+
+func (expireReservation) Validate(Limits) error { return nil }
+func (expireLot) Validate(Limits) error         { return nil }
+func (expireReservation) route() route          { return route{} }
+func (expireLot) route() route                  { return route{} }

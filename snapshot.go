@@ -1,0 +1,215 @@
+package stockd
+
+import "fmt"
+
+// Snapshots. A partition State is encoded with the same primitives as events.
+// What can be derived is not stored: holds and reserved quantities are rebuilt
+// from the reservations, and timers from reservations and lots, so a snapshot
+// cannot disagree with itself.
+
+const snapshotFormatV1 = 1
+
+// EncodeState returns the encoding of s for a snapshot.
+func EncodeState(s *State) []byte {
+	w := writer{buf: make([]byte, 0, 1<<16)}
+	w.byte(snapshotFormatV1)
+	w.varint(int64(s.partition))
+	w.varint(int64(s.partitions))
+	w.uvarint(s.head)
+	w.time(s.clock)
+
+	if s.partition == LocationPartition {
+		w.uvarint(uint64(len(s.locations)))
+		for _, l := range s.locations {
+			w.location(l)
+		}
+	} else {
+		w.uvarint(0)
+	}
+
+	w.uvarint(uint64(len(s.skus)))
+	for _, sk := range s.skus {
+		w.string(sk.id)
+		w.uvarint(sk.version)
+		w.varint(sk.safety)
+		w.varint(sk.lowStock)
+		w.uvarint(uint64(len(sk.stockList)))
+		for _, loc := range sk.stockList {
+			st := sk.stock[loc]
+			w.string(loc)
+			w.varint(st.onHand)
+			w.varint(st.inTransit)
+			w.uvarint(uint64(len(st.lots)))
+			for _, l := range st.lots {
+				w.strings(l.id, l.bestBefore)
+				w.varint(l.qty)
+			}
+		}
+	}
+
+	w.uvarint(uint64(len(s.reservations)))
+	for _, r := range s.reservations {
+		w.strings(r.id, string(r.status), r.customer)
+		w.u64(r.fingerprint)
+		w.time(r.createdAt)
+		w.time(r.expiresAt)
+		w.varint(int64(r.home))
+		w.uvarint(uint64(len(r.lines)))
+		for _, l := range r.lines {
+			w.string(l.sku)
+			w.varint(int64(l.partition))
+			w.varint(l.quantity)
+			w.varint(l.committed)
+			w.allocations(l.allocations)
+			w.allocations(l.committedAt)
+			w.bool(l.released)
+		}
+		w.bool(r.saga != nil)
+		if g := r.saga; g != nil {
+			w.ints(g.participants)
+			w.varint(int64(g.step))
+			w.byte(byte(g.action))
+			w.ints(g.pending)
+			w.ints(g.held)
+			w.uvarint(uint64(len(g.failed)))
+			for _, f := range g.failed {
+				w.string(f.SKU)
+				w.varint(f.Requested)
+				w.varint(f.Available)
+			}
+			w.bool(g.aborted)
+			encodeData(&w, g.last)
+		}
+	}
+
+	w.uvarint(uint64(len(s.transfers)))
+	for _, t := range s.transfers {
+		w.strings(t.id, t.sku, t.from, t.to)
+		w.u64(t.fingerprint)
+		w.varint(t.qty)
+		w.lots(t.lots)
+		w.time(t.sentAt)
+		w.time(t.arrivedAt)
+	}
+
+	w.uvarint(uint64(len(s.records)))
+	for k, r := range s.records {
+		w.string(k)
+		w.u64(r.fingerprint)
+		w.uvarint(r.position)
+		w.time(r.time)
+		w.varint(r.delta)
+	}
+	return w.buf
+}
+
+// DecodeState rebuilds a State from a snapshot made by EncodeState.
+func DecodeState(data []byte, limits Limits) (*State, error) {
+	r := reader{buf: data}
+	if v := r.byte(); v != snapshotFormatV1 && r.err == nil {
+		return nil, fmt.Errorf("%w: unknown snapshot format %d", ErrCorrupt, v)
+	}
+	p, partitions := r.int(), r.int()
+	if r.err == nil && (partitions <= 0 || p < 0 || p >= partitions) {
+		return nil, fmt.Errorf("%w: partition %d of %d", ErrCorrupt, p, partitions)
+	}
+	s := NewState(p, partitions, limits)
+	s.head = r.uvarint()
+	s.clock = r.time()
+
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		l := r.location()
+		s.locations[l.ID] = l
+	}
+
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		sk := s.sku(r.string())
+		sk.version = r.uvarint()
+		sk.safety = r.varint()
+		sk.lowStock = r.varint()
+		for m := r.count(); m > 0 && r.err == nil; m-- {
+			st := sk.at(r.string())
+			st.onHand = r.varint()
+			st.inTransit = r.varint()
+			for k := r.count(); k > 0 && r.err == nil; k-- {
+				st.lots = append(st.lots, lot{id: r.string(), bestBefore: r.string(), qty: r.varint()})
+			}
+		}
+	}
+
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		res := &reservation{id: r.string(), status: ReservationStatus(r.string()), customer: r.string()}
+		res.fingerprint = r.u64()
+		res.createdAt = r.time()
+		res.expiresAt = r.time()
+		res.home = r.int()
+		for m := r.count(); m > 0 && r.err == nil; m-- {
+			l := &resLine{sku: r.string(), partition: r.int(), quantity: r.varint(), committed: r.varint()}
+			l.allocations = r.allocations()
+			l.committedAt = r.allocations()
+			l.released = r.bool()
+			res.lines = append(res.lines, l)
+		}
+		if r.bool() {
+			g := &saga{participants: r.ints(), step: r.int(), action: SagaAction(r.byte())}
+			g.pending = r.ints()
+			g.held = r.ints()
+			for k := r.count(); k > 0 && r.err == nil; k-- {
+				g.failed = append(g.failed, Shortfall{SKU: r.string(), Requested: r.varint(), Available: r.varint()})
+			}
+			g.aborted = r.bool()
+			if last, ok := decodeData(&r, TypeSagaStepStarted).(SagaStepStarted); ok {
+				g.last = last
+			}
+			res.saga = g
+		}
+		if r.err == nil {
+			s.reservations[res.id] = res
+		}
+	}
+
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		t := &transfer{id: r.string(), sku: r.string(), from: r.string(), to: r.string()}
+		t.fingerprint = r.u64()
+		t.qty = r.varint()
+		t.lots = r.lots()
+		t.sentAt = r.time()
+		t.arrivedAt = r.time()
+		s.transfers[t.id] = t
+	}
+
+	for n := r.count(); n > 0 && r.err == nil; n-- {
+		k := r.string()
+		s.records[k] = record{fingerprint: r.u64(), position: r.uvarint(), time: r.time(), delta: r.varint()}
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.buf) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes in snapshot", ErrCorrupt, len(r.buf))
+	}
+	s.rehold()
+	s.rearm()
+	return s, nil
+}
+
+// rehold rebuilds holds and reserved quantities from the reservations.
+func (s *State) rehold() {
+	for _, r := range s.reservations {
+		if r.status != StatusHeld && r.status != StatusPending {
+			continue
+		}
+		for _, l := range r.lines {
+			if l.partition != s.partition || l.released {
+				continue
+			}
+			sk := s.skus[l.sku]
+			if sk == nil {
+				continue
+			}
+			for _, a := range l.allocations {
+				sk.at(a.Location).hold(r.id, a.Quantity)
+			}
+		}
+	}
+}

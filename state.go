@@ -1,0 +1,484 @@
+package stockd
+
+import (
+	"fmt"
+	"maps"
+	"sort"
+	"time"
+)
+
+// State is the in-memory state of one partition: a fold over its events. It is
+// owned by one goroutine at a time and is not safe for concurrent use.
+//
+// Decide reads a State and never changes it; Apply changes it and is the only
+// thing that does. A State rebuilt by applying the same events is the same
+// State, which is what recovery and time travel rely on.
+type State struct {
+	partition  int
+	partitions int
+	limits     Limits
+
+	head  uint64    // position of the last applied event
+	clock time.Time // time of the last applied event; decisions never go back
+
+	skus         map[string]*skuState
+	reservations map[string]*reservation
+	transfers    map[string]*transfer
+	// records remembers accepted receipts, adjustments and counts by
+	// idempotency key, so that a repeat is answered, not applied again.
+	records map[string]record
+	// locations is shared, copy-on-write: the owning partition replaces the
+	// map on every change and other partitions receive it by SetLocations.
+	locations Locations
+
+	timers timerHeap
+}
+
+// Locations maps location ids to their configuration. A Locations value is
+// never modified once published; changes make a new map.
+type Locations map[string]Location
+
+type skuState struct {
+	id        string
+	version   uint64
+	safety    int64
+	lowStock  int64
+	stock     map[string]*stock // by location id
+	stockList []string          // location ids in first-seen order, for stable output
+}
+
+// stock is one SKU at one location.
+type stock struct {
+	onHand    int64 // negative only for units committed while short (a backorder)
+	reserved  int64
+	inTransit int64
+	lots      []lot            // first-expiry-first-out order
+	holds     map[string]int64 // reservation id -> quantity held here
+}
+
+// lot is a quantity of stock that shares a lot code and best-before date.
+type lot struct {
+	id         string
+	bestBefore string // YYYY-MM-DD, or "" for undated stock
+	qty        int64
+}
+
+type reservation struct {
+	id          string
+	fingerprint uint64
+	status      ReservationStatus
+	customer    string
+	createdAt   time.Time
+	expiresAt   time.Time
+	// home is the partition that drives the reservation: its deadline and,
+	// for a reservation spanning partitions, its saga.
+	home  int
+	lines []*resLine
+	saga  *saga // set at the home of a reservation spanning partitions
+}
+
+type resLine struct {
+	sku         string
+	partition   int
+	quantity    int64 // held quantity
+	committed   int64
+	allocations []Allocation // where the line is held
+	committedAt []Allocation // where the committed quantity was taken
+	released    bool
+}
+
+type transfer struct {
+	id          string
+	fingerprint uint64
+	sku         string
+	from, to    string
+	qty         int64
+	lots        []LotQty
+	sentAt      time.Time
+	arrivedAt   time.Time
+}
+
+type record struct {
+	fingerprint uint64
+	position    uint64
+	time        time.Time
+	delta       int64 // for counts: the change the count made
+}
+
+// NewState returns the empty state of partition p of a store with the given
+// number of partitions.
+func NewState(p, partitions int, limits Limits) *State {
+	return &State{
+		partition:    p,
+		partitions:   partitions,
+		limits:       limits,
+		skus:         make(map[string]*skuState),
+		reservations: make(map[string]*reservation),
+		transfers:    make(map[string]*transfer),
+		records:      make(map[string]record),
+		locations:    Locations{},
+	}
+}
+
+// Partition returns the partition this state belongs to.
+func (s *State) Partition() int { return s.partition }
+
+// Head returns the position of the last applied event.
+func (s *State) Head() uint64 { return s.head }
+
+// Clock returns the time of the last applied event.
+func (s *State) Clock() time.Time { return s.clock }
+
+// Limits returns the limits decisions are made with.
+func (s *State) Limits() Limits { return s.limits }
+
+// Locations returns the location configuration this state decides with. The
+// map must not be modified.
+func (s *State) Locations() Locations { return s.locations }
+
+// SetLocations replaces the location configuration used for allocation. The
+// engine calls it on every partition but the one that owns locations, with
+// the map that partition published; the map must not be modified afterwards.
+func (s *State) SetLocations(l Locations) {
+	if l == nil {
+		l = Locations{}
+	}
+	s.locations = l
+}
+
+// Keys calls fn for every idempotency key accepted in this partition, with the
+// fingerprint of the request that claimed it. The engine rebuilds its routing
+// index from these after a restart.
+func (s *State) Keys(fn func(key string, fingerprint uint64)) {
+	for k, r := range s.records {
+		fn(k, r.fingerprint)
+	}
+	for id, t := range s.transfers {
+		fn(transferKey(id), t.fingerprint)
+	}
+	for id, r := range s.reservations {
+		if r.home == s.partition && r.status != StatusPending && (r.saga == nil || !r.saga.aborted) {
+			fn(reservationKey(id), r.fingerprint)
+		}
+	}
+}
+
+// Apply folds one event into the state. Events must be applied in position
+// order; an event out of order or of the wrong partition is an error and
+// leaves the state unchanged.
+func (s *State) Apply(e Event) error {
+	if e.Partition != s.partition {
+		return fmt.Errorf("stockd: event %s belongs to partition %d, not %d", e.ID(), e.Partition, s.partition)
+	}
+	if e.Position != s.head+1 {
+		return fmt.Errorf("stockd: event %s applied at head %d: positions must be consecutive", e.ID(), s.head)
+	}
+	var sk *skuState
+	if e.SKU != "" {
+		sk = s.sku(e.SKU)
+		if e.Version != sk.version+1 {
+			return fmt.Errorf("stockd: event %s of %q has version %d, want %d", e.ID(), e.SKU, e.Version, sk.version+1)
+		}
+		sk.version = e.Version
+	}
+	s.head = e.Position
+	if e.Time.After(s.clock) {
+		s.clock = e.Time
+	}
+	switch d := e.Data.(type) {
+	case StockReceived:
+		st := sk.at(d.Location)
+		st.add(d.Lot, d.BestBefore, d.Quantity)
+		s.records[receiptKey(e.CommandID)] = record{fingerprint: d.Fingerprint, position: e.Position, time: e.Time}
+		s.armLot(sk.id, d.Location, d.Lot, d.BestBefore)
+	case StockAdjusted:
+		st := sk.at(d.Location)
+		if d.Delta > 0 {
+			lotID, bb := "", ""
+			if len(d.Lots) == 1 {
+				lotID, bb = d.Lots[0].Lot, d.Lots[0].BestBefore
+			}
+			st.add(lotID, bb, d.Delta)
+		} else {
+			st.take(d.Lots, -d.Delta)
+		}
+		s.records[adjustmentKey(e.CommandID)] = record{fingerprint: d.Fingerprint, position: e.Position, time: e.Time, delta: d.Delta}
+	case StockCounted:
+		st := sk.at(d.Location)
+		if d.Delta > 0 {
+			st.add("", "", d.Delta)
+		} else if d.Delta < 0 {
+			st.take(d.Lots, -d.Delta)
+		}
+		s.records[countKey(e.CommandID)] = record{fingerprint: d.Fingerprint, position: e.Position, time: e.Time, delta: d.Delta}
+	case StockTransferred:
+		from := sk.at(d.From)
+		from.take(d.Lots, d.Quantity)
+		sk.at(d.To).inTransit += d.Quantity
+		s.transfers[e.CommandID] = &transfer{
+			id: e.CommandID, fingerprint: d.Fingerprint, sku: e.SKU, from: d.From, to: d.To,
+			qty: d.Quantity, lots: d.Lots, sentAt: e.Time,
+		}
+	case TransferArrived:
+		to := sk.at(d.To)
+		to.inTransit -= d.Quantity
+		for _, l := range d.Lots {
+			to.add(l.Lot, l.BestBefore, l.Quantity)
+			s.armLot(sk.id, d.To, l.Lot, l.BestBefore)
+		}
+		if t := s.transfers[e.CommandID]; t != nil {
+			t.arrivedAt = e.Time
+		}
+	case SKUConfigured:
+		sk.safety, sk.lowStock = d.SafetyStock, d.LowStockThreshold
+	case LocationConfigured:
+		next := maps.Clone(s.locations)
+		if next == nil {
+			next = Locations{}
+		}
+		next[d.Location.ID] = d.Location
+		s.locations = next
+	case StockReserved:
+		s.applyReserved(e, sk, d)
+	case ReservationExtended:
+		if r := s.reservations[d.Reservation]; r != nil {
+			r.expiresAt = d.ExpiresAt
+			if r.home == s.partition {
+				s.armHold(r)
+			}
+		}
+	case ReservationCommitted:
+		s.applyCommitted(sk, d)
+	case ReservationReleased:
+		s.applyReleased(sk, d)
+	case LotExpired:
+		st := sk.at(d.Location)
+		st.take([]LotQty{{Location: d.Location, Lot: d.Lot, BestBefore: d.BestBefore, Quantity: d.Quantity}}, d.Quantity)
+	case ShortageDetected:
+		// The shortage is derived from on_hand and reserved; the event
+		// exists so that it is recorded and streamed, not inferred.
+	case SagaStarted, SagaStepAcked, ReservationHeld, SagaStepStarted, SagaSettled:
+		s.applySaga(e)
+	default:
+		return fmt.Errorf("stockd: cannot apply event data %T", e.Data)
+	}
+	return nil
+}
+
+// sku returns the state of id, creating it.
+func (s *State) sku(id string) *skuState {
+	sk := s.skus[id]
+	if sk == nil {
+		sk = &skuState{id: id, stock: make(map[string]*stock)}
+		s.skus[id] = sk
+	}
+	return sk
+}
+
+// at returns the stock at a location, creating it.
+func (sk *skuState) at(location string) *stock {
+	st := sk.stock[location]
+	if st == nil {
+		st = &stock{}
+		sk.stock[location] = st
+		sk.stockList = append(sk.stockList, location)
+	}
+	return st
+}
+
+// add puts qty units into a lot. Units first fill a backorder (negative
+// on_hand), so that the lots always add up to on_hand when it is positive.
+func (st *stock) add(lotID, bestBefore string, qty int64) {
+	if st.onHand < 0 {
+		fill := min(qty, -st.onHand)
+		st.onHand += fill
+		qty -= fill
+	}
+	if qty == 0 {
+		return
+	}
+	st.onHand += qty
+	i := sort.Search(len(st.lots), func(i int) bool { return !lotBefore(st.lots[i].bestBefore, st.lots[i].id, bestBefore, lotID) })
+	if i < len(st.lots) && st.lots[i].id == lotID && st.lots[i].bestBefore == bestBefore {
+		st.lots[i].qty += qty
+		return
+	}
+	st.lots = append(st.lots, lot{})
+	copy(st.lots[i+1:], st.lots[i:])
+	st.lots[i] = lot{id: lotID, bestBefore: bestBefore, qty: qty}
+}
+
+// take removes qty units from on_hand, taking the given lot quantities. The
+// lots may add up to less than qty only when committing held stock that a
+// loss has made short; on_hand then goes negative by the difference.
+func (st *stock) take(lots []LotQty, qty int64) {
+	st.onHand -= qty
+	for _, t := range lots {
+		for i := range st.lots {
+			if st.lots[i].id == t.Lot && st.lots[i].bestBefore == t.BestBefore {
+				st.lots[i].qty -= t.Quantity
+				if st.lots[i].qty <= 0 {
+					st.lots = append(st.lots[:i], st.lots[i+1:]...)
+				}
+				break
+			}
+		}
+	}
+}
+
+// lotBefore orders lots first-expiry-first-out: dated lots by date, undated
+// stock last, and lot code to break ties.
+func lotBefore(bbA, idA, bbB, idB string) bool {
+	if bbA != bbB {
+		if bbA == "" {
+			return false
+		}
+		if bbB == "" {
+			return true
+		}
+		return bbA < bbB
+	}
+	return idA < idB
+}
+
+// fefo returns the lot quantities that taking qty units first-expiry-first-out
+// would consume, and how many units that leaves untaken.
+func (st *stock) fefo(location string, qty int64) ([]LotQty, int64) {
+	var out []LotQty
+	for _, l := range st.lots {
+		if qty == 0 {
+			break
+		}
+		n := min(l.qty, qty)
+		out = append(out, LotQty{Location: location, Lot: l.id, BestBefore: l.bestBefore, Quantity: n})
+		qty -= n
+	}
+	return out, qty
+}
+
+// available is on_hand − reserved − safety stock. Safety stock holds units
+// back but never by itself makes availability negative; only a shortage, held
+// units that are not there, does.
+func (st *stock) available(safety int64) int64 {
+	free := st.onHand - st.reserved
+	if free < 0 {
+		return free
+	}
+	return max(free-safety, 0)
+}
+
+// shortage is the number of held units that are not physically there.
+func (st *stock) shortage() int64 { return max(st.reserved-st.onHand, 0) }
+
+func (st *stock) hold(reservation string, qty int64) {
+	if st.holds == nil {
+		st.holds = make(map[string]int64)
+	}
+	st.holds[reservation] += qty
+	st.reserved += qty
+}
+
+func (st *stock) unhold(reservation string, qty int64) {
+	st.reserved -= qty
+	if left := st.holds[reservation] - qty; left > 0 {
+		st.holds[reservation] = left
+	} else {
+		delete(st.holds, reservation)
+	}
+}
+
+func (s *State) applyReserved(e Event, sk *skuState, d StockReserved) {
+	r := s.reservations[d.Reservation]
+	if r == nil {
+		r = &reservation{
+			id: d.Reservation, fingerprint: d.Fingerprint, status: StatusHeld, customer: d.Customer,
+			createdAt: e.Time, expiresAt: d.ExpiresAt, home: d.Home,
+		}
+		s.reservations[d.Reservation] = r
+		if r.home == s.partition {
+			s.armHold(r)
+		}
+	}
+	line := r.line(e.SKU)
+	if line == nil {
+		line = &resLine{sku: e.SKU, partition: s.partition}
+		r.lines = append(r.lines, line)
+	}
+	line.quantity = d.Quantity
+	line.allocations = d.Allocations
+	for _, a := range d.Allocations {
+		sk.at(a.Location).hold(d.Reservation, a.Quantity)
+	}
+}
+
+func (s *State) applyCommitted(sk *skuState, d ReservationCommitted) {
+	r := s.reservations[d.Reservation]
+	if r == nil {
+		return
+	}
+	line := r.line(sk.id)
+	for _, a := range line.allocations {
+		sk.at(a.Location).unhold(d.Reservation, a.Quantity)
+	}
+	for _, a := range d.Allocations {
+		var lots []LotQty
+		for _, l := range d.Lots {
+			if l.Location == a.Location {
+				lots = append(lots, l)
+			}
+		}
+		sk.at(a.Location).take(lots, a.Quantity)
+	}
+	line.committed = d.Quantity
+	line.committedAt = d.Allocations
+	r.status = StatusCommitted
+}
+
+func (s *State) applyReleased(sk *skuState, d ReservationReleased) {
+	r := s.reservations[d.Reservation]
+	if r == nil {
+		return
+	}
+	line := r.line(sk.id)
+	for _, a := range line.allocations {
+		sk.at(a.Location).unhold(d.Reservation, a.Quantity)
+	}
+	switch d.Reason {
+	case ReleaseExpired:
+		r.status = StatusExpired
+	case ReleaseCompensated:
+		r.status = StatusReleased
+		if r.home != s.partition {
+			// A participant forgets the lines of a reservation that could
+			// not be held everywhere, so that a retry starts afresh.
+			if r.allReleased(s.partition) {
+				delete(s.reservations, r.id)
+			}
+		} else if r.saga != nil {
+			r.saga.aborted = true
+		}
+	default:
+		r.status = StatusReleased
+	}
+	line.released = true
+}
+
+// line returns the line of sku, or nil.
+func (r *reservation) line(sku string) *resLine {
+	for _, l := range r.lines {
+		if l.sku == sku {
+			return l
+		}
+	}
+	return nil
+}
+
+// allReleased reports whether every line held in partition p is released.
+func (r *reservation) allReleased(p int) bool {
+	for _, l := range r.lines {
+		if l.partition == p && !l.released {
+			return false
+		}
+	}
+	return true
+}

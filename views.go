@@ -1,0 +1,225 @@
+package stockd
+
+import (
+	"container/heap"
+	"maps"
+	"slices"
+)
+
+// SKUView returns the state of a SKU in this partition, and false if the SKU
+// has no events.
+func (s *State) SKUView(sku string) (SKUState, bool) {
+	sk := s.skus[sku]
+	if sk == nil {
+		return SKUState{}, false
+	}
+	v := SKUState{
+		SKU: sku, SafetyStock: sk.safety, LowStockThreshold: sk.lowStock,
+		Version: sk.version, Position: s.head, AsOf: s.clock,
+		Locations: make([]LocationState, 0, len(sk.stock)),
+	}
+	for _, loc := range slices.Sorted(maps.Keys(sk.stock)) {
+		st := sk.stock[loc]
+		ls := LocationState{
+			Location: loc, OnHand: st.onHand, Reserved: st.reserved, Available: st.available(sk.safety),
+			InTransit: st.inTransit, Shortage: st.shortage(), Lots: make([]LotView, 0, len(st.lots)),
+			Holds: s.earliestHolds(st.holds, MaxHoldsListed), HoldCount: len(st.holds),
+		}
+		for _, l := range st.lots {
+			ls.Lots = append(ls.Lots, LotView{Lot: l.id, Quantity: l.qty, BestBefore: l.bestBefore})
+		}
+		v.OnHand += ls.OnHand
+		v.Reserved += ls.Reserved
+		v.Available += ls.Available
+		v.InTransit += ls.InTransit
+		v.Shortage += ls.Shortage
+		v.Locations = append(v.Locations, ls)
+	}
+	return v, true
+}
+
+// earliestHolds returns up to n holds, earliest deadline first. A hot SKU can
+// hold millions; a bounded max-heap keeps this linear in their number.
+func (s *State) earliestHolds(holds map[string]int64, n int) []HoldView {
+	h := &holdHeap{}
+	for id, q := range holds {
+		hv := HoldView{Reservation: id, Quantity: q}
+		if r := s.reservations[id]; r != nil {
+			hv.ExpiresAt = r.expiresAt
+		}
+		if h.Len() < n {
+			heap.Push(h, hv)
+		} else if holdLess(hv, (*h)[0]) {
+			(*h)[0] = hv
+			heap.Fix(h, 0)
+		}
+	}
+	out := []HoldView(*h)
+	slices.SortFunc(out, func(a, b HoldView) int {
+		if holdLess(a, b) {
+			return -1
+		}
+		if holdLess(b, a) {
+			return 1
+		}
+		return 0
+	})
+	if out == nil {
+		out = []HoldView{}
+	}
+	return out
+}
+
+func holdLess(a, b HoldView) bool {
+	if !a.ExpiresAt.Equal(b.ExpiresAt) {
+		return a.ExpiresAt.Before(b.ExpiresAt)
+	}
+	return a.Reservation < b.Reservation
+}
+
+// holdHeap is a max-heap: its root is the latest of the holds kept.
+type holdHeap []HoldView
+
+func (h holdHeap) Len() int           { return len(h) }
+func (h holdHeap) Less(i, j int) bool { return holdLess(h[j], h[i]) }
+func (h holdHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *holdHeap) Push(x any)        { *h = append(*h, x.(HoldView)) }
+func (h *holdHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// ReservationView returns a reservation driven by this partition, and false if
+// there is none.
+func (s *State) ReservationView(id string) (Reservation, bool) {
+	r, err := s.homeReservation(id)
+	if err != nil {
+		return Reservation{}, false
+	}
+	return r.view(s.partition), true
+}
+
+// view renders a reservation. At its home every line is shown; elsewhere only
+// the lines held in partition p.
+func (r *reservation) view(p int) Reservation {
+	v := Reservation{
+		ID: r.id, Status: r.status, Customer: r.customer, CreatedAt: r.createdAt, ExpiresAt: r.expiresAt,
+		Lines: make([]ReservationLine, 0, len(r.lines)),
+	}
+	for _, l := range r.lines {
+		if r.home != p && l.partition != p {
+			continue
+		}
+		line := ReservationLine{SKU: l.sku, Quantity: l.quantity, Held: l.quantity, Allocations: l.allocations}
+		if r.status == StatusCommitted {
+			line.Quantity = l.committed
+			if l.committedAt != nil || l.partition == p {
+				line.Allocations = l.committedAt
+			}
+		}
+		if line.Allocations == nil {
+			line.Allocations = []Allocation{}
+		}
+		v.Lines = append(v.Lines, line)
+	}
+	return v
+}
+
+// TransferView returns a transfer decided in this partition, and false if
+// there is none.
+func (s *State) TransferView(id string) (Transfer, bool) {
+	t := s.transfers[id]
+	if t == nil {
+		return Transfer{}, false
+	}
+	v := Transfer{
+		ID: t.id, SKU: t.sku, From: t.from, To: t.to, Quantity: t.qty,
+		Status: TransferStatusInTransit, SentAt: t.sentAt, Lots: make([]LotView, 0, len(t.lots)),
+	}
+	for _, l := range t.lots {
+		v.Lots = append(v.Lots, LotView{Lot: l.Lot, Quantity: l.Quantity, BestBefore: l.BestBefore})
+	}
+	if !t.arrivedAt.IsZero() {
+		at := t.arrivedAt
+		v.Status, v.ArrivedAt = TransferStatusArrived, &at
+	}
+	return v, true
+}
+
+// Result returns the answer to a command that was just decided and applied,
+// or repeated: the entity it created or acted on, as it is now. The concrete
+// type depends on the command: Location, SKUConfig, Receipt, Adjustment,
+// Count, Transfer or Reservation.
+func (s *State) Result(cmd Command) (any, error) {
+	switch c := cmd.(type) {
+	case ConfigureLocation:
+		if l, ok := s.locations[c.ID]; ok {
+			return l, nil
+		}
+		return nil, notFound("location", c.ID)
+	case ConfigureSKU:
+		sk := s.skus[c.SKU]
+		if sk == nil {
+			return nil, notFound("sku", c.SKU)
+		}
+		return SKUConfig{SKU: sk.id, SafetyStock: sk.safety, LowStockThreshold: sk.lowStock}, nil
+	case ReceiveStock:
+		r, ok := s.records[receiptKey(c.ID)]
+		if !ok {
+			return nil, notFound("receipt", c.ID)
+		}
+		return Receipt{
+			ID: c.ID, SKU: c.SKU, Location: c.Location, Quantity: c.Quantity, Lot: c.Lot,
+			BestBefore: c.BestBefore, Time: r.time, Position: r.position,
+		}, nil
+	case AdjustStock:
+		r, ok := s.records[adjustmentKey(c.ID)]
+		if !ok {
+			return nil, notFound("adjustment", c.ID)
+		}
+		return Adjustment{
+			ID: c.ID, SKU: c.SKU, Location: c.Location, Delta: c.Delta, Reason: c.Reason, Lot: c.Lot,
+			Time: r.time, Position: r.position,
+		}, nil
+	case CountStock:
+		r, ok := s.records[countKey(c.ID)]
+		if !ok {
+			return nil, notFound("count", c.ID)
+		}
+		return Count{ID: c.ID, SKU: c.SKU, Location: c.Location, OnHand: c.OnHand, Delta: r.delta, Time: r.time, Position: r.position}, nil
+	case TransferStock:
+		return s.transferResult(c.ID)
+	case ArriveTransfer:
+		return s.transferResult(c.ID)
+	case Reserve:
+		return s.reservationResult(c.ID)
+	case ExtendReservation:
+		return s.reservationResult(c.ID)
+	case CommitReservation:
+		return s.reservationResult(c.ID)
+	case ReleaseReservation:
+		return s.reservationResult(c.ID)
+	}
+	return nil, nil
+}
+
+func (s *State) transferResult(id string) (any, error) {
+	if t, ok := s.TransferView(id); ok {
+		return t, nil
+	}
+	return nil, notFound("transfer", id)
+}
+
+func (s *State) reservationResult(id string) (any, error) {
+	if r, ok := s.ReservationView(id); ok {
+		return r, nil
+	}
+	return nil, notFound("reservation", id)
+}
+
+// SKUs returns the ids of the SKUs in this partition, sorted.
+func (s *State) SKUs() []string {
+	return slices.Sorted(maps.Keys(s.skus))
+}
