@@ -1,7 +1,6 @@
 package stockd
 
 import (
-	"hash/fnv"
 	"math"
 	"strconv"
 	"time"
@@ -230,11 +229,12 @@ func ReservationKey(id string) string { return reservationKey(id) }
 func TransferKey(id string) string { return transferKey(id) }
 
 // PartitionOf returns the partition, in [0, partitions), that owns sku. It is
-// a stable hash (FNV-1a): it must never change for an existing store.
+// FNV-1a of the SKU modulo the number of partitions: it must never change for
+// an existing store.
 func PartitionOf(sku string, partitions int) int {
-	h := fnv.New64a()
-	h.Write([]byte(sku))
-	return int(h.Sum64() % uint64(partitions))
+	h := fnv1a(fnvOffset)
+	h.string(sku)
+	return int(uint64(h) % uint64(partitions))
 }
 
 // LocationPartition is the partition whose log holds location configuration.
@@ -243,38 +243,72 @@ const LocationPartition = 0
 // Fingerprint is a digest of a command's content. Two requests with the same
 // id are the same request exactly when their fingerprints are equal.
 func Fingerprint(cmd Command) uint64 {
-	h := fnv.New64a()
-	w := func(parts ...string) {
-		for _, p := range parts {
-			h.Write([]byte(strconv.Itoa(len(p))))
-			h.Write([]byte{':'})
-			h.Write([]byte(p))
-		}
-	}
-	n := func(v int64) string { return strconv.FormatInt(v, 10) }
+	h := fnv1a(fnvOffset)
 	switch c := cmd.(type) {
 	case ReceiveStock:
-		w("receive", c.ID, c.SKU, c.Location, n(c.Quantity), c.Lot, c.BestBefore)
+		h.strings("receive", c.ID, c.SKU, c.Location, c.Lot, c.BestBefore)
+		h.int(c.Quantity)
 	case AdjustStock:
-		w("adjust", c.ID, c.SKU, c.Location, n(c.Delta), string(c.Reason), c.Lot)
+		h.strings("adjust", c.ID, c.SKU, c.Location, string(c.Reason), c.Lot)
+		h.int(c.Delta)
 	case CountStock:
-		w("count", c.ID, c.SKU, c.Location, n(c.OnHand))
+		h.strings("count", c.ID, c.SKU, c.Location)
+		h.int(c.OnHand)
 	case TransferStock:
-		w("transfer", c.ID, c.SKU, c.From, c.To, n(c.Quantity))
+		h.strings("transfer", c.ID, c.SKU, c.From, c.To)
+		h.int(c.Quantity)
 	case Reserve:
-		w("reserve", c.ID, n(int64(c.TTL)), c.Customer, c.Region, n(int64(len(c.Lines))))
+		h.strings("reserve", c.ID, c.Customer, c.Region)
+		h.int(int64(c.TTL))
+		h.int(int64(len(c.Lines)))
 		for _, l := range c.Lines {
-			split := "0"
+			h.strings(l.SKU, l.Location)
+			h.int(l.Quantity)
 			if l.Split {
-				split = "1"
+				h.int(1)
+			} else {
+				h.int(0)
 			}
-			w(l.SKU, n(l.Quantity), l.Location, split, n(int64(len(l.Locations))))
-			w(l.Locations...)
+			h.int(int64(len(l.Locations)))
+			h.strings(l.Locations...)
 		}
 	default:
 		return 0
 	}
-	return h.Sum64()
+	return uint64(h)
+}
+
+// fnv1a is an allocation-free FNV-1a 64-bit hash; it computes exactly what
+// hash/fnv's New64a does.
+type fnv1a uint64
+
+const (
+	fnvOffset fnv1a = 14695981039346656037
+	fnvPrime  fnv1a = 1099511628211
+)
+
+func (h *fnv1a) string(s string) {
+	for i := 0; i < len(s); i++ {
+		*h ^= fnv1a(s[i])
+		*h *= fnvPrime
+	}
+}
+
+// strings hashes each string with its length, so that ("ab","c") and
+// ("a","bc") differ.
+func (h *fnv1a) strings(ss ...string) {
+	for _, s := range ss {
+		h.int(int64(len(s)))
+		h.string(s)
+	}
+}
+
+func (h *fnv1a) int(v int64) {
+	for range 8 {
+		*h ^= fnv1a(byte(v))
+		*h *= fnvPrime
+		v >>= 8
+	}
 }
 
 // Validation.
@@ -294,6 +328,22 @@ func checkName(field, s string) error {
 func checkOptionalName(field, s string) error {
 	if len(s) > MaxIDLength {
 		return invalid("%s is longer than %d bytes", field, MaxIDLength)
+	}
+	// Most names are plain ASCII: check those byte by byte, and only fall
+	// back to decoding runes for the rest.
+	ascii := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+		if c <= ' ' || c == '/' || c == 0x7f {
+			return invalid("%s %q contains a space, slash or control character", field, s)
+		}
+	}
+	if ascii {
+		return nil
 	}
 	if !utf8.ValidString(s) {
 		return invalid("%s is not valid UTF-8", field)

@@ -1,0 +1,222 @@
+package engine_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/engine"
+	"github.com/stockd/stockd/pebble"
+)
+
+// BenchmarkReserve measures reservations through the engine in-process with
+// durable acknowledgements (every reply waits for its batch's fsync), on one
+// hot SKU and on 100,000 SKUs chosen uniformly, at several numbers of
+// concurrent callers. It reports throughput and latency percentiles.
+//
+//	go test ./engine -run='^$' -bench=Reserve -benchtime=200000x
+func BenchmarkReserve(b *testing.B) {
+	for _, workload := range []string{"hot", "uniform"} {
+		for _, callers := range []int{1, 64, 1024} {
+			b.Run(fmt.Sprintf("%s/callers=%d", workload, callers), func(b *testing.B) {
+				benchReserve(b, workload, callers)
+			})
+		}
+	}
+}
+
+const uniformSKUs = 100_000
+
+func benchReserve(b *testing.B, workload string, callers int) {
+	ctx := context.Background()
+	e, _ := open(b, 64, engine.Options{SkipSnapshotOnClose: true})
+	skus := []string{"hot"}
+	if workload == "uniform" {
+		skus = make([]string, uniformSKUs)
+		for i := range skus {
+			skus[i] = "sku-" + strconv.Itoa(i)
+		}
+	}
+	perSKU := int64(b.N/len(skus)) + 10
+	receive := func(i int) {
+		for left, k := perSKU, 0; left > 0; k++ {
+			q := min(left, stockd.DefaultLimits.MaxQuantity)
+			id := fmt.Sprintf("r-%d-%d", i, k)
+			if _, _, err := e.Receive(ctx, stockd.ReceiveStock{ID: id, SKU: skus[i], Location: "w1", Quantity: q}); err != nil {
+				b.Fatal(err)
+			}
+			left -= q
+		}
+	}
+	parallel(len(skus), 256, receive)
+
+	lat := make([][]time.Duration, callers)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for c := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			prefix := "c" + strconv.Itoa(c) + "-"
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(b.N) {
+					return
+				}
+				sku := skus[int(i)%len(skus)]
+				t0 := time.Now()
+				_, _, err := e.Reserve(ctx, stockd.Reserve{
+					ID: prefix + strconv.FormatInt(i, 10), TTL: time.Hour,
+					Lines: []stockd.ReserveLine{{SKU: sku, Quantity: 1}},
+				})
+				lat[c] = append(lat[c], time.Since(t0))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	reportLatency(b, b.N, elapsed, slices.Concat(lat...))
+}
+
+// reportLatency reports throughput and latency percentiles.
+func reportLatency(b *testing.B, n int, elapsed time.Duration, lat []time.Duration) {
+	slices.Sort(lat)
+	pct := func(p float64) float64 {
+		if len(lat) == 0 {
+			return 0
+		}
+		return float64(lat[min(int(float64(len(lat))*p), len(lat)-1)]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "ops/s")
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(0, "ns/op")
+}
+
+// parallel calls fn(i) for i in [0, n) on up to workers goroutines.
+func parallel(n, workers int, fn func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				fn(int(i))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// BenchmarkRecovery measures start-up from the log alone (no snapshot): it
+// writes STOCKD_BENCH_EVENTS events (default 1,000,000) of reservations,
+// commits and releases over 10,000 SKUs in 64 partitions, then times
+// engine.Open replaying all of them.
+//
+//	STOCKD_BENCH_EVENTS=10000000 go test ./engine -run='^$' -bench=Recovery -benchtime=1x
+func BenchmarkRecovery(b *testing.B) {
+	total := 1_000_000
+	if s := os.Getenv("STOCKD_BENCH_EVENTS"); s != "" {
+		total, _ = strconv.Atoi(s)
+	}
+	const parts = 64
+	dir := b.TempDir()
+	store, err := pebble.Open(dir, pebble.Options{Partitions: parts})
+	if err != nil {
+		b.Fatal(err)
+	}
+	writeLog(b, store, parts, total)
+	store.Close()
+
+	b.ResetTimer()
+	for range b.N {
+		store, err := pebble.Open(dir, pebble.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		e, err := engine.Open(context.Background(), store, engine.Options{SkipSnapshotOnClose: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		took := time.Since(start)
+		b.StopTimer()
+		b.ReportMetric(float64(total)/took.Seconds(), "events/s")
+		b.ReportMetric(took.Seconds(), "recovery-s")
+		e.Close(context.Background())
+		store.Close()
+		b.StartTimer()
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// writeLog fills a store with about total events by deciding commands on
+// per-partition states directly, as the engine would, in batches of 1,000.
+func writeLog(b *testing.B, store stockd.Store, parts, total int) {
+	ctx := context.Background()
+	now := time.Now()
+	per := total / parts
+	parallel(parts, 2, func(p int) {
+		st := stockd.NewState(p, parts, stockd.DefaultLimits)
+		var batch []stockd.Event
+		flush := func() {
+			if len(batch) == 0 {
+				return
+			}
+			if err := store.Append(ctx, p, batch[0].Position-1, stockd.Batch{Events: batch}); err != nil {
+				b.Error(err)
+			}
+			batch = batch[:0]
+		}
+		do := func(c stockd.Command) {
+			d, err := st.Decide(c, now)
+			if err != nil {
+				return
+			}
+			for _, ev := range d.Events {
+				if err := st.Apply(ev); err != nil {
+					b.Error(err)
+				}
+				batch = append(batch, ev)
+			}
+			if len(batch) >= 1000 {
+				flush()
+			}
+		}
+		var skus []string
+		for i := 0; len(skus) < 10_000/parts; i++ {
+			if sku := "sku-" + strconv.Itoa(i); stockd.PartitionOf(sku, parts) == p {
+				skus = append(skus, sku)
+			}
+		}
+		for i, sku := range skus {
+			do(stockd.ReceiveStock{ID: "r-" + sku, SKU: sku, Location: "w" + strconv.Itoa(i%3), Quantity: 1_000_000_000})
+		}
+		for i := 0; int(st.Head()) < per; i++ {
+			id := "c-" + strconv.Itoa(p) + "-" + strconv.Itoa(i)
+			do(stockd.Reserve{ID: id, TTL: 24 * time.Hour, Lines: []stockd.ReserveLine{{SKU: skus[i%len(skus)], Quantity: 1}}})
+			switch i % 3 {
+			case 0:
+				do(stockd.CommitReservation{ID: id})
+			case 1:
+				do(stockd.ReleaseReservation{ID: id})
+			}
+		}
+		flush()
+	})
+}

@@ -1,0 +1,491 @@
+// Package engine runs stockd's partitions: one goroutine per partition owns
+// that partition's state, decides whole batches of commands against it and
+// writes each batch with one durable append, replying only once the append is
+// durable. It implements stockd.Service in-process.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stockd/stockd"
+)
+
+// Options configure an Engine. The zero value is usable: every field has a
+// default.
+type Options struct {
+	// Limits bound what one command may ask for.
+	Limits stockd.Limits
+	// InboxSize bounds the requests waiting for one partition. A full inbox
+	// rejects new requests at once with CodeOverloaded rather than queue
+	// them without bound. Default 8192.
+	InboxSize int
+	// MaxBatch bounds the commands decided in one batch. Default 4096.
+	MaxBatch int
+	// Pipeline is how many batches of one partition may be on their way to
+	// disk at once when the store can pipeline appends. Default 4.
+	Pipeline int
+	// SnapshotEvery is how many events a partition may gain before a new
+	// snapshot is written in the background. Default 1,000,000.
+	SnapshotEvery uint64
+	// SnapshotCheck is how often the snapshotter looks. Default 10 s.
+	SnapshotCheck time.Duration
+	// SkipSnapshotOnClose stops Close from writing a snapshot of every
+	// partition. Benchmarks of recovery use it; services should not.
+	SkipSnapshotOnClose bool
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Logger receives the engine's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Observer, when set, is told about batches, appends and expiries.
+	Observer Observer
+}
+
+// Observer receives measurements from the engine. Implementations must be
+// fast and safe for concurrent use; they are called on the hot path.
+type Observer interface {
+	// Batch is called for every batch a partition decided: how many
+	// commands and events it held.
+	Batch(partition, commands, events int)
+	// Appended is called when a batch became durable, with the time from
+	// starting the append until it was durable.
+	Appended(partition int, d time.Duration)
+	// Expired is called when holds or lots expired on their own.
+	Expired(partition int, holds, lots int)
+}
+
+func (o *Options) setDefaults() {
+	if o.Limits == (stockd.Limits{}) {
+		o.Limits = stockd.DefaultLimits
+	}
+	if o.InboxSize <= 0 {
+		o.InboxSize = 8192
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = 4096
+	}
+	if o.Pipeline <= 0 {
+		o.Pipeline = 4
+	}
+	if o.SnapshotEvery == 0 {
+		o.SnapshotEvery = 1_000_000
+	}
+	if o.SnapshotCheck <= 0 {
+		o.SnapshotCheck = 10 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Engine is stockd's write path: partitions with group commit over a Store.
+type Engine struct {
+	store stockd.Store
+	pipe  stockd.PipelinedAppender
+	opts  Options
+	log   *slog.Logger
+
+	parts []*partition
+	reg   *registry
+	locs  atomic.Pointer[stockd.Locations]
+
+	// gate orders new requests against Close: requests enter under the
+	// read lock, Close takes the write lock to stop them.
+	gate   sync.RWMutex
+	closed bool
+
+	fatalOnce sync.Once
+	fatal     chan struct{}
+	fatalErr  error
+
+	wg       sync.WaitGroup
+	stopSnap chan struct{}
+	snapDone chan struct{}
+}
+
+var _ stockd.Service = (*Engine)(nil)
+
+// Open recovers every partition of store (latest snapshot plus the log tail),
+// re-arms timers, finishes interrupted sagas, and starts the partitions.
+func Open(ctx context.Context, store stockd.Store, opts Options) (*Engine, error) {
+	opts.setDefaults()
+	e := &Engine{
+		store:    store,
+		opts:     opts,
+		log:      opts.Logger,
+		reg:      newRegistry(),
+		fatal:    make(chan struct{}),
+		stopSnap: make(chan struct{}),
+		snapDone: make(chan struct{}),
+	}
+	e.pipe, _ = store.(stockd.PipelinedAppender)
+	n := store.Partitions()
+	if n <= 0 {
+		return nil, fmt.Errorf("engine: store has %d partitions", n)
+	}
+	start := time.Now()
+	states, snaps, events, err := recoverAll(ctx, store, n, opts.Limits)
+	if err != nil {
+		return nil, err
+	}
+	locs := states[stockd.LocationPartition].Locations()
+	e.locs.Store(&locs)
+	e.parts = make([]*partition, n)
+	for p, st := range states {
+		if p != stockd.LocationPartition {
+			st.SetLocations(locs)
+		}
+		st.Keys(func(key string, fp uint64) { e.reg.put(key, p, fp) })
+		e.parts[p] = newPartition(e, p, st)
+		e.parts[p].snapshotted.Store(snaps[p])
+	}
+	// Sagas left unfinished by a crash are finished before anything else.
+	for _, part := range e.parts {
+		cmds, msgs := part.state.Recover()
+		for _, c := range cmds {
+			part.post(c)
+		}
+		for _, m := range msgs {
+			e.parts[m.To].post(m.Command)
+		}
+	}
+	for _, part := range e.parts {
+		e.wg.Add(2)
+		go part.run()
+		go part.complete()
+	}
+	go e.snapshotter()
+	e.log.Info("engine recovered", "partitions", n, "events_replayed", events, "keys", e.reg.size(), "took", time.Since(start).Round(time.Millisecond))
+	return e, nil
+}
+
+// recoverAll rebuilds every partition's state, several at a time.
+func recoverAll(ctx context.Context, store stockd.Store, n int, limits stockd.Limits) ([]*stockd.State, []uint64, int, error) {
+	states := make([]*stockd.State, n)
+	snaps := make([]uint64, n)
+	counts := make([]int, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for p := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			states[p], snaps[p], counts[p], errs[p] = load(ctx, store, p, limits, 0)
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for p := range n {
+		if errs[p] != nil {
+			return nil, nil, 0, fmt.Errorf("engine: recover partition %d: %w", p, errs[p])
+		}
+		total += counts[p]
+	}
+	return states, snaps, total, nil
+}
+
+// load rebuilds partition p from its latest snapshot and its log, up to and
+// including position upTo (0: the whole log). It returns the position of
+// the snapshot it started from and the number of events replayed.
+func load(ctx context.Context, store stockd.Store, p int, limits stockd.Limits, upTo uint64) (*stockd.State, uint64, int, error) {
+	var st *stockd.State
+	snap, ok, err := store.LoadSnapshot(ctx, p)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	var from uint64
+	if ok && (upTo == 0 || snap.Position <= upTo) {
+		st, err = stockd.DecodeState(snap.Data, limits)
+		if err != nil {
+			return nil, 0, 0, fmt.Errorf("snapshot at %d: %w", snap.Position, err)
+		}
+		if st.Partition() != p || st.Head() != snap.Position {
+			return nil, 0, 0, fmt.Errorf("snapshot of partition %d at %d holds partition %d at %d", p, snap.Position, st.Partition(), st.Head())
+		}
+		from = snap.Position
+	} else {
+		st = stockd.NewState(p, store.Partitions(), limits)
+	}
+	n := 0
+	for {
+		events, err := store.ReadPartition(ctx, p, st.Head(), 8192)
+		if err != nil {
+			return nil, 0, 0, err
+		}
+		if len(events) == 0 {
+			return st, from, n, nil
+		}
+		for _, ev := range events {
+			if upTo != 0 && ev.Position > upTo {
+				return st, from, n, nil
+			}
+			if err := st.Apply(ev); err != nil {
+				return nil, 0, 0, err
+			}
+			n++
+		}
+	}
+}
+
+// Fatal is closed when a storage write failed. From then on the engine
+// acknowledges nothing; the process should exit and recover from the log on
+// its next start.
+func (e *Engine) Fatal() <-chan struct{} { return e.fatal }
+
+// Err returns the storage error that stopped the engine, or nil.
+func (e *Engine) Err() error {
+	select {
+	case <-e.fatal:
+		return e.fatalErr
+	default:
+		return nil
+	}
+}
+
+// fail stops the engine after a storage error. It never retries: after a
+// failed write or fsync the state of the disk is unknown, so the only safe
+// course is to stop acknowledging and recover from the log on restart.
+func (e *Engine) fail(err error) {
+	e.fatalOnce.Do(func() {
+		e.fatalErr = err
+		e.log.Error("storage failure: the engine stops and acknowledges nothing more", "err", err)
+		close(e.fatal)
+	})
+}
+
+func (e *Engine) failed() bool {
+	select {
+	case <-e.fatal:
+		return true
+	default:
+		return false
+	}
+}
+
+var (
+	errClosed   = stockd.Errorf(stockd.CodeUnavailable, "the service is shutting down")
+	errFailed   = stockd.Errorf(stockd.CodeUnavailable, "the service stopped after a storage failure")
+	errOverload = stockd.Errorf(stockd.CodeOverloaded, "too many requests are waiting for this partition; retry shortly")
+)
+
+// Close stops taking requests, finishes every batch already taken (their
+// replies go out once durable), writes a snapshot of each partition so the
+// next start replays little, and returns. It does not close the store.
+func (e *Engine) Close(ctx context.Context) error {
+	e.gate.Lock()
+	if e.closed {
+		e.gate.Unlock()
+		return nil
+	}
+	e.closed = true
+	e.gate.Unlock()
+	for _, p := range e.parts {
+		p.inbox <- &request{stop: true}
+	}
+	e.wg.Wait()
+	close(e.stopSnap)
+	<-e.snapDone
+	if e.failed() {
+		return e.fatalErr
+	}
+	if e.opts.SkipSnapshotOnClose {
+		return nil
+	}
+	var errs []error
+	for _, p := range e.parts {
+		if p.state.Head() > p.snapshotted.Load() {
+			data := stockd.EncodeState(p.state)
+			if err := e.store.SaveSnapshot(ctx, stockd.Snapshot{Partition: p.id, Position: p.state.Head(), Data: data}); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Poke makes every partition check its timers now. Tests that drive the
+// clock by hand call it after moving the clock.
+func (e *Engine) Poke() {
+	for _, p := range e.parts {
+		p.signal()
+	}
+}
+
+// submit hands a request to partition p, or refuses it at once.
+func (e *Engine) submit(p int, r *request) error {
+	e.gate.RLock()
+	defer e.gate.RUnlock()
+	if e.closed {
+		return errClosed
+	}
+	if e.failed() {
+		return errFailed
+	}
+	select {
+	case e.parts[p].inbox <- r:
+		return nil
+	default:
+		return errOverload
+	}
+}
+
+// exec runs a command and returns its result and whether it was new.
+func (e *Engine) exec(ctx context.Context, cmd stockd.Command) (any, bool, error) {
+	if err := cmd.Validate(e.opts.Limits); err != nil {
+		return nil, false, err
+	}
+	rt := stockd.RouteOf(cmd)
+	var p int
+	switch {
+	case rt.Locations:
+		p = stockd.LocationPartition
+	case rt.Lookup != "":
+		var ok bool
+		if p, ok = e.reg.lookup(rt.Lookup); !ok {
+			return nil, false, notFoundKey(rt.Lookup)
+		}
+	default:
+		p = stockd.PartitionOf(rt.SKU, len(e.parts))
+	}
+	r := &request{cmd: cmd, actor: stockd.ActorFrom(ctx), done: make(chan reply, 1)}
+	if rt.Claim != "" {
+		c, err := e.reg.claim(ctx, rt.Claim, rt.Fingerprint, p)
+		if err != nil {
+			return nil, false, err
+		}
+		r.claim = c
+	}
+	if err := e.submit(p, r); err != nil {
+		e.reg.settle(r.claim, false)
+		return nil, false, err
+	}
+	select {
+	case rep := <-r.done:
+		return rep.val, rep.created, rep.err
+	case <-ctx.Done():
+		// The command may still be carried out; its claim is settled by
+		// the partition either way.
+		return nil, false, ctx.Err()
+	}
+}
+
+// query runs fn on partition p's state. The answer waits, like a command's,
+// until everything it reflects is durable: a read never shows a write that a
+// crash could still take back.
+func (e *Engine) query(ctx context.Context, p int, fn func(*stockd.State) (any, error)) (any, error) {
+	r := &request{query: fn, done: make(chan reply, 1)}
+	if err := e.submit(p, r); err != nil {
+		return nil, err
+	}
+	select {
+	case rep := <-r.done:
+		return rep.val, rep.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func notFoundKey(key string) error {
+	for i := range key {
+		if key[i] == ':' {
+			return stockd.Errorf(stockd.CodeNotFound, "%s %q not found", key[:i], key[i+1:])
+		}
+	}
+	return stockd.Errorf(stockd.CodeNotFound, "%q not found", key)
+}
+
+// Partitions returns the number of partitions.
+func (e *Engine) Partitions() int { return len(e.parts) }
+
+// DurableHead returns the position up to which partition p is durable.
+func (e *Engine) DurableHead(p int) uint64 { return e.parts[p].durable.Load() }
+
+// InboxDepth returns the number of requests waiting for partition p.
+func (e *Engine) InboxDepth(p int) int { return len(e.parts[p].inbox) }
+
+// Keys returns the number of idempotency keys the engine remembers.
+func (e *Engine) Keys() int { return e.reg.size() }
+
+// snapshotter writes snapshots in the background: for a partition that has
+// gained SnapshotEvery events since its last snapshot, it rebuilds the state
+// at the durable head from the previous snapshot and the log, and saves it.
+// It never touches the live state, so it never stalls a partition.
+func (e *Engine) snapshotter() {
+	defer close(e.snapDone)
+	t := time.NewTicker(e.opts.SnapshotCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stopSnap:
+			return
+		case <-t.C:
+		}
+		for _, p := range e.parts {
+			select {
+			case <-e.stopSnap:
+				return
+			default:
+			}
+			if err := e.snapshot(context.Background(), p); err != nil {
+				e.log.Warn("snapshot failed; will try again", "partition", p.id, "err", err)
+			}
+		}
+	}
+}
+
+// snapshot writes a snapshot of p if it is due.
+func (e *Engine) snapshot(ctx context.Context, p *partition) error {
+	durable := p.durable.Load()
+	if durable-p.snapshotted.Load() < e.opts.SnapshotEvery || e.failed() {
+		return nil
+	}
+	st, _, _, err := load(ctx, e.store, p.id, e.opts.Limits, durable)
+	if err != nil {
+		return err
+	}
+	if err := e.store.SaveSnapshot(ctx, stockd.Snapshot{Partition: p.id, Position: st.Head(), Data: stockd.EncodeState(st)}); err != nil {
+		return err
+	}
+	p.snapshotted.Store(st.Head())
+	e.log.Debug("snapshot written", "partition", p.id, "position", st.Head())
+	return nil
+}
+
+// Location returns a configured location.
+func (e *Engine) Location(ctx context.Context, id string) (stockd.Location, error) {
+	if l, ok := (*e.locs.Load())[id]; ok {
+		return l, nil
+	}
+	return stockd.Location{}, stockd.Errorf(stockd.CodeNotFound, "location %q not found", id)
+}
+
+// Locations returns every configured location, by id.
+func (e *Engine) Locations(ctx context.Context) ([]stockd.Location, error) {
+	m := *e.locs.Load()
+	out := make([]stockd.Location, 0, len(m))
+	for _, l := range m {
+		out = append(out, l)
+	}
+	slices.SortFunc(out, func(a, b stockd.Location) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out, nil
+}

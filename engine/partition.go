@@ -1,0 +1,352 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stockd/stockd"
+)
+
+// partition owns one partition's state. Two goroutines serve it:
+//
+//   - run, the decider, takes everything waiting in the inbox, decides each
+//     command in order against the in-memory state, applies the events at
+//     once (so the next command sees them), and starts ONE append for the
+//     whole batch;
+//   - complete waits for each batch's append to be durable, in order, and only
+//     then replies to its requests and delivers its messages.
+//
+// With a store that pipelines appends, the decider goes on to the next batch
+// while the previous one is being synced. Replies, including rejections and
+// reads, always wait for every earlier batch: nothing a client sees can be
+// undone by a crash.
+type partition struct {
+	e     *Engine
+	id    int
+	state *stockd.State
+
+	inbox chan *request
+	// Messages from other partitions and recovery commands wait here. The
+	// queue is not bounded by InboxSize: it only ever holds work that
+	// accepted requests caused, and refusing it would break a saga.
+	mu       sync.Mutex
+	internal []stockd.Command
+	wake     chan struct{}
+
+	batches chan *batch
+	// waiters are requests whose answer depends on a saga still running,
+	// by reservation id. Only the decider touches it.
+	waiters map[string][]*request
+	seen    *stockd.Locations
+
+	durable     atomic.Uint64
+	snapshotted atomic.Uint64
+}
+
+// request is one command or read waiting for a partition.
+type request struct {
+	cmd    stockd.Command
+	query  func(*stockd.State) (any, error)
+	actor  string
+	claim  *claim
+	replay bool // set while waiting: the command was a repeat
+	stop   bool // the engine is closing
+	done   chan reply
+}
+
+type reply struct {
+	req     *request
+	val     any
+	created bool
+	err     error
+}
+
+// batch is what one decider round produced.
+type batch struct {
+	events   []stockd.Event
+	keys     []stockd.KeyRecord
+	messages []stockd.Message
+	replies  []reply
+	head     uint64
+	started  time.Time
+	wait     func() error
+	locs     *stockd.Locations // set when this batch changed locations
+}
+
+func newPartition(e *Engine, id int, st *stockd.State) *partition {
+	p := &partition{
+		e:       e,
+		id:      id,
+		state:   st,
+		inbox:   make(chan *request, e.opts.InboxSize),
+		wake:    make(chan struct{}, 1),
+		batches: make(chan *batch, e.opts.Pipeline),
+		waiters: make(map[string][]*request),
+		seen:    e.locs.Load(),
+	}
+	p.durable.Store(st.Head())
+	return p
+}
+
+// post queues an internal command for this partition.
+func (p *partition) post(c stockd.Command) {
+	p.mu.Lock()
+	p.internal = append(p.internal, c)
+	p.mu.Unlock()
+	p.signal()
+}
+
+func (p *partition) signal() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the decider loop.
+func (p *partition) run() {
+	defer p.e.wg.Done()
+	defer close(p.batches)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	p.arm(timer)
+	reqs := make([]*request, 0, 64)
+	for {
+		reqs = reqs[:0]
+		select {
+		case r := <-p.inbox:
+			reqs = append(reqs, r)
+		case <-p.wake:
+		case <-timer.C:
+		}
+	drain:
+		for len(reqs) < p.e.opts.MaxBatch {
+			select {
+			case r := <-p.inbox:
+				reqs = append(reqs, r)
+			default:
+				break drain
+			}
+		}
+		stopping := false
+		if n := len(reqs); n > 0 && reqs[n-1].stop {
+			// Close sends the stop request after it has shut the gate,
+			// so it is always the last request this partition sees.
+			reqs, stopping = reqs[:n-1], true
+		}
+		if p.e.failed() {
+			b := &batch{}
+			for _, r := range reqs {
+				b.reply(r, nil, false, errFailed)
+			}
+			p.batches <- b
+		} else {
+			p.batches <- p.decide(reqs)
+		}
+		if stopping {
+			p.drop()
+			return
+		}
+		p.arm(timer)
+	}
+}
+
+// arm sets the timer for the next deadline in the state.
+func (p *partition) arm(t *time.Timer) {
+	at, ok := p.state.NextDeadline()
+	if !ok {
+		t.Stop()
+		return
+	}
+	t.Reset(max(at.Sub(p.e.opts.Now()), 0))
+}
+
+// drop answers the requests still waiting on sagas when the engine closes.
+// Their sagas finish after the next start.
+func (p *partition) drop() {
+	if len(p.waiters) == 0 {
+		return
+	}
+	b := &batch{}
+	for id, ws := range p.waiters {
+		for _, w := range ws {
+			b.reply(w, nil, false, errClosed)
+		}
+		delete(p.waiters, id)
+	}
+	p.batches <- b
+}
+
+// decide decides a batch and starts its append.
+func (p *partition) decide(reqs []*request) *batch {
+	now := p.e.opts.Now()
+	st := p.state
+	if l := p.e.locs.Load(); p.id != stockd.LocationPartition && l != p.seen {
+		st.SetLocations(*l)
+		p.seen = l
+	}
+	b := &batch{}
+	head := st.Head()
+	p.mu.Lock()
+	internal := p.internal
+	p.internal = nil
+	p.mu.Unlock()
+	for _, c := range internal {
+		p.fire(b, now)
+		p.apply(b, c, nil, now)
+	}
+	for _, r := range reqs {
+		p.fire(b, now)
+		if r.query != nil {
+			v, err := r.query(st)
+			b.reply(r, v, false, err)
+			continue
+		}
+		p.apply(b, r.cmd, r, now)
+	}
+	p.fire(b, now)
+	b.head = st.Head()
+	if o := p.e.opts.Observer; o != nil && len(reqs)+len(internal) > 0 {
+		o.Batch(p.id, len(reqs)+len(internal), len(b.events))
+	}
+	if len(b.events) == 0 {
+		return b
+	}
+	b.started = time.Now()
+	sb := stockd.Batch{Events: b.events, Keys: b.keys}
+	ctx := context.Background()
+	if p.e.pipe != nil {
+		wait, err := p.e.pipe.BeginAppend(ctx, p.id, head, sb)
+		if err != nil {
+			b.wait = func() error { return err }
+		} else {
+			b.wait = wait
+		}
+	} else {
+		b.wait = func() error { return p.e.store.Append(ctx, p.id, head, sb) }
+	}
+	return b
+}
+
+// fire carries out whatever is due: expiries of holds and lots.
+func (p *partition) fire(b *batch, now time.Time) {
+	due := p.state.Due(now)
+	if len(due) == 0 {
+		return
+	}
+	before := len(b.events)
+	for _, c := range due {
+		p.apply(b, c, nil, now)
+	}
+	if o := p.e.opts.Observer; o != nil {
+		holds, lots := 0, 0
+		for _, ev := range b.events[before:] {
+			switch d := ev.Data.(type) {
+			case stockd.ReservationReleased:
+				if d.Reason == stockd.ReleaseExpired {
+					holds++
+				}
+			case stockd.LotExpired:
+				lots++
+			}
+		}
+		o.Expired(p.id, holds, lots)
+	}
+}
+
+// apply decides one command, applies its events and records its answer.
+func (p *partition) apply(b *batch, cmd stockd.Command, r *request, now time.Time) {
+	st := p.state
+	d, err := st.Decide(cmd, now)
+	if err != nil {
+		if r != nil {
+			b.reply(r, nil, false, err)
+		} else {
+			p.e.log.Error("internal command rejected", "partition", p.id, "command", fmt.Sprintf("%T", cmd), "err", err)
+		}
+		return
+	}
+	if len(d.Events) > 0 {
+		actor := ""
+		if r != nil {
+			actor = r.actor
+		}
+		for i := range d.Events {
+			d.Events[i].Actor = actor
+			if err := st.Apply(d.Events[i]); err != nil {
+				// Decide produced an event Apply refuses: the state can no
+				// longer be trusted, so stop rather than write it.
+				p.e.fail(fmt.Errorf("partition %d: applying a decided event: %w", p.id, err))
+				return
+			}
+			if _, ok := d.Events[i].Data.(stockd.LocationConfigured); ok {
+				l := st.Locations()
+				b.locs = &l
+			}
+		}
+		b.events = append(b.events, d.Events...)
+		b.keys = append(b.keys, d.Keys...)
+	}
+	b.messages = append(b.messages, d.Messages...)
+	for _, res := range d.Resolved {
+		for _, w := range p.waiters[res.Reservation] {
+			if res.Err != nil {
+				b.reply(w, nil, false, res.Err)
+				continue
+			}
+			v, err := st.Result(w.cmd)
+			b.reply(w, v, !w.replay, err)
+		}
+		delete(p.waiters, res.Reservation)
+	}
+	if r == nil {
+		return
+	}
+	if d.Wait != "" {
+		r.replay = d.Replay
+		p.waiters[d.Wait] = append(p.waiters[d.Wait], r)
+		return
+	}
+	v, err := st.Result(cmd)
+	b.reply(r, v, !d.Replay, err)
+}
+
+func (b *batch) reply(r *request, v any, created bool, err error) {
+	b.replies = append(b.replies, reply{req: r, val: v, created: created, err: err})
+}
+
+// complete is the completer loop: it makes batches durable in order, then
+// acknowledges them.
+func (p *partition) complete() {
+	defer p.e.wg.Done()
+	for b := range p.batches {
+		if b.wait != nil {
+			if err := b.wait(); err != nil {
+				p.e.fail(fmt.Errorf("partition %d: append at %d: %w", p.id, b.head, err))
+			} else if o := p.e.opts.Observer; o != nil {
+				o.Appended(p.id, time.Since(b.started))
+			}
+		}
+		if p.e.failed() {
+			for _, r := range b.replies {
+				p.e.reg.settle(r.req.claim, false)
+				r.req.done <- reply{err: errFailed}
+			}
+			continue
+		}
+		p.durable.Store(b.head)
+		if b.locs != nil {
+			p.e.locs.Store(b.locs)
+		}
+		for _, m := range b.messages {
+			p.e.parts[m.To].post(m.Command)
+		}
+		for _, r := range b.replies {
+			p.e.reg.settle(r.req.claim, r.err == nil)
+			r.req.done <- r
+		}
+	}
+}
