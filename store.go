@@ -32,9 +32,12 @@ type Store interface {
 	// Append durably appends batch to partition p if and only if the
 	// partition's head is expected. The events must carry partition p and
 	// positions expected+1, expected+2, and so on; the batch must not be
-	// empty. If the head differs, or a key of the batch is already
-	// recorded, Append MUST fail with an *Error of code CodeConflict and
-	// write nothing.
+	// empty, and must not name one key twice. If the head differs, Append
+	// MUST fail with an *Error of code CodeConflict and write nothing.
+	//
+	// A key MUST NOT be appended if it is already recorded. The engine
+	// guarantees this within its process; a store that several processes
+	// share must also enforce it (see KeyGuard).
 	Append(ctx context.Context, p int, expected uint64, batch Batch) error
 
 	// ReadPartition returns up to limit events of partition p with
@@ -79,6 +82,17 @@ type Store interface {
 // durable, although reads may already see it.
 type PipelinedAppender interface {
 	BeginAppend(ctx context.Context, p int, expected uint64, batch Batch) (wait func() error, err error)
+}
+
+// KeyGuard is an optional Store capability, discovered by type assertion. A
+// store that implements it rejects a batch naming a key that is already
+// recorded with an *Error of code CodeConflict, writing nothing, even when two
+// processes race. Stores shared by several processes (PostgreSQL) implement
+// it, with a unique index. The embedded store does not: it is locked to one
+// process, whose engine keeps every key in memory, and a read per key would
+// cost the hot path more than the whole decision.
+type KeyGuard interface {
+	GuardsKeys()
 }
 
 // Batch is what one Append writes atomically.

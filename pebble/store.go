@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,13 +33,21 @@ const MaxPartitions = 1 << 16
 // partition into memory.
 const DefaultReadLimit = 1000
 
+// MaxSnapshotSize bounds the data of one snapshot. A snapshot is written in
+// one Pebble batch, and Pebble cannot hold a batch of 4 GiB or more.
+const MaxSnapshotSize = 3 << 30
+
+// maxRecordSize bounds the encoding of one appended batch, for the same
+// reason; real batches are a few hundred kilobytes at most.
+const maxRecordSize = 1 << 30
+
 // formatVersion is the version of the key layout, stored in the meta key so
 // that a future layout change is detected instead of misread.
 const formatVersion = 1
 
 // snapshotChunk is the size of the pieces a snapshot is split into. Pebble
-// handles values of hundreds of megabytes poorly (they are copied whole into
-// blocks and caches), while 1 MiB values stream well.
+// keeps a value whole in one block, so a value of hundreds of megabytes would
+// be read, cached and compacted as one piece; 1 MiB pieces stream.
 const snapshotChunk = 1 << 20
 
 // Key prefixes. Each kind of record has its own one-byte prefix so that the
@@ -70,20 +77,13 @@ type Options struct {
 }
 
 // Store is a stockd.Store and stockd.PipelinedAppender backed by a Pebble
-// database. It is safe for concurrent use, except that Close must not be
-// called while other calls are in progress.
+// database. It is safe for concurrent use; calls made after Close return an
+// error.
 type Store struct {
 	db         *pebbledb.DB
 	log        *slog.Logger
 	partitions int
 	parts      []partition
-
-	// keyLocks serialise appends that record the same idempotency key from
-	// different partitions, so that the existence check and the write of a
-	// key cannot interleave with another partition's. Keys are hashed onto
-	// stripes; a batch locks its stripes in ascending order to avoid
-	// deadlocks.
-	keyLocks [64]sync.Mutex
 
 	// failed holds the first write or sync error. Once set, every later write
 	// returns it: after a failed fsync the state of the log is unknown, and
@@ -294,14 +294,15 @@ func (s *Store) Head(ctx context.Context, p int) (uint64, error) {
 	return s.parts[p].head.Load(), nil
 }
 
-// Append durably appends batch to partition p if its head is expected. It is
-// BeginAppend followed by waiting for the sync.
+// Append durably appends batch to partition p if its head is expected: it
+// checks and applies the batch like BeginAppend, then waits for the
+// write-ahead log to be synced.
 func (s *Store) Append(ctx context.Context, p int, expected uint64, batch stockd.Batch) error {
-	wait, err := s.BeginAppend(ctx, p, expected, batch)
+	b, err := s.begin(ctx, p, expected, batch)
 	if err != nil {
 		return err
 	}
-	return wait()
+	return s.syncWait(b, p, expected, len(batch.Events))
 }
 
 // BeginAppend checks and applies batch like Append, making it visible to
@@ -310,6 +311,31 @@ func (s *Store) Append(ctx context.Context, p int, expected uint64, batch stockd
 // called more than once. Batches of one partition become durable in the order
 // they were begun because Pebble's log is written and synced sequentially.
 func (s *Store) BeginAppend(ctx context.Context, p int, expected uint64, batch stockd.Batch) (wait func() error, err error) {
+	b, err := s.begin(ctx, p, expected, batch)
+	if err != nil {
+		return nil, err
+	}
+	// A goroutine, rather than wait itself, waits for the sync, so that a
+	// failed sync stops the store as soon as it happens, not when the caller
+	// gets round to calling wait. After a failed sync Pebble panics if its
+	// log is written again, so the sooner later appends are refused the
+	// better.
+	done := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = s.syncWait(b, p, expected, len(batch.Events))
+		close(done)
+	}()
+	return func() error {
+		<-done
+		return waitErr
+	}, nil
+}
+
+// begin validates batch, checks it against the partition's head and the
+// recorded keys, and applies it without waiting for the sync. The returned
+// batch must be passed to syncWait.
+func (s *Store) begin(ctx context.Context, p int, expected uint64, batch stockd.Batch) (*pebbledb.Batch, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -336,10 +362,7 @@ func (s *Store) BeginAppend(ctx context.Context, p int, expected uint64, batch s
 		_ = b.Close()
 		return nil, err
 	}
-	last := expected + uint64(len(batch.Events))
 	part := &s.parts[p]
-	stripes := s.lockKeys(batch.Keys)
-	defer s.unlockKeys(stripes)
 	part.mu.Lock()
 	defer part.mu.Unlock()
 
@@ -347,47 +370,24 @@ func (s *Store) BeginAppend(ctx context.Context, p int, expected uint64, batch s
 		_ = b.Close()
 		return nil, stockd.Errorf(stockd.CodeConflict, "partition %d head is %d, not the expected %d", p, head, expected)
 	}
-	for _, k := range batch.Keys {
-		rec, found, err := s.lookupKey(k.Key)
-		if err != nil {
-			_ = b.Close()
-			return nil, err
-		}
-		if found {
-			_ = b.Close()
-			return nil, stockd.Errorf(stockd.CodeConflict, "idempotency key %q is already recorded at partition %d position %d", k.Key, rec.Partition, rec.Position)
-		}
-	}
-	// Re-check after the key lookups, which could take a while: a failure
-	// recorded meanwhile means Pebble's log must not be written again.
-	if err := s.failure(); err != nil {
-		_ = b.Close()
-		return nil, err
-	}
 	if err := s.db.ApplyNoSyncWait(b, pebbledb.Sync); err != nil {
 		// The batch may or may not be in the log: fail-stop. The batch is
 		// not closed because Pebble may still reference it.
 		return nil, s.fail(fmt.Errorf("pebble: append to partition %d at %d: %w", p, expected+1, err))
 	}
-	part.head.Store(last)
+	part.head.Store(expected + uint64(len(batch.Events)))
+	return b, nil
+}
 
-	var (
-		once    sync.Once
-		waitErr error
-	)
-	wait = func() error {
-		once.Do(func() {
-			if err := b.SyncWait(); err != nil {
-				// Never retried: after a failed fsync the kernel may have
-				// dropped the dirty pages, so a retry could falsely succeed.
-				waitErr = s.fail(fmt.Errorf("pebble: sync of partition %d positions %d..%d: %w", p, expected+1, last, err))
-				return
-			}
-			_ = b.Close()
-		})
-		return waitErr
+// syncWait waits until b, applied by begin, is synced, and fails the store if
+// the sync failed. The sync is never retried: after a failed fsync the kernel
+// may have dropped the dirty pages, so a retry could falsely succeed.
+func (s *Store) syncWait(b *pebbledb.Batch, p int, expected uint64, n int) error {
+	if err := b.SyncWait(); err != nil {
+		return s.fail(fmt.Errorf("pebble: sync of partition %d positions %d..%d: %w", p, expected+1, expected+uint64(n), err))
 	}
-	return wait, nil
+	_ = b.Close() // the batch is durable; closing only recycles it
+	return nil
 }
 
 // validateBatch checks what the contract requires of a batch and what the key
@@ -437,6 +437,9 @@ func (s *Store) buildBatch(p int, expected uint64, batch stockd.Batch) (*pebbled
 	value, err := encodeEvents(batch.Events)
 	if err != nil {
 		return nil, err
+	}
+	if len(value) > maxRecordSize {
+		return nil, stockd.Errorf(stockd.CodeInvalid, "batch of %d bytes exceeds the limit of %d", len(value), maxRecordSize)
 	}
 	first := expected + 1
 	b := s.db.NewBatch()
@@ -493,49 +496,6 @@ func encodeEvents(events []stockd.Event) (value []byte, err error) {
 	return stockd.AppendEvents(nil, events), nil
 }
 
-// lockKeys locks the stripes of keys in ascending order and returns them for
-// unlockKeys.
-func (s *Store) lockKeys(keys []stockd.KeyRecord) []int {
-	if len(keys) == 0 {
-		return nil
-	}
-	stripes := make([]int, 0, len(keys))
-	for _, k := range keys {
-		stripes = append(stripes, int(fnv32(k.Key)%uint32(len(s.keyLocks))))
-	}
-	sort.Ints(stripes)
-	n := 0
-	for i, st := range stripes {
-		if i == 0 || st != stripes[n-1] {
-			stripes[n] = st
-			n++
-		}
-	}
-	stripes = stripes[:n]
-	for _, st := range stripes {
-		s.keyLocks[st].Lock()
-	}
-	return stripes
-}
-
-// unlockKeys unlocks what lockKeys locked.
-func (s *Store) unlockKeys(stripes []int) {
-	for i := len(stripes) - 1; i >= 0; i-- {
-		s.keyLocks[stripes[i]].Unlock()
-	}
-}
-
-// fnv32 is the 32-bit FNV-1a hash, used to spread keys over lock stripes.
-func fnv32(s string) uint32 {
-	h := uint32(2166136261)
-	for i := 0; i < len(s); i++ {
-		h ^= uint32(s[i])
-		h *= 16777619
-	}
-	return h
-}
-
-// failure returns the error that failed the store, or nil.
 func (s *Store) failure() error {
 	if e := s.failed.Load(); e != nil {
 		return *e
@@ -583,7 +543,8 @@ func (s *Store) ReadPartition(ctx context.Context, p int, after uint64, limit in
 	if limit <= 0 {
 		limit = DefaultReadLimit
 	}
-	if after == math.MaxUint64 {
+	if after >= s.parts[p].head.Load() {
+		// Consumers poll the tail often; answer without touching Pebble.
 		return nil, nil
 	}
 	s.closeMu.RLock()
@@ -642,8 +603,8 @@ func (s *Store) ReadPartition(ctx context.Context, p int, after uint64, limit in
 }
 
 // ReadSKU returns the events of one SKU in version order, as bounded by q. It
-// walks the SKU's history index and decodes the records it points at, keeping
-// the last one because consecutive entries often share a record.
+// walks the SKU's history index, which has one entry per batch that holds
+// events of the SKU, and decodes the records the entries point at.
 func (s *Store) ReadSKU(ctx context.Context, sku string, q stockd.SKUQuery) ([]stockd.Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -671,12 +632,7 @@ func (s *Store) ReadSKU(ctx context.Context, sku string, q stockd.SKUQuery) ([]s
 	if !ok {
 		ok = it.First()
 	}
-	var (
-		out       []stockd.Event
-		cached    []stockd.Event
-		cachedP   = -1
-		cachedPos uint64
-	)
+	var out []stockd.Event
 	for ; ok; ok = it.Next() {
 		value, err := it.ValueAndErr()
 		if err != nil {
@@ -690,14 +646,11 @@ func (s *Store) ReadSKU(ctx context.Context, sku string, q stockd.SKUQuery) ([]s
 		if q.UpToPosition != 0 && first > q.UpToPosition {
 			break
 		}
-		if p != cachedP || first != cachedPos {
-			cached, err = s.readRecord(p, first)
-			if err != nil {
-				return nil, err
-			}
-			cachedP, cachedPos = p, first
+		events, err := s.readRecord(p, first)
+		if err != nil {
+			return nil, err
 		}
-		for _, e := range cached {
+		for _, e := range events {
 			if e.SKU != sku || e.Version <= q.AfterVersion {
 				continue
 			}
@@ -781,6 +734,9 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap stockd.Snapshot) error {
 	}
 	if err := s.checkPartition(snap.Partition); err != nil {
 		return err
+	}
+	if len(snap.Data) > MaxSnapshotSize {
+		return stockd.Errorf(stockd.CodeInvalid, "snapshot of %d bytes exceeds the limit of %d", len(snap.Data), MaxSnapshotSize)
 	}
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()

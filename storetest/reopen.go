@@ -1,0 +1,171 @@
+package storetest
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/stockd/stockd"
+)
+
+// RunReopen checks that a persistent store keeps everything across a close
+// and reopen. open must open the store kept in dir, creating it with the given
+// number of partitions if dir holds none; when dir holds a store, it must keep
+// the number of partitions it was created with. The suite closes every store
+// it gets.
+func RunReopen(t *testing.T, open func(t *testing.T, dir string, partitions int) stockd.Store) {
+	t.Run("Reopen", func(t *testing.T) { testReopen(t, open) })
+	t.Run("ReopenEmpty", func(t *testing.T) {
+		dir := t.TempDir()
+		s := open(t, dir, 5)
+		closeStore(t, s)
+		s = open(t, dir, 2)
+		defer closeStore(t, s)
+		if n := s.Partitions(); n != 5 {
+			t.Errorf("Partitions() = %d after reopening with 2, want the 5 it was created with", n)
+		}
+		for p := 0; p < 5; p++ {
+			if h := head(t, s, p); h != 0 {
+				t.Errorf("Head(%d) = %d in a reopened empty store", p, h)
+			}
+		}
+	})
+}
+
+// persisted is what testReopen wrote and expects to find again.
+type persisted struct {
+	logs   []*Log
+	events [][]stockd.Event
+	keys   []stockd.KeyRecord
+	snaps  map[int]stockd.Snapshot
+	checks map[string]map[int]uint64
+}
+
+func testReopen(t *testing.T, open func(t *testing.T, dir string, partitions int) stockd.Store) {
+	const partitions = 4
+	dir := t.TempDir()
+	s := open(t, dir, partitions)
+	w := &persisted{
+		logs:   make([]*Log, partitions),
+		events: make([][]stockd.Event, partitions),
+		snaps:  make(map[int]stockd.Snapshot),
+		checks: map[string]map[int]uint64{"projector": {}, "mailer": {}},
+	}
+	for p := range w.logs {
+		w.logs[p] = NewLog(p)
+	}
+	w.write(t, s, 0)
+	closeStore(t, s)
+
+	// Reopening with another number of partitions keeps the created one.
+	s = open(t, dir, partitions+3)
+	if n := s.Partitions(); n != partitions {
+		t.Fatalf("Partitions() = %d after reopening with %d, want %d", n, partitions+3, partitions)
+	}
+	w.verify(t, s)
+	// The reopened store appends after the persisted heads.
+	w.write(t, s, 1)
+	w.verify(t, s)
+	closeStore(t, s)
+
+	s = open(t, dir, 1)
+	defer closeStore(t, s)
+	w.verify(t, s)
+}
+
+// write appends batches, keys, snapshots and checkpoints, using BeginAppend
+// for some batches if the store supports it.
+func (w *persisted) write(t *testing.T, s stockd.Store, round int) {
+	t.Helper()
+	pa, pipelined := s.(stockd.PipelinedAppender)
+	for i := 0; i < 6; i++ {
+		for p, log := range w.logs {
+			if p == len(w.logs)-1 && round == 0 {
+				continue // one partition stays empty until the second round
+			}
+			skus := []string{fmt.Sprintf("R%d", p), "", fmt.Sprintf("R%d", p), "shared-prefix"}[:1+(i+p)%4]
+			if p != 0 {
+				// Each SKU lives in one partition.
+				for j := range skus {
+					if skus[j] == "shared-prefix" {
+						skus[j] = fmt.Sprintf("shared-prefix-%d", p)
+					}
+				}
+			}
+			events := log.Events(skus...)
+			key := stockd.KeyRecord{Key: fmt.Sprintf("key-%d-%d-%d", round, i, p), Partition: p, Position: events[0].Position, Fingerprint: uint64(i*100 + p)}
+			batch := stockd.Batch{Events: events, Keys: []stockd.KeyRecord{key}}
+			if pipelined && i%2 == 1 {
+				wait, err := pa.BeginAppend(ctx, p, log.Head, batch)
+				if err != nil {
+					t.Fatalf("BeginAppend(%d): %v", p, err)
+				}
+				if err := wait(); err != nil {
+					t.Fatalf("wait(%d): %v", p, err)
+				}
+			} else if err := s.Append(ctx, p, log.Head, batch); err != nil {
+				t.Fatalf("Append(%d): %v", p, err)
+			}
+			log.Commit(events)
+			w.events[p] = append(w.events[p], events...)
+			w.keys = append(w.keys, key)
+		}
+	}
+	for p := 0; p < 2; p++ {
+		snap := stockd.Snapshot{Partition: p, Position: w.logs[p].Head, Data: bytes.Repeat([]byte{byte(round), byte(p), 0xab}, 1000*(p+1)+round)}
+		if p == 1 && round == 0 {
+			snap.Data = bytes.Repeat([]byte("large "), (3<<20)/6+1234)
+		}
+		if err := s.SaveSnapshot(ctx, snap); err != nil {
+			t.Fatalf("SaveSnapshot(%d): %v", p, err)
+		}
+		w.snaps[p] = snap
+	}
+	for consumer, parts := range w.checks {
+		for p := range w.logs {
+			pos := w.logs[p].Head / uint64(1+len(consumer)%3)
+			if err := s.SetCheckpoint(ctx, consumer, p, pos); err != nil {
+				t.Fatalf("SetCheckpoint(%q, %d): %v", consumer, p, err)
+			}
+			parts[p] = pos
+		}
+	}
+}
+
+// verify checks that s holds everything written so far.
+func (w *persisted) verify(t *testing.T, s stockd.Store) {
+	t.Helper()
+	for p, log := range w.logs {
+		if h := head(t, s, p); h != log.Head {
+			t.Errorf("Head(%d) = %d, want %d", p, h, log.Head)
+		}
+		equalEvents(t, readAll(t, s, p), w.events[p], "partition %d", p)
+		for sku := range log.Versions {
+			equalEvents(t, readSKU(t, s, sku, stockd.SKUQuery{}), filterSKU(w.events[p], sku), "ReadSKU(%q)", sku)
+		}
+		want, wantOK := w.snaps[p]
+		got, ok := loadSnapshot(t, s, p)
+		if ok != wantOK || got.Partition != want.Partition || got.Position != want.Position || !bytes.Equal(got.Data, want.Data) {
+			t.Errorf("LoadSnapshot(%d) = position %d, %d bytes, %v; want position %d, %d bytes, %v",
+				p, got.Position, len(got.Data), ok, want.Position, len(want.Data), wantOK)
+		}
+		for consumer, parts := range w.checks {
+			if c := checkpoint(t, s, consumer, p); c != parts[p] {
+				t.Errorf("Checkpoint(%q, %d) = %d, want %d", consumer, p, c, parts[p])
+			}
+		}
+	}
+	for _, k := range w.keys {
+		if got, ok := lookupKey(t, s, k.Key); !ok || got != k {
+			t.Errorf("LookupKey(%q) = %+v, %v; want %+v, true", k.Key, got, ok, k)
+		}
+	}
+}
+
+// closeStore closes s, failing the test on error.
+func closeStore(t testing.TB, s stockd.Store) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+}
