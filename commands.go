@@ -2,7 +2,6 @@ package stockd
 
 import (
 	"math"
-	"strconv"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -494,20 +493,15 @@ func (c Reserve) Validate(lim Limits) error {
 	if len(c.Lines) > lim.MaxLines {
 		return invalid("a reservation may have at most %d lines, got %d", lim.MaxLines, len(c.Lines))
 	}
-	seen := make(map[string]bool, len(c.Lines))
 	for i, l := range c.Lines {
-		if err := checkName("lines["+strconv.Itoa(i)+"].sku", l.SKU); err != nil {
-			return err
+		if err := checkName("sku", l.SKU); err != nil {
+			return lineError(i, err)
 		}
-		if seen[l.SKU] {
-			return invalid("sku %q appears on more than one line; combine them", l.SKU)
+		if err := checkQuantity("quantity", l.Quantity, lim); err != nil {
+			return lineError(i, err)
 		}
-		seen[l.SKU] = true
-		if err := checkQuantity("lines["+strconv.Itoa(i)+"].quantity", l.Quantity, lim); err != nil {
-			return err
-		}
-		if err := checkOptionalName("lines["+strconv.Itoa(i)+"].location", l.Location); err != nil {
-			return err
+		if err := checkOptionalName("location", l.Location); err != nil {
+			return lineError(i, err)
 		}
 		if l.Location != "" && len(l.Locations) > 0 {
 			return invalid("lines[%d] names both location and locations; use one", i)
@@ -516,12 +510,47 @@ func (c Reserve) Validate(lim Limits) error {
 			return invalid("lines[%d] lists more than %d locations", i, lim.MaxLines)
 		}
 		for _, loc := range l.Locations {
-			if err := checkName("lines["+strconv.Itoa(i)+"].locations", loc); err != nil {
-				return err
+			if err := checkName("locations", loc); err != nil {
+				return lineError(i, err)
 			}
 		}
 	}
+	if sku, dup := duplicateSKU(len(c.Lines), func(i int) string { return c.Lines[i].SKU }); dup {
+		return invalid("sku %q appears on more than one line; combine them", sku)
+	}
 	return nil
+}
+
+// lineError prefixes a validation error with the line it is about. The
+// prefix is built only on failure, so valid commands allocate nothing.
+func lineError(i int, err error) error {
+	if e, ok := err.(*Error); ok {
+		return invalid("lines[%d]: %s", i, e.Message)
+	}
+	return err
+}
+
+// duplicateSKU reports a SKU that appears twice among n lines. Carts are
+// short: comparing pairs is cheaper than a map for them.
+func duplicateSKU(n int, sku func(int) string) (string, bool) {
+	if n > 16 {
+		seen := make(map[string]bool, n)
+		for i := range n {
+			if seen[sku(i)] {
+				return sku(i), true
+			}
+			seen[sku(i)] = true
+		}
+		return "", false
+	}
+	for i := range n {
+		for j := i + 1; j < n; j++ {
+			if sku(i) == sku(j) {
+				return sku(i), true
+			}
+		}
+	}
+	return "", false
 }
 
 // Validate implements Command.
@@ -540,18 +569,16 @@ func (c CommitReservation) Validate(lim Limits) error {
 	if len(c.Lines) > lim.MaxLines {
 		return invalid("a commit may have at most %d lines", lim.MaxLines)
 	}
-	seen := make(map[string]bool, len(c.Lines))
 	for i, l := range c.Lines {
-		if err := checkName("lines["+strconv.Itoa(i)+"].sku", l.SKU); err != nil {
-			return err
+		if err := checkName("sku", l.SKU); err != nil {
+			return lineError(i, err)
 		}
-		if seen[l.SKU] {
-			return invalid("sku %q appears on more than one commit line", l.SKU)
+		if err := checkQuantity("quantity", l.Quantity, lim); err != nil {
+			return lineError(i, err)
 		}
-		seen[l.SKU] = true
-		if err := checkQuantity("lines["+strconv.Itoa(i)+"].quantity", l.Quantity, lim); err != nil {
-			return err
-		}
+	}
+	if sku, dup := duplicateSKU(len(c.Lines), func(i int) string { return c.Lines[i].SKU }); dup {
+		return invalid("sku %q appears on more than one commit line", sku)
 	}
 	return nil
 }

@@ -334,7 +334,12 @@ func (x *decision) reserve(c Reserve) error {
 		}
 		if r.saga != nil && r.saga.aborted {
 			// Still undoing a failed attempt: answer as that attempt
-			// was answered.
+			// was answered. An attempt abandoned at its deadline or
+			// after a restart had no shortfall; it was answered
+			// unavailable, not insufficient_stock without lines.
+			if len(r.saga.failed) == 0 {
+				return Errorf(CodeUnavailable, "reservation %q is being undone after an interrupted attempt; retry it", c.ID)
+			}
 			return insufficient(r.saga.failed...)
 		}
 		x.d.Replay = true
@@ -570,18 +575,29 @@ func (x *decision) commit(c CommitReservation) error {
 func (x *decision) commitLine(reservation string, l *resLine, q int64) {
 	sk := x.s.skus[l.sku]
 	data := ReservationCommitted{Reservation: reservation, Quantity: q, Released: l.quantity - q}
-	left := q
-	for _, a := range l.allocations {
-		if left == 0 {
-			break
-		}
-		n := min(a.Quantity, left)
-		left -= n
-		data.Allocations = append(data.Allocations, Allocation{Location: a.Location, Quantity: n})
-		lots, _ := sk.stock[a.Location].fefo(a.Location, n)
+	data.Allocations = commitAllocations(l.allocations, q)
+	for _, a := range data.Allocations {
+		lots, _ := sk.stock[a.Location].fefo(a.Location, a.Quantity)
 		data.Lots = append(data.Lots, lots...)
 	}
 	x.emit(l.sku, reservation, data)
+}
+
+// commitAllocations returns where committing q units of a line held at allocs
+// takes them: from the allocations in order. The home of a reservation that
+// spans partitions uses it to know where a participant's line was committed
+// without being told.
+func commitAllocations(allocs []Allocation, q int64) []Allocation {
+	var out []Allocation
+	for _, a := range allocs {
+		if q == 0 {
+			break
+		}
+		n := min(a.Quantity, q)
+		q -= n
+		out = append(out, Allocation{Location: a.Location, Quantity: n})
+	}
+	return out
 }
 
 func (x *decision) release(c ReleaseReservation) error {

@@ -288,7 +288,13 @@ func (s *State) applySaga(e Event) {
 			r.status = StatusCommitted
 			for _, cl := range d.Lines {
 				if l := r.line(cl.SKU); l != nil {
+					// The participant takes the committed units from
+					// the line's allocations in order (commitLine), so
+					// the home knows where they came from; without
+					// this the home showed the held allocations of a
+					// partially committed remote line.
 					l.committed = cl.Quantity
+					l.committedAt = commitAllocations(l.allocations, cl.Quantity)
 				}
 			}
 		case SagaRelease:

@@ -117,7 +117,15 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	s.head = r.uvarint()
 	s.clock = r.time()
 
-	for n := r.count(); n > 0 && r.err == nil; n-- {
+	n := r.count()
+	if n > 0 && p != LocationPartition {
+		// EncodeState writes locations only for the partition that owns
+		// them; the others receive them by SetLocations. Anything else
+		// is not a snapshot this code wrote, and would not survive
+		// being encoded again.
+		return nil, fmt.Errorf("%w: locations in a snapshot of partition %d", ErrCorrupt, p)
+	}
+	for ; n > 0 && r.err == nil; n-- {
 		l := r.location()
 		s.locations[l.ID] = l
 	}

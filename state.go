@@ -31,7 +31,7 @@ type State struct {
 	// map on every change and other partitions receive it by SetLocations.
 	locations Locations
 
-	timers timerHeap
+	timers timers
 }
 
 // Locations maps location ids to their configuration. A Locations value is
@@ -443,6 +443,13 @@ func (s *State) applyReleased(sk *skuState, d ReservationReleased) {
 	for _, a := range line.allocations {
 		sk.at(a.Location).unhold(d.Reservation, a.Quantity)
 	}
+	// The line is marked released before the reservation is looked at as a
+	// whole: a participant forgets a compensated reservation once its last
+	// line is released, and must count this line among them. (Marking it
+	// afterwards left every compensated reservation behind at the
+	// participants, which then answered a retry of the same id with the old,
+	// released lines as if they were held.)
+	line.released = true
 	switch d.Reason {
 	case ReleaseExpired:
 		r.status = StatusExpired
@@ -460,7 +467,6 @@ func (s *State) applyReleased(sk *skuState, d ReservationReleased) {
 	default:
 		r.status = StatusReleased
 	}
-	line.released = true
 }
 
 // line returns the line of sku, or nil.

@@ -1,65 +1,116 @@
 package stockd
 
-import (
-	"container/heap"
-	"time"
-)
+import "time"
 
-// Timers. A partition keeps a min-heap of the moments something must happen
-// on its own: a hold reaching its deadline, a lot reaching its best-before.
-// Entries are never removed when a deadline moves or a lot is used up; an
-// entry is checked against the state when it comes due and dropped if it no
-// longer matches. The heap is derived state: it is rebuilt from the
-// reservations and lots after a snapshot is loaded, which is how timers are
-// re-armed after a restart.
+// Timers. A partition keeps two min-heaps of the moments something must
+// happen on its own: holds reaching their deadline and lots reaching their
+// best-before. Entries are never removed when a deadline moves or a lot is
+// used up; an entry is checked against the state when it comes due and
+// dropped if it no longer matches. The heaps are derived state: they are
+// rebuilt from the reservations and lots after a snapshot is loaded, which is
+// how timers are re-armed after a restart.
+//
+// A hot SKU can hold millions of reservations, so a hold entry is kept small
+// and free of strings: a time and a pointer to the reservation.
 
-type timerKind uint8
-
-const (
-	timerHold timerKind = iota + 1
-	timerLot
-)
-
-type timer struct {
-	at   time.Time
-	kind timerKind
-	// For a hold: id is the reservation. For a lot: id is the SKU and
-	// location, lot and bestBefore name the lot.
-	id, location, lot, bestBefore string
+type timers struct {
+	holds minHeap[holdTimer]
+	lots  minHeap[lotTimer]
 }
 
-type timerHeap []timer
+type holdTimer struct {
+	at int64 // Unix nanoseconds
+	r  *reservation
+}
 
-func (h timerHeap) Len() int { return len(h) }
+func (a holdTimer) before(b holdTimer) bool {
+	if a.at != b.at {
+		return a.at < b.at
+	}
+	return a.r.id < b.r.id
+}
 
-// Less orders timers by time, then by identity, so that timers due at the same
-// moment fire in the same order however the heap was built.
-func (h timerHeap) Less(i, j int) bool {
-	a, b := &h[i], &h[j]
-	if !a.at.Equal(b.at) {
-		return a.at.Before(b.at)
-	}
-	if a.kind != b.kind {
-		return a.kind < b.kind
-	}
-	if a.id != b.id {
-		return a.id < b.id
-	}
-	if a.location != b.location {
+type lotTimer struct {
+	at                             int64
+	sku, location, lot, bestBefore string
+}
+
+func (a lotTimer) before(b lotTimer) bool {
+	switch {
+	case a.at != b.at:
+		return a.at < b.at
+	case a.sku != b.sku:
+		return a.sku < b.sku
+	case a.location != b.location:
 		return a.location < b.location
-	}
-	if a.lot != b.lot {
+	case a.lot != b.lot:
 		return a.lot < b.lot
 	}
 	return a.bestBefore < b.bestBefore
 }
-func (h timerHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)   { *h = append(*h, x.(timer)) }
-func (h *timerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return t
+
+// minHeap is a binary min-heap ordered by the elements' before method. Ties
+// are broken by identity in before, so timers due at the same moment fire in
+// the same order however the heap was built.
+type minHeap[T interface{ before(T) bool }] []T
+
+func (h *minHeap[T]) push(x T) {
+	*h = append(*h, x)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !s[i].before(s[parent]) {
+			break
+		}
+		s[i], s[parent] = s[parent], s[i]
+		i = parent
+	}
+}
+
+func (h *minHeap[T]) pop() T {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	var zero T
+	s[last] = zero // drop the reference for the garbage collector
+	s = s[:last]
+	for i := 0; ; {
+		small, l, r := i, 2*i+1, 2*i+2
+		if l < len(s) && s[l].before(s[small]) {
+			small = l
+		}
+		if r < len(s) && s[r].before(s[small]) {
+			small = r
+		}
+		if small == i {
+			break
+		}
+		s[i], s[small] = s[small], s[i]
+		i = small
+	}
+	*h = s
+	return top
+}
+
+// init orders an arbitrary slice into a heap.
+func (h minHeap[T]) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		for j := i; ; {
+			small, l, r := j, 2*j+1, 2*j+2
+			if l < len(h) && h[l].before(h[small]) {
+				small = l
+			}
+			if r < len(h) && h[r].before(h[small]) {
+				small = r
+			}
+			if small == j {
+				break
+			}
+			h[j], h[small] = h[small], h[j]
+			j = small
+		}
+	}
 }
 
 // LotExpiry returns the moment a lot with the given best-before date expires:
@@ -77,32 +128,33 @@ func LotExpiry(bestBefore string) (time.Time, bool) {
 
 // armHold schedules a home reservation's deadline.
 func (s *State) armHold(r *reservation) {
-	heap.Push(&s.timers, timer{at: r.expiresAt, kind: timerHold, id: r.id})
+	s.timers.holds.push(holdTimer{at: r.expiresAt.UnixNano(), r: r})
 }
 
 // armLot schedules a dated lot's expiry.
 func (s *State) armLot(sku, location, lotID, bestBefore string) {
 	if at, ok := LotExpiry(bestBefore); ok {
-		heap.Push(&s.timers, timer{at: at, kind: timerLot, id: sku, location: location, lot: lotID, bestBefore: bestBefore})
+		s.timers.lots.push(lotTimer{at: at.UnixNano(), sku: sku, location: location, lot: lotID, bestBefore: bestBefore})
 	}
 }
 
-// live reports whether a timer still matches the state.
-func (s *State) live(t timer) bool {
-	switch t.kind {
-	case timerHold:
-		r := s.reservations[t.id]
-		return r != nil && r.home == s.partition && r.expiresAt.Equal(t.at) &&
-			(r.status == StatusHeld || r.status == StatusPending)
-	case timerLot:
-		sk := s.skus[t.id]
-		if sk == nil {
-			return false
-		}
-		st := sk.stock[t.location]
-		return st != nil && st.lotQty(t.lot, t.bestBefore) > 0
+// liveHold reports whether a hold timer still matches the state: the same
+// reservation (not one re-created with its id), still driven here, still
+// held, with that deadline.
+func (s *State) liveHold(t holdTimer) bool {
+	r := t.r
+	return s.reservations[r.id] == r && r.home == s.partition && r.expiresAt.UnixNano() == t.at &&
+		(r.status == StatusHeld || r.status == StatusPending)
+}
+
+// liveLot reports whether a lot timer's lot still has stock.
+func (s *State) liveLot(t lotTimer) bool {
+	sk := s.skus[t.sku]
+	if sk == nil {
+		return false
 	}
-	return false
+	st := sk.stock[t.location]
+	return st != nil && st.lotQty(t.lot, t.bestBefore) > 0
 }
 
 func (st *stock) lotQty(id, bestBefore string) int64 {
@@ -117,51 +169,65 @@ func (st *stock) lotQty(id, bestBefore string) int64 {
 // NextDeadline returns the earliest moment something in this partition is
 // due, and false if nothing is scheduled.
 func (s *State) NextDeadline() (time.Time, bool) {
-	for len(s.timers) > 0 {
-		if s.live(s.timers[0]) {
-			return s.timers[0].at, true
-		}
-		heap.Pop(&s.timers)
+	h, l := &s.timers.holds, &s.timers.lots
+	for len(*h) > 0 && !s.liveHold((*h)[0]) {
+		h.pop()
+	}
+	for len(*l) > 0 && !s.liveLot((*l)[0]) {
+		l.pop()
+	}
+	switch {
+	case len(*h) > 0 && (len(*l) == 0 || (*h)[0].at <= (*l)[0].at):
+		return time.Unix(0, (*h)[0].at).UTC(), true
+	case len(*l) > 0:
+		return time.Unix(0, (*l)[0].at).UTC(), true
 	}
 	return time.Time{}, false
 }
 
 // Due removes from the schedule everything due at now and returns the
-// commands that carry it out: expiries of holds and lots. Deciding and
-// applying them is the caller's job, in the same batch.
+// commands that carry it out: expiries of holds and lots, in time order.
+// Deciding and applying them is the caller's job, in the same batch.
 func (s *State) Due(now time.Time) []Command {
+	n := now.UnixNano()
+	h, l := &s.timers.holds, &s.timers.lots
 	var cmds []Command
-	for len(s.timers) > 0 && !s.timers[0].at.After(now) {
-		t := heap.Pop(&s.timers).(timer)
-		if !s.live(t) {
-			continue
-		}
-		switch t.kind {
-		case timerHold:
-			cmds = append(cmds, expireReservation{id: t.id})
-		case timerLot:
-			cmds = append(cmds, expireLot{sku: t.id, location: t.location, lot: t.lot, bestBefore: t.bestBefore})
+	for {
+		holdDue := len(*h) > 0 && (*h)[0].at <= n
+		lotDue := len(*l) > 0 && (*l)[0].at <= n
+		switch {
+		case holdDue && (!lotDue || (*h)[0].at <= (*l)[0].at):
+			if t := h.pop(); s.liveHold(t) {
+				cmds = append(cmds, expireReservation{id: t.r.id})
+			}
+		case lotDue:
+			if t := l.pop(); s.liveLot(t) {
+				cmds = append(cmds, expireLot{sku: t.sku, location: t.location, lot: t.lot, bestBefore: t.bestBefore})
+			}
+		default:
+			return cmds
 		}
 	}
-	return cmds
 }
 
 // rearm rebuilds the schedule from the state.
 func (s *State) rearm() {
-	s.timers = s.timers[:0]
+	s.timers.holds = s.timers.holds[:0]
+	s.timers.lots = s.timers.lots[:0]
 	for _, r := range s.reservations {
 		if r.home == s.partition && (r.status == StatusHeld || r.status == StatusPending) {
-			s.timers = append(s.timers, timer{at: r.expiresAt, kind: timerHold, id: r.id})
+			s.timers.holds = append(s.timers.holds, holdTimer{at: r.expiresAt.UnixNano(), r: r})
 		}
 	}
 	for _, sk := range s.skus {
 		for loc, st := range sk.stock {
 			for _, l := range st.lots {
 				if at, ok := LotExpiry(l.bestBefore); ok {
-					s.timers = append(s.timers, timer{at: at, kind: timerLot, id: sk.id, location: loc, lot: l.id, bestBefore: l.bestBefore})
+					s.timers.lots = append(s.timers.lots, lotTimer{at: at.UnixNano(), sku: sk.id, location: loc, lot: l.id, bestBefore: l.bestBefore})
 				}
 			}
 		}
 	}
-	heap.Init(&s.timers)
+	s.timers.holds.init()
+	s.timers.lots.init()
 }

@@ -114,10 +114,11 @@ func (r *reservation) view(p int) Reservation {
 		}
 		line := ReservationLine{SKU: l.sku, Quantity: l.quantity, Held: l.quantity, Allocations: l.allocations}
 		if r.status == StatusCommitted {
+			// Every committed line knows where its units were taken,
+			// remote lines included (see applySaga); a line committed
+			// with zero units shows no allocations, not the held ones.
 			line.Quantity = l.committed
-			if l.committedAt != nil || l.partition == p {
-				line.Allocations = l.committedAt
-			}
+			line.Allocations = l.committedAt
 		}
 		if line.Allocations == nil {
 			line.Allocations = []Allocation{}

@@ -36,7 +36,8 @@ const uniformSKUs = 100_000
 
 func benchReserve(b *testing.B, workload string, callers int) {
 	ctx := context.Background()
-	e, _ := open(b, 64, engine.Options{SkipSnapshotOnClose: true})
+	obs := &batchCounter{}
+	e, _ := open(b, 64, engine.Options{SkipSnapshotOnClose: true, Observer: obs})
 	skus := []string{"hot"}
 	if workload == "uniform" {
 		skus = make([]string, uniformSKUs)
@@ -90,7 +91,24 @@ func benchReserve(b *testing.B, workload string, callers int) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	reportLatency(b, b.N, elapsed, slices.Concat(lat...))
+	if n := obs.batches.Load(); n > 0 {
+		b.ReportMetric(float64(obs.cmds.Load())/float64(n), "cmds/batch")
+		b.ReportMetric(float64(obs.appendNs.Load())/float64(obs.appends.Load())/1e6, "append-ms")
+	}
 }
+
+// batchCounter is an Observer that counts batches and append latency, so
+// benchmarks can report how much group commit is grouping.
+type batchCounter struct {
+	batches, cmds, appends, appendNs atomic.Int64
+}
+
+func (o *batchCounter) Batch(_, commands, _ int) { o.batches.Add(1); o.cmds.Add(int64(commands)) }
+func (o *batchCounter) Appended(_ int, d time.Duration) {
+	o.appends.Add(1)
+	o.appendNs.Add(int64(d))
+}
+func (o *batchCounter) Expired(int, int, int) {}
 
 // reportLatency reports throughput and latency percentiles.
 func reportLatency(b *testing.B, n int, elapsed time.Duration, lat []time.Duration) {

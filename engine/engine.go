@@ -72,7 +72,7 @@ func (o *Options) setDefaults() {
 		o.MaxBatch = 4096
 	}
 	if o.Pipeline <= 0 {
-		o.Pipeline = 4
+		o.Pipeline = 8
 	}
 	if o.SnapshotEvery == 0 {
 		o.SnapshotEvery = 1_000_000
@@ -92,8 +92,13 @@ func (o *Options) setDefaults() {
 type Engine struct {
 	store stockd.Store
 	pipe  stockd.PipelinedAppender
-	opts  Options
-	log   *slog.Logger
+	// keys is true when the store guards idempotency keys itself, being
+	// shared by processes: only then are key records appended. A store
+	// owned by one process has every key in its log already, and this
+	// engine's registry is the guard.
+	keys bool
+	opts Options
+	log  *slog.Logger
 
 	parts []*partition
 	reg   *registry
@@ -129,6 +134,7 @@ func Open(ctx context.Context, store stockd.Store, opts Options) (*Engine, error
 		snapDone: make(chan struct{}),
 	}
 	e.pipe, _ = store.(stockd.PipelinedAppender)
+	_, e.keys = store.(stockd.KeyGuard)
 	n := store.Partitions()
 	if n <= 0 {
 		return nil, fmt.Errorf("engine: store has %d partitions", n)
@@ -160,8 +166,9 @@ func Open(ctx context.Context, store stockd.Store, opts Options) (*Engine, error
 		}
 	}
 	for _, part := range e.parts {
-		e.wg.Add(2)
+		e.wg.Add(3)
 		go part.run()
+		go part.appender()
 		go part.complete()
 	}
 	go e.snapshotter()
@@ -359,24 +366,28 @@ func (e *Engine) exec(ctx context.Context, cmd stockd.Command) (any, bool, error
 	default:
 		p = stockd.PartitionOf(rt.SKU, len(e.parts))
 	}
-	r := &request{cmd: cmd, actor: stockd.ActorFrom(ctx), done: make(chan reply, 1)}
+	var c *claim
 	if rt.Claim != "" {
-		c, err := e.reg.claim(ctx, rt.Claim, rt.Fingerprint, p)
-		if err != nil {
+		var err error
+		if c, err = e.reg.claim(ctx, rt.Claim, rt.Fingerprint, p); err != nil {
 			return nil, false, err
 		}
-		r.claim = c
 	}
+	r := newRequest()
+	r.cmd, r.actor, r.claim = cmd, stockd.ActorFrom(ctx), c
 	if err := e.submit(p, r); err != nil {
-		e.reg.settle(r.claim, false)
+		e.reg.settle(c, false)
+		r.recycle()
 		return nil, false, err
 	}
 	select {
 	case rep := <-r.done:
+		r.recycle()
 		return rep.val, rep.created, rep.err
 	case <-ctx.Done():
 		// The command may still be carried out; its claim is settled by
-		// the partition either way.
+		// the partition either way. The request is not recycled: the
+		// partition still holds it.
 		return nil, false, ctx.Err()
 	}
 }
@@ -385,12 +396,15 @@ func (e *Engine) exec(ctx context.Context, cmd stockd.Command) (any, bool, error
 // until everything it reflects is durable: a read never shows a write that a
 // crash could still take back.
 func (e *Engine) query(ctx context.Context, p int, fn func(*stockd.State) (any, error)) (any, error) {
-	r := &request{query: fn, done: make(chan reply, 1)}
+	r := newRequest()
+	r.query = fn
 	if err := e.submit(p, r); err != nil {
+		r.recycle()
 		return nil, err
 	}
 	select {
 	case rep := <-r.done:
+		r.recycle()
 		return rep.val, rep.err
 	case <-ctx.Done():
 		return nil, ctx.Err()

@@ -10,19 +10,20 @@ import (
 	"github.com/stockd/stockd"
 )
 
-// partition owns one partition's state. Two goroutines serve it:
+// partition owns one partition's state. Three goroutines serve it, a pipeline
+// joined by bounded channels:
 //
 //   - run, the decider, takes everything waiting in the inbox, decides each
-//     command in order against the in-memory state, applies the events at
-//     once (so the next command sees them), and starts ONE append for the
-//     whole batch;
+//     command in order against the in-memory state, and applies the events at
+//     once, so the next command sees them;
+//   - appender encodes each batch and starts ONE append for all of it;
 //   - complete waits for each batch's append to be durable, in order, and only
 //     then replies to its requests and delivers its messages.
 //
 // With a store that pipelines appends, the decider goes on to the next batch
-// while the previous one is being synced. Replies, including rejections and
-// reads, always wait for every earlier batch: nothing a client sees can be
-// undone by a crash.
+// while the previous ones are being encoded and synced. Replies, including
+// rejections and reads, always wait for every earlier batch: nothing a client
+// sees can be undone by a crash.
 type partition struct {
 	e     *Engine
 	id    int
@@ -36,7 +37,8 @@ type partition struct {
 	internal []stockd.Command
 	wake     chan struct{}
 
-	batches chan *batch
+	appends chan *batch // decider to appender
+	batches chan *batch // appender to completer
 	// waiters are requests whose answer depends on a saga still running,
 	// by reservation id. Only the decider touches it.
 	waiters map[string][]*request
@@ -57,6 +59,18 @@ type request struct {
 	done   chan reply
 }
 
+// requests are recycled: a request and its reply channel cost two
+// allocations per command otherwise.
+var requests = sync.Pool{New: func() any { return &request{done: make(chan reply, 1)} }}
+
+func newRequest() *request { return requests.Get().(*request) }
+
+// recycle returns a request whose reply has been received to the pool.
+func (r *request) recycle() {
+	*r = request{done: r.done}
+	requests.Put(r)
+}
+
 type reply struct {
 	req     *request
 	val     any
@@ -70,6 +84,7 @@ type batch struct {
 	keys     []stockd.KeyRecord
 	messages []stockd.Message
 	replies  []reply
+	expected uint64 // the head the batch's append expects
 	head     uint64
 	started  time.Time
 	wait     func() error
@@ -83,6 +98,7 @@ func newPartition(e *Engine, id int, st *stockd.State) *partition {
 		state:   st,
 		inbox:   make(chan *request, e.opts.InboxSize),
 		wake:    make(chan struct{}, 1),
+		appends: make(chan *batch, e.opts.Pipeline),
 		batches: make(chan *batch, e.opts.Pipeline),
 		waiters: make(map[string][]*request),
 		seen:    e.locs.Load(),
@@ -109,7 +125,7 @@ func (p *partition) signal() {
 // run is the decider loop.
 func (p *partition) run() {
 	defer p.e.wg.Done()
-	defer close(p.batches)
+	defer close(p.appends)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	p.arm(timer)
@@ -142,9 +158,9 @@ func (p *partition) run() {
 			for _, r := range reqs {
 				b.reply(r, nil, false, errFailed)
 			}
-			p.batches <- b
+			p.appends <- b
 		} else {
-			p.batches <- p.decide(reqs)
+			p.appends <- p.decide(reqs)
 		}
 		if stopping {
 			p.drop()
@@ -177,7 +193,7 @@ func (p *partition) drop() {
 		}
 		delete(p.waiters, id)
 	}
-	p.batches <- b
+	p.appends <- b
 }
 
 // decide decides a batch and starts its append.
@@ -188,12 +204,16 @@ func (p *partition) decide(reqs []*request) *batch {
 		st.SetLocations(*l)
 		p.seen = l
 	}
-	b := &batch{}
-	head := st.Head()
 	p.mu.Lock()
 	internal := p.internal
 	p.internal = nil
 	p.mu.Unlock()
+	n := len(reqs) + len(internal)
+	b := &batch{
+		expected: st.Head(),
+		events:   make([]stockd.Event, 0, n),
+		replies:  make([]reply, 0, len(reqs)),
+	}
 	for _, c := range internal {
 		p.fire(b, now)
 		p.apply(b, c, nil, now)
@@ -212,23 +232,35 @@ func (p *partition) decide(reqs []*request) *batch {
 	if o := p.e.opts.Observer; o != nil && len(reqs)+len(internal) > 0 {
 		o.Batch(p.id, len(reqs)+len(internal), len(b.events))
 	}
-	if len(b.events) == 0 {
-		return b
-	}
-	b.started = time.Now()
-	sb := stockd.Batch{Events: b.events, Keys: b.keys}
-	ctx := context.Background()
-	if p.e.pipe != nil {
-		wait, err := p.e.pipe.BeginAppend(ctx, p.id, head, sb)
-		if err != nil {
-			b.wait = func() error { return err }
-		} else {
-			b.wait = wait
-		}
-	} else {
-		b.wait = func() error { return p.e.store.Append(ctx, p.id, head, sb) }
-	}
 	return b
+}
+
+// appender starts the append of each batch, in order, and passes it on to the
+// completer. Encoding and writing a batch here, off the decider, lets the
+// next batch be decided meanwhile.
+func (p *partition) appender() {
+	defer p.e.wg.Done()
+	defer close(p.batches)
+	ctx := context.Background()
+	for b := range p.appends {
+		if len(b.events) > 0 && !p.e.failed() {
+			b.started = time.Now()
+			sb := stockd.Batch{Events: b.events}
+			if p.e.keys {
+				sb.Keys = b.keys
+			}
+			if p.e.pipe != nil {
+				wait, err := p.e.pipe.BeginAppend(ctx, p.id, b.expected, sb)
+				if err != nil {
+					wait = func() error { return err }
+				}
+				b.wait = wait
+			} else {
+				b.wait = func() error { return p.e.store.Append(ctx, p.id, b.expected, sb) }
+			}
+		}
+		p.batches <- b
+	}
 }
 
 // fire carries out whatever is due: expiries of holds and lots.
@@ -288,7 +320,9 @@ func (p *partition) apply(b *batch, cmd stockd.Command, r *request, now time.Tim
 			}
 		}
 		b.events = append(b.events, d.Events...)
-		b.keys = append(b.keys, d.Keys...)
+		if p.e.keys {
+			b.keys = append(b.keys, d.Keys...)
+		}
 	}
 	b.messages = append(b.messages, d.Messages...)
 	for _, res := range d.Resolved {

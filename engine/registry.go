@@ -26,27 +26,29 @@ type registry struct {
 
 type registryShard struct {
 	mu sync.Mutex
-	m  map[string]*regEntry
+	// Entries are values, not pointers: the registry holds a key for every
+	// command ever accepted, and fewer objects means less for the garbage
+	// collector to trace.
+	m map[string]regEntry
 }
 
 type regEntry struct {
+	fingerprint uint64
 	partition   int32
 	pending     bool
-	fingerprint uint64
 	wake        chan struct{} // made by the first request that waits on a pending key
 }
 
 // claim is a pending key held by one request.
 type claim struct {
 	key   string
-	entry *regEntry
 	shard *registryShard
 }
 
 func newRegistry() *registry {
 	r := &registry{seed: maphash.MakeSeed()}
 	for i := range r.shards {
-		r.shards[i].m = make(map[string]*regEntry)
+		r.shards[i].m = make(map[string]regEntry)
 	}
 	return r
 }
@@ -59,7 +61,7 @@ func (r *registry) shard(key string) *registryShard {
 func (r *registry) put(key string, partition int, fingerprint uint64) {
 	sh := r.shard(key)
 	sh.mu.Lock()
-	sh.m[key] = &regEntry{partition: int32(partition), fingerprint: fingerprint}
+	sh.m[key] = regEntry{partition: int32(partition), fingerprint: fingerprint}
 	sh.mu.Unlock()
 }
 
@@ -70,12 +72,11 @@ func (r *registry) claim(ctx context.Context, key string, fingerprint uint64, p 
 	sh := r.shard(key)
 	for {
 		sh.mu.Lock()
-		e := sh.m[key]
-		if e == nil {
-			e = &regEntry{partition: int32(p), pending: true, fingerprint: fingerprint}
-			sh.m[key] = e
+		e, ok := sh.m[key]
+		if !ok {
+			sh.m[key] = regEntry{partition: int32(p), pending: true, fingerprint: fingerprint}
 			sh.mu.Unlock()
-			return &claim{key: key, entry: e, shard: sh}, nil
+			return &claim{key: key, shard: sh}, nil
 		}
 		if e.fingerprint != fingerprint {
 			sh.mu.Unlock()
@@ -88,6 +89,7 @@ func (r *registry) claim(ctx context.Context, key string, fingerprint uint64, p 
 		}
 		if e.wake == nil {
 			e.wake = make(chan struct{})
+			sh.m[key] = e
 		}
 		wake := e.wake
 		sh.mu.Unlock()
@@ -107,13 +109,14 @@ func (r *registry) settle(c *claim, accepted bool) {
 	}
 	sh := c.shard
 	sh.mu.Lock()
-	c.entry.pending = false
-	if !accepted {
-		delete(sh.m, c.key)
+	e := sh.m[c.key]
+	if e.wake != nil {
+		close(e.wake)
 	}
-	if c.entry.wake != nil {
-		close(c.entry.wake)
-		c.entry.wake = nil
+	if accepted {
+		sh.m[c.key] = regEntry{partition: e.partition, fingerprint: e.fingerprint}
+	} else {
+		delete(sh.m, c.key)
 	}
 	sh.mu.Unlock()
 }
@@ -122,9 +125,9 @@ func (r *registry) settle(c *claim, accepted bool) {
 func (r *registry) lookup(key string) (int, bool) {
 	sh := r.shard(key)
 	sh.mu.Lock()
-	e := sh.m[key]
+	e, ok := sh.m[key]
 	sh.mu.Unlock()
-	if e == nil || e.pending {
+	if !ok || e.pending {
 		return 0, false
 	}
 	return int(e.partition), true

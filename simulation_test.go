@@ -1,0 +1,1557 @@
+package stockd
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// The simulation drives the core like the engine does, through the cluster
+// model, with random valid and invalid commands, random deliveries, random
+// durability and random crashes, and checks the invariants after every step.
+// Every sequence is determined by its seed alone; a failure prints the seed
+// and the steps that led to it. Reproduce one with
+//
+//	go test -run TestSimulation -seed=N -v .
+//
+// (or STOCKD_SIM_SEED=N go test -run TestSimulation .).
+var (
+	simSeed  = flag.Uint64("seed", 0, "run only the simulation sequence with this seed")
+	simBase  = flag.Uint64("sim.base", 1, "seed of the first simulation sequence; 0 picks one at random")
+	simCount = flag.Int("sim.n", 0, "number of simulation sequences (default 10000, 1000 with -short)")
+	simSteps = flag.Int("sim.steps", 0, "steps per simulation sequence (default 40)")
+)
+
+const (
+	defaultSimSequences = 10_000
+	shortSimSequences   = 1_000
+	defaultSimSteps     = 40
+)
+
+func TestSimulation(t *testing.T) {
+	steps := defaultSimSteps
+	if *simSteps > 0 {
+		steps = *simSteps
+	}
+	seed := *simSeed
+	if env := os.Getenv("STOCKD_SIM_SEED"); env != "" && seed == 0 {
+		v, err := strconv.ParseUint(env, 10, 64)
+		if err != nil {
+			t.Fatalf("STOCKD_SIM_SEED=%q: %v", env, err)
+		}
+		seed = v
+	}
+	if seed != 0 {
+		var stats simStats
+		trace, err := runSequence(t, seed, steps, &stats, true)
+		if err != nil {
+			t.Fatalf("%v\ntrace:\n%s", err, trace)
+		}
+		if testing.Verbose() {
+			t.Logf("seed %d passed:\n%s", seed, trace)
+		}
+		return
+	}
+	n := defaultSimSequences
+	if testing.Short() {
+		n = shortSimSequences
+	}
+	if *simCount > 0 {
+		n = *simCount
+	}
+	base := *simBase
+	if base == 0 {
+		base = rand.Uint64() >> 1
+	}
+	t.Logf("simulating %d sequences of %d steps, seeds %d..%d", n, steps, base, base+uint64(n)-1)
+
+	var (
+		stats  simStats
+		next   atomic.Int64
+		failed atomic.Bool
+		mu     sync.Mutex
+		first  string
+		wg     sync.WaitGroup
+	)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !failed.Load() {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				seed := base + uint64(i)
+				_, err := runSequence(t, seed, steps, &stats, false)
+				if err != nil && failed.CompareAndSwap(false, true) {
+					trace, again := runSequence(t, seed, steps, &simStats{}, true)
+					if again == nil || again.Error() != err.Error() {
+						trace += fmt.Sprintf("\n(NOT REPRODUCED with tracing: %v)", again)
+					}
+					mu.Lock()
+					first = fmt.Sprintf("%v\nreproduce: go test -run 'TestSimulation$' -seed=%d -v .\ntrace (last steps):\n%s", err, seed, lastLines(trace, 80))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if failed.Load() {
+		t.Fatal(first)
+	}
+	t.Logf("exercised: %s", &stats)
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{fmt.Sprintf("... %d earlier lines", len(lines)-n)}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// simTB lets the cluster model fail a sequence from a worker goroutine: it
+// panics with a simFailure that runSequence recovers.
+type simTB struct{ testing.TB }
+
+type simFailure struct{ msg string }
+
+func (simTB) Helper() {}
+
+func (simTB) Fatalf(format string, args ...any) { panic(simFailure{fmt.Sprintf(format, args...)}) }
+
+// runSequence runs one simulated sequence and returns its trace and the first
+// broken invariant.
+func runSequence(tb testing.TB, seed uint64, steps int, stats *simStats, tracing bool) (trace string, err error) {
+	s := newSim(tb, seed)
+	s.tracing = tracing
+	defer func() { stats.add(s.stats) }()
+	defer func() {
+		if r := recover(); r != nil {
+			if f, ok := r.(simFailure); ok {
+				err = fmt.Errorf("seed %d (P=%d) failed at step %d: %s", seed, s.c.p, s.step, f.msg)
+			} else {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				err = fmt.Errorf("seed %d (P=%d) panicked at step %d: %v\n%s", seed, s.c.p, s.step, r, buf)
+			}
+		}
+		trace = s.trace.String()
+	}()
+	s.run(steps)
+	return s.trace.String(), nil
+}
+
+var simStart = time.Date(2027, 3, 10, 0, 0, 0, 0, time.UTC)
+
+// sim is one simulated sequence.
+type sim struct {
+	rng *rand.Rand
+	c   *cluster
+	// tracing records every step in trace. It is off for speed; a failed
+	// sequence is run again with it on, which its seed makes identical.
+	tracing bool
+	skus    []string
+	locs    []string
+	lots    []string
+	trace   strings.Builder
+	step    int
+
+	// What the generator has sent, to repeat and reuse.
+	receipts  []ReceiveStock
+	adjusts   []AdjustStock
+	counts    []CountStock
+	transfers []TransferStock
+	reserves  []Reserve
+	ids       int
+	// held lists the ids of reservations that were accepted, the ones
+	// worth extending, committing and releasing.
+	held []string
+
+	// The client command being decided, what it was meant to be, and
+	// whether its decision is still to be judged (the due timers fired
+	// before it are decided first).
+	current   Command
+	meant     intent
+	judging   bool
+	decisions int
+
+	// checked is, per partition, the head and crash count at which its
+	// invariants were last checked: a partition that has not changed since
+	// is not checked again.
+	checked [][2]uint64
+	crashes uint64
+
+	// stats counts what the sequence exercised: event types, outcomes of
+	// client commands, crashes.
+	stats map[string]int
+}
+
+// simStats adds up the stats of every sequence of a run.
+type simStats struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (a *simStats) add(m map[string]int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n == nil {
+		a.n = map[string]int{}
+	}
+	for k, v := range m {
+		a.n[k] += v
+	}
+}
+
+func (a *simStats) String() string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(a.n)) {
+		fmt.Fprintf(&b, "%s=%d ", k, a.n[k])
+	}
+	return b.String()
+}
+
+// intent says what the generator meant a command to be.
+type intent uint8
+
+const (
+	meantValid   intent = iota // may still be refused for a domain reason
+	meantInvalid               // must be refused as invalid_request
+)
+
+func newSim(tb testing.TB, seed uint64) *sim {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	p := 1 + rng.IntN(3)
+	s := &sim{
+		rng:   rng,
+		c:     newCluster(simTB{tb}, p, simStart),
+		locs:  []string{"w1", "w2", "s1", "x"},
+		lots:  []string{"L1", "L2", "L3"},
+		stats: map[string]int{},
+	}
+	s.c.auto = false
+	// Four SKUs spread over the partitions.
+	for i := range 4 {
+		s.skus = append(s.skus, skuIn(string(rune('A'+i)), i%p, p))
+	}
+	s.c.observe = s.observe
+	s.c.applied = func(p int, cmd Command, d Decision) {
+		for _, e := range d.Events {
+			s.stats["event."+e.Type().String()]++
+		}
+	}
+	return s
+}
+
+func (s *sim) logf(format string, args ...any) {
+	if !s.tracing {
+		return
+	}
+	fmt.Fprintf(&s.trace, "%4d +%-9s ", s.step, s.c.now.Sub(simStart).Round(time.Second))
+	fmt.Fprintf(&s.trace, format, args...)
+	s.trace.WriteByte('\n')
+}
+
+func (s *sim) fail(format string, args ...any) {
+	panic(simFailure{fmt.Sprintf(format, args...)})
+}
+
+func (s *sim) run(steps int) {
+	s.logf("P=%d skus=%v", s.c.p, s.skus)
+	// Some locations configured, and some stock to start with, sent like
+	// any other command.
+	for _, loc := range s.locs[:3] {
+		if s.chance(60) {
+			s.send(ConfigureLocation{ID: loc, Kind: KindWarehouse, Priority: s.rng.IntN(4), Region: s.pick([]string{"", "eu", "us"})}, meantValid)
+		}
+	}
+	for _, sku := range s.skus {
+		for range 1 + s.rng.IntN(2) {
+			c := ReceiveStock{ID: s.newID("r"), SKU: sku, Location: s.pick(s.locs), Quantity: int64(5 + s.rng.IntN(15))}
+			if s.chance(40) {
+				c.Lot, c.BestBefore = s.pick(s.lots), s.bestBefore()
+			}
+			s.receipts = append(s.receipts, c)
+			s.send(c, meantValid)
+		}
+	}
+	s.c.flushAll()
+	for s.step = 1; s.step <= steps; s.step++ {
+		s.advance()
+		s.c.tickAll()
+		s.checkDeadlines()
+		switch r := s.rng.IntN(100); {
+		case r < 55:
+			s.send(s.generate())
+		case r < 75:
+			s.deliverOne()
+		case r < 91:
+			p := s.rng.IntN(s.c.p)
+			s.c.flush(p)
+			s.logf("flush %d", p)
+			if s.rng.IntN(3) == 0 && s.c.snapshot(p) {
+				s.logf("snapshot %d at %d", p, s.c.states[p].Head())
+			}
+		case r < 99:
+			s.logf("quiesce")
+			s.c.quiesce()
+			s.checkQuiescent()
+		default:
+			s.crash()
+		}
+		s.checkChanged()
+	}
+	// Finish: deliver everything, then let every hold and lot expire.
+	s.logf("final quiesce")
+	s.c.quiesce()
+	s.checkChanged()
+	s.checkQuiescent()
+	s.c.now = s.c.now.Add(DefaultLimits.MaxTTL + 24*time.Hour)
+	s.logf("final expiry at +%s", s.c.now.Sub(simStart))
+	s.c.tickAll()
+	s.c.quiesce()
+	s.checkDeadlines()
+	s.checkQuiescent()
+	s.checked = nil
+	s.checkChanged()
+	for p, st := range s.c.states {
+		for _, id := range st.SKUs() {
+			v, _ := st.SKUView(id)
+			if v.Reserved != 0 {
+				s.fail("partition %d: %s still has %d reserved after every deadline", p, id, v.Reserved)
+			}
+		}
+		for id, r := range st.reservations {
+			if r.status == StatusHeld || r.status == StatusPending {
+				s.fail("partition %d: reservation %s is %s after every deadline", p, id, r.status)
+			}
+		}
+	}
+}
+
+// advance moves the clock by a random amount.
+func (s *sim) advance() {
+	var d time.Duration
+	switch r := s.rng.IntN(1000); {
+	case r < 450:
+		d = 0
+	case r < 800:
+		d = time.Duration(s.rng.IntN(60)) * time.Second
+	case r < 950:
+		d = time.Duration(1+s.rng.IntN(5)) * time.Minute
+	case r < 985:
+		d = time.Duration(5+s.rng.IntN(55)) * time.Minute
+	default:
+		d = time.Duration(12+s.rng.IntN(24)) * time.Hour
+	}
+	// Sometimes land exactly on a deadline, to test the boundary.
+	if s.rng.IntN(8) == 0 {
+		for _, st := range s.c.states {
+			if at, ok := st.NextDeadline(); ok && at.After(s.c.now) && at.Sub(s.c.now) < time.Hour {
+				d = at.Sub(s.c.now)
+				break
+			}
+		}
+	}
+	s.c.now = s.c.now.Add(d)
+}
+
+func (s *sim) deliverOne() {
+	var chans [][2]int
+	for from := range s.c.queues {
+		for to, q := range s.c.queues[from] {
+			if len(q) > 0 {
+				chans = append(chans, [2]int{from, to})
+			}
+		}
+	}
+	if len(chans) == 0 {
+		s.logf("deliver: nothing in flight")
+		return
+	}
+	ch := chans[s.rng.IntN(len(chans))]
+	s.logf("deliver %d->%d %s", ch[0], ch[1], describe(s.c.queues[ch[0]][ch[1]][0]))
+	s.c.deliver(ch[0], ch[1])
+}
+
+func (s *sim) crash() {
+	snaps := s.rng.IntN(2) == 0
+	s.logf("CRASH (durable heads %v, snapshots %v)", s.c.durable, snaps)
+	s.stats["crash"]++
+	s.crashes++
+	s.c.crash(func(int) bool { return snaps })
+}
+
+// send sends a client command.
+func (s *sim) send(cmd Command, meant intent) {
+	s.current, s.meant, s.judging = cmd, meant, true
+	p, d, err := s.c.do(cmd)
+	s.current, s.judging = nil, false
+	tag := ""
+	if meant == meantInvalid {
+		tag = " (meant invalid)"
+	}
+	switch {
+	case err != nil:
+		s.logf("p%d %s%s -> %v", p, describe(cmd), tag, err)
+	case d.Replay:
+		s.logf("p%d %s%s -> replay", p, describe(cmd), tag)
+	default:
+		s.logf("p%d %s%s -> %d events%s", p, describe(cmd), tag, len(d.Events), waitNote(d))
+		if c, ok := cmd.(Reserve); ok {
+			s.held = append(s.held, c.ID)
+		}
+	}
+}
+
+func waitNote(d Decision) string {
+	if d.Wait != "" {
+		return ", waits for " + d.Wait
+	}
+	return ""
+}
+
+// describe renders a command for the trace.
+func describe(cmd Command) string {
+	switch c := cmd.(type) {
+	case sagaHold:
+		return fmt.Sprintf("sagaHold{%s home %d step %d %v}", c.reservation, c.home, c.step, c.lines)
+	case sagaStep:
+		return fmt.Sprintf("sagaStep{%s home %d step %d %s %v %s}", c.reservation, c.home, c.step, c.action, c.lines, c.reason)
+	case sagaAck:
+		return fmt.Sprintf("sagaAck{%s step %d from %d held %v short %v}", c.reservation, c.step, c.from, c.held, c.shortfalls)
+	}
+	return fmt.Sprintf("%T%+v", cmd, cmd)
+}
+
+// Generation.
+
+func (s *sim) pick(xs []string) string { return xs[s.rng.IntN(len(xs))] }
+
+func (s *sim) newID(prefix string) string {
+	s.ids++
+	return prefix + strconv.Itoa(s.ids)
+}
+
+func (s *sim) chance(n int) bool { return s.rng.IntN(100) < n }
+
+// bestBefore returns a date from a day before the start of the sequence to
+// two days after it, or none.
+func (s *sim) bestBefore() string {
+	if s.chance(30) {
+		return ""
+	}
+	return simStart.AddDate(0, 0, s.rng.IntN(4)-1).Format(time.DateOnly)
+}
+
+func (s *sim) generate() (Command, intent) {
+	switch r := s.rng.IntN(100); {
+	case r < 13:
+		return s.genReceive()
+	case r < 20:
+		return s.genAdjust()
+	case r < 23:
+		return s.genCount()
+	case r < 28:
+		return s.genTransfer()
+	case r < 32:
+		return s.genArrive()
+	case r < 35:
+		if s.chance(5) {
+			return ConfigureSKU{SKU: s.pick(s.skus), SafetyStock: -1}, meantInvalid
+		}
+		return ConfigureSKU{SKU: s.pick(s.skus), SafetyStock: int64(s.rng.IntN(4)), LowStockThreshold: int64(s.rng.IntN(5))}, meantValid
+	case r < 38:
+		kinds := []LocationKind{KindWarehouse, KindStore, KindThirdParty}
+		c := ConfigureLocation{ID: s.pick(s.locs[:3]), Kind: kinds[s.rng.IntN(3)], Priority: s.rng.IntN(4), Region: s.pick([]string{"", "eu", "us"})}
+		if s.chance(5) {
+			c.Kind = "shed"
+			return c, meantInvalid
+		}
+		return c, meantValid
+	case r < 65:
+		return s.genReserve()
+	case r < 73:
+		id := s.reservationID()
+		if s.chance(5) {
+			return ExtendReservation{ID: id}, meantInvalid
+		}
+		return ExtendReservation{ID: id, TTL: time.Duration(1+s.rng.IntN(90)) * time.Minute}, meantValid
+	case r < 90:
+		return s.genCommit()
+	default:
+		return ReleaseReservation{ID: s.reservationID()}, meantValid
+	}
+}
+
+// reuse decides how to use an id already sent: 0 for a new one, 1 to repeat
+// the request, 2 to send a different request with the same id.
+func (s *sim) reuse(n int) int {
+	if n == 0 {
+		return 0
+	}
+	switch r := s.rng.IntN(100); {
+	case r < 15:
+		return 1
+	case r < 25:
+		return 2
+	}
+	return 0
+}
+
+func (s *sim) genReceive() (Command, intent) {
+	c := ReceiveStock{ID: s.newID("r"), SKU: s.pick(s.skus), Location: s.pick(s.locs), Quantity: int64(1 + s.rng.IntN(15))}
+	if s.chance(60) {
+		c.Lot, c.BestBefore = s.pick(s.lots), s.bestBefore()
+	}
+	switch s.reuse(len(s.receipts)) {
+	case 1:
+		return s.receipts[s.rng.IntN(len(s.receipts))], meantValid
+	case 2:
+		old := s.receipts[s.rng.IntN(len(s.receipts))]
+		c.ID, c.SKU = old.ID, old.SKU
+	}
+	if s.chance(5) {
+		c.Quantity = 0
+		return c, meantInvalid
+	}
+	s.receipts = append(s.receipts, c)
+	return c, meantValid
+}
+
+// heldLocation returns, most of the time, a SKU and location where units are
+// held, so that losses there make shortages and commits there backorders.
+func (s *sim) heldLocation() (string, string) {
+	var found [][2]string
+	for _, st := range s.c.states {
+		for id, sk := range st.skus {
+			for loc, stock := range sk.stock {
+				if stock.reserved > 0 {
+					found = append(found, [2]string{id, loc})
+				}
+			}
+		}
+	}
+	if len(found) == 0 || s.chance(40) {
+		return s.pick(s.skus), s.pick(s.locs)
+	}
+	slices.SortFunc(found, func(a, b [2]string) int { return strings.Compare(a[0]+"/"+a[1], b[0]+"/"+b[1]) })
+	k := found[s.rng.IntN(len(found))]
+	return k[0], k[1]
+}
+
+func (s *sim) genAdjust() (Command, intent) {
+	reasons := []AdjustReason{ReasonCount, ReasonDamaged, ReasonLost, ReasonFound, ReasonReturned, ReasonOther}
+	sku, loc := s.heldLocation()
+	c := AdjustStock{ID: s.newID("a"), SKU: sku, Location: loc, Delta: int64(1 + s.rng.IntN(5)), Reason: reasons[s.rng.IntN(len(reasons))]}
+	if s.chance(60) {
+		c.Delta = -c.Delta
+	}
+	if s.chance(25) {
+		c.Lot = s.pick(s.lots)
+	}
+	switch s.reuse(len(s.adjusts)) {
+	case 1:
+		return s.adjusts[s.rng.IntN(len(s.adjusts))], meantValid
+	case 2:
+		old := s.adjusts[s.rng.IntN(len(s.adjusts))]
+		c.ID, c.SKU = old.ID, old.SKU
+	}
+	if s.chance(5) {
+		c.Delta = 0
+		return c, meantInvalid
+	}
+	s.adjusts = append(s.adjusts, c)
+	return c, meantValid
+}
+
+func (s *sim) genCount() (Command, intent) {
+	sku, loc := s.heldLocation()
+	c := CountStock{ID: s.newID("n"), SKU: sku, Location: loc, OnHand: int64(s.rng.IntN(12))}
+	switch s.reuse(len(s.counts)) {
+	case 1:
+		return s.counts[s.rng.IntN(len(s.counts))], meantValid
+	case 2:
+		old := s.counts[s.rng.IntN(len(s.counts))]
+		c.ID, c.SKU = old.ID, old.SKU
+	}
+	if s.chance(5) {
+		c.OnHand = -1
+		return c, meantInvalid
+	}
+	s.counts = append(s.counts, c)
+	return c, meantValid
+}
+
+func (s *sim) genTransfer() (Command, intent) {
+	c := TransferStock{ID: s.newID("t"), SKU: s.pick(s.skus), From: s.pick(s.locs), To: s.pick(s.locs), Quantity: int64(1 + s.rng.IntN(5))}
+	switch s.reuse(len(s.transfers)) {
+	case 1:
+		return s.transfers[s.rng.IntN(len(s.transfers))], meantValid
+	case 2:
+		old := s.transfers[s.rng.IntN(len(s.transfers))]
+		c.ID, c.SKU = old.ID, old.SKU
+	}
+	if c.From == c.To {
+		return c, meantInvalid
+	}
+	s.transfers = append(s.transfers, c)
+	return c, meantValid
+}
+
+func (s *sim) genArrive() (Command, intent) {
+	if len(s.transfers) == 0 || s.chance(5) {
+		return ArriveTransfer{ID: s.newID("t")}, meantValid
+	}
+	// Mostly transfers still in transit.
+	for range 3 {
+		t := s.transfers[s.rng.IntN(len(s.transfers))]
+		p := PartitionOf(t.SKU, s.c.p)
+		if v, ok := s.c.states[p].TransferView(t.ID); ok && v.Status == TransferStatusInTransit {
+			return ArriveTransfer{ID: t.ID}, meantValid
+		}
+	}
+	return ArriveTransfer{ID: s.transfers[s.rng.IntN(len(s.transfers))].ID}, meantValid
+}
+
+// reservationID returns mostly the id of an accepted reservation, sometimes
+// any id sent, rarely an unknown one.
+func (s *sim) reservationID() string {
+	switch r := s.rng.IntN(100); {
+	case r < 85 && len(s.held) > 0:
+		// Recent ones are more interesting: still held.
+		n := min(len(s.held), 6)
+		return s.held[len(s.held)-1-s.rng.IntN(n)]
+	case r < 97 && len(s.reserves) > 0:
+		return s.reserves[s.rng.IntN(len(s.reserves))].ID
+	}
+	return s.newID("c")
+}
+
+func (s *sim) genLines() []ReserveLine {
+	skus := slices.Clone(s.skus)
+	s.rng.Shuffle(len(skus), func(i, j int) { skus[i], skus[j] = skus[j], skus[i] })
+	n := 1
+	switch r := s.rng.IntN(100); {
+	case r < 30:
+		n = 2
+	case r < 45:
+		n = 3
+	}
+	lines := make([]ReserveLine, n)
+	for i := range lines {
+		l := ReserveLine{SKU: skus[i], Quantity: int64(1 + s.rng.IntN(4))}
+		switch r := s.rng.IntN(100); {
+		case r < 20:
+			l.Location = s.pick(s.locs)
+		case r < 35:
+			for range 1 + s.rng.IntN(3) {
+				l.Locations = append(l.Locations, s.pick(s.locs))
+			}
+		}
+		l.Split = s.chance(25)
+		lines[i] = l
+	}
+	return lines
+}
+
+func (s *sim) genReserve() (Command, intent) {
+	c := Reserve{ID: s.newID("c"), Lines: s.genLines()}
+	if s.chance(60) {
+		c.TTL = time.Duration(1+s.rng.IntN(120)) * time.Minute
+	}
+	if s.chance(10) {
+		c.Region = s.pick([]string{"eu", "us"})
+	}
+	if s.chance(20) {
+		c.Customer = "k" + strconv.Itoa(s.rng.IntN(3))
+	}
+	switch s.reuse(len(s.reserves)) {
+	case 1:
+		return s.reserves[s.rng.IntN(len(s.reserves))], meantValid
+	case 2:
+		// Same id and first SKU, so the same home; other content.
+		old := s.reserves[s.rng.IntN(len(s.reserves))]
+		c.ID = old.ID
+		c.Lines = slices.Clone(old.Lines)
+		c.Lines[0].Quantity++
+	}
+	switch r := s.rng.IntN(100); {
+	case r < 2:
+		c.Lines = nil
+		return c, meantInvalid
+	case r < 4:
+		c.Lines = append(c.Lines, c.Lines[0])
+		return c, meantInvalid
+	case r < 6:
+		c.TTL = DefaultLimits.MaxTTL + time.Minute
+		return c, meantInvalid
+	case r < 7:
+		c.Lines[0].Quantity = 0
+		return c, meantInvalid
+	}
+	s.reserves = append(s.reserves, c)
+	return c, meantValid
+}
+
+func (s *sim) genCommit() (Command, intent) {
+	id := s.reservationID()
+	if s.chance(55) {
+		return CommitReservation{ID: id}, meantValid
+	}
+	var lines []ReserveLine
+	for _, r := range s.reserves {
+		if r.ID == id {
+			lines = r.Lines
+		}
+	}
+	c := CommitReservation{ID: id}
+	for _, l := range lines {
+		if s.chance(60) {
+			// Sometimes more than held: the domain must refuse it.
+			c.Lines = append(c.Lines, CommitLine{SKU: l.SKU, Quantity: 1 + s.rng.Int64N(l.Quantity+1)})
+		}
+	}
+	if len(c.Lines) == 0 {
+		c.Lines = []CommitLine{{SKU: s.pick(s.skus), Quantity: 1}}
+	}
+	return c, meantValid
+}
+
+// The oracle: what the command must come to, worked out from the state it
+// is decided against by the rules of the domain rather than by its code.
+
+// observe checks every decision before it is applied.
+func (s *sim) observe(p int, cmd Command, d Decision, err error) {
+	s.decisions++
+	st := s.c.states[p]
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			s.fail("partition %d: %s: error %T is not an *Error: %v", p, describe(cmd), err, err)
+		}
+		if e.Code == CodeInternal {
+			s.fail("partition %d: %s: internal error %v", p, describe(cmd), err)
+		}
+		if e.Code == CodeInsufficientStock && len(e.Lines) == 0 {
+			s.fail("partition %d: %s: insufficient_stock without lines", p, describe(cmd))
+		}
+	} else {
+		if d.Replay && len(d.Events) > 0 {
+			s.fail("partition %d: %s: a replay with events", p, describe(cmd))
+		}
+		s.checkEvents(p, st, d)
+	}
+	for _, r := range d.Resolved {
+		if IsCode(r.Err, CodeInsufficientStock) {
+			var e *Error
+			errors.As(r.Err, &e)
+			if len(e.Lines) == 0 {
+				s.fail("partition %d: reservation %s resolved insufficient_stock without lines", p, r.Reservation)
+			}
+		}
+	}
+	if !s.judging || !isClient(cmd) {
+		return
+	}
+	s.judging = false
+	// A client command: judge its outcome.
+	if vErr := cmd.Validate(st.Limits()); vErr != nil || s.meant == meantInvalid {
+		if !IsCode(err, CodeInvalid) {
+			s.fail("partition %d: %s: invalid command answered %v (validate: %v)", p, describe(cmd), err, vErr)
+		}
+		return
+	}
+	want := s.expect(p, st, cmd)
+	got := outcomeOf(d, err)
+	s.stats[fmt.Sprintf("%T.%s", cmd, strings.Fields(got.String())[0])]++
+	if !want.matches(got) {
+		s.fail("partition %d: %s: got %s, want %s", p, describe(cmd), got, want)
+	}
+}
+
+// outcome is what a decision came to.
+type outcome struct {
+	code   Code // "" when accepted
+	replay bool
+	lines  []Shortfall // for insufficient_stock; nil means any
+	status ReservationStatus
+}
+
+func outcomeOf(d Decision, err error) outcome {
+	if err != nil {
+		var e *Error
+		errors.As(err, &e)
+		return outcome{code: e.Code, lines: e.Lines, status: e.Status}
+	}
+	return outcome{replay: d.Replay}
+}
+
+func (o outcome) String() string {
+	switch {
+	case o.code == "" && o.replay:
+		return "replay"
+	case o.code == "":
+		return "accepted"
+	case o.code == CodeInsufficientStock:
+		return fmt.Sprintf("%s %+v", o.code, o.lines)
+	case o.code == CodeNotHeld:
+		return fmt.Sprintf("%s (%s)", o.code, o.status)
+	}
+	return string(o.code)
+}
+
+func (o outcome) matches(got outcome) bool {
+	if o.code != got.code || o.replay != got.replay {
+		return false
+	}
+	if o.code == CodeInsufficientStock && o.lines != nil && !reflect.DeepEqual(o.lines, got.lines) {
+		return false
+	}
+	if o.code == CodeNotHeld && o.status != got.status {
+		return false
+	}
+	return true
+}
+
+var (
+	accepted = outcome{}
+	replayed = outcome{replay: true}
+)
+
+func refused(code Code) outcome { return outcome{code: code} }
+
+// expect returns the outcome cmd must have in partition p.
+func (s *sim) expect(p int, st *State, cmd Command) outcome {
+	now := s.c.now
+	if now.Before(st.Clock()) {
+		now = st.Clock()
+	}
+	keyed := func(key string, fp uint64) (outcome, bool) {
+		if r, ok := st.records[key]; ok {
+			if r.fingerprint == fp {
+				return replayed, true
+			}
+			return refused(CodeIdempotencyMismatch), true
+		}
+		return outcome{}, false
+	}
+	switch c := cmd.(type) {
+	case ConfigureLocation:
+		if old, ok := st.Locations()[c.ID]; ok && old == Location(c) {
+			return replayed
+		}
+		return accepted
+	case ConfigureSKU:
+		v, ok := st.SKUView(c.SKU)
+		if ok && v.SafetyStock == c.SafetyStock && v.LowStockThreshold == c.LowStockThreshold {
+			return replayed
+		}
+		return accepted
+	case ReceiveStock:
+		if o, ok := keyed(receiptKey(c.ID), Fingerprint(c)); ok {
+			return o
+		}
+		return accepted
+	case CountStock:
+		if o, ok := keyed(countKey(c.ID), Fingerprint(c)); ok {
+			return o
+		}
+		return accepted
+	case AdjustStock:
+		if o, ok := keyed(adjustmentKey(c.ID), Fingerprint(c)); ok {
+			return o
+		}
+		if c.Delta > 0 {
+			return accepted
+		}
+		var have int64
+		for _, l := range viewLoc(st, c.SKU, c.Location).Lots {
+			if c.Lot == "" || l.Lot == c.Lot {
+				have += l.Quantity
+			}
+		}
+		if have < -c.Delta {
+			return outcome{code: CodeInsufficientStock, lines: []Shortfall{{SKU: c.SKU, Requested: -c.Delta, Available: have}}}
+		}
+		return accepted
+	case TransferStock:
+		if t := st.transfers[c.ID]; t != nil {
+			if t.fingerprint == Fingerprint(c) {
+				return replayed
+			}
+			return refused(CodeIdempotencyMismatch)
+		}
+		if avail := viewLoc(st, c.SKU, c.From).Available; avail < c.Quantity {
+			return outcome{code: CodeInsufficientStock, lines: []Shortfall{{SKU: c.SKU, Requested: c.Quantity, Available: max(avail, 0)}}}
+		}
+		return accepted
+	case ArriveTransfer:
+		t, ok := st.TransferView(c.ID)
+		switch {
+		case !ok:
+			return refused(CodeNotFound)
+		case t.Status == TransferStatusArrived:
+			return replayed
+		}
+		return accepted
+	case Reserve:
+		if r := st.reservations[c.ID]; r != nil {
+			switch {
+			case r.home != p || r.fingerprint != Fingerprint(c):
+				return refused(CodeIdempotencyMismatch)
+			case r.saga != nil && r.saga.aborted && len(r.saga.failed) > 0:
+				return outcome{code: CodeInsufficientStock, lines: r.saga.failed}
+			case r.saga != nil && r.saga.aborted:
+				return refused(CodeUnavailable)
+			}
+			return replayed
+		}
+		var short []Shortfall
+		for _, l := range c.Lines {
+			if PartitionOf(l.SKU, s.c.p) != p {
+				continue
+			}
+			if _, sf := oracleAllocate(st, l, c.Region); sf != nil {
+				short = append(short, *sf)
+			}
+		}
+		if short != nil {
+			return outcome{code: CodeInsufficientStock, lines: short}
+		}
+		return accepted
+	case ExtendReservation, CommitReservation, ReleaseReservation:
+		return s.expectOnReservation(p, st, cmd, now)
+	}
+	s.fail("no expectation for %T", cmd)
+	return outcome{}
+}
+
+func (s *sim) expectOnReservation(p int, st *State, cmd Command, now time.Time) outcome {
+	var id string
+	switch c := cmd.(type) {
+	case ExtendReservation:
+		id = c.ID
+	case CommitReservation:
+		id = c.ID
+	case ReleaseReservation:
+		id = c.ID
+	}
+	v, ok := st.ReservationView(id)
+	if !ok {
+		return refused(CodeNotFound)
+	}
+	held := v.Status == StatusHeld && now.Before(v.ExpiresAt)
+	status := v.Status
+	if v.Status == StatusHeld && !held {
+		status = StatusExpired
+	}
+	notHeld := outcome{code: CodeNotHeld, status: status}
+	switch c := cmd.(type) {
+	case ExtendReservation:
+		if !held {
+			return notHeld
+		}
+		return accepted
+	case ReleaseReservation:
+		switch v.Status {
+		case StatusReleased, StatusExpired:
+			return replayed
+		case StatusCommitted, StatusPending:
+			return outcome{code: CodeNotHeld, status: v.Status}
+		}
+		return accepted
+	case CommitReservation:
+		if v.Status == StatusCommitted {
+			return replayed
+		}
+		if !held {
+			return notHeld
+		}
+		for _, cl := range c.Lines {
+			i := slices.IndexFunc(v.Lines, func(l ReservationLine) bool { return l.SKU == cl.SKU })
+			if i < 0 || cl.Quantity > v.Lines[i].Quantity {
+				return refused(CodeInvalid)
+			}
+		}
+		return accepted
+	}
+	return outcome{}
+}
+
+// viewLoc returns the view of sku at location in st.
+func viewLoc(st *State, sku, location string) LocationState {
+	v, _ := st.SKUView(sku)
+	for _, l := range v.Locations {
+		if l.Location == location {
+			return l
+		}
+	}
+	return LocationState{Location: location}
+}
+
+// oracleAllocate works out where a line must be held, from the views and the
+// allocation rules: a named location only; else the preferred locations in
+// order; else every location of the SKU, configured ones by priority then
+// id, then unconfigured ones by id; only locations of the region, if one is
+// asked; without Split the first location that can hold the whole line,
+// with Split as much as each can hold in that order.
+func oracleAllocate(st *State, l ReserveLine, region string) ([]Allocation, *Shortfall) {
+	v, _ := st.SKUView(l.SKU)
+	avail := map[string]int64{}
+	var all []string
+	for _, ls := range v.Locations {
+		avail[ls.Location] = ls.Available
+		all = append(all, ls.Location)
+	}
+	locs := st.Locations()
+	var candidates []string
+	switch {
+	case l.Location != "":
+		candidates = []string{l.Location}
+	case len(l.Locations) > 0:
+		candidates = l.Locations
+	default:
+		slices.SortFunc(all, func(a, b string) int {
+			la, okA := locs[a]
+			lb, okB := locs[b]
+			if okA != okB {
+				if okA {
+					return -1
+				}
+				return 1
+			}
+			if okA && la.Priority != lb.Priority {
+				return la.Priority - lb.Priority
+			}
+			return strings.Compare(a, b)
+		})
+		candidates = all
+	}
+	var (
+		allocs      []Allocation
+		best, total int64
+		left        = l.Quantity
+		used        = map[string]bool{}
+	)
+	for _, loc := range candidates {
+		if used[loc] || (region != "" && locs[loc].Region != region) {
+			continue
+		}
+		used[loc] = true
+		a := avail[loc]
+		if a <= 0 {
+			continue
+		}
+		if !l.Split {
+			if a >= l.Quantity {
+				return []Allocation{{Location: loc, Quantity: l.Quantity}}, nil
+			}
+			best = max(best, a)
+			continue
+		}
+		total += a
+		if n := min(a, left); n > 0 {
+			allocs = append(allocs, Allocation{Location: loc, Quantity: n})
+			left -= n
+		}
+	}
+	if !l.Split {
+		return nil, &Shortfall{SKU: l.SKU, Requested: l.Quantity, Available: best}
+	}
+	if left > 0 {
+		return nil, &Shortfall{SKU: l.SKU, Requested: l.Quantity, Available: total}
+	}
+	return allocs, nil
+}
+
+// fefoTake returns the lots that taking n units first-expiry-first-out from
+// a location's lots (listed in that order) consumes.
+func fefoTake(location string, lots []LotView, n int64) []LotQty {
+	var out []LotQty
+	for _, l := range lots {
+		if n == 0 {
+			break
+		}
+		q := min(l.Quantity, n)
+		out = append(out, LotQty{Location: location, Lot: l.Lot, BestBefore: l.BestBefore, Quantity: q})
+		n -= q
+	}
+	return out
+}
+
+// checkEvents checks an accepted decision against the state it was decided
+// against: nothing is held, sent or taken beyond what was there, and lots go
+// first-expiry-first-out.
+func (s *sim) checkEvents(p int, st *State, d Decision) {
+	held := map[[2]string]int64{}
+	for i, e := range d.Events {
+		if e.Partition != p || e.Position != st.Head()+uint64(i)+1 {
+			s.fail("partition %d: event %d is %s", p, i, e.ID())
+		}
+		if e.SKU != "" && PartitionOf(e.SKU, s.c.p) != p {
+			s.fail("partition %d: event of %s, which belongs to partition %d", p, e.SKU, PartitionOf(e.SKU, s.c.p))
+		}
+		switch data := e.Data.(type) {
+		case StockReserved:
+			if len(data.Allocations) > 1 {
+				s.stats["split"]++
+			}
+			if data.Home != p {
+				s.stats["participant-hold"]++
+			}
+			var sum int64
+			for _, a := range data.Allocations {
+				if a.Quantity <= 0 {
+					s.fail("partition %d: allocation %+v of %s", p, a, data.Reservation)
+				}
+				sum += a.Quantity
+				held[[2]string{e.SKU, a.Location}] += a.Quantity
+			}
+			if sum != data.Quantity {
+				s.fail("partition %d: %s of %s allocates %d for %d", p, data.Reservation, e.SKU, sum, data.Quantity)
+			}
+		case StockTransferred:
+			if avail := viewLoc(st, e.SKU, data.From).Available; data.Quantity > avail {
+				s.fail("partition %d: transfer %s of %d from %s with %d available", p, e.CommandID, data.Quantity, data.From, avail)
+			}
+			if want := fefoTake(data.From, viewLoc(st, e.SKU, data.From).Lots, data.Quantity); !sameLots(want, data.Lots) {
+				s.fail("partition %d: transfer %s took lots %+v, want %+v", p, e.CommandID, data.Lots, want)
+			}
+		case TransferArrived:
+			t, ok := st.TransferView(e.CommandID)
+			var want []LotQty
+			for _, l := range t.Lots {
+				want = append(want, LotQty{Location: t.To, Lot: l.Lot, BestBefore: l.BestBefore, Quantity: l.Quantity})
+			}
+			if !ok || t.Status != TransferStatusInTransit || data.Quantity != t.Quantity || data.To != t.To || !sameLots(want, data.Lots) {
+				s.fail("partition %d: arrival %+v of transfer %+v", p, data, t)
+			}
+		case ReservationCommitted:
+			for _, a := range data.Allocations {
+				want := fefoTake(a.Location, viewLoc(st, e.SKU, a.Location).Lots, a.Quantity)
+				var got []LotQty
+				for _, l := range data.Lots {
+					if l.Location == a.Location {
+						got = append(got, l)
+					}
+				}
+				if !sameLots(want, got) {
+					s.fail("partition %d: commit of %s at %s took lots %+v, want %+v", p, data.Reservation, a.Location, got, want)
+				}
+			}
+		case StockAdjusted:
+			if data.Delta < 0 {
+				named := ""
+				if c, ok := s.current.(AdjustStock); ok {
+					named = c.Lot
+				}
+				var lots []LotView
+				for _, l := range viewLoc(st, e.SKU, data.Location).Lots {
+					if named == "" || l.Lot == named {
+						lots = append(lots, l)
+					}
+				}
+				if want := fefoTake(data.Location, lots, -data.Delta); !sameLots(want, data.Lots) {
+					s.fail("partition %d: adjustment %s took lots %+v, want %+v", p, e.CommandID, data.Lots, want)
+				}
+			}
+		case StockCounted:
+			if data.Delta < 0 {
+				if want := fefoTake(data.Location, viewLoc(st, e.SKU, data.Location).Lots, -data.Delta); !sameLots(want, data.Lots) {
+					s.fail("partition %d: count %s took lots %+v, want %+v", p, e.CommandID, data.Lots, want)
+				}
+			}
+		}
+	}
+	// Never sold beyond zero: what a decision holds at a location was
+	// available there just before.
+	for k, q := range held {
+		if avail := viewLoc(st, k[0], k[1]).Available; q > avail {
+			s.fail("partition %d: OVERSOLD: held %d of %s at %s with %d available", p, q, k[0], k[1], avail)
+		}
+	}
+}
+
+// isClient reports whether cmd is one a client sends, not a timer's or a
+// partition's.
+func isClient(cmd Command) bool {
+	switch cmd.(type) {
+	case ConfigureLocation, ConfigureSKU, ReceiveStock, AdjustStock, CountStock, TransferStock, ArriveTransfer,
+		Reserve, ExtendReservation, CommitReservation, ReleaseReservation:
+		return true
+	}
+	return false
+}
+
+func sameLots(a, b []LotQty) bool { return reflect.DeepEqual(nonNil(a), nonNil(b)) }
+
+// Invariants.
+
+// checkDeadlines checks, right after due timers fired, that nothing past
+// its deadline is still held or stocked.
+func (s *sim) checkDeadlines() {
+	for p, st := range s.c.states {
+		for id, r := range st.reservations {
+			if r.home == p && (r.status == StatusHeld || r.status == StatusPending) && !r.expiresAt.After(s.c.now) {
+				s.fail("partition %d: reservation %s is %s past its deadline %v", p, id, r.status, r.expiresAt)
+			}
+		}
+		for sku, sk := range st.skus {
+			for loc, stock := range sk.stock {
+				for _, l := range stock.lots {
+					if at, ok := LotExpiry(l.bestBefore); ok && !at.After(s.c.now) {
+						s.fail("partition %d: lot %+v of %s at %s is past its best_before", p, l, sku, loc)
+					}
+				}
+			}
+		}
+	}
+}
+
+// ledger is what the events of the logs say about stock.
+type ledger struct {
+	onHand, inTransit map[[2]string]int64
+	shortage          map[[2]string]bool
+	// Per SKU.
+	received, plus, minus, counted, committed, expired, sent, arrived map[string]int64
+}
+
+func ledgerOf(logs [][]Event) *ledger {
+	g := &ledger{
+		onHand: map[[2]string]int64{}, inTransit: map[[2]string]int64{}, shortage: map[[2]string]bool{},
+		received: map[string]int64{}, plus: map[string]int64{}, minus: map[string]int64{}, counted: map[string]int64{},
+		committed: map[string]int64{}, expired: map[string]int64{}, sent: map[string]int64{}, arrived: map[string]int64{},
+	}
+	for _, log := range logs {
+		for _, e := range log {
+			k := func(loc string) [2]string { return [2]string{e.SKU, loc} }
+			switch d := e.Data.(type) {
+			case StockReceived:
+				g.received[e.SKU] += d.Quantity
+				g.onHand[k(d.Location)] += d.Quantity
+			case StockAdjusted:
+				if d.Delta > 0 {
+					g.plus[e.SKU] += d.Delta
+				} else {
+					g.minus[e.SKU] -= d.Delta
+				}
+				g.onHand[k(d.Location)] += d.Delta
+			case StockCounted:
+				g.counted[e.SKU] += d.Delta
+				g.onHand[k(d.Location)] += d.Delta
+			case StockTransferred:
+				g.sent[e.SKU] += d.Quantity
+				g.onHand[k(d.From)] -= d.Quantity
+				g.inTransit[k(d.To)] += d.Quantity
+			case TransferArrived:
+				g.arrived[e.SKU] += d.Quantity
+				g.onHand[k(d.To)] += d.Quantity
+				g.inTransit[k(d.To)] -= d.Quantity
+			case ReservationCommitted:
+				g.committed[e.SKU] += d.Quantity
+				for _, a := range d.Allocations {
+					g.onHand[k(a.Location)] -= a.Quantity
+				}
+			case LotExpired:
+				g.expired[e.SKU] += d.Quantity
+				g.onHand[k(d.Location)] -= d.Quantity
+			case ShortageDetected:
+				g.shortage[k(d.Location)] = true
+			}
+		}
+	}
+	return g
+}
+
+// checkChanged checks the invariants of every partition that changed since it
+// was last checked, and that it is rebuilt identically from its log and from
+// a snapshot.
+func (s *sim) checkChanged() {
+	if len(s.checked) != s.c.p {
+		s.checked = make([][2]uint64, s.c.p)
+		for p := range s.checked {
+			s.checked[p][0] = ^uint64(0)
+		}
+	}
+	for p, st := range s.c.states {
+		mark := [2]uint64{st.Head(), s.crashes}
+		if s.checked[p] == mark {
+			continue
+		}
+		s.checked[p] = mark
+		s.checkInvariants(p)
+		s.checkRebuild(p)
+	}
+}
+
+// checkInvariants checks a partition's views against each other, against its
+// reservations and against the ledger of its log.
+func (s *sim) checkInvariants(p int) {
+	g := ledgerOf(s.c.logs[p : p+1])
+	st := s.c.states[p]
+	holds := expectedHolds(p, st)
+	transit := map[[2]string]int64{}
+	for _, t := range st.transfers {
+		if t.arrivedAt.IsZero() {
+			transit[[2]string{t.sku, t.to}] += t.qty
+		}
+	}
+	for _, sku := range st.SKUs() {
+		if PartitionOf(sku, s.c.p) != p {
+			s.fail("partition %d holds %s of partition %d", p, sku, PartitionOf(sku, s.c.p))
+		}
+		v, _ := st.SKUView(sku)
+		var onHand, reserved, available, inTransit, shortage int64
+		for _, ls := range v.Locations {
+			k := [2]string{sku, ls.Location}
+			at := fmt.Sprintf("partition %d: %s at %s %+v", p, sku, ls.Location, ls)
+			free := ls.OnHand - ls.Reserved
+			want := free
+			if free >= 0 {
+				want = max(free-v.SafetyStock, 0)
+			}
+			switch {
+			case ls.Available != want:
+				s.fail("%s: available is not on_hand - reserved - safety_stock (%d)", at, want)
+			case ls.Available < 0 && ls.Shortage <= 0:
+				s.fail("%s: negative availability without a shortage", at)
+			case ls.Shortage != max(ls.Reserved-ls.OnHand, 0):
+				s.fail("%s: shortage is not max(reserved - on_hand, 0)", at)
+			case ls.Reserved < 0 || ls.InTransit < 0:
+				s.fail("%s: negative reserved or in_transit", at)
+			case ls.OnHand < 0 && !g.shortage[k]:
+				s.fail("%s: negative on_hand without a recorded shortage", at)
+			case ls.Shortage > 0 && !g.shortage[k]:
+				s.fail("%s: a shortage that no ShortageDetected announced", at)
+			case ls.OnHand != g.onHand[k]:
+				s.fail("%s: on_hand is not what the events add up to (%d)", at, g.onHand[k])
+			case ls.InTransit != g.inTransit[k] || ls.InTransit != transit[k]:
+				s.fail("%s: in_transit %d, events say %d, open transfers %d", at, ls.InTransit, g.inTransit[k], transit[k])
+			case ls.HoldCount != len(ls.Holds):
+				s.fail("%s: hold count", at)
+			}
+			var lots int64
+			for i, l := range ls.Lots {
+				if l.Quantity <= 0 {
+					s.fail("%s: empty lot", at)
+				}
+				if i > 0 && !lotOrdered(ls.Lots[i-1], l) {
+					s.fail("%s: lots out of first-expiry-first-out order", at)
+				}
+				lots += l.Quantity
+			}
+			if lots != max(ls.OnHand, 0) {
+				s.fail("%s: lots add up to %d", at, lots)
+			}
+			var held int64
+			got := map[string]int64{}
+			for _, h := range ls.Holds {
+				held += h.Quantity
+				got[h.Reservation] = h.Quantity
+			}
+			if held != ls.Reserved {
+				s.fail("%s: holds add up to %d", at, held)
+			}
+			if want := holds[k]; !maps.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+				s.fail("%s: holds %v, reservations hold %v", at, got, want)
+			}
+			if ls.OnHand < 0 {
+				s.stats["state.backorder"]++
+			}
+			if ls.Shortage > 0 {
+				s.stats["state.shortage"]++
+			}
+			if ls.HoldCount > 1 {
+				s.stats["state.holds>1"]++
+			}
+			onHand += ls.OnHand
+			reserved += ls.Reserved
+			available += ls.Available
+			inTransit += ls.InTransit
+			shortage += ls.Shortage
+		}
+		if v.OnHand != onHand || v.Reserved != reserved || v.Available != available || v.InTransit != inTransit || v.Shortage != shortage {
+			s.fail("partition %d: %s totals %+v disagree with its locations", p, sku, v)
+		}
+		// received + positive adjustments + count deltas - negative
+		// adjustments - committed - expired - in flight = on_hand.
+		sum := g.received[sku] + g.plus[sku] + g.counted[sku] - g.minus[sku] - g.committed[sku] - g.expired[sku] - (g.sent[sku] - g.arrived[sku])
+		if sum != v.OnHand {
+			s.fail("partition %d: %s: the ledger says %d on hand, the view %d", p, sku, sum, v.OnHand)
+		}
+	}
+	for k, want := range holds {
+		if len(want) > 0 && viewLoc(st, k[0], k[1]).Reserved == 0 {
+			s.fail("partition %d: reservations hold %v of %s at %s, which has none reserved", p, want, k[0], k[1])
+		}
+	}
+}
+
+// lotOrdered reports whether lot a may come before lot b: by best-before
+// date, undated last, then by lot code.
+func lotOrdered(a, b LotView) bool {
+	if a.BestBefore != b.BestBefore {
+		if a.BestBefore == "" {
+			return false
+		}
+		if b.BestBefore == "" {
+			return true
+		}
+		return a.BestBefore < b.BestBefore
+	}
+	return a.Lot < b.Lot
+}
+
+// expectedHolds returns what the reservations of partition p hold, per SKU
+// and location, per reservation, from the reservations' views.
+func expectedHolds(p int, st *State) map[[2]string]map[string]int64 {
+	out := map[[2]string]map[string]int64{}
+	for id, r := range st.reservations {
+		if r.status != StatusHeld && r.status != StatusPending {
+			continue
+		}
+		for _, l := range r.view(p).Lines {
+			if PartitionOf(l.SKU, st.partitions) != p {
+				continue
+			}
+			for _, a := range l.Allocations {
+				k := [2]string{l.SKU, a.Location}
+				if out[k] == nil {
+					out[k] = map[string]int64{}
+				}
+				out[k][id] += a.Quantity
+			}
+		}
+	}
+	return out
+}
+
+// checkRebuild checks that a partition rebuilt from its log, and from its own
+// snapshot, is the live one: the same internals, views, recovery and next
+// deadline.
+func (s *sim) checkRebuild(p int) {
+	live := s.c.states[p]
+	replayed := s.c.replay(p, s.c.logs[p], nil)
+	replayed.SetLocations(live.Locations())
+	if diff := sameState(live, replayed); diff != "" {
+		s.fail("partition %d rebuilt from its log differs: %s", p, diff)
+	}
+	for _, id := range live.SKUs() {
+		a, _ := live.SKUView(id)
+		b, _ := replayed.SKUView(id)
+		if !reflect.DeepEqual(a, b) {
+			s.fail("partition %d: view of %s rebuilt from the log differs:\n%+v\n%+v", p, id, a, b)
+		}
+	}
+	for id := range live.reservations {
+		a, oka := live.ReservationView(id)
+		b, okb := replayed.ReservationView(id)
+		if oka != okb || !reflect.DeepEqual(a, b) {
+			s.fail("partition %d: view of reservation %s rebuilt from the log differs:\n%+v\n%+v", p, id, a, b)
+		}
+	}
+	if sn := s.c.snaps[p]; sn.data != nil && sn.head <= uint64(len(s.c.logs[p])) {
+		// The last stored snapshot, taken at an earlier position, plus
+		// the log since.
+		tail := s.c.replay(p, s.c.logs[p], &sn)
+		tail.SetLocations(live.Locations())
+		if diff := sameState(live, tail); diff != "" {
+			s.fail("partition %d rebuilt from its snapshot at %d and the log since differs: %s", p, sn.head, diff)
+		}
+	}
+	dec, err := DecodeState(EncodeState(live), s.c.limits)
+	if err != nil {
+		s.fail("partition %d: decode snapshot: %v", p, err)
+	}
+	dec.SetLocations(live.Locations())
+	if diff := sameState(live, dec); diff != "" {
+		s.fail("partition %d rebuilt from a snapshot differs: %s", p, diff)
+	}
+	for _, x := range []*State{dec, replayed} {
+		ca, ma := live.Recover()
+		cb, mb := x.Recover()
+		if len(ca) != len(cb) || len(ma) != len(mb) || (len(ca)+len(ma) > 0 && fmt.Sprint(ca, ma) != fmt.Sprint(cb, mb)) {
+			s.fail("partition %d: recovery of a rebuilt state differs:\n%v %v\n%v %v", p, ca, ma, cb, mb)
+		}
+	}
+	la, oka := live.NextDeadline()
+	lb, okb := replayed.NextDeadline()
+	if oka != okb || !la.Equal(lb) {
+		s.fail("partition %d: next deadline %v/%v, rebuilt %v/%v", p, la, oka, lb, okb)
+	}
+}
+
+// checkQuiescent checks, with nothing in flight, that every reservation
+// spanning partitions is held, committed or released on every line alike.
+func (s *sim) checkQuiescent() {
+	if s.c.inFlight() != 0 {
+		s.fail("messages in flight at quiescence")
+	}
+	for h, st := range s.c.states {
+		for id, r := range st.reservations {
+			if r.home != h {
+				// A participant's part: its home must agree.
+				hr := s.c.states[r.home].reservations[id]
+				if hr == nil || hr.home != r.home {
+					s.fail("partition %d: reservation %s of home %d is unknown at its home (%s)", h, id, r.home, r.status)
+				}
+				continue
+			}
+			if r.status == StatusPending || (r.saga != nil && len(r.saga.pending) > 0) {
+				s.fail("partition %d: reservation %s is still %s with steps pending at quiescence", h, id, r.status)
+			}
+			if r.saga == nil {
+				continue
+			}
+			for _, q := range r.saga.participants {
+				pr := s.c.states[q].reservations[id]
+				if pr != nil && pr.home != h {
+					continue // refused as another home's cart
+				}
+				want := r.view(h)
+				switch r.status {
+				case StatusHeld, StatusCommitted:
+					if pr == nil || pr.status != r.status {
+						s.fail("reservation %s is %s at home %d but %v at participant %d", id, r.status, h, statusOf(pr), q)
+					}
+					got := pr.view(q)
+					for _, l := range want.Lines {
+						if PartitionOf(l.SKU, s.c.p) != q {
+							continue
+						}
+						i := slices.IndexFunc(got.Lines, func(g ReservationLine) bool { return g.SKU == l.SKU })
+						if i < 0 || fmt.Sprint(nonNil(got.Lines[i].Allocations)) != fmt.Sprint(nonNil(l.Allocations)) || got.Lines[i].Quantity != l.Quantity {
+							s.fail("reservation %s line %s: home %d says %+v, participant %d says %+v", id, l.SKU, h, l, q, got.Lines)
+						}
+					}
+				default:
+					if pr != nil && (pr.status == StatusHeld || pr.status == StatusPending) {
+						s.fail("reservation %s is %s at home %d but still held at participant %d", id, r.status, h, q)
+					}
+				}
+			}
+		}
+	}
+}
+
+func statusOf(r *reservation) string {
+	if r == nil {
+		return "absent"
+	}
+	return string(r.status)
+}
