@@ -463,7 +463,7 @@ func sameSKU(x, y *skuState) bool {
 	for loc, a := range x.stock {
 		b := y.stock[loc]
 		if b == nil || a.onHand != b.onHand || a.reserved != b.reserved || a.inTransit != b.inTransit ||
-			!slices.Equal(a.lots, b.lots) || !maps.Equal(a.holds, b.holds) {
+			!slices.Equal(a.lots, b.lots) {
 			return false
 		}
 	}
@@ -525,7 +525,7 @@ func normSKU(sk *skuState) string {
 	out := fmt.Sprintf("%s v%d s%d l%d [", sk.id, sk.version, sk.safety, sk.lowStock)
 	for _, loc := range slices.Sorted(maps.Keys(sk.stock)) {
 		st := sk.stock[loc]
-		out += fmt.Sprintf("%s:%d/%d/%d %v %v; ", loc, st.onHand, st.reserved, st.inTransit, st.lots, st.holds)
+		out += fmt.Sprintf("%s:%d/%d/%d %v; ", loc, st.onHand, st.reserved, st.inTransit, st.lots)
 	}
 	return out + "]"
 }

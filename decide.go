@@ -223,7 +223,7 @@ func (x *decision) adjust(c AdjustStock) error {
 				break
 			}
 		}
-		data.Lots = []LotQty{{Location: c.Location, Lot: c.Lot, BestBefore: bb, Quantity: c.Delta}}
+		data.Lots = []LotQty{{Location: c.Location, Lot: c.Lot, BestBefore: bb, Quantity: c.Delta - backorder(st, c.Delta)}}
 	} else {
 		need := -c.Delta
 		var took []LotQty
@@ -252,6 +252,13 @@ func (x *decision) adjust(c AdjustStock) error {
 	return nil
 }
 
+// backorder returns how many of qty units added at st fill a backorder
+// (negative on_hand) rather than a lot, so that events report what each lot
+// really gained.
+func backorder(st *stock, qty int64) int64 {
+	return min(qty, max(-st.onHand, 0))
+}
+
 // shortage records a shortage when a loss leaves fewer units on hand than are
 // held.
 func (x *decision) shortage(sku, commandID, location string, onHand, reserved int64) {
@@ -273,7 +280,7 @@ func (x *decision) count(c CountStock) error {
 	data := StockCounted{Location: c.Location, OnHand: c.OnHand, Delta: delta, Fingerprint: fp}
 	switch {
 	case delta > 0:
-		data.Lots = []LotQty{{Location: c.Location, Quantity: delta}}
+		data.Lots = []LotQty{{Location: c.Location, Quantity: delta - backorder(st, delta)}}
 	case delta < 0:
 		data.Lots, _ = st.fefo(c.Location, -delta)
 	}

@@ -1170,3 +1170,43 @@ func TestNextDeadline(t *testing.T) {
 		t.Fatalf("deadline %v left after everything fired", at)
 	}
 }
+
+// TestShortLocationAndBackorder covers a loss found after a hold was granted:
+// the short location reports its shortage without taking availability away
+// from other locations, committing the hold leaves a backorder, and stock
+// found later fills the backorder before any lot.
+func TestShortLocationAndBackorder(t *testing.T) {
+	given := []Command{
+		recv("r1", "A", "w1", 5), recv("r2", "A", "w2", 5),
+		reserve("c1", lineAt("A", 5, "w1")),
+		adjust("a1", "A", "w1", -3, ReasonLost),
+	}
+	runSpecs(t, []spec{
+		{
+			name:  "a short location does not net against the others",
+			given: given[:3],
+			when:  given[3],
+			want: []Event{
+				ev("A", StockAdjusted{Location: "w1", Delta: -3, Reason: ReasonLost, Lots: []LotQty{lq("w1", "", "", 3)}}),
+				ev("A", ShortageDetected{Location: "w1", Shortage: 3}),
+			},
+			check: func(t *testing.T, c *cluster) {
+				wantLoc(t, c, "A", "w1", 2, 5, -3, 0, 3)
+				v, _ := c.states[PartitionOf("A", len(c.states))].SKUView("A")
+				if v.Available != 5 || v.Shortage != 3 {
+					t.Fatalf("SKU available %d, shortage %d; want 5 (w2) and 3 (w1)", v.Available, v.Shortage)
+				}
+			},
+		},
+		{
+			name:  "stock found fills the backorder first",
+			given: append(append([]Command{}, given...), CommitReservation{ID: "c1"}),
+			when:  adjust("a2", "A", "w1", 4, ReasonFound),
+			want:  []Event{ev("A", StockAdjusted{Location: "w1", Delta: 4, Reason: ReasonFound, Lots: []LotQty{lq("w1", "", "", 1)}})},
+			check: func(t *testing.T, c *cluster) {
+				wantLoc(t, c, "A", "w1", 1, 0, 1, 0, 0)
+				wantLots(t, c, "A", "w1", LotView{Quantity: 1})
+			},
+		},
+	})
+}

@@ -1381,7 +1381,7 @@ func (s *sim) checkInvariants(p int) {
 			}
 			onHand += ls.OnHand
 			reserved += ls.Reserved
-			available += ls.Available
+			available += max(ls.Available, 0) // a short location does not net against the others
 			inTransit += ls.InTransit
 			shortage += ls.Shortage
 		}

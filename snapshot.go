@@ -201,7 +201,7 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	return s, nil
 }
 
-// rehold rebuilds holds and reserved quantities from the reservations.
+// rehold rebuilds reserved quantities from the reservations.
 func (s *State) rehold() {
 	for _, r := range s.reservations {
 		if r.status != StatusHeld && r.status != StatusPending {
@@ -216,7 +216,7 @@ func (s *State) rehold() {
 				continue
 			}
 			for _, a := range l.allocations {
-				sk.at(a.Location).hold(r.id, a.Quantity)
+				sk.at(a.Location).hold(a.Quantity)
 			}
 		}
 	}

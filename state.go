@@ -52,8 +52,10 @@ type stock struct {
 	onHand    int64 // negative only for units committed while short (a backorder)
 	reserved  int64
 	inTransit int64
-	lots      []lot            // first-expiry-first-out order
-	holds     map[string]int64 // reservation id -> quantity held here
+	lots      []lot // first-expiry-first-out order
+	// The holds behind reserved are not indexed here: a hot SKU can hold
+	// millions, and the reservations already say where they hold. Views
+	// derive the list from the reservations.
 }
 
 // lot is a quantity of stock that shares a lot code and best-before date.
@@ -370,22 +372,8 @@ func (st *stock) available(safety int64) int64 {
 // shortage is the number of held units that are not physically there.
 func (st *stock) shortage() int64 { return max(st.reserved-st.onHand, 0) }
 
-func (st *stock) hold(reservation string, qty int64) {
-	if st.holds == nil {
-		st.holds = make(map[string]int64)
-	}
-	st.holds[reservation] += qty
-	st.reserved += qty
-}
-
-func (st *stock) unhold(reservation string, qty int64) {
-	st.reserved -= qty
-	if left := st.holds[reservation] - qty; left > 0 {
-		st.holds[reservation] = left
-	} else {
-		delete(st.holds, reservation)
-	}
-}
+func (st *stock) hold(qty int64)   { st.reserved += qty }
+func (st *stock) unhold(qty int64) { st.reserved -= qty }
 
 func (s *State) applyReserved(e Event, sk *skuState, d StockReserved) {
 	r := s.reservations[d.Reservation]
@@ -407,7 +395,7 @@ func (s *State) applyReserved(e Event, sk *skuState, d StockReserved) {
 	line.quantity = d.Quantity
 	line.allocations = d.Allocations
 	for _, a := range d.Allocations {
-		sk.at(a.Location).hold(d.Reservation, a.Quantity)
+		sk.at(a.Location).hold(a.Quantity)
 	}
 }
 
@@ -418,7 +406,7 @@ func (s *State) applyCommitted(sk *skuState, d ReservationCommitted) {
 	}
 	line := r.line(sk.id)
 	for _, a := range line.allocations {
-		sk.at(a.Location).unhold(d.Reservation, a.Quantity)
+		sk.at(a.Location).unhold(a.Quantity)
 	}
 	for _, a := range d.Allocations {
 		var lots []LotQty
@@ -441,7 +429,7 @@ func (s *State) applyReleased(sk *skuState, d ReservationReleased) {
 	}
 	line := r.line(sk.id)
 	for _, a := range line.allocations {
-		sk.at(a.Location).unhold(d.Reservation, a.Quantity)
+		sk.at(a.Location).unhold(a.Quantity)
 	}
 	// The line is marked released before the reservation is looked at as a
 	// whole: a participant forgets a compensated reservation once its last

@@ -95,6 +95,24 @@ type KeyGuard interface {
 	GuardsKeys()
 }
 
+// GroupAppender is an optional Store capability, discovered by type
+// assertion. BeginAppendGroup begins the appends of several partitions as ONE
+// atomic write, checked and ordered exactly as the same appends made one by
+// one with PipelinedAppender (several appends of one partition must chain
+// their expected heads); if any is refused, none is written. wait blocks until
+// all of them are durable. It lets an engine with many partitions pay one
+// write, not one per partition, for each group commit.
+type GroupAppender interface {
+	BeginAppendGroup(ctx context.Context, appends []Append) (wait func() error, err error)
+}
+
+// Append is one partition's part of a group append.
+type Append struct {
+	Partition int
+	Expected  uint64
+	Batch     Batch
+}
+
 // Batch is what one Append writes atomically.
 type Batch struct {
 	// Events are consecutive events of one partition.

@@ -18,19 +18,23 @@ func (s *State) SKUView(sku string) (SKUState, bool) {
 		Version: sk.version, Position: s.head, AsOf: s.clock,
 		Locations: make([]LocationState, 0, len(sk.stock)),
 	}
+	holds := s.holdsOf(sku)
 	for _, loc := range slices.Sorted(maps.Keys(sk.stock)) {
 		st := sk.stock[loc]
 		ls := LocationState{
 			Location: loc, OnHand: st.onHand, Reserved: st.reserved, Available: st.available(sk.safety),
 			InTransit: st.inTransit, Shortage: st.shortage(), Lots: make([]LotView, 0, len(st.lots)),
-			Holds: s.earliestHolds(st.holds, MaxHoldsListed), HoldCount: len(st.holds),
+			Holds: earliest(holds[loc], MaxHoldsListed), HoldCount: len(holds[loc]),
 		}
 		for _, l := range st.lots {
 			ls.Lots = append(ls.Lots, LotView{Lot: l.id, Quantity: l.qty, BestBefore: l.bestBefore})
 		}
 		v.OnHand += ls.OnHand
 		v.Reserved += ls.Reserved
-		v.Available += ls.Available
+		// What can be sold is the sum of what each location can sell; a
+		// location short of held units does not take stock away from the
+		// others. Its shortage is reported, in Shortage, not netted.
+		v.Available += max(ls.Available, 0)
 		v.InTransit += ls.InTransit
 		v.Shortage += ls.Shortage
 		v.Locations = append(v.Locations, ls)
@@ -38,15 +42,33 @@ func (s *State) SKUView(sku string) (SKUState, bool) {
 	return v, true
 }
 
-// earliestHolds returns up to n holds, earliest deadline first. A hot SKU can
-// hold millions; a bounded max-heap keeps this linear in their number.
-func (s *State) earliestHolds(holds map[string]int64, n int) []HoldView {
-	h := &holdHeap{}
-	for id, q := range holds {
-		hv := HoldView{Reservation: id, Quantity: q}
-		if r := s.reservations[id]; r != nil {
-			hv.ExpiresAt = r.expiresAt
+// holdsOf returns the active holds of a SKU in this partition, by location.
+// It walks the reservations: holds are not indexed per SKU, because keeping
+// such an index would cost every reservation on the hot path more than this
+// costs a view.
+func (s *State) holdsOf(sku string) map[string][]HoldView {
+	out := make(map[string][]HoldView)
+	for _, r := range s.reservations {
+		if r.status != StatusHeld && r.status != StatusPending {
+			continue
 		}
+		for _, l := range r.lines {
+			if l.sku != sku || l.partition != s.partition || l.released {
+				continue
+			}
+			for _, a := range l.allocations {
+				out[a.Location] = append(out[a.Location], HoldView{Reservation: r.id, Quantity: a.Quantity, ExpiresAt: r.expiresAt})
+			}
+		}
+	}
+	return out
+}
+
+// earliest returns up to n holds, earliest deadline first. A hot SKU can hold
+// millions; a bounded max-heap keeps this linear in their number.
+func earliest(holds []HoldView, n int) []HoldView {
+	h := &holdHeap{}
+	for _, hv := range holds {
 		if h.Len() < n {
 			heap.Push(h, hv)
 		} else if holdLess(hv, (*h)[0]) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"sync"
@@ -23,6 +24,7 @@ import (
 //
 //	go test ./engine -run='^$' -bench=Reserve -benchtime=200000x
 func BenchmarkReserve(b *testing.B) {
+	defer debug.SetGCPercent(debug.SetGCPercent(engine.GCPercent))
 	for _, workload := range []string{"hot", "uniform"} {
 		for _, callers := range []int{1, 64, 1024} {
 			b.Run(fmt.Sprintf("%s/callers=%d", workload, callers), func(b *testing.B) {

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -37,8 +36,13 @@ type partition struct {
 	internal []stockd.Command
 	wake     chan struct{}
 
-	appends chan *batch // decider to appender
-	batches chan *batch // appender to completer
+	appends chan *batch // decider to appender, or to the engine's group writer
+	batches chan *batch // appender or group writer to completer
+	// inflight bounds the batches between the decider and the completer.
+	// While the limit is reached the decider does not take requests, so
+	// they gather in the inbox and the next batch takes them all: group
+	// commit.
+	inflight chan struct{}
 	// waiters are requests whose answer depends on a saga still running,
 	// by reservation id. Only the decider touches it.
 	waiters map[string][]*request
@@ -80,28 +84,30 @@ type reply struct {
 
 // batch is what one decider round produced.
 type batch struct {
-	events   []stockd.Event
-	keys     []stockd.KeyRecord
-	messages []stockd.Message
-	replies  []reply
-	expected uint64 // the head the batch's append expects
-	head     uint64
-	started  time.Time
-	wait     func() error
-	locs     *stockd.Locations // set when this batch changed locations
+	partition int
+	events    []stockd.Event
+	keys      []stockd.KeyRecord
+	messages  []stockd.Message
+	replies   []reply
+	expected  uint64 // the head the batch's append expects
+	head      uint64
+	started   time.Time
+	wait      func() error
+	locs      *stockd.Locations // set when this batch changed locations
 }
 
 func newPartition(e *Engine, id int, st *stockd.State) *partition {
 	p := &partition{
-		e:       e,
-		id:      id,
-		state:   st,
-		inbox:   make(chan *request, e.opts.InboxSize),
-		wake:    make(chan struct{}, 1),
-		appends: make(chan *batch, e.opts.Pipeline),
-		batches: make(chan *batch, e.opts.Pipeline),
-		waiters: make(map[string][]*request),
-		seen:    e.locs.Load(),
+		e:        e,
+		id:       id,
+		state:    st,
+		inbox:    make(chan *request, e.opts.InboxSize),
+		wake:     make(chan struct{}, 1),
+		appends:  e.writes,
+		batches:  make(chan *batch, e.opts.Pipeline),
+		inflight: make(chan struct{}, e.opts.Pipeline),
+		waiters:  make(map[string][]*request),
+		seen:     e.locs.Load(),
 	}
 	p.durable.Store(st.Head())
 	return p
@@ -124,14 +130,14 @@ func (p *partition) signal() {
 
 // run is the decider loop.
 func (p *partition) run() {
-	defer p.e.wg.Done()
-	defer close(p.appends)
+	defer p.e.deciders.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	p.arm(timer)
 	reqs := make([]*request, 0, 64)
 	for {
 		reqs = reqs[:0]
+		p.inflight <- struct{}{} // wait for room in the pipeline
 		select {
 		case r := <-p.inbox:
 			reqs = append(reqs, r)
@@ -154,7 +160,7 @@ func (p *partition) run() {
 			reqs, stopping = reqs[:n-1], true
 		}
 		if p.e.failed() {
-			b := &batch{}
+			b := &batch{partition: p.id}
 			for _, r := range reqs {
 				b.reply(r, nil, false, errFailed)
 			}
@@ -186,7 +192,8 @@ func (p *partition) drop() {
 	if len(p.waiters) == 0 {
 		return
 	}
-	b := &batch{}
+	p.inflight <- struct{}{}
+	b := &batch{partition: p.id}
 	for id, ws := range p.waiters {
 		for _, w := range ws {
 			b.reply(w, nil, false, errClosed)
@@ -210,9 +217,10 @@ func (p *partition) decide(reqs []*request) *batch {
 	p.mu.Unlock()
 	n := len(reqs) + len(internal)
 	b := &batch{
-		expected: st.Head(),
-		events:   make([]stockd.Event, 0, n),
-		replies:  make([]reply, 0, len(reqs)),
+		partition: p.id,
+		expected:  st.Head(),
+		events:    make([]stockd.Event, 0, n),
+		replies:   make([]reply, 0, len(reqs)),
 	}
 	for _, c := range internal {
 		p.fire(b, now)
@@ -233,34 +241,6 @@ func (p *partition) decide(reqs []*request) *batch {
 		o.Batch(p.id, len(reqs)+len(internal), len(b.events))
 	}
 	return b
-}
-
-// appender starts the append of each batch, in order, and passes it on to the
-// completer. Encoding and writing a batch here, off the decider, lets the
-// next batch be decided meanwhile.
-func (p *partition) appender() {
-	defer p.e.wg.Done()
-	defer close(p.batches)
-	ctx := context.Background()
-	for b := range p.appends {
-		if len(b.events) > 0 && !p.e.failed() {
-			b.started = time.Now()
-			sb := stockd.Batch{Events: b.events}
-			if p.e.keys {
-				sb.Keys = b.keys
-			}
-			if p.e.pipe != nil {
-				wait, err := p.e.pipe.BeginAppend(ctx, p.id, b.expected, sb)
-				if err != nil {
-					wait = func() error { return err }
-				}
-				b.wait = wait
-			} else {
-				b.wait = func() error { return p.e.store.Append(ctx, p.id, b.expected, sb) }
-			}
-		}
-		p.batches <- b
-	}
 }
 
 // fire carries out whatever is due: expiries of holds and lots.
@@ -369,6 +349,7 @@ func (p *partition) complete() {
 				p.e.reg.settle(r.req.claim, false)
 				r.req.done <- reply{err: errFailed}
 			}
+			<-p.inflight
 			continue
 		}
 		p.durable.Store(b.head)
@@ -382,5 +363,6 @@ func (p *partition) complete() {
 			p.e.reg.settle(r.req.claim, r.err == nil)
 			r.req.done <- r
 		}
+		<-p.inflight
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -298,11 +299,12 @@ func (s *Store) Head(ctx context.Context, p int) (uint64, error) {
 // checks and applies the batch like BeginAppend, then waits for the
 // write-ahead log to be synced.
 func (s *Store) Append(ctx context.Context, p int, expected uint64, batch stockd.Batch) error {
-	b, err := s.begin(ctx, p, expected, batch)
+	appends := []stockd.Append{{Partition: p, Expected: expected, Batch: batch}}
+	b, err := s.begin(ctx, appends)
 	if err != nil {
 		return err
 	}
-	return s.syncWait(b, p, expected, len(batch.Events))
+	return s.syncWait(b, appends)
 }
 
 // BeginAppend checks and applies batch like Append, making it visible to
@@ -311,7 +313,13 @@ func (s *Store) Append(ctx context.Context, p int, expected uint64, batch stockd
 // called more than once. Batches of one partition become durable in the order
 // they were begun because Pebble's log is written and synced sequentially.
 func (s *Store) BeginAppend(ctx context.Context, p int, expected uint64, batch stockd.Batch) (wait func() error, err error) {
-	b, err := s.begin(ctx, p, expected, batch)
+	return s.BeginAppendGroup(ctx, []stockd.Append{{Partition: p, Expected: expected, Batch: batch}})
+}
+
+// BeginAppendGroup begins the appends of several partitions as one Pebble
+// batch: one write to the log and one sync for all of them.
+func (s *Store) BeginAppendGroup(ctx context.Context, appends []stockd.Append) (wait func() error, err error) {
+	b, err := s.begin(ctx, appends)
 	if err != nil {
 		return nil, err
 	}
@@ -323,7 +331,7 @@ func (s *Store) BeginAppend(ctx context.Context, p int, expected uint64, batch s
 	done := make(chan struct{})
 	var waitErr error
 	go func() {
-		waitErr = s.syncWait(b, p, expected, len(batch.Events))
+		waitErr = s.syncWait(b, appends)
 		close(done)
 	}()
 	return func() error {
@@ -332,24 +340,39 @@ func (s *Store) BeginAppend(ctx context.Context, p int, expected uint64, batch s
 	}, nil
 }
 
-// begin validates batch, checks it against the partition's head and the
-// recorded keys, and applies it without waiting for the sync. The returned
-// batch must be passed to syncWait.
-func (s *Store) begin(ctx context.Context, p int, expected uint64, batch stockd.Batch) (*pebbledb.Batch, error) {
+// begin validates the appends, checks them against the partitions' heads, and
+// applies them as one batch without waiting for the sync. The returned batch
+// must be passed to syncWait.
+func (s *Store) begin(ctx context.Context, appends []stockd.Append) (*pebbledb.Batch, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := s.checkPartition(p); err != nil {
-		return nil, err
+	if len(appends) == 0 {
+		return nil, stockd.Errorf(stockd.CodeInvalid, "no appends")
 	}
-	if err := s.validateBatch(p, expected, batch); err != nil {
-		return nil, err
+	// Several appends of one partition must chain: each expects the head
+	// the previous one leaves.
+	next := make(map[int]uint64, len(appends))
+	for _, a := range appends {
+		if err := s.checkPartition(a.Partition); err != nil {
+			return nil, err
+		}
+		if err := s.validateBatch(a.Partition, a.Expected, a.Batch); err != nil {
+			return nil, err
+		}
+		if want, ok := next[a.Partition]; ok && a.Expected != want {
+			return nil, stockd.Errorf(stockd.CodeInvalid, "appends of partition %d in one group do not chain: expected %d after %d", a.Partition, a.Expected, want)
+		}
+		next[a.Partition] = a.Expected + uint64(len(a.Batch.Events))
 	}
-	// Encode and build the Pebble batch before taking any lock, so that the
-	// partition is held only for the checks and the write.
-	b, err := s.buildBatch(p, expected, batch)
-	if err != nil {
-		return nil, err
+	// Encode and build the Pebble batch before taking any lock, so that
+	// partitions are held only for the checks and the write.
+	b := s.db.NewBatch()
+	for _, a := range appends {
+		if err := s.addRecord(b, a.Partition, a.Expected, a.Batch); err != nil {
+			_ = b.Close()
+			return nil, err
+		}
 	}
 
 	s.closeMu.RLock()
@@ -362,29 +385,49 @@ func (s *Store) begin(ctx context.Context, p int, expected uint64, batch stockd.
 		_ = b.Close()
 		return nil, err
 	}
-	part := &s.parts[p]
-	part.mu.Lock()
-	defer part.mu.Unlock()
-
-	if head := part.head.Load(); head != expected {
-		_ = b.Close()
-		return nil, stockd.Errorf(stockd.CodeConflict, "partition %d head is %d, not the expected %d", p, head, expected)
+	// Lock the partitions in ascending order, so that groups never deadlock.
+	parts := make([]int, 0, len(next))
+	for p := range next {
+		parts = append(parts, p)
+	}
+	slices.Sort(parts)
+	for _, p := range parts {
+		s.parts[p].mu.Lock()
+	}
+	defer func() {
+		for _, p := range parts {
+			s.parts[p].mu.Unlock()
+		}
+	}()
+	checked := make(map[int]bool, len(parts))
+	for _, a := range appends {
+		if checked[a.Partition] {
+			continue
+		}
+		checked[a.Partition] = true
+		if head := s.parts[a.Partition].head.Load(); head != a.Expected {
+			_ = b.Close()
+			return nil, stockd.Errorf(stockd.CodeConflict, "partition %d head is %d, not the expected %d", a.Partition, head, a.Expected)
+		}
 	}
 	if err := s.db.ApplyNoSyncWait(b, pebbledb.Sync); err != nil {
 		// The batch may or may not be in the log: fail-stop. The batch is
 		// not closed because Pebble may still reference it.
-		return nil, s.fail(fmt.Errorf("pebble: append to partition %d at %d: %w", p, expected+1, err))
+		return nil, s.fail(fmt.Errorf("pebble: append to partitions %v: %w", parts, err))
 	}
-	part.head.Store(expected + uint64(len(batch.Events)))
+	for p, head := range next {
+		s.parts[p].head.Store(head)
+	}
 	return b, nil
 }
 
-// syncWait waits until b, applied by begin, is synced, and fails the store if
-// the sync failed. The sync is never retried: after a failed fsync the kernel
-// may have dropped the dirty pages, so a retry could falsely succeed.
-func (s *Store) syncWait(b *pebbledb.Batch, p int, expected uint64, n int) error {
+// syncWait waits for a batch begun by begin to be durable. A failed sync is
+// the store's failure: it is recorded and never retried.
+func (s *Store) syncWait(b *pebbledb.Batch, appends []stockd.Append) error {
 	if err := b.SyncWait(); err != nil {
-		return s.fail(fmt.Errorf("pebble: sync of partition %d positions %d..%d: %w", p, expected+1, expected+uint64(n), err))
+		a := appends[0]
+		return s.fail(fmt.Errorf("pebble: sync of partition %d positions %d..%d (and %d more appends): %w",
+			a.Partition, a.Expected+1, a.Expected+uint64(len(a.Batch.Events)), len(appends)-1, err))
 	}
 	_ = b.Close() // the batch is durable; closing only recycles it
 	return nil
@@ -431,27 +474,25 @@ func (s *Store) validateBatch(p int, expected uint64, batch stockd.Batch) error 
 	return nil
 }
 
-// buildBatch encodes batch into a Pebble batch: the record, one history
+// addRecord encodes batch into the Pebble batch b: the record, one history
 // index entry per SKU, and the idempotency keys.
-func (s *Store) buildBatch(p int, expected uint64, batch stockd.Batch) (*pebbledb.Batch, error) {
+func (s *Store) addRecord(b *pebbledb.Batch, p int, expected uint64, batch stockd.Batch) error {
 	value, err := encodeEvents(batch.Events)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(value) > maxRecordSize {
-		return nil, stockd.Errorf(stockd.CodeInvalid, "batch of %d bytes exceeds the limit of %d", len(value), maxRecordSize)
+		return stockd.Errorf(stockd.CodeInvalid, "batch of %d bytes exceeds the limit of %d", len(value), maxRecordSize)
 	}
 	first := expected + 1
-	b := s.db.NewBatch()
 	set := func(key, value []byte) error {
 		if err := b.Set(key, value, nil); err != nil {
-			_ = b.Close()
 			return fmt.Errorf("pebble: build batch: %w", err)
 		}
 		return nil
 	}
 	if err := set(eventKey(p, first), value); err != nil {
-		return nil, err
+		return err
 	}
 	ref := make([]byte, 10)
 	binary.BigEndian.PutUint16(ref[0:2], uint16(p))
@@ -470,7 +511,7 @@ func (s *Store) buildBatch(p int, expected uint64, batch stockd.Batch) (*pebbled
 		}
 		indexed[e.SKU] = struct{}{}
 		if err := set(historyKey(e.SKU, e.Version), ref); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	for _, k := range batch.Keys {
@@ -479,10 +520,10 @@ func (s *Store) buildBatch(p int, expected uint64, batch stockd.Batch) (*pebbled
 		binary.BigEndian.PutUint64(v[2:10], k.Position)
 		binary.BigEndian.PutUint64(v[10:18], k.Fingerprint)
 		if err := set(idempotencyKey(k.Key), v[:]); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return b, nil
+	return nil
 }
 
 // encodeEvents encodes events, turning the encoder's panic on an event data

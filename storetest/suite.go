@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T, partitions int) stockd.Store) {
 	t.Run("Snapshots", func(t *testing.T) { testSnapshots(t, newStore(t, 3)) })
 	t.Run("Checkpoints", func(t *testing.T) { testCheckpoints(t, newStore(t, 3)) })
 	t.Run("Pipelined", func(t *testing.T) { testPipelined(t, newStore(t, 2)) })
+	t.Run("Group", func(t *testing.T) { testGroup(t, newStore(t, 3)) })
 }
 
 var ctx = context.Background()
@@ -910,4 +911,66 @@ func positions(events []stockd.Event) string {
 		fmt.Fprintf(&b, " %d:%s/%d", e.Position, e.SKU, e.Version)
 	}
 	return b.String()
+}
+
+// testGroup checks group appends: several partitions, and several chained
+// batches of one partition, written as one; a stale or unchained member
+// refuses the whole group.
+func testGroup(t *testing.T, s stockd.Store) {
+	ga, ok := s.(stockd.GroupAppender)
+	if !ok {
+		t.Skip("the store does not implement stockd.GroupAppender")
+	}
+	logs := []*Log{NewLog(0), NewLog(1), NewLog(2)}
+	logs[2].Append(t, s, "G2")
+	var group []stockd.Append
+	want := make([][]stockd.Event, len(logs))
+	add := func(p int, skus ...string) {
+		events := logs[p].Events(skus...)
+		group = append(group, stockd.Append{Partition: p, Expected: logs[p].Head, Batch: stockd.Batch{Events: events}})
+		logs[p].Commit(events)
+		want[p] = append(want[p], events...)
+	}
+	add(0, "G0", "G0")
+	add(1, "G1")
+	add(1, "G1", "", "G1b")
+	add(2, "G2")
+	wait, err := ga.BeginAppendGroup(ctx, group)
+	if err != nil {
+		t.Fatalf("BeginAppendGroup: %v", err)
+	}
+	if err := wait(); err != nil {
+		t.Fatalf("wait: %v", err)
+	}
+	for p, log := range logs {
+		if h := head(t, s, p); h != log.Head {
+			t.Errorf("Head(%d) = %d after the group, want %d", p, h, log.Head)
+		}
+	}
+	equalEvents(t, readAll(t, s, 0), want[0], "partition 0 after the group")
+	equalEvents(t, readAll(t, s, 1), want[1], "partition 1 after the group")
+	equalEvents(t, readSKU(t, s, "G1", stockd.SKUQuery{}), filterSKU(want[1], "G1"), "ReadSKU(G1)")
+
+	before := [][]stockd.Event{readAll(t, s, 0), readAll(t, s, 1), readAll(t, s, 2)}
+	fresh := func(p int, expected uint64, skus ...string) stockd.Append {
+		return stockd.Append{Partition: p, Expected: expected, Batch: logs[p].Batch(skus...)}
+	}
+	// One stale member refuses the group.
+	stale := stockd.Append{Partition: 1, Expected: logs[1].Head - 1, Batch: stockd.Batch{Events: Events(1, logs[1].Head-1, 1)}}
+	_, err = ga.BeginAppendGroup(ctx, []stockd.Append{fresh(0, logs[0].Head, "X0"), stale})
+	wantCode(t, err, stockd.CodeConflict, "BeginAppendGroup with a stale member")
+	// So do two batches of one partition that do not chain.
+	_, err = ga.BeginAppendGroup(ctx, []stockd.Append{fresh(2, logs[2].Head, "X2"), fresh(2, logs[2].Head, "X2")})
+	if err == nil {
+		t.Errorf("BeginAppendGroup with unchained batches of one partition succeeded")
+	}
+	for p := range logs {
+		if h := head(t, s, p); h != logs[p].Head {
+			t.Errorf("Head(%d) = %d after refused groups, want %d", p, h, logs[p].Head)
+		}
+		equalEvents(t, readAll(t, s, p), before[p], "partition after refused groups")
+	}
+	if events := readSKU(t, s, "X0", stockd.SKUQuery{}); len(events) != 0 {
+		t.Errorf("ReadSKU(X0) returned %d events of a refused group", len(events))
+	}
 }
