@@ -400,7 +400,7 @@ func skuIn(prefix string, p, partitions int) string {
 // keysOf lists a partition's accepted idempotency keys, sorted.
 func keysOf(s *State) []string {
 	var out []string
-	s.Keys(func(k string, fp uint64) { out = append(out, k+"="+strconv.FormatUint(fp, 16)) })
+	s.Keys(func(k Key, fp uint64) { out = append(out, k.String()+"="+strconv.FormatUint(fp, 16)) })
 	slices.Sort(out)
 	return out
 }

@@ -60,11 +60,11 @@ func DecodeEvents(src []byte, partition int, first uint64) ([]Event, error) {
 	for i := 0; i < n; i++ {
 		e := Event{Partition: partition, Position: first + uint64(i)}
 		t := EventType(r.byte())
-		e.SKU = r.string()
+		e.SKU = r.recent()
 		e.Version = r.uvarint()
 		e.Time = fromUnixNano(base + r.varint())
-		e.CommandID = r.string()
-		e.Actor = r.string()
+		e.CommandID = r.recent()
+		e.Actor = r.recent()
 		e.Data = decodeData(&r, t)
 		if r.err != nil {
 			return nil, r.err
@@ -183,7 +183,7 @@ func encodeData(w *writer, d EventData) {
 func decodeData(r *reader, t EventType) EventData {
 	switch t {
 	case TypeStockReceived:
-		d := StockReceived{Location: r.string(), Lot: r.string(), BestBefore: r.string()}
+		d := StockReceived{Location: r.recent(), Lot: r.recent(), BestBefore: r.recent()}
 		d.Quantity = r.varint()
 		d.Fingerprint = r.u64()
 		return d
@@ -211,7 +211,7 @@ func decodeData(r *reader, t EventType) EventData {
 	case TypeLocationConfigured:
 		return LocationConfigured{Location: r.location()}
 	case TypeStockReserved:
-		d := StockReserved{Reservation: r.string(), Quantity: r.varint()}
+		d := StockReserved{Reservation: r.recent(), Quantity: r.varint()}
 		d.Allocations = r.allocations()
 		d.ExpiresAt = r.time()
 		d.Customer = r.string()
@@ -221,12 +221,12 @@ func decodeData(r *reader, t EventType) EventData {
 	case TypeReservationExtended:
 		return ReservationExtended{Reservation: r.string(), ExpiresAt: r.time()}
 	case TypeReservationCommitted:
-		d := ReservationCommitted{Reservation: r.string(), Quantity: r.varint(), Released: r.varint()}
+		d := ReservationCommitted{Reservation: r.recent(), Quantity: r.varint(), Released: r.varint()}
 		d.Allocations = r.allocations()
 		d.Lots = r.lots()
 		return d
 	case TypeReservationReleased:
-		return ReservationReleased{Reservation: r.string(), Reason: ReleaseReason(r.string()), Quantity: r.varint()}
+		return ReservationReleased{Reservation: r.recent(), Reason: ReleaseReason(r.recent()), Quantity: r.varint()}
 	case TypeLotExpired:
 		return LotExpired{Location: r.string(), Lot: r.string(), BestBefore: r.string(), Quantity: r.varint()}
 	case TypeShortageDetected:
@@ -342,6 +342,33 @@ func (w *writer) reserveLines(lines []ReserveLine) {
 type reader struct {
 	buf []byte
 	err error
+	// seen keeps the last few strings read by recent, so that the SKU and
+	// locations repeated through a batch are allocated once: replaying a
+	// hot SKU's log then costs fewer allocations, and the recovered state
+	// shares its strings.
+	seen [4]string
+	next int
+}
+
+// recent reads a string like string, but returns an identical string read
+// recently instead of allocating a new one.
+func (r *reader) recent() string {
+	n := r.uvarint()
+	if n > uint64(len(r.buf)) {
+		r.fail("string length %d exceeds input", n)
+		return ""
+	}
+	b := r.buf[:n]
+	r.buf = r.buf[n:]
+	for _, s := range r.seen {
+		if s == string(b) { // compiled without allocating
+			return s
+		}
+	}
+	s := string(b)
+	r.seen[r.next%len(r.seen)] = s
+	r.next++
+	return s
 }
 
 func (r *reader) fail(format string, args ...any) {
@@ -446,7 +473,7 @@ func (r *reader) lots() []LotQty {
 	}
 	lots := make([]LotQty, 0, n)
 	for i := 0; i < n && r.err == nil; i++ {
-		lots = append(lots, LotQty{Location: r.string(), Lot: r.string(), BestBefore: r.string(), Quantity: r.varint()})
+		lots = append(lots, LotQty{Location: r.recent(), Lot: r.recent(), BestBefore: r.recent(), Quantity: r.varint()})
 	}
 	return lots
 }
@@ -458,7 +485,7 @@ func (r *reader) allocations() []Allocation {
 	}
 	as := make([]Allocation, 0, n)
 	for i := 0; i < n && r.err == nil; i++ {
-		as = append(as, Allocation{Location: r.string(), Quantity: r.varint()})
+		as = append(as, Allocation{Location: r.recent(), Quantity: r.varint()})
 	}
 	return as
 }

@@ -305,7 +305,7 @@ func checkStateDecoding(t *testing.T, data []byte) {
 	}
 	s.Recover()
 	s.NextDeadline()
-	s.Keys(func(string, uint64) {})
+	s.Keys(func(Key, uint64) {})
 }
 
 func FuzzDecodeEvents(f *testing.F) {

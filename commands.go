@@ -2,6 +2,7 @@ package stockd
 
 import (
 	"math"
+	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -22,7 +23,7 @@ type Command interface {
 // partition that owns locations.
 type route struct {
 	sku      string
-	key      string
+	key      Key
 	location bool
 }
 
@@ -166,14 +167,38 @@ func (c ReceiveStock) route() route       { return route{sku: c.SKU} }
 func (c AdjustStock) route() route        { return route{sku: c.SKU} }
 func (c CountStock) route() route         { return route{sku: c.SKU} }
 func (c TransferStock) route() route      { return route{sku: c.SKU} }
-func (c ArriveTransfer) route() route     { return route{key: transferKey(c.ID)} }
+func (c ArriveTransfer) route() route     { return route{key: Key{KindTransfer, c.ID}} }
 func (c Reserve) route() route            { return route{sku: c.Lines[0].SKU} }
-func (c ExtendReservation) route() route  { return route{key: reservationKey(c.ID)} }
-func (c CommitReservation) route() route  { return route{key: reservationKey(c.ID)} }
-func (c ReleaseReservation) route() route { return route{key: reservationKey(c.ID)} }
+func (c ExtendReservation) route() route  { return route{key: Key{KindReservation, c.ID}} }
+func (c CommitReservation) route() route  { return route{key: Key{KindReservation, c.ID}} }
+func (c ReleaseReservation) route() route { return route{key: Key{KindReservation, c.ID}} }
 
-// Idempotency keys are namespaced by the kind of entity, so that a receipt and
-// a reservation may share an id.
+// Key is an idempotency key: an entity id, namespaced by the kind of entity so
+// that a receipt and a reservation may share an id.
+type Key struct {
+	Kind string
+	ID   string
+}
+
+// The kinds of entity that claim idempotency keys.
+const (
+	KindReceipt     = "receipt"
+	KindAdjustment  = "adjustment"
+	KindCount       = "count"
+	KindTransfer    = "transfer"
+	KindReservation = "reservation"
+)
+
+// String returns the key as stores record it: "kind:id".
+func (k Key) String() string { return k.Kind + ":" + k.ID }
+
+// ParseKey is the inverse of Key.String.
+func ParseKey(s string) Key {
+	kind, id, _ := strings.Cut(s, ":")
+	return Key{Kind: kind, ID: id}
+}
+
+// The string forms, as the state's records are keyed.
 func receiptKey(id string) string     { return "receipt:" + id }
 func adjustmentKey(id string) string  { return "adjustment:" + id }
 func countKey(id string) string       { return "count:" + id }
@@ -186,13 +211,13 @@ type Routing struct {
 	SKU string
 	// Lookup, when set, is the key of an existing entity whose recorded
 	// partition decides the command.
-	Lookup string
+	Lookup Key
 	// Locations is true for commands decided by the partition that owns
 	// location configuration.
 	Locations bool
 	// Claim, when set, is the idempotency key a new entity claims, and
 	// Fingerprint is the digest of the request that claims it.
-	Claim       string
+	Claim       Key
 	Fingerprint uint64
 }
 
@@ -203,29 +228,21 @@ func RouteOf(cmd Command) Routing {
 	out := Routing{SKU: r.sku, Lookup: r.key, Locations: r.location}
 	switch c := cmd.(type) {
 	case ReceiveStock:
-		out.Claim = receiptKey(c.ID)
+		out.Claim = Key{KindReceipt, c.ID}
 	case AdjustStock:
-		out.Claim = adjustmentKey(c.ID)
+		out.Claim = Key{KindAdjustment, c.ID}
 	case CountStock:
-		out.Claim = countKey(c.ID)
+		out.Claim = Key{KindCount, c.ID}
 	case TransferStock:
-		out.Claim = transferKey(c.ID)
+		out.Claim = Key{KindTransfer, c.ID}
 	case Reserve:
-		out.Claim = reservationKey(c.ID)
+		out.Claim = Key{KindReservation, c.ID}
 	}
-	if out.Claim != "" {
+	if out.Claim.ID != "" {
 		out.Fingerprint = Fingerprint(cmd)
 	}
 	return out
 }
-
-// ReservationKey is the idempotency key under which a reservation's partition
-// is recorded.
-func ReservationKey(id string) string { return reservationKey(id) }
-
-// TransferKey is the idempotency key under which a transfer's partition is
-// recorded.
-func TransferKey(id string) string { return transferKey(id) }
 
 // PartitionOf returns the partition, in [0, partitions), that owns sku. It is
 // FNV-1a of the SKU modulo the number of partitions: it must never change for

@@ -151,18 +151,23 @@ func (s *State) SetLocations(l Locations) {
 // Keys calls fn for every idempotency key accepted in this partition, with the
 // fingerprint of the request that claimed it. The engine rebuilds its routing
 // index from these after a restart.
-func (s *State) Keys(fn func(key string, fingerprint uint64)) {
+func (s *State) Keys(fn func(key Key, fingerprint uint64)) {
 	for k, r := range s.records {
-		fn(k, r.fingerprint)
+		fn(ParseKey(k), r.fingerprint)
 	}
 	for id, t := range s.transfers {
-		fn(transferKey(id), t.fingerprint)
+		fn(Key{KindTransfer, id}, t.fingerprint)
 	}
 	for id, r := range s.reservations {
 		if r.home == s.partition && r.status != StatusPending && (r.saga == nil || !r.saga.aborted) {
-			fn(reservationKey(id), r.fingerprint)
+			fn(Key{KindReservation, id}, r.fingerprint)
 		}
 	}
+}
+
+// KeyCount returns about how many keys Keys reports, for sizing indexes.
+func (s *State) KeyCount() int {
+	return len(s.records) + len(s.transfers) + len(s.reservations)
 }
 
 // Apply folds one event into the state. Events must be applied in position

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"sync"
@@ -146,22 +148,34 @@ func parallel(n, workers int, fn func(i int)) {
 // BenchmarkRecovery measures start-up from the log alone (no snapshot): it
 // writes STOCKD_BENCH_EVENTS events (default 1,000,000) of reservations,
 // commits and releases over 10,000 SKUs in 64 partitions, then times
-// engine.Open replaying all of them.
+// engine.Open replaying all of them. STOCKD_BENCH_DIR keeps the generated
+// store between runs.
 //
-//	STOCKD_BENCH_EVENTS=10000000 go test ./engine -run='^$' -bench=Recovery -benchtime=1x
+//	STOCKD_BENCH_EVENTS=10000000 go test ./engine -run='^$' -bench=Recovery -benchtime=1x -timeout=30m
 func BenchmarkRecovery(b *testing.B) {
+	defer debug.SetGCPercent(debug.SetGCPercent(engine.GCPercent))
 	total := 1_000_000
 	if s := os.Getenv("STOCKD_BENCH_EVENTS"); s != "" {
 		total, _ = strconv.Atoi(s)
 	}
 	const parts = 64
-	dir := b.TempDir()
-	store, err := pebble.Open(dir, pebble.Options{Partitions: parts})
-	if err != nil {
-		b.Fatal(err)
+	// STOCKD_BENCH_DIR keeps the generated log between runs, so that
+	// profiling recovery does not pay for writing it each time.
+	dir := os.Getenv("STOCKD_BENCH_DIR")
+	if dir == "" {
+		dir = b.TempDir()
 	}
-	writeLog(b, store, parts, total)
-	store.Close()
+	done := filepath.Join(dir, "stockd-bench-"+strconv.Itoa(total))
+	if _, err := os.Stat(done); err != nil {
+		os.RemoveAll(dir)
+		store, err := pebble.Open(dir, pebble.Options{Partitions: parts})
+		if err != nil {
+			b.Fatal(err)
+		}
+		writeLog(b, store, parts, total)
+		store.Close()
+		os.WriteFile(done, nil, 0o644)
+	}
 
 	b.ResetTimer()
 	for range b.N {
@@ -169,8 +183,10 @@ func BenchmarkRecovery(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		pprofStart(b)
 		start := time.Now()
 		e, err := engine.Open(context.Background(), store, engine.Options{SkipSnapshotOnClose: true})
+		pprofStop()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -239,4 +255,22 @@ func writeLog(b *testing.B, store stockd.Store, parts, total int) {
 		}
 		flush()
 	})
+}
+
+var pprofFile *os.File
+
+// pprofStart profiles recovery alone, without writing the log, into the file
+// STOCKD_BENCH_CPUPROFILE names.
+func pprofStart(b *testing.B) {
+	if p := os.Getenv("STOCKD_BENCH_CPUPROFILE"); p != "" {
+		pprofFile, _ = os.Create(p)
+		pprof.StartCPUProfile(pprofFile)
+	}
+}
+
+func pprofStop() {
+	if pprofFile != nil {
+		pprof.StopCPUProfile()
+		pprofFile.Close()
+	}
 }

@@ -155,6 +155,14 @@ func Open(ctx context.Context, store stockd.Store, opts Options) (*Engine, error
 	if err != nil {
 		return nil, err
 	}
+	keys := 0
+	for _, st := range states {
+		keys += st.KeyCount()
+	}
+	e.reg.reserve(keys)
+	parallel(n, func(p int) {
+		states[p].Keys(func(key stockd.Key, fp uint64) { e.reg.put(key, p, fp) })
+	})
 	locs := states[stockd.LocationPartition].Locations()
 	e.locs.Store(&locs)
 	e.writes = make(chan *batch, n*opts.Pipeline)
@@ -163,7 +171,6 @@ func Open(ctx context.Context, store stockd.Store, opts Options) (*Engine, error
 		if p != stockd.LocationPartition {
 			st.SetLocations(locs)
 		}
-		st.Keys(func(key string, fp uint64) { e.reg.put(key, p, fp) })
 		e.parts[p] = newPartition(e, p, st)
 		e.parts[p].snapshotted.Store(snaps[p])
 	}
@@ -194,23 +201,32 @@ func Open(ctx context.Context, store stockd.Store, opts Options) (*Engine, error
 	return e, nil
 }
 
+// parallel calls fn(i) for every i in [0, n), with twice as many goroutines
+// as processors, so that one waiting for a read does not leave a processor
+// idle.
+func parallel(n int, fn func(int)) {
+	sem := make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
+}
+
 // recoverAll rebuilds every partition's state, several at a time.
 func recoverAll(ctx context.Context, store stockd.Store, n int, limits stockd.Limits) ([]*stockd.State, []uint64, int, error) {
 	states := make([]*stockd.State, n)
 	snaps := make([]uint64, n)
 	counts := make([]int, n)
 	errs := make([]error, n)
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	for p := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			states[p], snaps[p], counts[p], errs[p] = load(ctx, store, p, limits, 0)
-		}()
-	}
-	wg.Wait()
+	parallel(n, func(p int) {
+		states[p], snaps[p], counts[p], errs[p] = load(ctx, store, p, limits, 0)
+	})
 	total := 0
 	for p := range n {
 		if errs[p] != nil {
@@ -467,7 +483,7 @@ func (e *Engine) exec(ctx context.Context, cmd stockd.Command) (any, bool, error
 	switch {
 	case rt.Locations:
 		p = stockd.LocationPartition
-	case rt.Lookup != "":
+	case rt.Lookup.ID != "":
 		var ok bool
 		if p, ok = e.reg.lookup(rt.Lookup); !ok {
 			return nil, false, notFoundKey(rt.Lookup)
@@ -476,7 +492,7 @@ func (e *Engine) exec(ctx context.Context, cmd stockd.Command) (any, bool, error
 		p = stockd.PartitionOf(rt.SKU, len(e.parts))
 	}
 	var c *claim
-	if rt.Claim != "" {
+	if rt.Claim.ID != "" {
 		var err error
 		if c, err = e.reg.claim(ctx, rt.Claim, rt.Fingerprint, p); err != nil {
 			return nil, false, err
@@ -520,13 +536,8 @@ func (e *Engine) query(ctx context.Context, p int, fn func(*stockd.State) (any, 
 	}
 }
 
-func notFoundKey(key string) error {
-	for i := range key {
-		if key[i] == ':' {
-			return stockd.Errorf(stockd.CodeNotFound, "%s %q not found", key[:i], key[i+1:])
-		}
-	}
-	return stockd.Errorf(stockd.CodeNotFound, "%q not found", key)
+func notFoundKey(key stockd.Key) error {
+	return stockd.Errorf(stockd.CodeNotFound, "%s %q not found", key.Kind, key.ID)
 }
 
 // Partitions returns the number of partitions.

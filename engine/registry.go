@@ -3,7 +3,6 @@ package engine
 import (
 	"context"
 	"hash/maphash"
-	"strings"
 	"sync"
 
 	"github.com/stockd/stockd"
@@ -20,13 +19,28 @@ import (
 // rejected, because only accepted commands are remembered. A second request
 // with a key that is still being decided waits for the first.
 type registry struct {
-	seed   maphash.Seed
-	shards [256]registryShard
+	seed maphash.Seed
+	// One set of shards per kind of key, keyed by id alone, so that a
+	// key costs neither a concatenation nor a two-string hash.
+	kinds [len(keyKinds)][64]registryShard
+}
+
+// keyKinds lists the kinds of key, indexing registry.kinds.
+var keyKinds = [...]string{stockd.KindReceipt, stockd.KindAdjustment, stockd.KindCount, stockd.KindTransfer, stockd.KindReservation}
+
+func kindIndex(kind string) int {
+	for i, k := range keyKinds {
+		if k == kind {
+			return i
+		}
+	}
+	panic("engine: unknown key kind " + kind)
 }
 
 type registryShard struct {
 	mu sync.Mutex
-	// Entries are values, not pointers: the registry holds a key for every
+	// Entries are values, not pointers, and keys share their id strings
+	// with the partitions' state: the registry holds a key for every
 	// command ever accepted, and fewer objects means less for the garbage
 	// collector to trace.
 	m map[string]regEntry
@@ -41,47 +55,68 @@ type regEntry struct {
 
 // claim is a pending key held by one request.
 type claim struct {
-	key   string
+	key   stockd.Key
 	shard *registryShard
 }
 
 func newRegistry() *registry {
 	r := &registry{seed: maphash.MakeSeed()}
-	for i := range r.shards {
-		r.shards[i].m = make(map[string]regEntry)
-	}
+	r.each(func(sh *registryShard) { sh.m = make(map[string]regEntry) })
 	return r
 }
 
-func (r *registry) shard(key string) *registryShard {
-	return &r.shards[maphash.String(r.seed, key)%uint64(len(r.shards))]
+func (r *registry) each(fn func(*registryShard)) {
+	for k := range r.kinds {
+		for i := range r.kinds[k] {
+			fn(&r.kinds[k][i])
+		}
+	}
+}
+
+func (r *registry) shard(key stockd.Key) *registryShard {
+	shards := &r.kinds[kindIndex(key.Kind)]
+	return &shards[maphash.String(r.seed, key.ID)%uint64(len(shards))]
+}
+
+// reserve sizes the shards for about n keys, so that loading a recovered
+// store's keys does not grow every map step by step.
+func (r *registry) reserve(n int) {
+	// Most keys are reservations; size those shards for all of them.
+	per := n/len(r.kinds[0]) + n/len(r.kinds[0])/8
+	for i := range r.kinds[kindIndex(stockd.KindReservation)] {
+		sh := &r.kinds[kindIndex(stockd.KindReservation)][i]
+		sh.mu.Lock()
+		if len(sh.m) == 0 {
+			sh.m = make(map[string]regEntry, per)
+		}
+		sh.mu.Unlock()
+	}
 }
 
 // put records an accepted key, as found in a recovered partition.
-func (r *registry) put(key string, partition int, fingerprint uint64) {
+func (r *registry) put(key stockd.Key, partition int, fingerprint uint64) {
 	sh := r.shard(key)
 	sh.mu.Lock()
-	sh.m[key] = regEntry{partition: int32(partition), fingerprint: fingerprint}
+	sh.m[key.ID] = regEntry{partition: int32(partition), fingerprint: fingerprint}
 	sh.mu.Unlock()
 }
 
 // claim takes key for a new request with the given fingerprint, to be decided
 // by partition p. It returns nil and no error when the key was accepted before
 // for the same request: the partition answers that repeat itself.
-func (r *registry) claim(ctx context.Context, key string, fingerprint uint64, p int) (*claim, error) {
+func (r *registry) claim(ctx context.Context, key stockd.Key, fingerprint uint64, p int) (*claim, error) {
 	sh := r.shard(key)
 	for {
 		sh.mu.Lock()
-		e, ok := sh.m[key]
+		e, ok := sh.m[key.ID]
 		if !ok {
-			sh.m[key] = regEntry{partition: int32(p), pending: true, fingerprint: fingerprint}
+			sh.m[key.ID] = regEntry{partition: int32(p), pending: true, fingerprint: fingerprint}
 			sh.mu.Unlock()
 			return &claim{key: key, shard: sh}, nil
 		}
 		if e.fingerprint != fingerprint {
 			sh.mu.Unlock()
-			kind, id, _ := strings.Cut(key, ":")
-			return nil, stockd.Errorf(stockd.CodeIdempotencyMismatch, "%s id %q was already used with a different request", kind, id)
+			return nil, stockd.Errorf(stockd.CodeIdempotencyMismatch, "%s id %q was already used with a different request", key.Kind, key.ID)
 		}
 		if !e.pending {
 			sh.mu.Unlock()
@@ -89,7 +124,7 @@ func (r *registry) claim(ctx context.Context, key string, fingerprint uint64, p 
 		}
 		if e.wake == nil {
 			e.wake = make(chan struct{})
-			sh.m[key] = e
+			sh.m[key.ID] = e
 		}
 		wake := e.wake
 		sh.mu.Unlock()
@@ -109,23 +144,23 @@ func (r *registry) settle(c *claim, accepted bool) {
 	}
 	sh := c.shard
 	sh.mu.Lock()
-	e := sh.m[c.key]
+	e := sh.m[c.key.ID]
 	if e.wake != nil {
 		close(e.wake)
 	}
 	if accepted {
-		sh.m[c.key] = regEntry{partition: e.partition, fingerprint: e.fingerprint}
+		sh.m[c.key.ID] = regEntry{partition: e.partition, fingerprint: e.fingerprint}
 	} else {
-		delete(sh.m, c.key)
+		delete(sh.m, c.key.ID)
 	}
 	sh.mu.Unlock()
 }
 
 // lookup returns the partition that accepted key.
-func (r *registry) lookup(key string) (int, bool) {
+func (r *registry) lookup(key stockd.Key) (int, bool) {
 	sh := r.shard(key)
 	sh.mu.Lock()
-	e, ok := sh.m[key]
+	e, ok := sh.m[key.ID]
 	sh.mu.Unlock()
 	if !ok || e.pending {
 		return 0, false
@@ -136,11 +171,10 @@ func (r *registry) lookup(key string) (int, bool) {
 // size returns the number of keys, for metrics.
 func (r *registry) size() int {
 	n := 0
-	for i := range r.shards {
-		sh := &r.shards[i]
+	r.each(func(sh *registryShard) {
 		sh.mu.Lock()
 		n += len(sh.m)
 		sh.mu.Unlock()
-	}
+	})
 	return n
 }

@@ -79,7 +79,7 @@ func (e *Engine) Release(ctx context.Context, c stockd.ReleaseReservation) (stoc
 
 // GetReservation returns a reservation as it is now.
 func (e *Engine) GetReservation(ctx context.Context, id string) (stockd.Reservation, error) {
-	key := stockd.ReservationKey(id)
+	key := stockd.Key{Kind: stockd.KindReservation, ID: id}
 	p, ok := e.reg.lookup(key)
 	if !ok {
 		return stockd.Reservation{}, notFoundKey(key)
@@ -98,7 +98,7 @@ func (e *Engine) GetReservation(ctx context.Context, id string) (stockd.Reservat
 
 // GetTransfer returns a transfer as it is now.
 func (e *Engine) GetTransfer(ctx context.Context, id string) (stockd.Transfer, error) {
-	key := stockd.TransferKey(id)
+	key := stockd.Key{Kind: stockd.KindTransfer, ID: id}
 	p, ok := e.reg.lookup(key)
 	if !ok {
 		return stockd.Transfer{}, notFoundKey(key)
