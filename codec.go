@@ -120,15 +120,21 @@ func encodeData(w *writer, d EventData) {
 	case ReservationExtended:
 		w.string(d.Reservation)
 		w.time(d.ExpiresAt)
+		w.string(d.Key)
+		w.u64(d.KeyFingerprint)
 	case ReservationCommitted:
 		w.string(d.Reservation)
 		w.varint(d.Quantity)
 		w.varint(d.Released)
 		w.allocations(d.Allocations)
 		w.lots(d.Lots)
+		w.string(d.Key)
+		w.u64(d.KeyFingerprint)
 	case ReservationReleased:
 		w.strings(d.Reservation, string(d.Reason))
 		w.varint(d.Quantity)
+		w.string(d.Key)
+		w.u64(d.KeyFingerprint)
 	case LotExpired:
 		w.strings(d.Location, d.Lot, d.BestBefore)
 		w.varint(d.Quantity)
@@ -219,14 +225,22 @@ func decodeData(r *reader, t EventType) EventData {
 		d.Fingerprint = r.u64()
 		return d
 	case TypeReservationExtended:
-		return ReservationExtended{Reservation: r.string(), ExpiresAt: r.time()}
+		d := ReservationExtended{Reservation: r.recent(), ExpiresAt: r.time()}
+		d.Key = r.string()
+		d.KeyFingerprint = r.u64()
+		return d
 	case TypeReservationCommitted:
 		d := ReservationCommitted{Reservation: r.recent(), Quantity: r.varint(), Released: r.varint()}
 		d.Allocations = r.allocations()
 		d.Lots = r.lots()
+		d.Key = r.string()
+		d.KeyFingerprint = r.u64()
 		return d
 	case TypeReservationReleased:
-		return ReservationReleased{Reservation: r.recent(), Reason: ReleaseReason(r.recent()), Quantity: r.varint()}
+		d := ReservationReleased{Reservation: r.recent(), Reason: ReleaseReason(r.recent()), Quantity: r.varint()}
+		d.Key = r.string()
+		d.KeyFingerprint = r.u64()
+		return d
 	case TypeLotExpired:
 		return LotExpired{Location: r.string(), Lot: r.string(), BestBefore: r.string(), Quantity: r.varint()}
 	case TypeShortageDetected:

@@ -137,9 +137,15 @@ type ReserveLine struct {
 }
 
 // ExtendReservation moves a held reservation's deadline to now + TTL.
+//
+// Commands on an existing reservation may carry an idempotency key (the HTTP
+// Idempotency-Key header): a repeat with the same key answers the reservation
+// as it is instead of acting again, and the same key with a different request
+// is refused. Keys are scoped to their reservation.
 type ExtendReservation struct {
 	ID  string
 	TTL time.Duration
+	Key string
 }
 
 // CommitReservation turns held stock into a sale. With no Lines the whole
@@ -148,6 +154,7 @@ type ExtendReservation struct {
 type CommitReservation struct {
 	ID    string
 	Lines []CommitLine
+	Key   string
 }
 
 // CommitLine names the quantity of one SKU to commit.
@@ -158,7 +165,8 @@ type CommitLine struct {
 
 // ReleaseReservation returns a reservation's held stock to available.
 type ReleaseReservation struct {
-	ID string
+	ID  string
+	Key string
 }
 
 func (c ConfigureLocation) route() route  { return route{location: true} }
@@ -273,6 +281,21 @@ func Fingerprint(cmd Command) uint64 {
 	case TransferStock:
 		h.strings("transfer", c.ID, c.SKU, c.From, c.To)
 		h.int(c.Quantity)
+	case ExtendReservation:
+		h.strings("extend", c.ID, c.Key)
+		h.int(int64(c.TTL))
+	case CommitReservation:
+		h.strings("commit", c.ID, c.Key)
+		h.int(int64(len(c.Lines)))
+		if c.Lines == nil {
+			h.int(-1)
+		}
+		for _, l := range c.Lines {
+			h.strings(l.SKU)
+			h.int(l.Quantity)
+		}
+	case ReleaseReservation:
+		h.strings("release", c.ID, c.Key)
 	case Reserve:
 		h.strings("reserve", c.ID, c.Customer, c.Region)
 		h.int(int64(c.TTL))
@@ -572,12 +595,12 @@ func duplicateSKU(n int, sku func(int) string) (string, bool) {
 
 // Validate implements Command.
 func (c ExtendReservation) Validate(lim Limits) error {
-	return firstError(checkName("reservation id", c.ID), checkTTL(c.TTL, lim, false))
+	return firstError(checkName("reservation id", c.ID), checkTTL(c.TTL, lim, false), checkOptionalName("idempotency key", c.Key))
 }
 
 // Validate implements Command.
 func (c CommitReservation) Validate(lim Limits) error {
-	if err := checkName("reservation id", c.ID); err != nil {
+	if err := firstError(checkName("reservation id", c.ID), checkOptionalName("idempotency key", c.Key)); err != nil {
 		return err
 	}
 	if c.Lines != nil && len(c.Lines) == 0 {
@@ -601,7 +624,9 @@ func (c CommitReservation) Validate(lim Limits) error {
 }
 
 // Validate implements Command.
-func (c ReleaseReservation) Validate(Limits) error { return checkName("reservation id", c.ID) }
+func (c ReleaseReservation) Validate(Limits) error {
+	return firstError(checkName("reservation id", c.ID), checkOptionalName("idempotency key", c.Key))
+}
 
 func firstError(errs ...error) error {
 	for _, err := range errs {

@@ -46,6 +46,10 @@ type decision struct {
 	s   *State
 	now time.Time
 	d   Decision
+	// key and keyFP are the idempotency key of the command being decided
+	// on a reservation, recorded with the events it produces.
+	key   string
+	keyFP uint64
 }
 
 // emit adds an event with the next position and, for a SKU event, the next
@@ -518,9 +522,32 @@ func (x *decision) settling(r *reservation) {
 	}
 }
 
+// keyed checks a command's idempotency key against those the reservation
+// remembers: it reports true for a repeat, which is answered as a replay, and
+// fails for the key reused with another request.
+func (x *decision) keyed(r *reservation, key string, cmd Command) (bool, error) {
+	if key == "" {
+		return false, nil
+	}
+	fp := Fingerprint(cmd)
+	if old, ok := r.keys[key]; ok {
+		if old != fp {
+			return false, mismatch("idempotency key", key)
+		}
+		x.d.Replay = true
+		x.settling(r)
+		return true, nil
+	}
+	x.key, x.keyFP = key, fp
+	return false, nil
+}
+
 func (x *decision) extend(c ExtendReservation) error {
 	r, err := x.s.homeReservation(c.ID)
 	if err != nil {
+		return err
+	}
+	if done, err := x.keyed(r, c.Key, c); done || err != nil {
 		return err
 	}
 	if err := x.held(r); err != nil {
@@ -529,7 +556,7 @@ func (x *decision) extend(c ExtendReservation) error {
 	expires := x.now.Add(c.TTL)
 	for _, l := range r.lines {
 		if l.partition == x.s.partition {
-			x.emit(l.sku, r.id, ReservationExtended{Reservation: r.id, ExpiresAt: expires})
+			x.emit(l.sku, r.id, ReservationExtended{Reservation: r.id, ExpiresAt: expires, Key: x.key, KeyFingerprint: x.keyFP})
 		}
 	}
 	x.step(r, SagaStepStarted{Action: SagaExtend, ExpiresAt: expires})
@@ -539,6 +566,9 @@ func (x *decision) extend(c ExtendReservation) error {
 func (x *decision) commit(c CommitReservation) error {
 	r, err := x.s.homeReservation(c.ID)
 	if err != nil {
+		return err
+	}
+	if done, err := x.keyed(r, c.Key, c); done || err != nil {
 		return err
 	}
 	if r.status == StatusCommitted {
@@ -581,7 +611,7 @@ func (x *decision) commit(c CommitReservation) error {
 // allocations in order, lots first-expiry-first-out at each location.
 func (x *decision) commitLine(reservation string, l *resLine, q int64) {
 	sk := x.s.skus[l.sku]
-	data := ReservationCommitted{Reservation: reservation, Quantity: q, Released: l.quantity - q}
+	data := ReservationCommitted{Reservation: reservation, Quantity: q, Released: l.quantity - q, Key: x.key, KeyFingerprint: x.keyFP}
 	data.Allocations = commitAllocations(l.allocations, q)
 	for _, a := range data.Allocations {
 		lots, _ := sk.stock[a.Location].fefo(a.Location, a.Quantity)
@@ -612,6 +642,9 @@ func (x *decision) release(c ReleaseReservation) error {
 	if err != nil {
 		return err
 	}
+	if done, err := x.keyed(r, c.Key, c); done || err != nil {
+		return err
+	}
 	switch r.status {
 	case StatusReleased, StatusExpired:
 		x.d.Replay = true
@@ -629,7 +662,7 @@ func (x *decision) release(c ReleaseReservation) error {
 func (x *decision) releaseLines(r *reservation, reason ReleaseReason) {
 	for _, l := range r.lines {
 		if l.partition == x.s.partition && !l.released {
-			x.emit(l.sku, r.id, ReservationReleased{Reservation: r.id, Reason: reason, Quantity: l.quantity})
+			x.emit(l.sku, r.id, ReservationReleased{Reservation: r.id, Reason: reason, Quantity: l.quantity, Key: x.key, KeyFingerprint: x.keyFP})
 		}
 	}
 	x.step(r, SagaStepStarted{Action: SagaRelease, Reason: reason})

@@ -1210,3 +1210,66 @@ func TestShortLocationAndBackorder(t *testing.T) {
 		},
 	})
 }
+
+// TestIdempotencyKeys covers commands on a reservation that carry an
+// idempotency key: a repeat is answered without acting again, the key reused
+// with another request is refused, and keys survive a rebuild from the log.
+func TestIdempotencyKeys(t *testing.T) {
+	held := []Command{recv("r1", "A", "w1", 10), Reserve{ID: "c1", TTL: 10 * time.Minute, Lines: []ReserveLine{line("A", 2)}}}
+	extended := append(held[:2:2], at(time.Minute, ExtendReservation{ID: "c1", TTL: 30 * time.Minute, Key: "k1"}))
+	runSpecs(t, []spec{
+		{
+			name:   "an extension repeated with its key does not extend again",
+			given:  extended,
+			when:   at(5*time.Minute, ExtendReservation{ID: "c1", TTL: 30 * time.Minute, Key: "k1"}),
+			replay: true,
+			check: func(t *testing.T, c *cluster) {
+				r := wantRes(t, c, "c1", StatusHeld)
+				if !r.ExpiresAt.Equal(t0.Add(31 * time.Minute)) {
+					t.Fatalf("expires_at = %v, want the first extension's", r.ExpiresAt)
+				}
+			},
+		},
+		{
+			name:  "the key reused with another ttl",
+			given: extended,
+			when:  ExtendReservation{ID: "c1", TTL: 20 * time.Minute, Key: "k1"},
+			code:  CodeIdempotencyMismatch,
+		},
+		{
+			name:  "the key reused for a commit",
+			given: extended,
+			when:  CommitReservation{ID: "c1", Key: "k1"},
+			code:  CodeIdempotencyMismatch,
+		},
+		{
+			name:  "a keyed commit records its key",
+			given: held,
+			when:  CommitReservation{ID: "c1", Key: "k2", Lines: []CommitLine{{SKU: "A", Quantity: 1}}},
+			want: []Event{ev("A", ReservationCommitted{Reservation: "c1", Quantity: 1, Released: 1,
+				Allocations: []Allocation{{Location: "w1", Quantity: 1}}, Lots: []LotQty{lq("w1", "", "", 1)}, Key: "k2",
+				KeyFingerprint: Fingerprint(CommitReservation{ID: "c1", Key: "k2", Lines: []CommitLine{{SKU: "A", Quantity: 1}}})})},
+			check: func(t *testing.T, c *cluster) {
+				st := c.states[PartitionOf("A", len(c.states))]
+				rebuilt, err := DecodeState(EncodeState(st), st.limits)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for name, s := range map[string]*State{"live": st, "from a snapshot": rebuilt} {
+					if _, err := s.Decide(CommitReservation{ID: "c1", Key: "k2"}, t0); !IsCode(err, CodeIdempotencyMismatch) {
+						t.Fatalf("%s: the key with another commit = %v, want a mismatch", name, err)
+					}
+					if d, err := s.Decide(CommitReservation{ID: "c1", Key: "k2", Lines: []CommitLine{{SKU: "A", Quantity: 1}}}, t0); err != nil || !d.Replay {
+						t.Fatalf("%s: the same keyed commit = %+v, %v; want a replay", name, d, err)
+					}
+				}
+			},
+		},
+		{
+			name:   "a keyed release repeated",
+			given:  append(held[:2:2], ReleaseReservation{ID: "c1", Key: "k3"}),
+			when:   ReleaseReservation{ID: "c1", Key: "k3"},
+			replay: true,
+		},
+	})
+}

@@ -168,24 +168,32 @@ type StockReserved struct {
 type ReservationExtended struct {
 	Reservation string    `json:"reservation"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	// Key is the idempotency key the command carried, if any; the
+	// reservation remembers it with KeyFingerprint.
+	Key            string `json:"idempotency_key,omitempty"`
+	KeyFingerprint uint64 `json:"-"`
 }
 
 // ReservationCommitted records one line of a reservation turned into a sale:
 // Quantity committed, Released returned to available, Allocations the
 // committed quantity per location, Lots what was consumed.
 type ReservationCommitted struct {
-	Reservation string       `json:"reservation"`
-	Quantity    int64        `json:"quantity"`
-	Released    int64        `json:"released"`
-	Allocations []Allocation `json:"allocations"`
-	Lots        []LotQty     `json:"lots"`
+	Reservation    string       `json:"reservation"`
+	Quantity       int64        `json:"quantity"`
+	Released       int64        `json:"released"`
+	Allocations    []Allocation `json:"allocations"`
+	Lots           []LotQty     `json:"lots"`
+	Key            string       `json:"idempotency_key,omitempty"`
+	KeyFingerprint uint64       `json:"-"`
 }
 
 // ReservationReleased records one line of a reservation returned to available.
 type ReservationReleased struct {
-	Reservation string        `json:"reservation"`
-	Reason      ReleaseReason `json:"reason"`
-	Quantity    int64         `json:"quantity"`
+	Reservation    string        `json:"reservation"`
+	Reason         ReleaseReason `json:"reason"`
+	Quantity       int64         `json:"quantity"`
+	Key            string        `json:"idempotency_key,omitempty"`
+	KeyFingerprint uint64        `json:"-"`
 }
 
 // LotExpired records the remainder of a lot leaving on_hand at its best-before.

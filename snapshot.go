@@ -80,6 +80,11 @@ func EncodeState(s *State) []byte {
 			w.bool(g.aborted)
 			encodeData(&w, g.last)
 		}
+		w.uvarint(uint64(len(r.keys)))
+		for k, fp := range r.keys {
+			w.string(k)
+			w.u64(fp)
+		}
 	}
 
 	w.uvarint(uint64(len(s.transfers)))
@@ -170,6 +175,9 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 				g.last = last
 			}
 			res.saga = g
+		}
+		for k := r.count(); k > 0 && r.err == nil; k-- {
+			res.remember(r.string(), r.u64())
 		}
 		if r.err == nil {
 			s.reservations[res.id] = res

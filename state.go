@@ -77,6 +77,20 @@ type reservation struct {
 	home  int
 	lines []*resLine
 	saga  *saga // set at the home of a reservation spanning partitions
+	// keys are the idempotency keys of commands carried out on the
+	// reservation, with the fingerprints of their requests.
+	keys map[string]uint64
+}
+
+// remember records an idempotency key used on the reservation.
+func (r *reservation) remember(key string, fingerprint uint64) {
+	if key == "" {
+		return
+	}
+	if r.keys == nil {
+		r.keys = make(map[string]uint64, 1)
+	}
+	r.keys[key] = fingerprint
 }
 
 type resLine struct {
@@ -249,6 +263,7 @@ func (s *State) Apply(e Event) error {
 		s.applyReserved(e, sk, d)
 	case ReservationExtended:
 		if r := s.reservations[d.Reservation]; r != nil {
+			r.remember(d.Key, d.KeyFingerprint)
 			r.expiresAt = d.ExpiresAt
 			if r.home == s.partition {
 				s.armHold(r)
@@ -425,6 +440,7 @@ func (s *State) applyCommitted(sk *skuState, d ReservationCommitted) {
 	line.committed = d.Quantity
 	line.committedAt = d.Allocations
 	r.status = StatusCommitted
+	r.remember(d.Key, d.KeyFingerprint)
 }
 
 func (s *State) applyReleased(sk *skuState, d ReservationReleased) {
@@ -432,6 +448,7 @@ func (s *State) applyReleased(sk *skuState, d ReservationReleased) {
 	if r == nil {
 		return
 	}
+	r.remember(d.Key, d.KeyFingerprint)
 	line := r.line(sk.id)
 	for _, a := range line.allocations {
 		sk.at(a.Location).unhold(a.Quantity)
