@@ -171,3 +171,105 @@ func TestHotSKU(t *testing.T) {
 		t.Fatalf("sku = %+v", s)
 	}
 }
+
+// fakeClock is a clock the test moves by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// TestTimersAfterRestart holds stock in a cart spanning partitions and a lot
+// with a best-before date, stops the engine, moves the clock past both
+// deadlines, and starts it again: the timers, re-armed from the recovered
+// state, must expire both without any client acting.
+func TestTimersAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	clock := &fakeClock{now: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)}
+	skus := skusInDistinctPartitions(2, 8)
+	dir := t.TempDir()
+	store, err := pebble.Open(dir, pebble.Options{Partitions: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.Open(ctx, store, engine.Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, sku := range skus {
+		must3(e.Receive(ctx, stockd.ReceiveStock{ID: fmt.Sprint("r", i), SKU: sku, Location: "w1", Quantity: 5}))
+	}
+	must3(e.Receive(ctx, stockd.ReceiveStock{ID: "lot", SKU: skus[0], Location: "w1", Quantity: 3, Lot: "L1", BestBefore: "2026-11-28"}))
+	res := must3(e.Reserve(ctx, stockd.Reserve{ID: "cart", TTL: 10 * time.Minute, Lines: []stockd.ReserveLine{{SKU: skus[0], Quantity: 2}, {SKU: skus[1], Quantity: 1}}}))
+	if res.Status != stockd.StatusHeld || len(res.Lines) != 2 {
+		t.Fatalf("cart = %+v", res)
+	}
+	if err := e.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store.Close()
+
+	clock.Add(3 * 24 * time.Hour)
+	e = reopen(t, dir, 8, engine.Options{Now: clock.Now})
+	e.Poke()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r := must(e.GetReservation(ctx, "cart"))
+		a := must(e.SKU(ctx, skus[0], stockd.AsOf{}))
+		b := must(e.SKU(ctx, skus[1], stockd.AsOf{}))
+		if r.Status == stockd.StatusExpired && a.Reserved == 0 && b.Reserved == 0 && a.OnHand == 5 {
+			return // the hold and the lot expired on their own
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after restart: cart %s, %s reserved %d on_hand %d, %s reserved %d", r.Status, skus[0], a.Reserved, a.OnHand, skus[1], b.Reserved)
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the expiry, with a deadline
+	}
+}
+
+// TestOverload fills a partition's inbox while the partition is busy: new
+// requests are refused at once with CodeOverloaded, not queued.
+func TestOverload(t *testing.T) {
+	ctx := context.Background()
+	e, _ := open(t, 1, engine.Options{InboxSize: 4})
+	must3(e.Receive(ctx, stockd.ReceiveStock{ID: "r", SKU: "A", Location: "w1", Quantity: 1_000_000}))
+	var overloaded, ok atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 2000 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, _, err := e.Reserve(ctx, stockd.Reserve{ID: fmt.Sprint("c", i), Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 1}}})
+			switch stockd.ErrorCode(err) {
+			case "":
+				ok.Add(1)
+			case stockd.CodeOverloaded:
+				overloaded.Add(1)
+			default:
+				t.Errorf("reserve: %v", err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if overloaded.Load() == 0 || ok.Load() == 0 {
+		t.Fatalf("%d accepted, %d refused as overloaded; want some of each", ok.Load(), overloaded.Load())
+	}
+	s := must(e.SKU(ctx, "A", stockd.AsOf{}))
+	if s.Reserved != ok.Load() {
+		t.Fatalf("reserved %d, but %d reservations were acknowledged", s.Reserved, ok.Load())
+	}
+}
