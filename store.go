@@ -60,13 +60,22 @@ type Store interface {
 	// position, and false if there is none.
 	LoadSnapshot(ctx context.Context, p int) (Snapshot, bool, error)
 
-	// Checkpoint returns the position up to which consumer has processed
-	// partition p, or 0.
-	Checkpoint(ctx context.Context, consumer string, p int) (uint64, error)
+	// Checkpoint returns consumer's checkpoint in partition p: the position
+	// up to which it has processed the partition and, optionally, the state
+	// it saved with it. A consumer that never saved one gets the zero
+	// Checkpoint. The returned State belongs to the caller.
+	Checkpoint(ctx context.Context, consumer string, p int) (Checkpoint, error)
 
-	// SetCheckpoint durably records consumer's position in partition p. It
-	// may move backwards, which is how a consumer is rewound to replay.
-	SetCheckpoint(ctx context.Context, consumer string, p int, position uint64) error
+	// SetCheckpoint durably records consumer's checkpoint in partition p,
+	// replacing the previous one, position and state together. It may move
+	// backwards, which is how a consumer is rewound to replay.
+	//
+	// The position and the state MUST be replaced atomically: after a crash
+	// Checkpoint returns either the old checkpoint or the new one, never the
+	// new position with the old state or a part of either state. SetCheckpoint
+	// MUST NOT return nil before the checkpoint is durable, and MUST NOT keep
+	// c.State, which the caller may reuse.
+	SetCheckpoint(ctx context.Context, consumer string, p int, c Checkpoint) error
 
 	// Close releases the store. It must not be called while other calls are
 	// in progress.
@@ -141,6 +150,22 @@ type SKUQuery struct {
 	UpToTime time.Time
 	// Limit, when positive, bounds the number of events returned.
 	Limit int
+}
+
+// Checkpoint is how far a consumer has processed one partition, and what it
+// had built by then. A consumer that keeps state (a read model, say) saves
+// that state with its position in one write, so that after a restart it
+// resumes from the position instead of replaying the partition from the
+// start, and can never resume with a state that does not match its position.
+type Checkpoint struct {
+	// Position is the position of the last event the consumer processed; 0
+	// means none.
+	Position uint64
+	// State is the consumer's own encoding of what it built from the events
+	// up to and including Position, or empty for a consumer that keeps
+	// none. Stores treat it as opaque bytes; an empty State may be read
+	// back as nil.
+	State []byte
 }
 
 // Snapshot is an encoded partition State as of a position.

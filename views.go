@@ -6,38 +6,18 @@ import (
 	"slices"
 )
 
-// SKUView returns the state of a SKU in this partition, and false if the SKU
-// has no events.
+// SKUView returns the state of a SKU in this partition, with up to
+// MaxHoldsListed active holds per location, and false if the SKU has no
+// events.
 func (s *State) SKUView(sku string) (SKUState, bool) {
-	sk := s.skus[sku]
-	if sk == nil {
-		return SKUState{}, false
-	}
-	v := SKUState{
-		SKU: sku, SafetyStock: sk.safety, LowStockThreshold: sk.lowStock,
-		Version: sk.version, Position: s.head, AsOf: s.clock,
-		Locations: make([]LocationState, 0, len(sk.stock)),
+	v, ok := s.StockLevels(sku)
+	if !ok {
+		return v, false
 	}
 	holds := s.holdsOf(sku)
-	for _, loc := range slices.Sorted(maps.Keys(sk.stock)) {
-		st := sk.stock[loc]
-		ls := LocationState{
-			Location: loc, OnHand: st.onHand, Reserved: st.reserved, Available: st.available(sk.safety),
-			InTransit: st.inTransit, Shortage: st.shortage(), Lots: make([]LotView, 0, len(st.lots)),
-			Holds: earliest(holds[loc], MaxHoldsListed), HoldCount: len(holds[loc]),
-		}
-		for _, l := range st.lots {
-			ls.Lots = append(ls.Lots, LotView{Lot: l.id, Quantity: l.qty, BestBefore: l.bestBefore})
-		}
-		v.OnHand += ls.OnHand
-		v.Reserved += ls.Reserved
-		// What can be sold is the sum of what each location can sell; a
-		// location short of held units does not take stock away from the
-		// others. Its shortage is reported, in Shortage, not netted.
-		v.Available += max(ls.Available, 0)
-		v.InTransit += ls.InTransit
-		v.Shortage += ls.Shortage
-		v.Locations = append(v.Locations, ls)
+	for i := range v.Locations {
+		ls := &v.Locations[i]
+		ls.Holds, ls.HoldCount = earliest(holds[ls.Location], MaxHoldsListed), len(holds[ls.Location])
 	}
 	return v, true
 }

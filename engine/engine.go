@@ -46,6 +46,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Observer, when set, is told about batches, appends and expiries.
 	Observer Observer
+	// OnDurable, when set, is called after each batch of partition p
+	// becomes durable, so that consumers of the log (the read model) need
+	// not poll. It must not block.
+	OnDurable func(p int)
 }
 
 // Observer receives measurements from the engine. Implementations must be

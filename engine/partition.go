@@ -353,6 +353,9 @@ func (p *partition) complete() {
 			continue
 		}
 		p.durable.Store(b.head)
+		if p.e.opts.OnDurable != nil && len(b.events) > 0 {
+			p.e.opts.OnDurable(p.id)
+		}
 		if b.locs != nil {
 			p.e.locs.Store(b.locs)
 		}

@@ -29,7 +29,7 @@ type crashPoint struct {
 	// snap is the data of the last snapshot saved, by partition.
 	snap map[int][]byte
 	// checkpoint is the last checkpoint set, by partition, for consumer "c".
-	checkpoint map[int]uint64
+	checkpoint map[int]stockd.Checkpoint
 }
 
 // TestCrashConsistency appends batches to a store on a crash-simulating file
@@ -73,7 +73,7 @@ func crashRun(t *testing.T, seed uint64) {
 		boundaries[p] = map[uint64]bool{0: true}
 	}
 	snaps := map[int][]byte{}
-	checkpoints := map[int]uint64{}
+	checkpoints := map[int]stockd.Checkpoint{}
 	var crashes []crashPoint
 	crash := func() {
 		crashes = append(crashes, crashPoint{
@@ -133,10 +133,13 @@ func crashRun(t *testing.T, seed uint64) {
 			}
 			snaps[p] = data
 		case r < 5:
-			if err := s.SetCheckpoint(ctx, "c", p, uint64(step)); err != nil {
+			// States of up to two and a half chunks, so that a
+			// checkpoint replaces one with more or fewer chunks.
+			c := stockd.Checkpoint{Position: uint64(step), State: bytes.Repeat([]byte{byte(step), byte(p)}, rng.IntN(snapshotChunk+snapshotChunk/4))}
+			if err := s.SetCheckpoint(ctx, "c", p, c); err != nil {
 				t.Fatalf("SetCheckpoint: %v", err)
 			}
-			checkpoints[p] = uint64(step)
+			checkpoints[p] = c
 		}
 		if rng.IntN(3) == 0 {
 			settle()
@@ -207,9 +210,11 @@ func verifyCrash(t *testing.T, name string, c crashPoint, boundaries []map[uint6
 				t.Fatalf("%s: LoadSnapshot(%d) = %d bytes, %v, %v; want %d bytes", name, p, len(snap.Data), found, err, len(want))
 			}
 		}
-		if want := c.checkpoint[p]; want != 0 {
-			if got, err := s.Checkpoint(ctx, "c", p); err != nil || got != want {
-				t.Fatalf("%s: Checkpoint(%d) = %d, %v; want %d", name, p, got, err, want)
+		if want, ok := c.checkpoint[p]; ok {
+			got, err := s.Checkpoint(ctx, "c", p)
+			if err != nil || got.Position != want.Position || !bytes.Equal(got.State, want.State) {
+				t.Fatalf("%s: Checkpoint(%d) = position %d, %d bytes, %v; want position %d, %d bytes",
+					name, p, got.Position, len(got.State), err, want.Position, len(want.State))
 			}
 		}
 	}
@@ -243,8 +248,8 @@ func cloneSnaps(m map[int][]byte) map[int][]byte {
 	return out
 }
 
-func cloneCheckpoints(m map[int]uint64) map[int]uint64 {
-	out := make(map[int]uint64, len(m))
+func cloneCheckpoints(m map[int]stockd.Checkpoint) map[int]stockd.Checkpoint {
+	out := make(map[int]stockd.Checkpoint, len(m))
 	for k, v := range m {
 		out[k] = v
 	}
@@ -284,7 +289,7 @@ func TestSyncErrorFailsStop(t *testing.T) {
 	if err := s.SaveSnapshot(ctx, stockd.Snapshot{Partition: 0, Position: logs[0].Head, Data: []byte("state")}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetCheckpoint(ctx, "c", 1, 4); err != nil {
+	if err := s.SetCheckpoint(ctx, "c", 1, stockd.Checkpoint{Position: 4, State: []byte("four")}); err != nil {
 		t.Fatal(err)
 	}
 	acked := []uint64{logs[0].Head, logs[1].Head}
@@ -314,7 +319,7 @@ func TestSyncErrorFailsStop(t *testing.T) {
 	if _, err2 := s.BeginAppend(ctx, 1, logs[1].Head, logs[1].Batch("B")); err2 == nil {
 		t.Errorf("BeginAppend after a sync error succeeded")
 	}
-	if err2 := s.SetCheckpoint(ctx, "c", 1, 5); err2 == nil {
+	if err2 := s.SetCheckpoint(ctx, "c", 1, stockd.Checkpoint{Position: 5}); err2 == nil {
 		t.Errorf("SetCheckpoint after a sync error succeeded")
 	}
 	if err2 := s.SaveSnapshot(ctx, stockd.Snapshot{Partition: 1, Position: 1}); err2 == nil {
@@ -365,8 +370,8 @@ func TestSyncErrorFailsStop(t *testing.T) {
 		if snap, ok, err := s.LoadSnapshot(ctx, 0); err != nil || !ok || string(snap.Data) != "state" {
 			t.Errorf("%s: LoadSnapshot(0) = %q, %v, %v", c.name, snap.Data, ok, err)
 		}
-		if cp, err := s.Checkpoint(ctx, "c", 1); err != nil || cp != 4 {
-			t.Errorf("%s: Checkpoint = %d, %v; want 4", c.name, cp, err)
+		if cp, err := s.Checkpoint(ctx, "c", 1); err != nil || cp.Position != 4 || string(cp.State) != "four" {
+			t.Errorf("%s: Checkpoint = %d, %q, %v; want 4, \"four\"", c.name, cp.Position, cp.State, err)
 		}
 		// The reopened store appends again.
 		h, _ := s.Head(ctx, 1)

@@ -12,7 +12,11 @@
 //	k key                               -> partition(u16), position(u64), fingerprint(u64)
 //	s partition(u16) position(u64)      -> snapshot length(u64), chunk count(u32)
 //	s partition(u16) position(u64) chunk(u32) -> up to 1 MiB of snapshot data
-//	c consumer 0x00 partition(u16)      -> position(u64)
+//	c consumer 0x00 partition(u16)      -> position(u64), state length(u64), chunk count(u32)
+//	c consumer 0x00 partition(u16) chunk(u32) -> up to 1 MiB of the consumer's state
+//
+// A checkpoint header of 8 bytes, the position alone, is what stores written
+// before checkpoints carried state hold; it reads as a checkpoint without state.
 //
 // A batch is stored as one record rather than one key an event because a
 // record per batch syncs about twice as fast and reads back with one seek.

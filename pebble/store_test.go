@@ -1,7 +1,10 @@
 package pebble
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
+	"errors"
 	"log/slog"
 	"os"
 	"strings"
@@ -148,7 +151,7 @@ func TestBadInputIsRejectedWithoutPanics(t *testing.T) {
 	if _, err := s.ReadSKU(ctx, "A\x00", stockd.SKUQuery{}); !stockd.IsCode(err, stockd.CodeInvalid) {
 		t.Errorf("ReadSKU with a NUL byte: %v, want %s", err, stockd.CodeInvalid)
 	}
-	if err := s.SetCheckpoint(ctx, "a\x00b", 0, 1); !stockd.IsCode(err, stockd.CodeInvalid) {
+	if err := s.SetCheckpoint(ctx, "a\x00b", 0, stockd.Checkpoint{Position: 1}); !stockd.IsCode(err, stockd.CodeInvalid) {
 		t.Errorf("SetCheckpoint with a NUL byte: %v, want %s", err, stockd.CodeInvalid)
 	}
 	for _, p := range []int{-1, 2} {
@@ -199,7 +202,7 @@ func TestCloseIsIdempotentAndLaterCallsFail(t *testing.T) {
 	if _, _, err := s.LookupKey(ctx, "k"); err == nil {
 		t.Errorf("LookupKey after Close succeeded")
 	}
-	if err := s.SetCheckpoint(ctx, "c", 0, 1); err == nil {
+	if err := s.SetCheckpoint(ctx, "c", 0, stockd.Checkpoint{Position: 1}); err == nil {
 		t.Errorf("SetCheckpoint after Close succeeded")
 	}
 }
@@ -278,5 +281,75 @@ func TestSnapshotChunking(t *testing.T) {
 	}
 	if got, _, _ := s.LoadSnapshot(ctx, 0); got.Position != 3*snapshotChunk+8 {
 		t.Errorf("LoadSnapshot after saving an older one: position %d", got.Position)
+	}
+}
+
+// TestCheckpointLayout checks what the conformance suite cannot see: a
+// checkpoint that shrinks leaves none of its old chunks behind, and a header
+// of the layout before checkpoints carried state (the position alone) reads
+// as a checkpoint without state and can be replaced.
+func TestCheckpointLayout(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{Partitions: 2})
+	defer s.Close()
+	key := checkpointKey("proj", 1)
+	keys := func() int {
+		t.Helper()
+		it, err := s.db.NewIter(&pebbledb.IterOptions{LowerBound: key, UpperBound: prefixEnd(key)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer it.Close()
+		n := 0
+		for ok := it.First(); ok; ok = it.Next() {
+			n++
+		}
+		return n
+	}
+	for _, c := range []struct {
+		size, keys int
+	}{
+		{3*snapshotChunk + 1, 5}, {snapshotChunk, 2}, {0, 1}, {2 * snapshotChunk, 3}, {10, 2},
+	} {
+		state := bytes.Repeat([]byte{7}, c.size)
+		if err := s.SetCheckpoint(ctx, "proj", 1, stockd.Checkpoint{Position: uint64(c.size), State: state}); err != nil {
+			t.Fatal(err)
+		}
+		if n := keys(); n != c.keys {
+			t.Errorf("checkpoint with %d bytes of state has %d keys, want %d", c.size, n, c.keys)
+		}
+		got, err := s.Checkpoint(ctx, "proj", 1)
+		if err != nil || got.Position != uint64(c.size) || !bytes.Equal(got.State, state) {
+			t.Errorf("Checkpoint = %d, %d bytes, %v; want %d, %d bytes", got.Position, len(got.State), err, c.size, c.size)
+		}
+	}
+
+	var legacy [8]byte
+	binary.BigEndian.PutUint64(legacy[:], 42)
+	if err := s.db.Set(checkpointKey("old", 0), legacy[:], pebbledb.Sync); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Checkpoint(ctx, "old", 0)
+	if err != nil || got.Position != 42 || got.State != nil {
+		t.Fatalf("legacy Checkpoint = %d, %d bytes, %v; want 42 without state", got.Position, len(got.State), err)
+	}
+	if err := s.SetCheckpoint(ctx, "old", 0, stockd.Checkpoint{Position: 43, State: []byte("now with state")}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Checkpoint(ctx, "old", 0); err != nil || got.Position != 43 || string(got.State) != "now with state" {
+		t.Fatalf("Checkpoint after replacing a legacy one = %d, %q, %v", got.Position, got.State, err)
+	}
+
+	// A corrupt header is reported, not misread, and can be overwritten.
+	if err := s.db.Set(checkpointKey("bad", 0), []byte{1, 2, 3}, pebbledb.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Checkpoint(ctx, "bad", 0); !errors.Is(err, stockd.ErrCorrupt) {
+		t.Errorf("Checkpoint with a corrupt header: %v, want ErrCorrupt", err)
+	}
+	if err := s.SetCheckpoint(ctx, "bad", 0, stockd.Checkpoint{Position: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Checkpoint(ctx, "bad", 0); err != nil || got.Position != 1 {
+		t.Errorf("Checkpoint after overwriting a corrupt one = %d, %v", got.Position, err)
 	}
 }

@@ -19,7 +19,7 @@ type memStore struct {
 	parts  [][]stockd.Event
 	keys   map[string]stockd.KeyRecord
 	snaps  map[int]stockd.Snapshot
-	checks map[string]uint64
+	checks map[string]stockd.Checkpoint
 	closed bool
 }
 
@@ -28,7 +28,7 @@ func newMemStore(partitions int) *memStore {
 		parts:  make([][]stockd.Event, partitions),
 		keys:   make(map[string]stockd.KeyRecord),
 		snaps:  make(map[int]stockd.Snapshot),
-		checks: make(map[string]uint64),
+		checks: make(map[string]stockd.Checkpoint),
 	}
 }
 
@@ -147,16 +147,25 @@ func (m *memStore) LoadSnapshot(_ context.Context, p int) (stockd.Snapshot, bool
 	return s, ok, nil
 }
 
-func (m *memStore) Checkpoint(_ context.Context, consumer string, p int) (uint64, error) {
+func (m *memStore) Checkpoint(_ context.Context, consumer string, p int) (stockd.Checkpoint, error) {
+	if err := m.check(p); err != nil {
+		return stockd.Checkpoint{}, err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.checks[consumer+"\x00"+string(rune(p))], nil
+	c := m.checks[consumer+"\x00"+strconv.Itoa(p)]
+	c.State = bytes.Clone(c.State)
+	return c, nil
 }
 
-func (m *memStore) SetCheckpoint(_ context.Context, consumer string, p int, position uint64) error {
+func (m *memStore) SetCheckpoint(_ context.Context, consumer string, p int, c stockd.Checkpoint) error {
+	if err := m.check(p); err != nil {
+		return err
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.checks[consumer+"\x00"+string(rune(p))] = position
+	c.State = bytes.Clone(c.State)
+	m.checks[consumer+"\x00"+strconv.Itoa(p)] = c
 	return nil
 }
 

@@ -38,7 +38,7 @@ type persisted struct {
 	events [][]stockd.Event
 	keys   []stockd.KeyRecord
 	snaps  map[int]stockd.Snapshot
-	checks map[string]map[int]uint64
+	checks map[string]map[int]stockd.Checkpoint
 }
 
 func testReopen(t *testing.T, open func(t *testing.T, dir string, partitions int) stockd.Store) {
@@ -49,7 +49,7 @@ func testReopen(t *testing.T, open func(t *testing.T, dir string, partitions int
 		logs:   make([]*Log, partitions),
 		events: make([][]stockd.Event, partitions),
 		snaps:  make(map[int]stockd.Snapshot),
-		checks: map[string]map[int]uint64{"projector": {}, "mailer": {}},
+		checks: map[string]map[int]stockd.Checkpoint{"projector": {}, "mailer": {}},
 	}
 	for p := range w.logs {
 		w.logs[p] = NewLog(p)
@@ -123,11 +123,21 @@ func (w *persisted) write(t *testing.T, s stockd.Store, round int) {
 	}
 	for consumer, parts := range w.checks {
 		for p := range w.logs {
-			pos := w.logs[p].Head / uint64(1+len(consumer)%3)
-			if err := s.SetCheckpoint(ctx, consumer, p, pos); err != nil {
+			c := stockd.Checkpoint{Position: w.logs[p].Head / uint64(1+len(consumer)%3)}
+			switch {
+			case consumer == "projector" && p == 1 && round == 0:
+				// A large state, which the next round replaces with a
+				// small one: none of it may survive the reopen.
+				c.State = bytes.Repeat([]byte("state "), (3<<20)/6+777)
+			case consumer == "mailer" && p == 2:
+				// A consumer that keeps no state.
+			default:
+				c.State = []byte(fmt.Sprintf("%s state of partition %d in round %d", consumer, p, round))
+			}
+			if err := s.SetCheckpoint(ctx, consumer, p, c); err != nil {
 				t.Fatalf("SetCheckpoint(%q, %d): %v", consumer, p, err)
 			}
-			parts[p] = pos
+			parts[p] = c
 		}
 	}
 }
@@ -150,9 +160,7 @@ func (w *persisted) verify(t *testing.T, s stockd.Store) {
 				p, got.Position, len(got.Data), ok, want.Position, len(want.Data), wantOK)
 		}
 		for consumer, parts := range w.checks {
-			if c := checkpoint(t, s, consumer, p); c != parts[p] {
-				t.Errorf("Checkpoint(%q, %d) = %d, want %d", consumer, p, c, parts[p])
-			}
+			equalCheckpoint(t, checkpoint(t, s, consumer, p), parts[p], "Checkpoint(%q, %d)", consumer, p)
 		}
 	}
 	for _, k := range w.keys {

@@ -77,8 +77,8 @@ func testEmptyStore(t *testing.T, s stockd.Store) {
 		if _, ok := loadSnapshot(t, s, p); ok {
 			t.Errorf("LoadSnapshot(%d) of an empty store found a snapshot", p)
 		}
-		if c := checkpoint(t, s, "consumer", p); c != 0 {
-			t.Errorf("Checkpoint(consumer, %d) of an empty store = %d", p, c)
+		if c := checkpoint(t, s, "consumer", p); c.Position != 0 || len(c.State) != 0 {
+			t.Errorf("Checkpoint(consumer, %d) of an empty store = position %d, %d bytes of state; want the zero Checkpoint", p, c.Position, len(c.State))
 		}
 	}
 	if events := readSKU(t, s, "A", stockd.SKUQuery{}); len(events) != 0 {
@@ -704,41 +704,82 @@ func testSnapshots(t *testing.T, s stockd.Store) {
 }
 
 func testCheckpoints(t *testing.T, s stockd.Store) {
-	set := func(consumer string, p int, pos uint64) {
+	big := make([]byte, 3<<20+4321)
+	rand.New(rand.NewSource(11)).Read(big)
+	want := map[string]map[int]stockd.Checkpoint{"projector": {}, "mailer": {}, "project": {}}
+	set := func(consumer string, p int, c stockd.Checkpoint) {
 		t.Helper()
-		if err := s.SetCheckpoint(ctx, consumer, p, pos); err != nil {
-			t.Fatalf("SetCheckpoint(%q, %d, %d): %v", consumer, p, pos, err)
+		arg := c
+		if c.State != nil {
+			arg.State = bytes.Clone(c.State)
 		}
+		if err := s.SetCheckpoint(ctx, consumer, p, arg); err != nil {
+			t.Fatalf("SetCheckpoint(%q, %d, position %d, %d bytes): %v", consumer, p, c.Position, len(c.State), err)
+		}
+		// The store must not keep the caller's buffer.
+		for i := range arg.State {
+			arg.State[i] ^= 0x5a
+		}
+		want[consumer][p] = c
 	}
-	want := map[string]map[int]uint64{"projector": {}, "mailer": {}, "project": {}}
-	verify := func() {
+	verify := func(step string) {
 		t.Helper()
 		for consumer, parts := range want {
 			for p := 0; p < s.Partitions(); p++ {
-				if got := checkpoint(t, s, consumer, p); got != parts[p] {
-					t.Errorf("Checkpoint(%q, %d) = %d, want %d", consumer, p, got, parts[p])
-				}
+				got := checkpoint(t, s, consumer, p)
+				equalCheckpoint(t, got, parts[p], "%s: Checkpoint(%q, %d)", step, consumer, p)
 			}
 		}
 	}
-	verify()
+	verify("empty store")
 	steps := []struct {
+		name     string
 		consumer string
 		p        int
-		pos      uint64
+		c        stockd.Checkpoint
 	}{
-		{"projector", 0, 5},
-		{"projector", 1, 7},
-		{"mailer", 0, 2},
-		{"projector", 0, 3}, // backwards
-		{"project", 2, math.MaxUint64},
-		{"projector", 1, 0}, // rewound to the start
-		{"mailer", 0, 1000},
+		{"position only", "projector", 0, stockd.Checkpoint{Position: 5}},
+		{"small state", "projector", 1, stockd.Checkpoint{Position: 7, State: []byte("seven")}},
+		{"empty state", "mailer", 0, stockd.Checkpoint{Position: 2, State: []byte{}}},
+		{"backwards, gaining a state", "projector", 0, stockd.Checkpoint{Position: 3, State: []byte("three")}},
+		{"largest position", "project", 2, stockd.Checkpoint{Position: math.MaxUint64, State: []byte{0}}},
+		{"large state", "projector", 1, stockd.Checkpoint{Position: 9, State: big}},
+		{"small after large", "projector", 1, stockd.Checkpoint{Position: 10, State: []byte("small after large")}},
+		{"exactly 1 MiB", "projector", 1, stockd.Checkpoint{Position: 11, State: big[:1<<20]}},
+		{"1 MiB and a byte", "projector", 1, stockd.Checkpoint{Position: 12, State: big[:1<<20+1]}},
+		{"rewound to the start", "projector", 1, stockd.Checkpoint{}},
+		{"large again", "mailer", 0, stockd.Checkpoint{Position: 1000, State: big[7:]}},
+		{"none after large", "mailer", 0, stockd.Checkpoint{Position: 1001}},
+		{"same partition, other consumer", "project", 0, stockd.Checkpoint{Position: 4, State: []byte("project")}},
 	}
 	for _, st := range steps {
-		set(st.consumer, st.p, st.pos)
-		want[st.consumer][st.p] = st.pos
-		verify()
+		set(st.consumer, st.p, st.c)
+		verify(st.name)
+	}
+
+	// The state returned belongs to the caller.
+	got := checkpoint(t, s, "project", 0)
+	for i := range got.State {
+		got.State[i] = 'X'
+	}
+	equalCheckpoint(t, checkpoint(t, s, "project", 0), want["project"][0], "Checkpoint after changing a returned state")
+
+	for _, p := range []int{-1, s.Partitions()} {
+		_, err := s.Checkpoint(ctx, "projector", p)
+		wantCode(t, err, stockd.CodeInvalid, "Checkpoint of partition %d of %d", p, s.Partitions())
+		err = s.SetCheckpoint(ctx, "projector", p, stockd.Checkpoint{Position: 1, State: []byte("x")})
+		wantCode(t, err, stockd.CodeInvalid, "SetCheckpoint of partition %d of %d", p, s.Partitions())
+	}
+	verify("after invalid partitions")
+}
+
+// equalCheckpoint fails the test unless got and want have the same position
+// and the same state, an empty state being equal to a nil one.
+func equalCheckpoint(t testing.TB, got, want stockd.Checkpoint, format string, args ...any) {
+	t.Helper()
+	if got.Position != want.Position || !bytes.Equal(got.State, want.State) {
+		t.Errorf("%s = position %d, %d bytes of state; want position %d, %d bytes", fmt.Sprintf(format, args...),
+			got.Position, len(got.State), want.Position, len(want.State))
 	}
 }
 
@@ -861,13 +902,13 @@ func loadSnapshot(t testing.TB, s stockd.Store, p int) (stockd.Snapshot, bool) {
 }
 
 // checkpoint calls Checkpoint, failing the test on error.
-func checkpoint(t testing.TB, s stockd.Store, consumer string, p int) uint64 {
+func checkpoint(t testing.TB, s stockd.Store, consumer string, p int) stockd.Checkpoint {
 	t.Helper()
-	pos, err := s.Checkpoint(ctx, consumer, p)
+	c, err := s.Checkpoint(ctx, consumer, p)
 	if err != nil {
 		t.Fatalf("Checkpoint(%q, %d): %v", consumer, p, err)
 	}
-	return pos
+	return c
 }
 
 // wantCode fails the test unless err carries code.

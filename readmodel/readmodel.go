@@ -1,0 +1,673 @@
+// Package readmodel is stockd's availability read model: a projection that
+// folds every partition's log, read from the store behind a checkpoint, into
+// states of its own, and answers availability for many SKUs at once and
+// reservations by customer from them.
+//
+// It never touches the engine's partition goroutines: product pages and
+// search ask for availability far more often than carts change it, and a
+// read that queued behind a flash sale's commands would slow both. The price
+// is freshness, which every answer states: the moment up to which it is
+// complete (as_of) and how many durable events it does not reflect yet (lag).
+//
+// Each partition is folded with the domain's own code, a stockd.State that
+// applies the same events as the engine's, so the read model cannot disagree
+// with the write path about what an event means; it can only be behind. Its
+// checkpoint carries the encoded State with the position, written together,
+// so a restart resumes where it stopped instead of replaying the log.
+package readmodel
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stockd/stockd"
+)
+
+// Defaults of Options.
+const (
+	// DefaultName is the consumer name checkpoints are saved under.
+	DefaultName = "availability"
+	// DefaultInterval is how long a caught-up partition waits before it
+	// looks at the durable head again, unless Notify wakes it.
+	DefaultInterval = 20 * time.Millisecond
+	// DefaultSaveEvery is how often a partition that moved saves its
+	// checkpoint.
+	DefaultSaveEvery = 5 * time.Second
+)
+
+// Limits of the queries and of the consumer.
+const (
+	// ReadBatch is the most events read from the store at once.
+	ReadBatch = 4096
+	// DefaultReservations is the number of reservations listed when the
+	// caller asks for none in particular.
+	DefaultReservations = 100
+	// MaxReservations bounds one listing of reservations.
+	MaxReservations = 1000
+)
+
+// applyChunk is the most events applied under one hold of a partition's write
+// lock. Readers wait for the lock; a read batch of thousands of events applied
+// in one go would stall them for milliseconds.
+const applyChunk = 256
+
+// maxBackoff bounds the wait after a failed read or save, which doubles from
+// Interval.
+const maxBackoff = time.Second
+
+// saveBudget is the largest share of a partition's time that saving its
+// checkpoint may take: a save that took d postpones the next by at least
+// d/saveBudget. A partition's State holds every reservation it ever drove, so
+// encoding it can take long, and it must not end up doing little else.
+const saveBudget = 0.1
+
+// Options configure a Projection.
+type Options struct {
+	// Name is the consumer name its checkpoints are saved under. Two
+	// projections with different names keep separate checkpoints. Default
+	// DefaultName.
+	Name string
+	// DurableHead reports how far each partition is durable: the engine's
+	// DurableHead. It is required. The projection never reads past it,
+	// because the store may already show events whose append has not been
+	// synced, and a crash could still take those back.
+	DurableHead func(p int) uint64
+	// Limits are passed to the States the projection folds into. Folding
+	// does not depend on them; they are kept so that a State saved here
+	// decodes like the engine's. Default stockd.DefaultLimits.
+	Limits stockd.Limits
+	// Interval is how long a caught-up partition waits before it looks at
+	// the durable head again. Notify cuts the wait short. Default
+	// DefaultInterval.
+	Interval time.Duration
+	// SaveEvery is how often a partition that moved saves its checkpoint;
+	// Close saves it too. A crash loses at most this much progress, which
+	// the next start replays. A save that takes long (a State holds every
+	// reservation its partition drove) postpones the next one to keep
+	// saving under a tenth of the partition's time. Default
+	// DefaultSaveEvery.
+	SaveEvery time.Duration
+	// Logger receives the projection's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock that stamps answers from caught-up partitions (see
+	// Availability). Default time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) setDefaults() {
+	if o.Name == "" {
+		o.Name = DefaultName
+	}
+	if o.Limits == (stockd.Limits{}) {
+		o.Limits = stockd.DefaultLimits
+	}
+	if o.Interval <= 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.SaveEvery <= 0 {
+		o.SaveEvery = DefaultSaveEvery
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+}
+
+// Projection is the availability read model. Its queries are safe for
+// concurrent use with each other and with the consumer that feeds it; they
+// never block each other.
+type Projection struct {
+	store stockd.Store
+	opts  Options
+	log   *slog.Logger
+	parts []*partition
+
+	// mu orders Start and Close.
+	mu      sync.Mutex
+	started bool
+	closed  bool
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// partition is the projection of one partition's log.
+type partition struct {
+	id int
+
+	// mu guards state, head, clock and customers: the partition's
+	// goroutine changes them under the write lock, queries read them under
+	// the read lock.
+	mu    sync.RWMutex
+	state *stockd.State
+	// head and clock are the position and time of the last event applied
+	// in full. They are kept apart from the State's because State.Apply
+	// may move its head before failing on an event it cannot apply, and a
+	// failed event must show as lag, not as progress.
+	head  uint64
+	clock time.Time
+	// customers indexes the reservations driven by this partition by
+	// customer, each list sorted by creation time and id, so that the
+	// newest are at its end.
+	customers map[string][]entry
+
+	// applied is head, published for readers that take no lock.
+	applied atomic.Uint64
+	// wake is signalled by Notify.
+	wake chan struct{}
+	// read counts the events read from the store since Start, and polls
+	// the times the partition looked at its durable head: tests use them
+	// to see what the consumer did without waiting for it.
+	read  atomic.Uint64
+	polls atomic.Uint64
+	// err is set when the partition stopped on an event it could not
+	// apply.
+	err atomic.Pointer[error]
+
+	// Owned by the partition's goroutine (and by Start and Close, which
+	// run before and after it).
+	loaded   uint64    // the position Start resumed from
+	saved    uint64    // the position of the last checkpoint saved
+	nextSave time.Time // when the checkpoint may be saved next
+}
+
+// entry is one reservation in the customer index.
+type entry struct {
+	created time.Time
+	id      string
+}
+
+func compareEntries(a, b entry) int {
+	if c := a.created.Compare(b.created); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
+// New returns a projection of store's partitions. It reads nothing until
+// Start; until then every answer is empty and as far behind as the log is
+// durable.
+func New(store stockd.Store, opts Options) *Projection {
+	opts.setDefaults()
+	n := store.Partitions()
+	pr := &Projection{
+		store: store,
+		opts:  opts,
+		log:   opts.Logger.With("component", "readmodel", "consumer", opts.Name),
+		parts: make([]*partition, n),
+	}
+	for p := range pr.parts {
+		pr.parts[p] = &partition{
+			id:        p,
+			state:     stockd.NewState(p, n, opts.Limits),
+			customers: make(map[string][]entry),
+			wake:      make(chan struct{}, 1),
+		}
+	}
+	return pr
+}
+
+// Start loads every partition's checkpoint, with the State saved in it, and
+// starts one goroutine per partition that folds the log from there on. ctx
+// bounds the loading only: the goroutines run until Close.
+//
+// A partition starts from the furthest of its checkpoint and the engine's
+// latest snapshot that does not pass its durable head: both are exact folds
+// of the log up to their position, and a snapshot spares a new projection the
+// replay of the whole log. A checkpoint without a State (one set by hand to
+// rewind the consumer) or beyond the durable head (a store restored from an
+// older copy) cannot be resumed from, and is replaced by a replay.
+func (pr *Projection) Start(ctx context.Context) error {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	switch {
+	case pr.closed:
+		return errors.New("readmodel: Start after Close")
+	case pr.started:
+		return errors.New("readmodel: started twice")
+	case pr.opts.DurableHead == nil:
+		return errors.New("readmodel: Options.DurableHead is required: without it the projection could show writes that a crash takes back")
+	}
+	start := time.Now()
+	errs := make([]error, len(pr.parts))
+	sources := make([]string, len(pr.parts))
+	parallel(len(pr.parts), func(p int) {
+		sources[p], errs[p] = pr.load(ctx, pr.parts[p])
+	})
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	counts := map[string]int{}
+	var behind uint64
+	for p, part := range pr.parts {
+		counts[sources[p]]++
+		behind += sub(pr.opts.DurableHead(p), part.loaded)
+	}
+	pr.log.Info("projection loaded", "partitions", len(pr.parts), "from_checkpoint", counts["checkpoint"],
+		"from_snapshot", counts["snapshot"], "from_start", counts["start"], "events_behind", behind,
+		"took", time.Since(start).Round(time.Millisecond))
+
+	runCtx, cancel := context.WithCancel(context.Background())
+	pr.cancel = cancel
+	pr.started = true
+	for _, part := range pr.parts {
+		pr.wg.Add(1)
+		go pr.run(runCtx, part)
+	}
+	return nil
+}
+
+// load restores one partition's State and index and returns where it came
+// from: "checkpoint", "snapshot" or "start".
+func (pr *Projection) load(ctx context.Context, part *partition) (string, error) {
+	p := part.id
+	durable := pr.opts.DurableHead(p)
+	var (
+		st     *stockd.State
+		source = "start"
+		saved  uint64
+	)
+	c, err := pr.store.Checkpoint(ctx, pr.opts.Name, p)
+	if err != nil {
+		return "", fmt.Errorf("readmodel: load checkpoint of partition %d: %w", p, err)
+	}
+	switch {
+	case c.Position == 0:
+	case c.Position > durable:
+		pr.log.Warn("checkpoint is beyond the durable log; replaying", "partition", p, "checkpoint", c.Position, "durable", durable)
+	case len(c.State) == 0:
+		pr.log.Info("checkpoint carries no state; replaying", "partition", p, "checkpoint", c.Position)
+	default:
+		if st, err = pr.decode(c.State, p, c.Position); err != nil {
+			pr.log.Warn("checkpoint state unusable; replaying", "partition", p, "checkpoint", c.Position, "err", err)
+			st = nil
+		} else {
+			source, saved = "checkpoint", c.Position
+		}
+	}
+	snap, ok, err := pr.store.LoadSnapshot(ctx, p)
+	if err != nil {
+		return "", fmt.Errorf("readmodel: load snapshot of partition %d: %w", p, err)
+	}
+	if ok && snap.Position <= durable && (st == nil || snap.Position > st.Head()) {
+		if s, err := pr.decode(snap.Data, p, snap.Position); err != nil {
+			pr.log.Warn("snapshot unusable", "partition", p, "position", snap.Position, "err", err)
+		} else {
+			st, source = s, "snapshot"
+		}
+	}
+	if st == nil {
+		st = stockd.NewState(p, len(pr.parts), pr.opts.Limits)
+	}
+	customers := make(map[string][]entry)
+	for id := range st.HomeReservations() {
+		if customer, created, ok := st.ReservationCustomer(id); ok && customer != "" {
+			customers[customer] = append(customers[customer], entry{created: created, id: id})
+		}
+	}
+	for _, list := range customers {
+		slices.SortFunc(list, compareEntries)
+	}
+	part.mu.Lock()
+	part.state, part.customers = st, customers
+	part.head, part.clock = st.Head(), st.Clock()
+	part.mu.Unlock()
+	part.applied.Store(st.Head())
+	part.loaded, part.saved = st.Head(), saved
+	part.nextSave = time.Now().Add(pr.opts.SaveEvery)
+	return source, nil
+}
+
+// decode decodes a saved State and checks that it is the State of partition p
+// at position pos.
+func (pr *Projection) decode(data []byte, p int, pos uint64) (*stockd.State, error) {
+	st, err := stockd.DecodeState(data, pr.opts.Limits)
+	if err != nil {
+		return nil, err
+	}
+	if st.Partition() != p || st.Head() != pos {
+		return nil, fmt.Errorf("holds partition %d at %d, want partition %d at %d", st.Partition(), st.Head(), p, pos)
+	}
+	return st, nil
+}
+
+// run is a partition's consumer loop: read what is durable beyond the
+// position, apply it, save the checkpoint when due, and wait when caught up.
+func (pr *Projection) run(ctx context.Context, part *partition) {
+	defer pr.wg.Done()
+	timer := time.NewTimer(pr.opts.Interval)
+	defer timer.Stop()
+	backoff := pr.opts.Interval
+	failing := false
+	for ctx.Err() == nil {
+		progressed, err := pr.step(ctx, part)
+		var fatal *applyError
+		switch {
+		case errors.As(err, &fatal):
+			part.err.Store(&err)
+			pr.log.Error("the projection of a partition stopped on an event it cannot apply; its answers stay as they are", "partition", part.id, "err", err)
+			return
+		case err != nil && ctx.Err() == nil:
+			if !failing {
+				pr.log.Warn("reading the log failed; will retry", "partition", part.id, "err", err)
+			}
+			failing = true
+		case err == nil:
+			if failing {
+				pr.log.Info("reading the log works again", "partition", part.id)
+			}
+			failing, backoff = false, pr.opts.Interval
+		}
+		if err == nil {
+			pr.maybeSave(ctx, part)
+		}
+		if progressed {
+			continue
+		}
+		wait := pr.opts.Interval
+		if failing {
+			wait, backoff = backoff, min(2*backoff, max(maxBackoff, pr.opts.Interval))
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+		case <-part.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// applyError is an event the projection cannot apply: the log and the code
+// disagree, and retrying would fail the same way.
+type applyError struct {
+	event stockd.Event
+	err   error
+}
+
+func (e *applyError) Error() string {
+	return fmt.Sprintf("readmodel: apply event %s (%s): %v", e.event.ID(), e.event.Type(), e.err)
+}
+
+func (e *applyError) Unwrap() error { return e.err }
+
+// step reads and applies one batch of durable events, and reports whether it
+// applied any.
+func (pr *Projection) step(ctx context.Context, part *partition) (bool, error) {
+	part.polls.Add(1)
+	pos := part.applied.Load()
+	durable := pr.opts.DurableHead(part.id)
+	if durable <= pos {
+		return false, nil
+	}
+	events, err := pr.store.ReadPartition(ctx, part.id, pos, int(min(durable-pos, ReadBatch)))
+	if err != nil {
+		return false, err
+	}
+	// The store may hold events beyond the durable head that it has not
+	// synced yet; the limit keeps them out, and so does this, whatever the
+	// store does with the limit.
+	for i, e := range events {
+		if e.Position > durable {
+			events = events[:i]
+			break
+		}
+	}
+	part.read.Add(uint64(len(events)))
+	for len(events) > 0 {
+		n := min(len(events), applyChunk)
+		if err := part.apply(events[:n]); err != nil {
+			return true, err
+		}
+		events = events[n:]
+	}
+	return part.applied.Load() > pos, nil
+}
+
+// apply folds events into the partition's State under the write lock and
+// keeps the customer index up to date.
+func (part *partition) apply(events []stockd.Event) error {
+	part.mu.Lock()
+	defer part.mu.Unlock()
+	defer func() { part.applied.Store(part.head) }()
+	st := part.state
+	for _, e := range events {
+		id := reservationOf(e.Data)
+		var (
+			before         entry
+			customer       string
+			hadReservation bool
+		)
+		if id != "" {
+			customer, before.created, hadReservation = st.ReservationCustomer(id)
+			before.id = id
+		}
+		if err := st.Apply(e); err != nil {
+			return &applyError{event: e, err: err}
+		}
+		part.head, part.clock = st.Head(), st.Clock()
+		if id == "" {
+			continue
+		}
+		// An event may create a reservation, or end one (a cart that
+		// could not be held everywhere is forgotten), or let its id be
+		// used again, by another customer even.
+		after := entry{id: id}
+		customerAfter, created, has := st.ReservationCustomer(id)
+		after.created = created
+		same := hadReservation && has && customer == customerAfter && before.created.Equal(after.created)
+		if same {
+			continue
+		}
+		if hadReservation {
+			part.unindex(customer, before)
+		}
+		if has {
+			part.index(customerAfter, after)
+		}
+	}
+	return nil
+}
+
+// index adds a reservation to the customer index.
+func (part *partition) index(customer string, e entry) {
+	if customer == "" {
+		return
+	}
+	list := part.customers[customer]
+	i, found := slices.BinarySearchFunc(list, e, compareEntries)
+	if !found {
+		// Reservations are mostly created in time order, so this is
+		// mostly an append.
+		part.customers[customer] = slices.Insert(list, i, e)
+	}
+}
+
+// unindex removes a reservation from the customer index.
+func (part *partition) unindex(customer string, e entry) {
+	if customer == "" {
+		return
+	}
+	list := part.customers[customer]
+	i, found := slices.BinarySearchFunc(list, e, compareEntries)
+	if !found {
+		return
+	}
+	if len(list) == 1 {
+		delete(part.customers, customer)
+		return
+	}
+	part.customers[customer] = slices.Delete(list, i, i+1)
+}
+
+// reservationOf returns the reservation an event concerns, or "".
+func reservationOf(d stockd.EventData) string {
+	switch d := d.(type) {
+	case stockd.StockReserved:
+		return d.Reservation
+	case stockd.ReservationExtended:
+		return d.Reservation
+	case stockd.ReservationCommitted:
+		return d.Reservation
+	case stockd.ReservationReleased:
+		return d.Reservation
+	case stockd.SagaStarted:
+		return d.Reservation
+	case stockd.SagaStepAcked:
+		return d.Reservation
+	case stockd.ReservationHeld:
+		return d.Reservation
+	case stockd.SagaStepStarted:
+		return d.Reservation
+	case stockd.SagaSettled:
+		return d.Reservation
+	}
+	return ""
+}
+
+// maybeSave saves the partition's checkpoint if it moved and is due. Only the
+// partition's goroutine changes the State, so it encodes it without a lock
+// while queries go on reading it.
+func (pr *Projection) maybeSave(ctx context.Context, part *partition) {
+	if part.applied.Load() == part.saved || time.Now().Before(part.nextSave) {
+		return
+	}
+	if err := pr.save(ctx, part); err != nil && ctx.Err() == nil {
+		pr.log.Warn("saving the checkpoint failed; will try again", "partition", part.id, "err", err)
+	}
+}
+
+// save writes the partition's checkpoint: its position and the State at
+// exactly that position.
+func (pr *Projection) save(ctx context.Context, part *partition) error {
+	start := time.Now()
+	st := part.state
+	pos := st.Head()
+	err := pr.store.SetCheckpoint(ctx, pr.opts.Name, part.id, stockd.Checkpoint{Position: pos, State: stockd.EncodeState(st)})
+	took := time.Since(start)
+	part.nextSave = start.Add(max(pr.opts.SaveEvery, time.Duration(float64(took)/saveBudget)))
+	if err != nil {
+		return err
+	}
+	part.saved = pos
+	return nil
+}
+
+// Notify tells the projection that partition p has new durable events, so
+// that it reads them now rather than at its next poll. It never blocks: the
+// engine may call it after every durable batch.
+func (pr *Projection) Notify(p int) {
+	if p < 0 || p >= len(pr.parts) {
+		return
+	}
+	select {
+	case pr.parts[p].wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops the consumer and saves every partition's checkpoint that moved
+// since it was last saved, so that the next Start replays nothing. Queries
+// keep answering from the last state. Calling Close again does nothing. Close
+// must be called before the store is closed.
+func (pr *Projection) Close() error {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.closed {
+		return nil
+	}
+	pr.closed = true
+	if !pr.started {
+		return nil
+	}
+	pr.cancel()
+	pr.wg.Wait()
+	var errs []error
+	for _, part := range pr.parts {
+		if part.err.Load() != nil {
+			// A State that failed to apply an event is not the State
+			// at its position; it must not be resumed from.
+			continue
+		}
+		if part.applied.Load() == part.saved {
+			continue
+		}
+		if err := pr.save(context.Background(), part); err != nil {
+			errs = append(errs, fmt.Errorf("readmodel: save checkpoint of partition %d: %w", part.id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Err returns why partitions stopped following their logs, or nil. A
+// partition stops only on an event it cannot apply; its answers then stay as
+// they were, and its lag grows, which is what health checks should watch.
+func (pr *Projection) Err() error {
+	var errs []error
+	for _, part := range pr.parts {
+		if err := part.err.Load(); err != nil {
+			errs = append(errs, *err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Position returns the position up to which partition p has been applied, for
+// metrics; 0 for a partition out of range.
+func (pr *Projection) Position(p int) uint64 {
+	if p < 0 || p >= len(pr.parts) {
+		return 0
+	}
+	return pr.parts[p].applied.Load()
+}
+
+// Lag returns the number of durable events, over every partition, that the
+// projection has not applied yet, for metrics.
+func (pr *Projection) Lag() uint64 {
+	var n uint64
+	for p, part := range pr.parts {
+		n += sub(pr.durableHead(p), part.applied.Load())
+	}
+	return n
+}
+
+// durableHead is Options.DurableHead, or 0 when none was given: a projection
+// that was never started has nothing to be behind on.
+func (pr *Projection) durableHead(p int) uint64 {
+	if pr.opts.DurableHead == nil {
+		return 0
+	}
+	return pr.opts.DurableHead(p)
+}
+
+// sub returns a − b, or 0 if b ≥ a.
+func sub(a, b uint64) uint64 {
+	if b >= a {
+		return 0
+	}
+	return a - b
+}
+
+// parallel calls fn(i) for every i in [0, n), a few at a time: loading decodes
+// States, which is work for every processor.
+func parallel(n int, fn func(int)) {
+	sem := make(chan struct{}, 2*runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
+}

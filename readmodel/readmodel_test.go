@@ -1,0 +1,945 @@
+package readmodel
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/engine"
+	"github.com/stockd/stockd/pebble"
+)
+
+var ctx = context.Background()
+
+// quiet shows warnings only: the engine and the projection log their starts
+// at info level.
+var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+
+// clock is a test clock shared by the engine and the projection, so that
+// event times and as_of can be checked exactly.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// env is an engine over a Pebble store in a temporary directory.
+type env struct {
+	t     *testing.T
+	dir   string
+	clock *clock
+	store *pebble.Store
+	eng   *engine.Engine
+}
+
+// newEnv opens a store with the given partitions and an engine over it; both
+// are closed when the test ends, after every projection (cleanups run last
+// registered first).
+func newEnv(t *testing.T, partitions int) *env {
+	t.Helper()
+	e := &env{t: t, dir: t.TempDir(), clock: newClock()}
+	e.open(partitions)
+	return e
+}
+
+func (e *env) open(partitions int) {
+	e.t.Helper()
+	store, err := pebble.Open(e.dir, pebble.Options{Partitions: partitions, Logger: quiet})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	eng, err := engine.Open(ctx, store, engine.Options{Now: e.clock.Now, Logger: quiet})
+	if err != nil {
+		store.Close()
+		e.t.Fatal(err)
+	}
+	e.store, e.eng = store, eng
+	e.t.Cleanup(func() {
+		eng.Close(ctx)
+		store.Close()
+	})
+}
+
+// reopen closes the engine, which writes a snapshot of every partition, and
+// opens it again.
+func (e *env) reopen() {
+	e.t.Helper()
+	if err := e.eng.Close(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.store.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.open(0)
+}
+
+// projection returns a projection of the env's store, started, and closed
+// when the test ends.
+func (e *env) projection(opts Options) *Projection {
+	e.t.Helper()
+	if opts.DurableHead == nil {
+		opts.DurableHead = e.eng.DurableHead
+	}
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
+	if opts.Now == nil {
+		opts.Now = e.clock.Now
+	}
+	pr := New(e.store, opts)
+	if err := pr.Start(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() {
+		if err := pr.Close(); err != nil {
+			e.t.Errorf("Close: %v", err)
+		}
+	})
+	return pr
+}
+
+func (e *env) locations() {
+	e.t.Helper()
+	for _, l := range []stockd.ConfigureLocation{
+		{ID: "w1", Kind: stockd.KindWarehouse, Priority: 1, Region: "eu"},
+		{ID: "w2", Kind: stockd.KindWarehouse, Priority: 2, Region: "eu"},
+		{ID: "s1", Kind: stockd.KindStore, Priority: 3, Region: "eu"},
+	} {
+		if _, err := e.eng.ConfigureLocation(ctx, l); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+}
+
+func (e *env) receive(id, sku, location string, qty int64) stockd.Receipt {
+	e.t.Helper()
+	r, _, err := e.eng.Receive(ctx, stockd.ReceiveStock{ID: id, SKU: sku, Location: location, Quantity: qty})
+	if err != nil {
+		e.t.Fatalf("Receive %s: %v", id, err)
+	}
+	return r
+}
+
+func (e *env) reserve(c stockd.Reserve) stockd.Reservation {
+	e.t.Helper()
+	r, _, err := e.eng.Reserve(ctx, c)
+	if err != nil {
+		e.t.Fatalf("Reserve %s: %v", c.ID, err)
+	}
+	return r
+}
+
+// waitFor polls cond until it holds, failing the test after a deadline with
+// what the last call of describe says.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// caughtUp reports whether pr has applied everything eng has made durable.
+func caughtUp(pr *Projection, eng *engine.Engine) bool {
+	for p := range pr.parts {
+		if pr.Position(p) != eng.DurableHead(p) {
+			return false
+		}
+	}
+	return pr.Lag() == 0
+}
+
+// diffSKUs compares the projection's availability of skus with the engine's
+// SKU views and describes the first difference, or returns "".
+func diffSKUs(pr *Projection, eng *engine.Engine, skus []string) string {
+	got := pr.Availability(skus)
+	if len(got.Items) != len(skus) {
+		return fmt.Sprintf("%d items for %d SKUs", len(got.Items), len(skus))
+	}
+	for i, sku := range skus {
+		it := got.Items[i]
+		if it.SKU != sku {
+			return fmt.Sprintf("item %d is %q, want %q", i, it.SKU, sku)
+		}
+		want, err := eng.SKU(ctx, sku, stockd.AsOf{})
+		if stockd.IsCode(err, stockd.CodeNotFound) {
+			if it.Available != 0 || it.OnHand != 0 || it.Reserved != 0 || it.Locations == nil || len(it.Locations) != 0 {
+				return fmt.Sprintf("unknown SKU %q: %+v", sku, it)
+			}
+			continue
+		}
+		if err != nil {
+			return err.Error()
+		}
+		if it.Available != want.Available || it.OnHand != want.OnHand || it.Reserved != want.Reserved {
+			return fmt.Sprintf("%s: available/on_hand/reserved %d/%d/%d, engine %d/%d/%d", sku,
+				it.Available, it.OnHand, it.Reserved, want.Available, want.OnHand, want.Reserved)
+		}
+		if len(it.Locations) != len(want.Locations) {
+			return fmt.Sprintf("%s: %d locations, engine %d", sku, len(it.Locations), len(want.Locations))
+		}
+		for j, l := range want.Locations {
+			g := it.Locations[j]
+			w := LocationAvailability{Location: l.Location, Available: l.Available, OnHand: l.OnHand, Reserved: l.Reserved}
+			if g != w {
+				return fmt.Sprintf("%s: location %d is %+v, engine %+v", sku, j, g, w)
+			}
+		}
+	}
+	return ""
+}
+
+// diffCustomers compares the projection's listing of each customer with the
+// engine's reservations among ids, and describes the first difference.
+func diffCustomers(pr *Projection, eng *engine.Engine, customers []string, ids []string) string {
+	want := map[string][]stockd.Reservation{}
+	for _, id := range ids {
+		r, err := eng.GetReservation(ctx, id)
+		if stockd.IsCode(err, stockd.CodeNotFound) {
+			continue
+		}
+		if err != nil {
+			return err.Error()
+		}
+		if r.Customer != "" && r.Status != stockd.StatusPending {
+			want[r.Customer] = append(want[r.Customer], r)
+		}
+	}
+	for _, c := range customers {
+		got := pr.ReservationsByCustomer(c, MaxReservations).Items
+		w := want[c]
+		sortNewestFirst(w)
+		if len(got) != len(w) {
+			return fmt.Sprintf("customer %s: %d reservations, engine %d", c, len(got), len(w))
+		}
+		for i := range w {
+			if d := diffReservation(got[i], w[i]); d != "" {
+				return fmt.Sprintf("customer %s, reservation %d: %s", c, i, d)
+			}
+		}
+	}
+	return ""
+}
+
+func sortNewestFirst(rs []stockd.Reservation) {
+	slices.SortFunc(rs, func(a, b stockd.Reservation) int {
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		if a.ID > b.ID {
+			return -1
+		}
+		if a.ID < b.ID {
+			return 1
+		}
+		return 0
+	})
+}
+
+func diffReservation(got, want stockd.Reservation) string {
+	if got.ID != want.ID || got.Status != want.Status || got.Customer != want.Customer ||
+		!got.CreatedAt.Equal(want.CreatedAt) || !got.ExpiresAt.Equal(want.ExpiresAt) ||
+		!reflect.DeepEqual(got.Lines, want.Lines) {
+		return fmt.Sprintf("got %+v\nwant %+v", got, want)
+	}
+	return ""
+}
+
+// TestConvergesToEngineViews runs concurrent writers of every kind against
+// the engine while readers query the projection, then checks that the
+// projection ends exactly where the engine's own views are.
+func TestConvergesToEngineViews(t *testing.T) {
+	e := newEnv(t, 8)
+	e.locations()
+	const nSKUs = 48
+	skus := make([]string, nSKUs)
+	for i := range skus {
+		skus[i] = fmt.Sprintf("sku-%d", i)
+		e.receive("r-w1-"+skus[i], skus[i], "w1", 40)
+		e.receive("r-w2-"+skus[i], skus[i], "w2", 20)
+	}
+	pr := e.projection(Options{Interval: 2 * time.Millisecond, SaveEvery: 20 * time.Millisecond})
+	customers := []string{"c-0", "c-1", "c-2", "c-3", "c-4"}
+
+	const workers, ops = 8, 120
+	var (
+		idsMu sync.Mutex
+		ids   []string
+		wg    sync.WaitGroup
+		done  = make(chan struct{})
+		ok    atomic.Int64
+	)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			var mine []string
+			sku := func() string { return skus[rng.IntN(nSKUs)] }
+			for i := range ops {
+				id := fmt.Sprintf("w%d-%d", w, i)
+				var err error
+				switch op := rng.IntN(12); {
+				case op < 5:
+					c := stockd.Reserve{ID: id, TTL: time.Hour, Customer: customers[rng.IntN(len(customers))]}
+					used := map[string]bool{}
+					for range 1 + rng.IntN(3) {
+						s := sku()
+						if used[s] {
+							continue
+						}
+						used[s] = true
+						c.Lines = append(c.Lines, stockd.ReserveLine{SKU: s, Quantity: 1 + rng.Int64N(6), Split: rng.IntN(2) == 0})
+					}
+					_, _, err = e.eng.Reserve(ctx, c)
+					if err == nil {
+						mine = append(mine, id)
+						idsMu.Lock()
+						ids = append(ids, id)
+						idsMu.Unlock()
+					}
+				case op < 7 && len(mine) > 0:
+					r := mine[rng.IntN(len(mine))]
+					c := stockd.CommitReservation{ID: r}
+					if rng.IntN(2) == 0 {
+						if res, err := e.eng.GetReservation(ctx, r); err == nil && len(res.Lines) > 0 {
+							c.Lines = []stockd.CommitLine{{SKU: res.Lines[0].SKU, Quantity: max(1, res.Lines[0].Quantity/2)}}
+						}
+					}
+					_, err = e.eng.Commit(ctx, c)
+				case op < 8 && len(mine) > 0:
+					_, err = e.eng.Release(ctx, stockd.ReleaseReservation{ID: mine[rng.IntN(len(mine))]})
+				case op < 9:
+					delta := rng.Int64N(7) - 3
+					if delta == 0 {
+						delta = 1
+					}
+					_, _, err = e.eng.Adjust(ctx, stockd.AdjustStock{ID: id, SKU: sku(), Location: "w1", Delta: delta, Reason: stockd.ReasonOther})
+				case op < 10:
+					_, _, err = e.eng.Count(ctx, stockd.CountStock{ID: id, SKU: sku(), Location: "s1", OnHand: rng.Int64N(10)})
+				case op < 11:
+					_, _, err = e.eng.Transfer(ctx, stockd.TransferStock{ID: id, SKU: sku(), From: "w2", To: "s1", Quantity: 1 + rng.Int64N(3)})
+					if err == nil && rng.IntN(2) == 0 {
+						_, err = e.eng.ArriveTransfer(ctx, stockd.ArriveTransfer{ID: id})
+					}
+				default:
+					_, err = e.eng.ConfigureSKU(ctx, stockd.ConfigureSKU{SKU: sku(), SafetyStock: rng.Int64N(3)})
+				}
+				if err == nil {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	// Readers query all along, under the race detector, and check what
+	// must hold of any answer.
+	var readers sync.WaitGroup
+	var queries atomic.Int64
+	for r := range 4 {
+		readers.Add(1)
+		go func() {
+			defer readers.Done()
+			rng := rand.New(rand.NewPCG(uint64(r), 99))
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				ask := []string{skus[rng.IntN(nSKUs)], "no-such-sku", skus[rng.IntN(nSKUs)], skus[rng.IntN(nSKUs)]}
+				ask = append(ask, ask[0])
+				a := pr.Availability(ask)
+				want := slices.Compact(slices.Clone(ask))
+				seen := map[string]bool{}
+				want = slices.DeleteFunc(want, func(s string) bool { d := seen[s]; seen[s] = true; return d })
+				if len(a.Items) != len(want) {
+					t.Errorf("Availability(%v) has %d items, want %d", ask, len(a.Items), len(want))
+					return
+				}
+				for i, it := range a.Items {
+					if it.SKU != want[i] || it.Locations == nil {
+						t.Errorf("item %d = %+v, want SKU %s with a non-nil list", i, it, want[i])
+						return
+					}
+				}
+				l := pr.ReservationsByCustomer(customers[rng.IntN(len(customers))], 1+rng.IntN(20))
+				if l.Items == nil {
+					t.Errorf("nil reservation list")
+					return
+				}
+				for i := 1; i < len(l.Items); i++ {
+					if l.Items[i].CreatedAt.After(l.Items[i-1].CreatedAt) {
+						t.Errorf("reservations not newest first")
+						return
+					}
+				}
+				_ = pr.Lag()
+				queries.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+
+	// Expire what is still held: the engine's timers fire on its own
+	// clock, and their events must reach the projection too.
+	e.clock.Advance(2 * time.Hour)
+	e.eng.Poke()
+	waitFor(t, "holds to expire", func() bool {
+		idsMu.Lock()
+		defer idsMu.Unlock()
+		for _, id := range ids {
+			if r, err := e.eng.GetReservation(ctx, id); err == nil && (r.Status == stockd.StatusHeld || r.Status == stockd.StatusPending) {
+				return false
+			}
+		}
+		return true
+	})
+	close(done)
+	readers.Wait()
+
+	var skuDiff, custDiff string
+	waitFor(t, "the projection to converge", func() bool {
+		if !caughtUp(pr, e.eng) {
+			return false
+		}
+		skuDiff = diffSKUs(pr, e.eng, append(slices.Clone(skus), "unknown"))
+		custDiff = diffCustomers(pr, e.eng, customers, ids)
+		return skuDiff == "" && custDiff == ""
+	})
+	var total uint64
+	for p := range pr.parts {
+		total += pr.Position(p)
+	}
+	a := pr.Availability(skus)
+	if a.Lag != (Lag{}) || !a.AsOf.Equal(e.clock.Now()) {
+		t.Errorf("caught up: lag %+v, as_of %v; want none and now (%v)", a.Lag, a.AsOf, e.clock.Now())
+	}
+	t.Logf("%d commands succeeded, %d reservations, %d events, %d concurrent queries", ok.Load(), len(ids), total, queries.Load())
+}
+
+// gatedStore holds back reads of one partition while its gate is set, so that
+// a test can make a partition fall behind its durable head.
+type gatedStore struct {
+	stockd.Store
+	partition int
+	gate      atomic.Pointer[chan struct{}]
+}
+
+func (g *gatedStore) ReadPartition(ctx context.Context, p int, after uint64, limit int) ([]stockd.Event, error) {
+	if ch := g.gate.Load(); ch != nil && p == g.partition {
+		select {
+		case <-*ch:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return g.Store.ReadPartition(ctx, p, after, limit)
+}
+
+// TestNeverReadsPastDurableHead holds one partition's durable head back and
+// checks that nothing beyond it is read or shown; then holds the consumer
+// back instead, and checks that the lag and as_of say how stale the answer is.
+func TestNeverReadsPastDurableHead(t *testing.T) {
+	e := newEnv(t, 4)
+	sku := "A"
+	pa := stockd.PartitionOf(sku, 4)
+	other := "B"
+	for stockd.PartitionOf(other, 4) == pa {
+		other += "B"
+	}
+	var limits [4]atomic.Uint64
+	for p := range limits {
+		limits[p].Store(math.MaxUint64)
+	}
+	durable := func(p int) uint64 { return min(e.eng.DurableHead(p), limits[p].Load()) }
+
+	e.clock.Advance(time.Second)
+	e.receive("r1", sku, "w1", 5)
+	e.clock.Advance(time.Second)
+	r2 := e.receive("r2", sku, "w1", 7)
+	e.clock.Advance(time.Second)
+	r3 := e.receive("r3", sku, "w1", 11)
+	e.receive("rb", other, "w1", 1)
+	e.clock.Advance(time.Minute)
+	// The store holds r3, but as far as the projection is told it is not
+	// durable yet: it must not be read, let alone shown.
+	limits[pa].Store(r2.Position)
+
+	gated := &gatedStore{Store: e.store, partition: pa}
+	pr := New(gated, Options{DurableHead: durable, Interval: time.Millisecond, Logger: quiet, Now: e.clock.Now})
+	if err := pr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close() })
+	waitFor(t, "the partition to reach the durable head", func() bool { return pr.Position(pa) == r2.Position })
+	// Let the consumer look again a few times: it must stay there.
+	polls := pr.parts[pa].polls.Load()
+	waitFor(t, "more polls", func() bool {
+		pr.Notify(pa)
+		return pr.parts[pa].polls.Load() >= polls+5
+	})
+	if got := pr.Position(pa); got != r2.Position {
+		t.Fatalf("Position = %d, past the durable head %d", got, r2.Position)
+	}
+	if read := pr.parts[pa].read.Load(); read != r2.Position {
+		t.Fatalf("%d events read, want the %d durable ones", read, r2.Position)
+	}
+	a := pr.Availability([]string{sku})
+	if it := a.Items[0]; it.OnHand != 12 || it.Available != 12 {
+		t.Errorf("at the durable head: %+v, want 12 on hand", it)
+	}
+	// Everything durable is applied: the answer is complete now, although
+	// the store holds more.
+	if a.Lag != (Lag{}) || !a.AsOf.Equal(e.clock.Now()) {
+		t.Errorf("at the durable head: lag %+v as_of %v; want none and now", a.Lag, a.AsOf)
+	}
+
+	// Now r3 is durable but the consumer cannot read it.
+	ch := make(chan struct{})
+	gated.gate.Store(&ch)
+	limits[pa].Store(math.MaxUint64)
+	pr.Notify(pa)
+	a = pr.Availability([]string{sku})
+	if it := a.Items[0]; it.OnHand != 12 {
+		t.Errorf("behind: %+v, want 12 on hand", it)
+	}
+	wantLag := Lag{Events: r3.Position - r2.Position, Partitions: 1}
+	if a.Lag != wantLag {
+		t.Errorf("lag = %+v, want %+v", a.Lag, wantLag)
+	}
+	if !a.AsOf.Equal(r2.Time) {
+		t.Errorf("as_of = %v, want the time of the last event applied, %v", a.AsOf, r2.Time)
+	}
+	if got := pr.Lag(); got != wantLag.Events {
+		t.Errorf("Lag() = %d, want %d", got, wantLag.Events)
+	}
+	// A SKU of a caught-up partition is complete as of now; asked with A,
+	// the answer is as old as A's partition.
+	if b := pr.Availability([]string{other}); b.Lag != (Lag{}) || !b.AsOf.Equal(e.clock.Now()) || b.Items[0].OnHand != 1 {
+		t.Errorf("caught-up partition: %+v; want 1 on hand, no lag, as of now", b)
+	}
+	if ab := pr.Availability([]string{other, sku}); !ab.AsOf.Equal(r2.Time) || ab.Lag != wantLag {
+		t.Errorf("mixed: as_of %v lag %+v; want %v and %+v", ab.AsOf, ab.Lag, r2.Time, wantLag)
+	}
+
+	close(ch)
+	pr.Notify(pa)
+	waitFor(t, "the rest", func() bool { return pr.Position(pa) == r3.Position })
+	a = pr.Availability([]string{sku})
+	if it := a.Items[0]; it.OnHand != 23 || a.Lag != (Lag{}) || !a.AsOf.Equal(e.clock.Now()) {
+		t.Errorf("caught up: %+v lag %+v as_of %v", it, a.Lag, a.AsOf)
+	}
+}
+
+// TestRestartResumesFromCheckpoint closes a projection, writes more, and
+// checks that a new one resumes from the saved checkpoint, reading only what
+// came after it.
+func TestRestartResumesFromCheckpoint(t *testing.T) {
+	e := newEnv(t, 8)
+	e.locations()
+	skus := make([]string, 24)
+	for i := range skus {
+		skus[i] = fmt.Sprintf("sku-%d", i)
+		e.receive("r-"+skus[i], skus[i], "w1", 30)
+		e.reserve(stockd.Reserve{ID: "cart-" + skus[i], TTL: time.Hour, Customer: "c-9", Lines: []stockd.ReserveLine{{SKU: skus[i], Quantity: 2}}})
+	}
+	pr := New(e.store, Options{DurableHead: e.eng.DurableHead, Logger: quiet, Now: e.clock.Now, Interval: time.Millisecond})
+	if err := pr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first projection to catch up", func() bool { return caughtUp(pr, e.eng) })
+	positions := make([]uint64, len(pr.parts))
+	for p := range positions {
+		positions[p] = pr.Position(p)
+	}
+	if err := pr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for p, pos := range positions {
+		c, err := e.store.Checkpoint(ctx, DefaultName, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Position != pos {
+			t.Fatalf("checkpoint of partition %d at %d, want %d", p, c.Position, pos)
+		}
+		if pos > 0 {
+			st, err := stockd.DecodeState(c.State, stockd.DefaultLimits)
+			if err != nil || st.Head() != pos {
+				t.Fatalf("checkpoint state of partition %d: %v, head %d; want the state at %d", p, err, st.Head(), pos)
+			}
+		}
+	}
+
+	for i, sku := range skus {
+		e.receive("r2-"+sku, sku, "w2", 5)
+		if i%3 == 0 {
+			if _, err := e.eng.Commit(ctx, stockd.CommitReservation{ID: "cart-" + sku}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pr2 := e.projection(Options{Interval: time.Millisecond})
+	var behind uint64
+	for p, part := range pr2.parts {
+		if part.loaded != positions[p] {
+			t.Errorf("partition %d resumed from %d, want the checkpoint at %d", p, part.loaded, positions[p])
+		}
+		behind += e.eng.DurableHead(p) - positions[p]
+	}
+	waitFor(t, "the second projection to converge", func() bool {
+		return caughtUp(pr2, e.eng) && diffSKUs(pr2, e.eng, skus) == ""
+	})
+	var read uint64
+	for _, part := range pr2.parts {
+		read += part.read.Load()
+	}
+	if read != behind {
+		t.Errorf("the restarted projection read %d events, want only the %d after its checkpoint", read, behind)
+	}
+	if d := diffCustomers(pr2, e.eng, []string{"c-9"}, prefixed("cart-", skus)); d != "" {
+		t.Error(d)
+	}
+}
+
+func prefixed(prefix string, names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = prefix + n
+	}
+	return out
+}
+
+// TestSavesPeriodically checks that a running projection saves checkpoints on
+// its own, each with the State at exactly its position.
+func TestSavesPeriodically(t *testing.T) {
+	e := newEnv(t, 2)
+	pr := e.projection(Options{Name: "periodic", Interval: time.Millisecond, SaveEvery: 5 * time.Millisecond})
+	for i := range 20 {
+		e.receive(fmt.Sprint("r", i), fmt.Sprint("sku-", i%5), "w1", 1)
+	}
+	waitFor(t, "checkpoints at the durable heads", func() bool {
+		for p := range pr.parts {
+			c, err := e.store.Checkpoint(ctx, "periodic", p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Position != e.eng.DurableHead(p) {
+				return false
+			}
+			if c.Position > 0 {
+				st, err := stockd.DecodeState(c.State, stockd.DefaultLimits)
+				if err != nil || st.Head() != c.Position || st.Partition() != p {
+					t.Fatalf("checkpoint of partition %d at %d holds a state that does not match: %v", p, c.Position, err)
+				}
+			}
+		}
+		return true
+	})
+}
+
+// TestStartsFromSnapshotOrReplays checks where a partition starts when its
+// checkpoint cannot be resumed from: the engine's snapshot if there is one,
+// the start of the log otherwise.
+func TestStartsFromSnapshotOrReplays(t *testing.T) {
+	e := newEnv(t, 4)
+	skus := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	for i, sku := range skus {
+		e.receive(fmt.Sprint("r", i), sku, "w1", int64(i+1))
+	}
+	heads := make([]uint64, 4)
+	for p := range heads {
+		heads[p] = e.eng.DurableHead(p)
+	}
+
+	// Without snapshots: a checkpoint without state, one with a state that
+	// does not decode, and one beyond the durable log all mean a replay.
+	for p, c := range []stockd.Checkpoint{
+		{Position: heads[0]},
+		{Position: heads[1], State: []byte("not a state")},
+		{Position: heads[2] + 100, State: []byte("from the future")},
+	} {
+		if err := e.store.SetCheckpoint(ctx, "odd", p, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pr := e.projection(Options{Name: "odd", Interval: time.Millisecond})
+	for p, part := range pr.parts {
+		if part.loaded != 0 {
+			t.Errorf("partition %d resumed from %d, want a replay from 0", p, part.loaded)
+		}
+	}
+	waitFor(t, "the replay", func() bool { return caughtUp(pr, e.eng) && diffSKUs(pr, e.eng, skus) == "" })
+
+	// With snapshots, written by the engine on close, a new projection
+	// starts from them and reads nothing.
+	if err := pr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	e.reopen()
+	pr2 := e.projection(Options{Name: "fresh", Interval: time.Millisecond})
+	for p, part := range pr2.parts {
+		if part.loaded != heads[p] {
+			t.Errorf("partition %d started from %d, want the snapshot at %d", p, part.loaded, heads[p])
+		}
+	}
+	waitFor(t, "the projection from snapshots", func() bool { return caughtUp(pr2, e.eng) && diffSKUs(pr2, e.eng, skus) == "" })
+	for p, part := range pr2.parts {
+		if n := part.read.Load(); n != 0 {
+			t.Errorf("partition %d read %d events after starting from its snapshot", p, n)
+		}
+	}
+}
+
+// TestReservationsByCustomer follows one customer's reservations through
+// every status, including carts spanning partitions and a cart that could
+// not be held and was then retried.
+func TestReservationsByCustomer(t *testing.T) {
+	const partitions = 8
+	e := newEnv(t, partitions)
+	e.locations()
+	var skus []string
+	seen := map[int]bool{}
+	for i := 0; len(skus) < 4; i++ {
+		sku := fmt.Sprint("sku-", i)
+		if p := stockd.PartitionOf(sku, partitions); !seen[p] {
+			seen[p] = true
+			skus = append(skus, sku)
+		}
+	}
+	a, b, c, d := skus[0], skus[1], skus[2], skus[3]
+	for _, sku := range skus {
+		e.receive("r-"+sku, sku, "w1", 100)
+	}
+	line := func(sku string, q int64) stockd.ReserveLine { return stockd.ReserveLine{SKU: sku, Quantity: q} }
+	step := func() { e.clock.Advance(time.Second) }
+
+	pr := e.projection(Options{Interval: time.Millisecond})
+
+	step()
+	e.reserve(stockd.Reserve{ID: "held", TTL: time.Hour, Customer: "c-9", Lines: []stockd.ReserveLine{line(a, 1)}})
+	step()
+	e.reserve(stockd.Reserve{ID: "committed", TTL: time.Hour, Customer: "c-9", Lines: []stockd.ReserveLine{line(b, 2)}})
+	if _, err := e.eng.Commit(ctx, stockd.CommitReservation{ID: "committed"}); err != nil {
+		t.Fatal(err)
+	}
+	step()
+	e.reserve(stockd.Reserve{ID: "released", TTL: time.Hour, Customer: "c-9", Lines: []stockd.ReserveLine{line(c, 3)}})
+	if _, err := e.eng.Release(ctx, stockd.ReleaseReservation{ID: "released"}); err != nil {
+		t.Fatal(err)
+	}
+	step()
+	e.reserve(stockd.Reserve{ID: "expires", TTL: time.Minute, Customer: "c-9", Lines: []stockd.ReserveLine{line(d, 1)}})
+	step()
+	e.reserve(stockd.Reserve{ID: "cart-held", TTL: time.Hour, Customer: "c-9", Lines: []stockd.ReserveLine{line(a, 1), line(b, 1), line(c, 1)}})
+	step()
+	e.reserve(stockd.Reserve{ID: "cart-committed", TTL: time.Hour, Customer: "c-9", Lines: []stockd.ReserveLine{line(c, 2), line(d, 2)}})
+	if _, err := e.eng.Commit(ctx, stockd.CommitReservation{ID: "cart-committed", Lines: []stockd.CommitLine{{SKU: d, Quantity: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	step()
+	// Short in its second partition: held nowhere, and forgotten.
+	_, _, err := e.eng.Reserve(ctx, stockd.Reserve{ID: "cart-retried", TTL: time.Hour, Customer: "c-9", Lines: []stockd.ReserveLine{line(a, 1), line(b, 1000)}})
+	if !stockd.IsCode(err, stockd.CodeInsufficientStock) {
+		t.Fatalf("short cart: %v, want insufficient stock", err)
+	}
+	step()
+	e.reserve(stockd.Reserve{ID: "other", TTL: time.Hour, Customer: "c-1", Lines: []stockd.ReserveLine{line(a, 1), line(d, 1)}})
+	step()
+	e.reserve(stockd.Reserve{ID: "anonymous", TTL: time.Hour, Lines: []stockd.ReserveLine{line(a, 1)}})
+
+	// The short cart is not listed while it is forgotten.
+	waitFor(t, "the projection to catch up", func() bool { return caughtUp(pr, e.eng) })
+	for _, r := range pr.ReservationsByCustomer("c-9", 0).Items {
+		if r.ID == "cart-retried" {
+			t.Fatalf("a cart that could not be held is listed: %+v", r)
+		}
+	}
+
+	step()
+	e.reserve(stockd.Reserve{ID: "cart-retried", TTL: time.Hour, Customer: "c-9", Lines: []stockd.ReserveLine{line(a, 1), line(b, 1)}})
+	step()
+	e.clock.Advance(2 * time.Minute)
+	e.eng.Poke()
+	waitFor(t, "the short hold to expire", func() bool {
+		r, err := e.eng.GetReservation(ctx, "expires")
+		return err == nil && r.Status == stockd.StatusExpired
+	})
+	waitFor(t, "the projection to catch up again", func() bool { return caughtUp(pr, e.eng) })
+
+	all := []string{"held", "committed", "released", "expires", "cart-held", "cart-committed", "cart-retried", "other", "anonymous"}
+	if d := diffCustomers(pr, e.eng, []string{"c-9", "c-1", "nobody"}, all); d != "" {
+		t.Fatal(d)
+	}
+	got := pr.ReservationsByCustomer("c-9", 0)
+	wantOrder := []string{"cart-retried", "cart-committed", "cart-held", "expires", "released", "committed", "held"}
+	wantStatus := []stockd.ReservationStatus{stockd.StatusHeld, stockd.StatusCommitted, stockd.StatusHeld, stockd.StatusExpired, stockd.StatusReleased, stockd.StatusCommitted, stockd.StatusHeld}
+	if len(got.Items) != len(wantOrder) {
+		t.Fatalf("c-9 has %d reservations, want %d: %+v", len(got.Items), len(wantOrder), got.Items)
+	}
+	for i, r := range got.Items {
+		if r.ID != wantOrder[i] || r.Status != wantStatus[i] {
+			t.Errorf("reservation %d is %s (%s), want %s (%s)", i, r.ID, r.Status, wantOrder[i], wantStatus[i])
+		}
+	}
+	if cart := got.Items[2]; len(cart.Lines) != 3 {
+		t.Errorf("the cart spanning three partitions lists %d lines", len(cart.Lines))
+	}
+	if got.Lag != (Lag{}) || !got.AsOf.Equal(e.clock.Now()) {
+		t.Errorf("lag %+v as_of %v, want none and now", got.Lag, got.AsOf)
+	}
+	if two := pr.ReservationsByCustomer("c-9", 2).Items; len(two) != 2 || two[0].ID != "cart-retried" || two[1].ID != "cart-committed" {
+		t.Errorf("limit 2: %v", ids(two))
+	}
+	if none := pr.ReservationsByCustomer("nobody", 10); none.Items == nil || len(none.Items) != 0 {
+		t.Errorf("unknown customer: %#v", none.Items)
+	}
+	if anon := pr.ReservationsByCustomer("", 10); len(anon.Items) != 0 {
+		t.Errorf("empty customer lists %v", ids(anon.Items))
+	}
+
+	// The index is rebuilt from the checkpoint after a restart.
+	if err := pr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	pr2 := e.projection(Options{Interval: time.Millisecond})
+	waitFor(t, "the restarted projection", func() bool { return caughtUp(pr2, e.eng) })
+	if again := pr2.ReservationsByCustomer("c-9", 0); !slices.Equal(ids(again.Items), wantOrder) {
+		t.Errorf("after a restart: %v, want %v", ids(again.Items), wantOrder)
+	}
+	if d := diffCustomers(pr2, e.eng, []string{"c-9", "c-1"}, all); d != "" {
+		t.Error(d)
+	}
+}
+
+func ids(rs []stockd.Reservation) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.ID
+	}
+	return out
+}
+
+// TestLifecycle checks the edges of Start, Close and Notify.
+func TestLifecycle(t *testing.T) {
+	e := newEnv(t, 2)
+	pr := New(e.store, Options{Logger: quiet})
+	if err := pr.Start(ctx); err == nil {
+		t.Error("Start without DurableHead succeeded")
+	}
+	pr.Notify(0)
+	pr.Notify(0) // never blocks
+	pr.Notify(-1)
+	pr.Notify(2)
+	if a := pr.Availability([]string{"x"}); len(a.Items) != 1 || a.Items[0].Locations == nil {
+		t.Errorf("before Start: %+v", a)
+	}
+	if err := pr.Close(); err != nil {
+		t.Errorf("Close before Start: %v", err)
+	}
+
+	pr = New(e.store, Options{DurableHead: e.eng.DurableHead, Logger: quiet})
+	if err := pr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.Start(ctx); err == nil {
+		t.Error("second Start succeeded")
+	}
+	if err := pr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := pr.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := pr.Start(ctx); err == nil {
+		t.Error("Start after Close succeeded")
+	}
+	if a := pr.Availability(nil); a.Items == nil || len(a.Items) != 0 || a.Lag != (Lag{}) {
+		t.Errorf("no SKUs: %+v", a)
+	}
+	if err := pr.Err(); err != nil {
+		t.Errorf("Err = %v", err)
+	}
+}
+
+// bogus is event data the State does not know.
+type bogus struct{}
+
+func (bogus) EventType() stockd.EventType { return 200 }
+
+// corruptStore replaces the data of partition's events with bogus data.
+type corruptStore struct {
+	stockd.Store
+	partition int
+}
+
+func (c *corruptStore) ReadPartition(ctx context.Context, p int, after uint64, limit int) ([]stockd.Event, error) {
+	events, err := c.Store.ReadPartition(ctx, p, after, limit)
+	if p == c.partition {
+		for i := range events {
+			events[i].Data = bogus{}
+		}
+	}
+	return events, err
+}
+
+// TestStopsOnEventItCannotApply checks that a partition whose log the code
+// cannot fold stops, says so in Err, and never saves its broken State, while
+// the other partitions go on.
+func TestStopsOnEventItCannotApply(t *testing.T) {
+	e := newEnv(t, 2)
+	bad, good := "A", "B"
+	for stockd.PartitionOf(good, 2) == stockd.PartitionOf(bad, 2) {
+		good += "B"
+	}
+	pb, pg := stockd.PartitionOf(bad, 2), stockd.PartitionOf(good, 2)
+	e.receive("r1", bad, "w1", 1)
+	e.receive("r2", good, "w1", 2)
+	pr := New(&corruptStore{Store: e.store, partition: pb}, Options{
+		Name: "broken", DurableHead: e.eng.DurableHead, Interval: time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler), Now: e.clock.Now,
+	})
+	if err := pr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the error", func() bool { return pr.Err() != nil })
+	waitFor(t, "the good partition", func() bool { return pr.Position(pg) == e.eng.DurableHead(pg) })
+	if a := pr.Availability([]string{bad}); a.Lag != (Lag{Events: 1, Partitions: 1}) || pr.Position(pb) != 0 || pr.Lag() != 1 {
+		t.Errorf("the broken partition: %+v at position %d; want it behind by its one event", a, pr.Position(pb))
+	}
+	if err := pr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := e.store.Checkpoint(ctx, "broken", pb); err != nil || c.Position != 0 {
+		t.Errorf("the broken partition saved a checkpoint at %d (%v)", c.Position, err)
+	}
+	if c, err := e.store.Checkpoint(ctx, "broken", pg); err != nil || c.Position != e.eng.DurableHead(pg) {
+		t.Errorf("the good partition's checkpoint is at %d (%v), want %d", c.Position, err, e.eng.DurableHead(pg))
+	}
+}
