@@ -364,9 +364,19 @@ func checkName(field, s string) error {
 	return checkOptionalName(field, s)
 }
 
+// CheckName validates a required name — an id, SKU, location, customer —
+// by the rules every command applies, so that adapters reject a bad name in
+// a query exactly as a command would.
+func CheckName(field, value string) error { return checkName(field, value) }
+
 func checkOptionalName(field, s string) error {
 	if len(s) > MaxIDLength {
 		return invalid("%s is longer than %d bytes", field, MaxIDLength)
+	}
+	if s == "." || s == ".." {
+		// A URL path segment of . or .. is removed by path cleaning, so
+		// such an id could never be addressed by its URL.
+		return invalid("%s may not be %q", field, s)
 	}
 	// Most names are plain ASCII: check those byte by byte, and only fall
 	// back to decoding runes for the rest.

@@ -80,3 +80,21 @@ func (s *State) HomeReservations() iter.Seq[string] {
 		}
 	}
 }
+
+// Shortfalls returns the lines, among those belonging to this partition,
+// that could not be held now, and by how much. When a cart spanning
+// partitions is refused because its home is short, the engine asks the other
+// partitions with it, so that the refusal lists every short line, as it does
+// for a cart held in one partition.
+func (s *State) Shortfalls(lines []ReserveLine, region string) []Shortfall {
+	var out []Shortfall
+	for _, l := range lines {
+		if PartitionOf(l.SKU, s.partitions) != s.partition {
+			continue
+		}
+		if _, short := s.allocate(l, region); short != nil {
+			out = append(out, *short)
+		}
+	}
+	return out
+}

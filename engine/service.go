@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 
 	"github.com/stockd/stockd"
 )
@@ -56,7 +57,62 @@ func (e *Engine) ArriveTransfer(ctx context.Context, c stockd.ArriveTransfer) (s
 
 // Reserve holds stock for a cart.
 func (e *Engine) Reserve(ctx context.Context, c stockd.Reserve) (stockd.Reservation, bool, error) {
-	return run[stockd.Reservation](ctx, e, c)
+	r, created, err := run[stockd.Reservation](ctx, e, c)
+	if stockd.IsCode(err, stockd.CodeInsufficientStock) {
+		err = e.everyShortLine(ctx, c, err)
+	}
+	return r, created, err
+}
+
+// everyShortLine completes the refusal of a cart spanning partitions: a home
+// that is short itself refuses without asking the other partitions, so their
+// short lines are looked up here, to be listed too. The lookup is a read: it
+// may differ from what a hold would have found a moment earlier, which is
+// fine for telling a shopper what is missing.
+func (e *Engine) everyShortLine(ctx context.Context, c stockd.Reserve, err error) error {
+	var refusal *stockd.Error
+	if !errors.As(err, &refusal) {
+		return err
+	}
+	listed := make(map[string]bool, len(refusal.Lines))
+	for _, l := range refusal.Lines {
+		listed[l.SKU] = true
+	}
+	others := map[int]bool{}
+	for _, l := range c.Lines {
+		if !listed[l.SKU] {
+			others[stockd.PartitionOf(l.SKU, len(e.parts))] = true
+		}
+	}
+	if len(others) == 0 {
+		return err
+	}
+	found := map[string]stockd.Shortfall{}
+	for p := range others {
+		v, qerr := e.query(ctx, p, func(s *stockd.State) (any, error) { return s.Shortfalls(c.Lines, c.Region), nil })
+		if qerr != nil {
+			return err
+		}
+		for _, s := range v.([]stockd.Shortfall) {
+			found[s.SKU] = s
+		}
+	}
+	if len(found) == 0 {
+		return err
+	}
+	all := &stockd.Error{Code: refusal.Code, Message: "not enough stock", Status: refusal.Status}
+	for _, l := range c.Lines {
+		if listed[l.SKU] {
+			for _, s := range refusal.Lines {
+				if s.SKU == l.SKU {
+					all.Lines = append(all.Lines, s)
+				}
+			}
+		} else if s, ok := found[l.SKU]; ok {
+			all.Lines = append(all.Lines, s)
+		}
+	}
+	return all
 }
 
 // Extend moves a held reservation's deadline.

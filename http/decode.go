@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/stockd/stockd"
@@ -48,7 +50,86 @@ func decodeJSON(data []byte, dst any, optional bool) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("malformed JSON: unexpected data after the first value")
 	}
+	return exactNames(data, reflect.TypeOf(dst))
+}
+
+// exactNames fails if an object in data has a key that is not exactly the
+// JSON name of a field of the type it decoded into. encoding/json matches
+// names regardless of case, so {"QUANTITY":5} decodes; a strict API must not
+// accept it, nor let {"quantity":1,"Quantity":500} pick one of the two.
+func exactNames(data []byte, t reflect.Type) error {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return badRequest("malformed JSON: %s", describeJSONError(err))
+	}
+	return walkNames(v, t, "")
+}
+
+func walkNames(v any, t reflect.Type, path string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		obj, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		fields := jsonFields(t)
+		for k, fv := range obj {
+			ft, ok := fields[k]
+			if !ok {
+				return badRequest("malformed JSON: unknown field %q%s (names are case-sensitive)", k, at(path))
+			}
+			if err := walkNames(fv, ft, path+"."+k); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if t == reflect.TypeOf(json.RawMessage(nil)) {
+			return nil // decoded, and checked, on its own later
+		}
+		if arr, ok := v.([]any); ok {
+			for i, e := range arr {
+				if err := walkNames(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	return nil
+}
+
+func at(path string) string {
+	if path == "" {
+		return ""
+	}
+	return " in " + strings.TrimPrefix(path, ".")
+}
+
+// fieldCache maps a struct type to its fields by exact JSON name.
+var fieldCache sync.Map
+
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	if m, ok := fieldCache.Load(t); ok {
+		return m.(map[string]reflect.Type)
+	}
+	m := make(map[string]reflect.Type)
+	for f := range t.Fields() {
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		m[name] = f.Type
+	}
+	fieldCache.Store(t, m)
+	return m
 }
 
 // describeJSONError makes encoding/json's errors read well in a problem.

@@ -357,6 +357,9 @@ func (s *Server) listReservations(w http.ResponseWriter, r *http.Request) (int, 
 	if customer == "" {
 		return 0, nil, stockd.Errorf(stockd.CodeInvalid, "customer is required: reservations are listed by customer")
 	}
+	if err := stockd.CheckName("customer", customer); err != nil {
+		return 0, nil, err
+	}
 	limit := 100
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -411,6 +414,11 @@ func (s *Server) getAvailability(w http.ResponseWriter, r *http.Request) (int, a
 	}
 	if len(skus) > s.cfg.MaxSKUs {
 		return 0, nil, stockd.Errorf(stockd.CodeInvalid, "at most %d skus per request, got %d", s.cfg.MaxSKUs, len(skus))
+	}
+	for _, sku := range skus {
+		if err := stockd.CheckName("sku", sku); err != nil {
+			return 0, nil, err
+		}
 	}
 	if s.cfg.ReadModel == nil {
 		return 0, nil, stockd.Errorf(stockd.CodeUnavailable, "the read model is not running")

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/client"
+)
+
+// The SKU commands: sku (show, as of a past time), sku history, sku config;
+// and availability from the read model.
+
+func init() {
+	register(command{name: "sku", summary: "show a SKU's stock (now or --as-of a past time); sku history SKU lists its events", run: runSKU})
+	register(command{name: "availability", summary: "show the availability of SKUs from the read model", run: runAvailability})
+}
+
+func runSKU(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "history":
+			return runSKUHistory(ctx, args[1:], stdout, stderr)
+		case "config":
+			return runSKUConfig(ctx, args[1:], stdout, stderr)
+		case "show":
+			args = args[1:]
+		}
+	}
+	c := newClientCmd("sku", "sku [show] SKU [--as-of RFC3339 | --position N]\n       stockd sku history SKU [--after N] [--limit N] [--all]\n       stockd sku config SKU --safety-stock N [--low-stock N]",
+		"Shows a SKU's stock per location, with lots and holds. It reflects every acknowledged\nwrite; --as-of shows the state at a past moment, rebuilt from the events.",
+		`stockd sku A
+stockd sku A --as-of 2026-11-27T10:00:00Z
+stockd sku history A --limit 20`, stdout, stderr)
+	var asOf string
+	var at stockd.AsOf
+	c.fs.StringVar(&asOf, "as-of", "", "show the state at this past time (RFC 3339, such as 2026-11-27T10:00:00Z)")
+	c.fs.Uint64Var(&at.Position, "position", 0, "show the state at this position of the SKU's partition")
+	pos, code, ok := c.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		return c.usageError("name one SKU")
+	}
+	if asOf != "" {
+		t, err := time.Parse(time.RFC3339Nano, asOf)
+		if err != nil {
+			return c.usageError("--as-of %q is not an RFC 3339 time like 2026-11-27T10:00:00Z", asOf)
+		}
+		at.Time = t
+	}
+	s, err := c.client().SKU(ctx, pos[0], at)
+	if err != nil {
+		return c.fail(err)
+	}
+	if c.json {
+		c.printJSON(s)
+		return exitOK
+	}
+	when := "now"
+	if !at.IsZero() {
+		when = "as of " + formatTime(s.AsOf)
+		if !at.Time.IsZero() {
+			when = "as of " + formatTime(at.Time)
+		}
+	}
+	fmt.Fprintf(stdout, "%s %s (version %d, position %d): on hand %d, reserved %d, available %d, in transit %d",
+		s.SKU, when, s.Version, s.Position, s.OnHand, s.Reserved, s.Available, s.InTransit)
+	if s.Shortage > 0 {
+		fmt.Fprintf(stdout, ", SHORTAGE %d", s.Shortage)
+	}
+	if s.SafetyStock > 0 {
+		fmt.Fprintf(stdout, ", safety stock %d", s.SafetyStock)
+	}
+	fmt.Fprintln(stdout)
+	tw := c.table()
+	fmt.Fprintln(tw, "LOCATION\tON HAND\tRESERVED\tAVAILABLE\tIN TRANSIT\tHOLDS\tLOTS")
+	for _, l := range s.Locations {
+		var lots []string
+		for _, lot := range l.Lots {
+			name := lot.Lot
+			if name == "" {
+				name = "(undated)"
+			}
+			if lot.BestBefore != "" {
+				name += " bb " + lot.BestBefore
+			}
+			lots = append(lots, fmt.Sprintf("%s:%d", name, lot.Quantity))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\n", l.Location, l.OnHand, l.Reserved, l.Available, l.InTransit, l.HoldCount, dash(strings.Join(lots, ", ")))
+	}
+	tw.Flush()
+	return exitOK
+}
+
+func runSKUHistory(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newClientCmd("sku history", "sku history SKU [--after N] [--limit N] [--all]",
+		"Lists a SKU's events, oldest first, a page at a time. The output ends with the\ncommand that shows the next page.",
+		`stockd sku history A --limit 50
+stockd sku history A --after 50 --limit 50
+stockd sku history A --all --json`, stdout, stderr)
+	var q stockd.HistoryQuery
+	var all bool
+	c.fs.Uint64Var(&q.After, "after", 0, "cursor: show events after this version (the 'next' of the previous page)")
+	c.fs.IntVar(&q.Limit, "limit", 100, "events per page, 1 to 1000")
+	c.fs.BoolVar(&all, "all", false, "follow the cursor to the end")
+	pos, code, ok := c.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		return c.usageError("name one SKU")
+	}
+	cl := c.client()
+	var events []client.EventJSON
+	next := q.After
+	for {
+		page, err := cl.Events(ctx, pos[0], q)
+		if err != nil {
+			return c.fail(err)
+		}
+		events = append(events, page.Events...)
+		if n, err := strconv.ParseUint(page.Next, 10, 64); err == nil {
+			next = n
+		}
+		if !all || len(page.Events) == 0 || next == q.After {
+			break
+		}
+		q.After = next
+	}
+	if c.json {
+		c.printJSON(client.EventPage{Events: events, Next: fmt.Sprint(next)})
+		return exitOK
+	}
+	tw := c.table()
+	fmt.Fprintln(tw, "VERSION\tPOSITION\tTIME\tTYPE\tCOMMAND\tACTOR\tDATA")
+	for _, e := range events {
+		fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%s\t%s\t%s\n", e.Version, e.Position, formatTime(e.Time), e.Type, dash(e.CommandID), dash(e.Actor), compactJSON(e.Data))
+	}
+	tw.Flush()
+	if len(events) == 0 {
+		fmt.Fprintln(stdout, "no more events")
+	}
+	if !all {
+		fmt.Fprintf(stdout, "next page: stockd sku history %s --after %d --limit %d\n", pos[0], next, q.Limit)
+	}
+	return exitOK
+}
+
+// compactJSON shows event data on one line.
+func compactJSON(data json.RawMessage) string {
+	var v map[string]any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return string(data)
+	}
+	b, _ := json.Marshal(v)
+	s := string(b)
+	if len(s) > 120 {
+		s = s[:117] + "..."
+	}
+	return s
+}
+
+func runSKUConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newClientCmd("sku config", "sku config SKU --safety-stock N [--low-stock N]",
+		"Configures a SKU: safety stock is never sold at any location; the low-stock\nthreshold drives low-stock signals.",
+		`stockd sku config A --safety-stock 2 --low-stock 10`, stdout, stderr)
+	var cmd stockd.ConfigureSKU
+	c.fs.Int64Var(&cmd.SafetyStock, "safety-stock", 0, "units at each location that are never sold")
+	c.fs.Int64Var(&cmd.LowStockThreshold, "low-stock", 0, "available units at or below which the SKU is low on stock")
+	pos, code, ok := c.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) != 1 {
+		return c.usageError("name one SKU")
+	}
+	cmd.SKU = pos[0]
+	cfg, err := c.client().ConfigureSKU(ctx, cmd)
+	if err != nil {
+		return c.fail(err)
+	}
+	if c.json {
+		c.printJSON(cfg)
+		return exitOK
+	}
+	fmt.Fprintf(stdout, "sku %s: safety stock %d, low-stock threshold %d\n", cfg.SKU, cfg.SafetyStock, cfg.LowStockThreshold)
+	return exitOK
+}
+
+func runAvailability(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newClientCmd("availability", "availability SKU...",
+		"Shows what can be sold of each SKU, per location, from the read model: fast, and\nfresh within a moment (the answer says how fresh).",
+		`stockd availability A B C`, stdout, stderr)
+	pos, code, ok := c.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) == 0 {
+		return c.usageError("name at least one SKU")
+	}
+	a, err := c.client().Availability(ctx, pos...)
+	if err != nil {
+		return c.fail(err)
+	}
+	if c.json {
+		c.printJSON(a)
+		return exitOK
+	}
+	tw := c.table()
+	fmt.Fprintln(tw, "SKU\tAVAILABLE\tON HAND\tRESERVED\tLOCATIONS")
+	for _, it := range a.Items {
+		var locs []string
+		for _, l := range it.Locations {
+			locs = append(locs, fmt.Sprintf("%s:%d", l.Location, l.Available))
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", it.SKU, it.Available, it.OnHand, it.Reserved, dash(strings.Join(locs, " ")))
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "as of %s%s\n", formatTime(a.AsOf), lagNote(a.Lag.Events))
+	return exitOK
+}
