@@ -30,7 +30,10 @@ type Options struct {
 	// MaxBatch bounds the commands decided in one batch. Default 4096.
 	MaxBatch int
 	// Pipeline is how many batches of one partition may be on their way to
-	// disk at once when the store can pipeline appends. Default 4.
+	// disk at once. The engine writer syncs at most two groups at a time
+	// whatever this is, so a deeper pipeline costs no extra fsyncs; it lets
+	// requests that arrive one by one, as over HTTP, still form batches.
+	// Default 16.
 	Pipeline int
 	// SnapshotEvery is how many events a partition may gain before a new
 	// snapshot is written in the background. Default 1,000,000.
@@ -76,7 +79,7 @@ func (o *Options) setDefaults() {
 		o.MaxBatch = 4096
 	}
 	if o.Pipeline <= 0 {
-		o.Pipeline = 4
+		o.Pipeline = 16
 	}
 	if o.SnapshotEvery == 0 {
 		o.SnapshotEvery = 1_000_000

@@ -14,6 +14,32 @@ type BatchBody struct {
 	Operations []BatchOperation `json:"operations"`
 }
 
+// checkNames checks the names of the batch and of its operations exactly;
+// each operation's body is checked when it is decoded.
+func (*BatchBody) checkNames(data []byte) error {
+	var outer map[string]json.RawMessage
+	if err := json.Unmarshal(data, &outer); err != nil {
+		return badRequest("malformed JSON: %s", describeJSONError(err))
+	}
+	for k := range outer {
+		if k != "operations" {
+			return badRequest("malformed JSON: unknown field %q (names are case-sensitive)", k)
+		}
+	}
+	var ops []map[string]json.RawMessage
+	if err := json.Unmarshal(outer["operations"], &ops); err != nil {
+		return nil // not a list: the decoder has already said so
+	}
+	for i, op := range ops {
+		for k := range op {
+			if k != "op" && k != "idempotency_key" && k != "body" {
+				return badRequest("malformed JSON: unknown field %q in operations[%d] (names are case-sensitive)", k, i)
+			}
+		}
+	}
+	return nil
+}
+
 // BatchOperation is one operation of a batch. Op names it: "receive",
 // "adjust", "count", "transfer", "arrive", "reserve", "commit", "release" or
 // "extend". Body is what the operation's own route takes, plus, for the

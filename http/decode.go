@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,17 +20,25 @@ import (
 // unknown fields, no trailing data, at most the configured size. An empty
 // body is allowed only when optional is true, and leaves dst as it is.
 func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
-	body := http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
-	data, err := io.ReadAll(body)
-	if err != nil {
+	buf := bodies.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= 64<<10 { // keep small buffers only
+			buf.Reset()
+			bodies.Put(buf)
+		}
+	}()
+	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return stockd.Errorf(stockd.CodeBodyTooLarge, "the body is larger than %d bytes", tooBig.Limit)
 		}
 		return badRequest("reading the body: %v", err)
 	}
-	return decodeJSON(data, dst, optional)
+	return decodeJSON(buf.Bytes(), dst, optional)
 }
+
+// bodies recycles the buffers request bodies are read into.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // decodeJSON decodes data into dst strictly; see decodeBody.
 func decodeJSON(data []byte, dst any, optional bool) error {
@@ -50,61 +59,86 @@ func decodeJSON(data []byte, dst any, optional bool) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("malformed JSON: unexpected data after the first value")
 	}
-	return exactNames(data, reflect.TypeOf(dst))
+	return exactNames(data, dst)
+}
+
+// namesChecker is implemented by bodies whose names exactNames cannot check
+// by scanning, because they carry raw JSON that is decoded, and checked, on
+// its own later.
+type namesChecker interface {
+	checkNames(data []byte) error
 }
 
 // exactNames fails if an object in data has a key that is not exactly the
-// JSON name of a field of the type it decoded into. encoding/json matches
-// names regardless of case, so {"QUANTITY":5} decodes; a strict API must not
-// accept it, nor let {"quantity":1,"Quantity":500} pick one of the two.
-func exactNames(data []byte, t reflect.Type) error {
-	var v any
-	if err := json.Unmarshal(data, &v); err != nil {
-		return badRequest("malformed JSON: %s", describeJSONError(err))
+// JSON name of a field. encoding/json matches names regardless of case, so
+// {"QUANTITY":5} decodes; a strict API must not accept it, nor let
+// {"quantity":1,"Quantity":500} pick one of the two. It scans the bytes once,
+// without decoding them again: every key must be one of the names the type
+// can have at any depth, and the decoder, which refuses unknown fields, has
+// already checked that each is known where it stands.
+func exactNames(data []byte, dst any) error {
+	if c, ok := dst.(namesChecker); ok {
+		return c.checkNames(data)
 	}
-	return walkNames(v, t, "")
-}
-
-func walkNames(v any, t reflect.Type, path string) error {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	switch t.Kind() {
-	case reflect.Struct:
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return nil
+	names := jsonNames(reflect.TypeOf(dst))
+	for i := 0; i < len(data); i++ {
+		if data[i] != '"' {
+			continue
 		}
-		fields := jsonFields(t)
-		for k, fv := range obj {
-			ft, ok := fields[k]
-			if !ok {
-				return badRequest("malformed JSON: unknown field %q%s (names are case-sensitive)", k, at(path))
-			}
-			if err := walkNames(fv, ft, path+"."+k); err != nil {
-				return err
+		start, escaped := i+1, false
+		for i++; i < len(data) && data[i] != '"'; i++ {
+			if data[i] == '\\' {
+				escaped = true
+				i++
 			}
 		}
-	case reflect.Slice:
-		if t == reflect.TypeOf(json.RawMessage(nil)) {
-			return nil // decoded, and checked, on its own later
+		end := i
+		j := end + 1
+		for j < len(data) && (data[j] == ' ' || data[j] == '\t' || data[j] == '\n' || data[j] == '\r') {
+			j++
 		}
-		if arr, ok := v.([]any); ok {
-			for i, e := range arr {
-				if err := walkNames(e, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
-					return err
-				}
+		if j >= len(data) || data[j] != ':' {
+			continue // a string value, not a key
+		}
+		key := string(data[start:end])
+		if escaped {
+			if k, err := strconv.Unquote(`"` + key + `"`); err == nil {
+				key = k
 			}
+		}
+		if !names[key] {
+			return badRequest("malformed JSON: unknown field %q (names are case-sensitive)", key)
 		}
 	}
 	return nil
 }
 
-func at(path string) string {
-	if path == "" {
-		return ""
+// nameCache maps a type to every JSON field name it can contain, at any
+// depth.
+var nameCache sync.Map
+
+func jsonNames(t reflect.Type) map[string]bool {
+	if m, ok := nameCache.Load(t); ok {
+		return m.(map[string]bool)
 	}
-	return " in " + strings.TrimPrefix(path, ".")
+	m := make(map[string]bool)
+	collectNames(t, m, map[reflect.Type]bool{})
+	nameCache.Store(t, m)
+	return m
+}
+
+func collectNames(t reflect.Type, names map[string]bool, seen map[reflect.Type]bool) {
+	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct || seen[t] {
+		return
+	}
+	seen[t] = true
+	for name, ft := range jsonFields(t) {
+		names[name] = true
+		collectNames(ft, names, seen)
+	}
 }
 
 // fieldCache maps a struct type to its fields by exact JSON name.

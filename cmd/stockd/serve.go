@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	nethttp "net/http"
+	"net/http/pprof"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -31,6 +32,7 @@ func init() {
 // serveConfig is everything serve can be told, by flag or STOCKD_* variable.
 type serveConfig struct {
 	addr, data, logLevel, logFormat string
+	debugAddr                       string
 	partitions, inbox, maxLines     int
 	maxBatch                        int
 	defaultTTL, maxTTL, shutdown    time.Duration
@@ -51,6 +53,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.maxTTL, "max-ttl", stockd.DefaultLimits.MaxTTL, "longest ttl a reservation or extension may ask")
 	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", 1_000_000, "events a partition gains before a background snapshot")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
+	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go's pprof profiles on this address (keep it private)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.Usage = func() {
@@ -179,6 +182,20 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, log *slog.Logg
 		return exitFailure, err
 	}
 	srv := &nethttp.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	if c.debugAddr != "" {
+		// Profiles are served apart from the API, on an address the
+		// operator chooses, never on the public one.
+		go func() {
+			mux := nethttp.NewServeMux()
+			mux.HandleFunc("/debug/pprof/", pprof.Index)
+			mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+			mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+			log.Info("serving profiles", "addr", c.debugAddr)
+			if err := nethttp.ListenAndServe(c.debugAddr, mux); err != nil {
+				log.Warn("profiles not served", "err", err)
+			}
+		}()
+	}
 	fmt.Fprintf(stdout, "stockd listening on http://%s (data in %s)\n", ln.Addr(), c.data)
 	log.Info("listening", "addr", ln.Addr().String(), "data", c.data, "partitions", store.Partitions())
 
