@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/readmodel"
 )
 
 // EventPage is the answer of GET /v1/skus/{sku}/events as it is on the wire.
@@ -148,51 +149,17 @@ func derefData(p any) stockd.EventData {
 	return nil
 }
 
-// Availability is the answer of GET /v1/availability: the eventually
-// consistent availability of some SKUs, and how fresh it is.
-type Availability struct {
-	// Items holds one entry per SKU asked for, in the order asked.
-	Items []AvailabilityItem `json:"items"`
-	// AsOf is the moment up to which the answer is complete.
-	AsOf time.Time `json:"as_of"`
-	// Lag says how far the answer is behind the durable log.
-	Lag Lag `json:"lag"`
-}
-
-// AvailabilityItem is the availability of one SKU, in total and per
-// location.
-type AvailabilityItem struct {
-	SKU       string                 `json:"sku"`
-	Available int64                  `json:"available"`
-	OnHand    int64                  `json:"on_hand"`
-	Reserved  int64                  `json:"reserved"`
-	Locations []LocationAvailability `json:"locations"`
-}
-
-// LocationAvailability is the availability of one SKU at one location.
-type LocationAvailability struct {
-	Location  string `json:"location"`
-	Available int64  `json:"available"`
-	OnHand    int64  `json:"on_hand"`
-	Reserved  int64  `json:"reserved"`
-}
-
-// Lag says how far a read-model answer is behind the durable log of the
-// partitions it involves.
-type Lag struct {
-	// Events is the number of durable events not yet applied.
-	Events uint64 `json:"events"`
-	// Partitions is the number of partitions involved that are behind.
-	Partitions int `json:"partitions"`
-}
-
-// CustomerReservations is the answer of GET /v1/reservations?customer=: a
-// customer's reservations from the read model, newest first, and how fresh
-// they are.
-type CustomerReservations struct {
-	Items []stockd.Reservation `json:"items"`
-	// AsOf is the moment up to which the answer is complete.
-	AsOf time.Time `json:"as_of"`
-	// Lag says how far the answer is behind the durable log.
-	Lag Lag `json:"lag"`
-}
+// The read model's answers are decoded into its own types: the client and
+// the server cannot disagree on their shape.
+type (
+	// Availability is the answer of GET /v1/availability.
+	Availability = readmodel.Availability
+	// AvailabilityItem is the availability of one SKU.
+	AvailabilityItem = readmodel.Item
+	// LocationAvailability is the availability of one SKU at one location.
+	LocationAvailability = readmodel.LocationAvailability
+	// Lag says how far a read-model answer is behind the durable log.
+	Lag = readmodel.Lag
+	// CustomerReservations is the answer of GET /v1/reservations?customer=.
+	CustomerReservations = readmodel.Reservations
+)

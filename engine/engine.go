@@ -9,13 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/internal/workers"
 )
 
 // Options configure an Engine. The zero value is usable: every field has a
@@ -167,7 +167,7 @@ func Open(ctx context.Context, store stockd.Store, opts Options) (*Engine, error
 		keys += st.KeyCount()
 	}
 	e.reg.reserve(keys)
-	parallel(n, func(p int) {
+	workers.Each(n, func(p int) {
 		states[p].Keys(func(key stockd.Key, fp uint64) { e.reg.put(key, p, fp) })
 	})
 	locs := states[stockd.LocationPartition].Locations()
@@ -208,30 +208,13 @@ func Open(ctx context.Context, store stockd.Store, opts Options) (*Engine, error
 	return e, nil
 }
 
-// parallel calls fn(i) for every i in [0, n), with twice as many goroutines
-// as processors, so that one waiting for a read does not leave a processor
-// idle.
-func parallel(n int, fn func(int)) {
-	sem := make(chan struct{}, 2*runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			fn(i)
-		}()
-	}
-	wg.Wait()
-}
-
 // recoverAll rebuilds every partition's state, several at a time.
 func recoverAll(ctx context.Context, store stockd.Store, n int, limits stockd.Limits) ([]*stockd.State, []uint64, int, error) {
 	states := make([]*stockd.State, n)
 	snaps := make([]uint64, n)
 	counts := make([]int, n)
 	errs := make([]error, n)
-	parallel(n, func(p int) {
+	workers.Each(n, func(p int) {
 		states[p], snaps[p], counts[p], errs[p] = load(ctx, store, p, limits, 0)
 	})
 	total := 0

@@ -22,13 +22,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/internal/workers"
 )
 
 // Defaults of Options.
@@ -240,7 +240,7 @@ func (pr *Projection) Start(ctx context.Context) error {
 	start := time.Now()
 	errs := make([]error, len(pr.parts))
 	sources := make([]string, len(pr.parts))
-	parallel(len(pr.parts), func(p int) {
+	workers.Each(len(pr.parts), func(p int) {
 		sources[p], errs[p] = pr.load(ctx, pr.parts[p])
 	})
 	if err := errors.Join(errs...); err != nil {
@@ -654,20 +654,4 @@ func sub(a, b uint64) uint64 {
 		return 0
 	}
 	return a - b
-}
-
-// parallel calls fn(i) for every i in [0, n), a few at a time: loading decodes
-// States, which is work for every processor.
-func parallel(n int, fn func(int)) {
-	sem := make(chan struct{}, 2*runtime.GOMAXPROCS(0))
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			fn(i)
-		}()
-	}
-	wg.Wait()
 }
