@@ -14,15 +14,17 @@
 // Retry-After up to 100 ms), and other.
 //
 // Targets run one after another, never at once, so each has the machine to
-// itself:
+// itself; Main runs the ceiling first and gives each workload a fresh embedded
+// server, so that no target pays for another's leftover heap or background
+// work:
 //
-//   - stockd: one reservation per POST /v1/reservations.
-//   - stockd-batch: many reservations per POST /v1/batch, each with its own
-//     result; throughput counts reservations.
 //   - noop: NoopHandler, a net/http handler in this process that decodes the
 //     same body strictly and answers 201. Driven by the same generator, it
 //     is the machine's per-request HTTP ceiling, so stockd/noop says how much
 //     of that ceiling stockd reaches.
+//   - stockd: one reservation per POST /v1/reservations.
+//   - stockd-batch: many reservations per POST /v1/batch, each with its own
+//     result; throughput counts reservations.
 //   - pg-rowlock: the row-lock design,
 //     UPDATE stock SET available = available - $2 WHERE sku = $1 AND available >= $2,
 //     one autocommit statement per reservation, one connection per client.

@@ -6,8 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,7 +24,7 @@ import (
 // Main needs --url.
 var StartEmbedded func(ctx context.Context, dir string) (url string, stop func(), err error)
 
-// TargetNames lists every target Main knows, in the order it runs them.
+// TargetNames lists every target Main knows.
 var TargetNames = []string{"stockd", "stockd-batch", "noop", "pg-rowlock", "pg-events"}
 
 // WorkloadNames lists every workload Main knows.
@@ -70,9 +73,11 @@ Workloads:
   uniform       --skus SKUs "sku-0"…; every operation reserves 1 unit of
                 one chosen uniformly at random
 
-Without --url, the bench starts an embedded stockd server on a temporary
-directory and a free port. The PostgreSQL targets each work in a schema of
-their own (stockd_bench_<random>) and drop it at the end.
+Without --url, the bench starts an embedded stockd server in this process on
+a free port, a fresh one per workload (data in a temporary directory, or in
+--data/<workload>). Each workload runs noop first, then stockd, stockd-batch,
+pg-rowlock and pg-events, one at a time. The PostgreSQL targets each work in a
+schema of their own (stockd_bench_<random>) and drop it at the end.
 
 Examples:
   stockd bench
@@ -89,7 +94,7 @@ func newFlagSet(o *options) (*flag.FlagSet, func() error) {
 	var targets, workloads, clients string
 	fs.StringVar(&o.url, "url", "", "base URL of a running stockd server to drive, e.g. http://127.0.0.1:8080 (default: an embedded server)")
 	fs.BoolVar(&o.embedded, "embedded", false, "start an in-process stockd server on a free port (the default when --url is not given)")
-	fs.StringVar(&o.data, "data", "", "data directory of the embedded server; put it on the disk you mean to measure (default: a new temporary directory, removed afterwards)")
+	fs.StringVar(&o.data, "data", "", "data directory of the embedded servers, one subdirectory per workload; put it on the disk you mean to measure (default: a new temporary directory, removed afterwards)")
 	fs.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN for the pg-rowlock and pg-events targets, e.g. postgres://localhost:5432/test (env STOCKD_BENCH_POSTGRES)")
 	fs.StringVar(&targets, "targets", "", "comma-separated targets among "+strings.Join(TargetNames, ",")+" (default stockd,stockd-batch,noop, and pg-rowlock,pg-events when a DSN is given)")
 	fs.StringVar(&workloads, "workloads", "hot,uniform", "comma-separated workloads among "+strings.Join(WorkloadNames, ","))
@@ -301,11 +306,48 @@ func redactArgs(args []string) []string {
 	return out
 }
 
-// run sets up the targets o names, runs them and tears them down.
-func run(ctx context.Context, o *options, progress io.Writer) (rep *Report, err error) {
+// run runs each workload of o in turn, with targets set up afresh for it and
+// torn down after it: with the embedded server, a new server on a directory of
+// its own per workload, stopped before the next. Otherwise the millions of
+// holds of one workload would stay in this process's heap and make the
+// garbage collector, which every target here shares, slower for the next.
+func run(ctx context.Context, o *options, progress io.Writer) (*Report, error) {
 	client := NewHTTPClient(slices.Max(o.clients))
 	defer client.CloseIdleConnections()
+	dir := o.data
+	if o.needsStockd() && o.url == "" && dir == "" {
+		tmp, err := os.MkdirTemp("", "stockd-bench-")
+		if err != nil {
+			return nil, err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	}
+	var total *Report
+	var errs []error
+	for _, name := range o.workloads {
+		w := Hot()
+		if name == "uniform" {
+			w = Uniform(o.skus)
+		}
+		rep, err := runWorkload(ctx, o, client, w, filepath.Join(dir, name), progress)
+		total = total.merge(rep)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	if total != nil {
+		total.computeRatios()
+	}
+	return total, errors.Join(errs...)
+}
 
+// runWorkload sets up the targets o names, runs them through w and tears
+// them down. dir is the embedded server's data directory.
+func runWorkload(ctx context.Context, o *options, client *http.Client, w Workload, dir string, progress io.Writer) (rep *Report, err error) {
 	var targets []Target
 	defer func() {
 		for _, t := range targets {
@@ -318,26 +360,29 @@ func run(ctx context.Context, o *options, progress io.Writer) (rep *Report, err 
 	if o.needsStockd() {
 		base := o.url
 		if base == "" {
-			dir := o.data
-			if dir == "" {
-				tmp, err := os.MkdirTemp("", "stockd-bench-")
-				if err != nil {
-					return nil, err
-				}
-				defer os.RemoveAll(tmp)
-				dir = tmp
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return nil, err
 			}
 			u, stop, err := StartEmbedded(ctx, dir)
 			if err != nil {
 				return nil, fmt.Errorf("starting the embedded server: %w", err)
 			}
-			defer stop()
-			fmt.Fprintf(progress, "bench: embedded stockd at %s, data in %s\n", u, dir)
+			defer func() {
+				stop()
+				client.CloseIdleConnections()
+				// Leave the next workload a heap without this
+				// server's state.
+				runtime.GC()
+			}()
+			fmt.Fprintf(progress, "bench: %s: embedded stockd at %s, data in %s\n", w.Name, u, dir)
 			base = u
 		}
 		stockd = NewStockd(base, client, o.ttl)
 	}
-	for _, name := range TargetNames { // a fixed order, whatever the flag's
+	// A fixed order, whatever the flag's: the ceiling first, before any
+	// server has accumulated state or background work, then stockd, then
+	// its peers.
+	for _, name := range []string{"noop", "stockd", "stockd-batch", "pg-rowlock", "pg-events"} {
 		if !slices.Contains(o.targets, name) {
 			continue
 		}
@@ -358,15 +403,6 @@ func run(ctx context.Context, o *options, progress io.Writer) (rep *Report, err 
 			targets = append(targets, NewPGEvents(o.postgres))
 		}
 	}
-
-	cfg := Config{Clients: o.clients, Duration: o.duration, Ops: o.ops, Warmup: o.warmup, Progress: progress}
-	for _, w := range o.workloads {
-		switch w {
-		case "hot":
-			cfg.Workloads = append(cfg.Workloads, Hot())
-		case "uniform":
-			cfg.Workloads = append(cfg.Workloads, Uniform(o.skus))
-		}
-	}
+	cfg := Config{Workloads: []Workload{w}, Clients: o.clients, Duration: o.duration, Ops: o.ops, Warmup: o.warmup, Progress: progress}
 	return Run(ctx, cfg, targets)
 }

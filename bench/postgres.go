@@ -239,15 +239,28 @@ func (pp *pgPool) release(ctx context.Context, c *pgx.Conn) {
 	pp.ch <- c
 }
 
+// close closes every connection and waits until the server has ended their
+// backends, so that the next level's count of free connections does not
+// include them.
 func (pp *pgPool) close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	pp.mu.Lock()
 	defer pp.mu.Unlock()
+	var pids []int64
 	for _, c := range pp.all {
+		pids = append(pids, int64(c.PgConn().PID()))
 		c.Close(ctx)
 	}
 	pp.all = nil
+	for pp.p.admin != nil && len(pids) > 0 {
+		var n int
+		err := pp.p.admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE pid = ANY($1::bigint[])`, pids).Scan(&n)
+		if err != nil || n == 0 {
+			return
+		}
+		wait(ctx, 5*time.Millisecond)
+	}
 }
 
 // pgWorker is one client of a PostgreSQL target.

@@ -166,6 +166,22 @@ func (rep *Report) computeRatios() {
 	}
 }
 
+// merge returns rep with the workloads and results of o appended; a nil rep
+// or o counts as empty.
+func (rep *Report) merge(o *Report) *Report {
+	if o == nil {
+		return rep
+	}
+	if rep == nil {
+		c := *o
+		return &c
+	}
+	rep.Workloads = append(rep.Workloads, o.Workloads...)
+	rep.Results = append(rep.Results, o.Results...)
+	rep.Machine.LoadEnd = o.Machine.LoadEnd
+	return rep
+}
+
 func (rep *Report) find(workload, target string, clients int) *Result {
 	for i := range rep.Results {
 		r := &rep.Results[i]
