@@ -110,7 +110,8 @@ type KeyGuard interface {
 // one with PipelinedAppender (several appends of one partition must chain
 // their expected heads); if any is refused, none is written. wait blocks until
 // all of them are durable. It lets an engine with many partitions pay one
-// write, not one per partition, for each group commit.
+// write, not one per partition, for each group commit. An implementation
+// MUST NOT keep appends after it returns: the caller reuses the slice.
 type GroupAppender interface {
 	BeginAppendGroup(ctx context.Context, appends []Append) (wait func() error, err error)
 }

@@ -316,7 +316,7 @@ func (s *Store) Append(ctx context.Context, p int, expected uint64, batch stockd
 	if err != nil {
 		return err
 	}
-	return s.syncWait(b, appends)
+	return s.syncWait(b, describe(appends))
 }
 
 // BeginAppend checks and applies batch like Append, making it visible to
@@ -340,10 +340,13 @@ func (s *Store) BeginAppendGroup(ctx context.Context, appends []stockd.Append) (
 	// gets round to calling wait. After a failed sync Pebble panics if its
 	// log is written again, so the sooner later appends are refused the
 	// better.
+	// The caller may reuse appends once this returns, so the goroutine
+	// keeps only what its error message needs.
+	what := describe(appends)
 	done := make(chan struct{})
 	var waitErr error
 	go func() {
-		waitErr = s.syncWait(b, appends)
+		waitErr = s.syncWait(b, what)
 		close(done)
 	}()
 	return func() error {
@@ -433,13 +436,25 @@ func (s *Store) begin(ctx context.Context, appends []stockd.Append) (*pebbledb.B
 	return b, nil
 }
 
+// groupInfo is what an error about a group of appends names: its first
+// append and how many others there were.
+type groupInfo struct {
+	partition int
+	from, to  uint64
+	others    int
+}
+
+func describe(appends []stockd.Append) groupInfo {
+	a := appends[0]
+	return groupInfo{a.Partition, a.Expected + 1, a.Expected + uint64(len(a.Batch.Events)), len(appends) - 1}
+}
+
 // syncWait waits for a batch begun by begin to be durable. A failed sync is
 // the store's failure: it is recorded and never retried.
-func (s *Store) syncWait(b *pebbledb.Batch, appends []stockd.Append) error {
+func (s *Store) syncWait(b *pebbledb.Batch, g groupInfo) error {
 	if err := b.SyncWait(); err != nil {
-		a := appends[0]
 		return s.fail(fmt.Errorf("pebble: sync of partition %d positions %d..%d (and %d more appends): %w",
-			a.Partition, a.Expected+1, a.Expected+uint64(len(a.Batch.Events)), len(appends)-1, err))
+			g.partition, g.from, g.to, g.others, err))
 	}
 	_ = b.Close() // the batch is durable; closing only recycles it
 	return nil
