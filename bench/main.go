@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,6 +47,7 @@ type options struct {
 	skus      int
 	ttl       time.Duration
 	json      bool
+	profile   string
 }
 
 const usageText = `Usage: stockd bench [flags]
@@ -106,6 +108,7 @@ func newFlagSet(o *options) (*flag.FlagSet, func() error) {
 	fs.IntVar(&o.skus, "skus", DefaultUniformSKUs, "number of SKUs of the uniform workload")
 	fs.DurationVar(&o.ttl, "ttl", 15*time.Minute, "hold time each reservation asks for")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON instead of tables")
+	fs.StringVar(&o.profile, "cpuprofile", "", "write a CPU profile of the whole run (load generator and embedded server alike) to this file")
 	finish := func() error {
 		var err error
 		if o.targets, err = parseNames("--targets", targets, TargetNames); err != nil {
@@ -255,6 +258,14 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "stockd bench: %v\nRun 'stockd bench --help' for usage.\n", err)
 		return 2
 	}
+	if o.profile != "" {
+		stop, err := startProfile(o.profile)
+		if err != nil {
+			fmt.Fprintf(stderr, "stockd bench: %v\n", err)
+			return 1
+		}
+		defer stop()
+	}
 	rep, err := run(ctx, o, stderr)
 	if rep != nil {
 		rep.Command = strings.Join(append([]string{"stockd", "bench"}, redactArgs(args)...), " ")
@@ -271,6 +282,23 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// startProfile starts a CPU profile written to path and returns the func that
+// ends it.
+func startProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
 
 // redactArgs returns args with any password in a --postgres DSN replaced by
