@@ -9,9 +9,11 @@ import "fmt"
 
 const snapshotFormatV1 = 1
 
-// EncodeState returns the encoding of s for a snapshot.
+// EncodeState returns the encoding of s for a snapshot. It does not change
+// what s holds, only a sizing hint for the next encoding, so it must not run
+// concurrently with itself on one State.
 func EncodeState(s *State) []byte {
-	w := writer{buf: make([]byte, 0, 1<<16)}
+	w := writer{buf: make([]byte, 0, max(1<<16, s.encodedSize+s.encodedSize/8))}
 	w.byte(snapshotFormatV1)
 	w.varint(int64(s.partition))
 	w.varint(int64(s.partitions))
@@ -105,6 +107,7 @@ func EncodeState(s *State) []byte {
 		w.time(r.time)
 		w.varint(r.delta)
 	}
+	s.encodedSize = len(w.buf)
 	return w.buf
 }
 

@@ -39,18 +39,25 @@ func kindIndex(kind string) int {
 
 type registryShard struct {
 	mu sync.Mutex
-	// Entries are values, not pointers, and keys share their id strings
-	// with the partitions' state: the registry holds a key for every
-	// command ever accepted, and fewer objects means less for the garbage
-	// collector to trace.
+	// m holds the accepted keys. Entries are values without pointers, and
+	// keys share their id strings with the partitions' state: the registry
+	// holds a key for every command ever accepted, and fewer objects means
+	// less for the garbage collector to trace.
 	m map[string]regEntry
+	// pending holds the keys being decided now. It is small and stays in
+	// the cache, so a new key costs one lookup of the large map when it is
+	// claimed and one insertion when it is settled, not two of each.
+	pending map[string]pendingEntry
 }
 
 type regEntry struct {
 	fingerprint uint64
 	partition   int32
-	pending     bool
-	wake        chan struct{} // made by the first request that waits on a pending key
+}
+
+type pendingEntry struct {
+	regEntry
+	wake chan struct{} // made by the first request that waits on the key
 }
 
 // claim is a pending key held by one request.
@@ -61,7 +68,10 @@ type claim struct {
 
 func newRegistry() *registry {
 	r := &registry{seed: maphash.MakeSeed()}
-	r.each(func(sh *registryShard) { sh.m = make(map[string]regEntry) })
+	r.each(func(sh *registryShard) {
+		sh.m = make(map[string]regEntry)
+		sh.pending = make(map[string]pendingEntry)
+	})
 	return r
 }
 
@@ -108,23 +118,26 @@ func (r *registry) claim(ctx context.Context, key stockd.Key, fingerprint uint64
 	sh := r.shard(key)
 	for {
 		sh.mu.Lock()
-		e, ok := sh.m[key.ID]
+		if e, ok := sh.m[key.ID]; ok {
+			sh.mu.Unlock()
+			if e.fingerprint != fingerprint {
+				return nil, mismatch(key)
+			}
+			return nil, nil
+		}
+		e, ok := sh.pending[key.ID]
 		if !ok {
-			sh.m[key.ID] = regEntry{partition: int32(p), pending: true, fingerprint: fingerprint}
+			sh.pending[key.ID] = pendingEntry{regEntry: regEntry{partition: int32(p), fingerprint: fingerprint}}
 			sh.mu.Unlock()
 			return &claim{key: key, shard: sh}, nil
 		}
 		if e.fingerprint != fingerprint {
 			sh.mu.Unlock()
-			return nil, stockd.Errorf(stockd.CodeIdempotencyMismatch, "%s id %q was already used with a different request", key.Kind, key.ID)
-		}
-		if !e.pending {
-			sh.mu.Unlock()
-			return nil, nil
+			return nil, mismatch(key)
 		}
 		if e.wake == nil {
 			e.wake = make(chan struct{})
-			sh.m[key.ID] = e
+			sh.pending[key.ID] = e
 		}
 		wake := e.wake
 		sh.mu.Unlock()
@@ -136,6 +149,10 @@ func (r *registry) claim(ctx context.Context, key stockd.Key, fingerprint uint64
 	}
 }
 
+func mismatch(key stockd.Key) error {
+	return stockd.Errorf(stockd.CodeIdempotencyMismatch, "%s id %q was already used with a different request", key.Kind, key.ID)
+}
+
 // settle ends a claim: the key is kept if its command was accepted, dropped
 // otherwise. Requests waiting on it try again.
 func (r *registry) settle(c *claim, accepted bool) {
@@ -144,14 +161,13 @@ func (r *registry) settle(c *claim, accepted bool) {
 	}
 	sh := c.shard
 	sh.mu.Lock()
-	e := sh.m[c.key.ID]
+	e := sh.pending[c.key.ID]
+	delete(sh.pending, c.key.ID)
 	if e.wake != nil {
 		close(e.wake)
 	}
 	if accepted {
-		sh.m[c.key.ID] = regEntry{partition: e.partition, fingerprint: e.fingerprint}
-	} else {
-		delete(sh.m, c.key.ID)
+		sh.m[c.key.ID] = e.regEntry
 	}
 	sh.mu.Unlock()
 }
@@ -162,7 +178,7 @@ func (r *registry) lookup(key stockd.Key) (int, bool) {
 	sh.mu.Lock()
 	e, ok := sh.m[key.ID]
 	sh.mu.Unlock()
-	if !ok || e.pending {
+	if !ok {
 		return 0, false
 	}
 	return int(e.partition), true
@@ -173,7 +189,7 @@ func (r *registry) size() int {
 	n := 0
 	r.each(func(sh *registryShard) {
 		sh.mu.Lock()
-		n += len(sh.m)
+		n += len(sh.m) + len(sh.pending)
 		sh.mu.Unlock()
 	})
 	return n
