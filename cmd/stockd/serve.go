@@ -128,7 +128,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, log *slog.Logg
 	if err := os.MkdirAll(c.data, 0o755); err != nil {
 		return exitFailure, err
 	}
-	store, err := pebble.Open(c.data, pebble.Options{Partitions: c.partitions, Logger: log.With("component", "pebble")})
+	store, err := pebble.Open(c.data, pebble.Options{Partitions: c.partitions, Logger: log})
 	if err != nil {
 		return exitFailure, err
 	}
@@ -153,7 +153,7 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, log *slog.Logg
 	if err != nil {
 		return exitFailure, err
 	}
-	proj := readmodel.New(store, readmodel.Options{DurableHead: eng.DurableHead, Limits: limits, Logger: log.With("component", "readmodel")})
+	proj := readmodel.New(store, readmodel.Options{DurableHead: eng.DurableHead, Limits: limits, Logger: log})
 	if err := proj.Start(ctx); err != nil {
 		eng.Close(context.Background())
 		return exitFailure, err
