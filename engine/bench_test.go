@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -38,10 +39,14 @@ func BenchmarkReserve(b *testing.B) {
 
 const uniformSKUs = 100_000
 
+// quiet drops the engine's logs, which would otherwise interleave with the
+// benchmark lines and break tools such as benchstat.
+var quiet = slog.New(slog.DiscardHandler)
+
 func benchReserve(b *testing.B, workload string, callers int) {
 	ctx := context.Background()
 	obs := &batchCounter{}
-	e, _ := open(b, 64, engine.Options{SkipSnapshotOnClose: true, Observer: obs})
+	e, _ := open(b, 64, engine.Options{SkipSnapshotOnClose: true, Observer: obs, Logger: quiet})
 	skus := []string{"hot"}
 	if workload == "uniform" {
 		skus = make([]string, uniformSKUs)
@@ -185,7 +190,7 @@ func BenchmarkRecovery(b *testing.B) {
 		}
 		pprofStart(b)
 		start := time.Now()
-		e, err := engine.Open(context.Background(), store, engine.Options{SkipSnapshotOnClose: true})
+		e, err := engine.Open(context.Background(), store, engine.Options{SkipSnapshotOnClose: true, Logger: quiet})
 		pprofStop()
 		if err != nil {
 			b.Fatal(err)
