@@ -29,7 +29,7 @@ import (
 func BenchmarkReserve(b *testing.B) {
 	defer debug.SetGCPercent(debug.SetGCPercent(engine.GCPercent))
 	for _, workload := range []string{"hot", "uniform"} {
-		for _, callers := range []int{1, 64, 1024} {
+		for _, callers := range []int{1, 64, 256, 1024} {
 			b.Run(fmt.Sprintf("%s/callers=%d", workload, callers), func(b *testing.B) {
 				benchReserve(b, workload, callers)
 			})

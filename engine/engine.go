@@ -30,10 +30,13 @@ type Options struct {
 	// MaxBatch bounds the commands decided in one batch. Default 4096.
 	MaxBatch int
 	// Pipeline is how many batches of one partition may be on their way to
-	// disk at once. The engine writer syncs at most two groups at a time
-	// whatever this is, so a deeper pipeline costs no extra fsyncs; it lets
-	// requests that arrive one by one, as over HTTP, still form batches.
-	// Default 16.
+	// disk at once. The engine writer syncs at most two groups at a time, so
+	// two is enough to keep the disk busy: one batch is synced while the
+	// next gathers every request that arrives meanwhile. A deeper pipeline
+	// only cuts the batches smaller, and costs more goroutine hand-offs per
+	// request: measured with BenchmarkReserve, 2 instead of 16 gave 1.3x
+	// the throughput on one hot SKU at 64 callers and on 100,000 SKUs at
+	// 1,024, and over HTTP about 10 % more. Default 2.
 	Pipeline int
 	// SnapshotEvery is how many events a partition may gain before a new
 	// snapshot is written in the background. Default 1,000,000.
@@ -79,7 +82,7 @@ func (o *Options) setDefaults() {
 		o.MaxBatch = 4096
 	}
 	if o.Pipeline <= 0 {
-		o.Pipeline = 16
+		o.Pipeline = 2
 	}
 	if o.SnapshotEvery == 0 {
 		o.SnapshotEvery = 1_000_000
