@@ -13,8 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/client"
@@ -336,6 +334,14 @@ func parseImport(data []byte, fileID, defLocation string) ([]importRow, []badRow
 				problems = append(problems, fmt.Sprintf("best_before %q is not a date like 2027-03-15", b.BestBefore))
 			}
 		}
+		if len(problems) == 0 {
+			// The checks above name every problem of a row at once; the
+			// service's own validation has the last word, so that no row
+			// it would refuse is sent.
+			if msg := message(b.Command().Validate(stockd.DefaultLimits)); msg != "" {
+				problems = append(problems, msg)
+			}
+		}
 		if len(problems) > 0 {
 			bad = append(bad, badRow{Line: line, Error: strings.Join(problems, "; ")})
 			continue
@@ -345,26 +351,23 @@ func parseImport(data []byte, fileID, defLocation string) ([]importRow, []badRow
 	return rows, bad, nil
 }
 
-// checkImportName checks a name as the service will (no spaces, slashes or
-// control characters, at most stockd.MaxIDLength bytes), so that a bad row
-// is reported before anything is sent.
+// checkImportName checks a name by the service's own rules, so that a bad
+// row is reported before anything is sent.
 func checkImportName(field, s string, required bool) string {
-	if s == "" {
-		if required {
-			return field + " is empty"
-		}
+	if s == "" && !required {
 		return ""
 	}
-	if len(s) > stockd.MaxIDLength {
-		return fmt.Sprintf("%s is longer than %d bytes", field, stockd.MaxIDLength)
+	return message(stockd.CheckName(field, s))
+}
+
+// message is the client-facing text of a domain error, or "" for none.
+func message(err error) string {
+	var e *stockd.Error
+	if errors.As(err, &e) {
+		return e.Message
 	}
-	if !utf8.ValidString(s) {
-		return field + " is not valid UTF-8"
-	}
-	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || r == '/' {
-			return fmt.Sprintf("%s %q contains a space, slash or control character", field, s)
-		}
+	if err != nil {
+		return err.Error()
 	}
 	return ""
 }

@@ -24,6 +24,7 @@ func FuzzParseImport(f *testing.F) {
 		"quantity,sku\n7,Z\n",
 		"sku,sku,quantity\nA,A,1\n",
 		"sku,quantity\n\"unterminated,1\n",
+		"sku,quantity,lot\n.,1,\nA,1,..\n",
 		"",
 	} {
 		f.Add([]byte(seed))
