@@ -9,11 +9,13 @@ import "fmt"
 
 const snapshotFormatV1 = 1
 
-// EncodeState returns the encoding of s for a snapshot. It does not change
-// what s holds, only a sizing hint for the next encoding, so it must not run
-// concurrently with itself on one State.
+// EncodeState returns the encoding of s for a snapshot.
 func EncodeState(s *State) []byte {
-	w := writer{buf: make([]byte, 0, max(1<<16, s.encodedSize+s.encodedSize/8))}
+	// Start with about the size the encoding will have (each reservation,
+	// SKU, transfer and record takes some 60 bytes): a State of a busy
+	// partition encodes to megabytes, and growing a buffer by append's
+	// steps copies it many times over.
+	w := writer{buf: make([]byte, 0, 1<<12+64*(len(s.reservations)+len(s.skus)+len(s.transfers)+len(s.records)))}
 	w.byte(snapshotFormatV1)
 	w.varint(int64(s.partition))
 	w.varint(int64(s.partitions))
@@ -107,7 +109,6 @@ func EncodeState(s *State) []byte {
 		w.time(r.time)
 		w.varint(r.delta)
 	}
-	s.encodedSize = len(w.buf)
 	return w.buf
 }
 

@@ -32,11 +32,6 @@ type State struct {
 	locations Locations
 
 	timers timers
-
-	// encodedSize is the length of the last encoding of this State, so that
-	// the next one starts with a buffer of about the right size instead of
-	// growing and copying one of megabytes many times over.
-	encodedSize int
 }
 
 // Locations maps location ids to their configuration. A Locations value is
