@@ -661,10 +661,12 @@ func (s *Store) ReadPartition(ctx context.Context, p int, after uint64, limit in
 			continue
 		}
 		if cap(out)-len(out) < len(events) {
-			// Grow once to the limit rather than by append's small steps:
-			// replaying reads thousands of events a call, and copying
-			// them again at every step cost a third of recovery.
-			grown := make([]stockd.Event, len(out), max(limit, len(out)+len(events)))
+			// Double, up to the limit, rather than grow by append's steps
+			// of a quarter: replaying reads thousands of events a call,
+			// and copying them again at every step cost a third of
+			// recovery. Growing straight to the limit would cost a tail
+			// reader that finds a few small records a large allocation.
+			grown := make([]stockd.Event, len(out), max(min(limit, 2*cap(out)), len(out)+len(events)))
 			copy(grown, out)
 			out = grown
 		}
