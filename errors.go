@@ -37,6 +37,21 @@ const (
 	// CodeInternal means an unexpected failure; details are logged, never
 	// returned to clients.
 	CodeInternal Code = "internal"
+	// CodeUnauthenticated means the request carried no API key, or one the
+	// server does not know.
+	CodeUnauthenticated Code = "unauthenticated"
+	// CodeForbidden means the request's API key lacks the scope the
+	// operation requires.
+	CodeForbidden Code = "forbidden"
+	// CodeRateLimited means the request's API key is over its rate limit;
+	// retry after the pause the answer names.
+	CodeRateLimited Code = "rate_limited"
+	// CodeUnknownLocation means a command named a location that was never
+	// configured.
+	CodeUnknownLocation Code = "unknown_location"
+	// CodeUnsupportedMediaType means a request body was sent with a content
+	// type other than JSON.
+	CodeUnsupportedMediaType Code = "unsupported_media_type"
 )
 
 // Error is the one error type of stockd. Every rejection carries a Code; the

@@ -27,6 +27,7 @@ type Client struct {
 	base      string
 	hc        *nethttp.Client
 	actor     string
+	key       string
 	userAgent string
 }
 
@@ -49,6 +50,11 @@ func WithHTTPClient(hc *nethttp.Client) Option {
 // X-Actor header and recorded on every event the commands cause. An actor set
 // on a request's context with stockd.WithActor takes precedence.
 func WithActor(actor string) Option { return func(c *Client) { c.actor = actor } }
+
+// WithKey makes the client present key as its API key, in an
+// "Authorization: Bearer" header on every request. The server records the
+// key's name as the actor of every event the client's commands cause.
+func WithKey(key string) Option { return func(c *Client) { c.key = key } }
 
 // WithUserAgent sets the User-Agent header of every request.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
@@ -116,6 +122,9 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	req.Header.Set("Accept", "application/json, application/problem+json")
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
+	}
+	if c.key != "" {
+		req.Header.Set("Authorization", "Bearer "+c.key)
 	}
 	actor := stockd.ActorFrom(ctx)
 	if actor == "" {

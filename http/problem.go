@@ -31,16 +31,21 @@ var problemTypes = map[stockd.Code]struct {
 	status int
 	title  string
 }{
-	stockd.CodeInvalid:             {http.StatusUnprocessableEntity, "Invalid request"},
-	stockd.CodeInsufficientStock:   {http.StatusConflict, "Insufficient stock"},
-	stockd.CodeNotHeld:             {http.StatusConflict, "Reservation not held"},
-	stockd.CodeNotFound:            {http.StatusNotFound, "Not found"},
-	stockd.CodeIdempotencyMismatch: {http.StatusUnprocessableEntity, "Idempotency mismatch"},
-	stockd.CodeOverloaded:          {http.StatusServiceUnavailable, "Overloaded"},
-	stockd.CodeConflict:            {http.StatusServiceUnavailable, "Write conflict"},
-	stockd.CodeUnavailable:         {http.StatusServiceUnavailable, "Unavailable"},
-	stockd.CodeBodyTooLarge:        {http.StatusRequestEntityTooLarge, "Body too large"},
-	stockd.CodeInternal:            {http.StatusInternalServerError, "Internal error"},
+	stockd.CodeInvalid:              {http.StatusUnprocessableEntity, "Invalid request"},
+	stockd.CodeInsufficientStock:    {http.StatusConflict, "Insufficient stock"},
+	stockd.CodeNotHeld:              {http.StatusConflict, "Reservation not held"},
+	stockd.CodeNotFound:             {http.StatusNotFound, "Not found"},
+	stockd.CodeIdempotencyMismatch:  {http.StatusUnprocessableEntity, "Idempotency mismatch"},
+	stockd.CodeOverloaded:           {http.StatusServiceUnavailable, "Overloaded"},
+	stockd.CodeConflict:             {http.StatusServiceUnavailable, "Write conflict"},
+	stockd.CodeUnavailable:          {http.StatusServiceUnavailable, "Unavailable"},
+	stockd.CodeBodyTooLarge:         {http.StatusRequestEntityTooLarge, "Body too large"},
+	stockd.CodeInternal:             {http.StatusInternalServerError, "Internal error"},
+	stockd.CodeUnauthenticated:      {http.StatusUnauthorized, "Unauthenticated"},
+	stockd.CodeForbidden:            {http.StatusForbidden, "Forbidden"},
+	stockd.CodeRateLimited:          {http.StatusTooManyRequests, "Rate limited"},
+	stockd.CodeUnknownLocation:      {http.StatusUnprocessableEntity, "Unknown location"},
+	stockd.CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported media type"},
 }
 
 // retryAfter is the Retry-After, in seconds, sent with codes a client should
