@@ -3,6 +3,7 @@ package stockd
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a stable, machine-readable error code. Codes are part of the public
@@ -66,6 +67,10 @@ type Error struct {
 	Lines []Shortfall
 	// Status is, for CodeNotHeld, the reservation's current status.
 	Status ReservationStatus
+	// RetryAfter is, for refusals a client should retry (overloaded,
+	// rate limited, unavailable), how long to wait first; 0 leaves the
+	// pause to the code's default.
+	RetryAfter time.Duration
 	// Err is an underlying cause. It is for logs only and never shown to
 	// clients.
 	Err error

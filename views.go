@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // SKUView returns the state of a SKU in this partition, with up to
@@ -220,6 +221,30 @@ func (s *State) reservationResult(id string) (any, error) {
 		return r, nil
 	}
 	return nil, notFound("reservation", id)
+}
+
+// SKUPage returns, sorted, the first limit ids of the SKUs in this partition
+// that start with prefix and sort after after. It scans every SKU id of the
+// partition but copies and sorts only those that qualify, keeping at most
+// limit of them.
+func (s *State) SKUPage(prefix, after string, limit int) []string {
+	var out []string
+	for sku := range s.skus {
+		if sku <= after || !strings.HasPrefix(sku, prefix) {
+			continue
+		}
+		out = append(out, sku)
+		if len(out) >= 4*limit {
+			// Keep memory bounded by the page, not by the partition.
+			slices.Sort(out)
+			out = out[:limit]
+		}
+	}
+	slices.Sort(out)
+	if len(out) > limit {
+		out = out[:limit]
+	}
+	return out
 }
 
 // SKUs returns the ids of the SKUs in this partition, sorted.

@@ -1,8 +1,10 @@
 // Package client talks to a stockd server over its HTTP API. Client
-// implements stockd.Service, the interface the engine implements in-process,
-// so the CLI, the end-to-end tests and any Go program can drive the real API
-// exactly as they would drive an engine: the same commands, the same result
-// types, and errors that carry the same stockd codes.
+// implements stockd.API, the interface the server serves, so the CLI, the
+// end-to-end tests and any Go program can drive the real API exactly as they
+// would drive the service in-process: the same commands, the same result
+// types, and errors that carry the same stockd codes. Every request is built
+// from the operation's declaration in package api, the one the server routes
+// by; the client imports no server package.
 package client
 
 import (
@@ -14,24 +16,24 @@ import (
 	"io"
 	nethttp "net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/stockd/stockd"
-	api "github.com/stockd/stockd/http"
+	"github.com/stockd/stockd/api"
 )
 
-// Client is a stockd.Service over HTTP. It is safe for concurrent use.
+// Client is a stockd.API over HTTP. It is safe for concurrent use.
 type Client struct {
 	base      string
 	hc        *nethttp.Client
-	actor     string
 	key       string
 	userAgent string
 }
 
-var _ stockd.Service = (*Client)(nil)
+var _ stockd.API = (*Client)(nil)
 
 // Option configures a Client.
 type Option func(*Client)
@@ -45,11 +47,6 @@ func WithHTTPClient(hc *nethttp.Client) Option {
 		}
 	}
 }
-
-// WithActor names who issues the client's commands: it is sent as the
-// X-Actor header and recorded on every event the commands cause. An actor set
-// on a request's context with stockd.WithActor takes precedence.
-func WithActor(actor string) Option { return func(c *Client) { c.actor = actor } }
 
 // WithKey makes the client present key as its API key, in an
 // "Authorization: Bearer" header on every request. The server records the
@@ -96,17 +93,80 @@ func seg(s string) string {
 	return url.PathEscape(s)
 }
 
+// call carries out a declared operation: req's fields go to the path, the
+// query, the headers and the JSON body as the operation's api.Binding says,
+// and the answer is decoded into the operation's own response type. It
+// reports whether the server created the entity (201).
+func call[Req, Res any](ctx context.Context, c *Client, ep *api.Endpoint[Req, Res], req *Req) (Res, bool, error) {
+	var out Res
+	path, query, header, body, err := encode(&ep.Operation, req)
+	if err != nil {
+		return out, false, err
+	}
+	status, err := c.do(ctx, ep.Method, path, query, body, header, &out)
+	return out, err == nil && status == nethttp.StatusCreated, err
+}
+
+// encode splits a request by its binding. The body leaves out the fields
+// that travel elsewhere, and is nil when nothing is left of it.
+func encode[Req any](op *api.Operation, req *Req) (path string, query url.Values, header map[string]string, body []byte, err error) {
+	v := reflect.ValueOf(req).Elem()
+	b := api.BindingOf(v.Type())
+	path = op.Path
+	if len(b.Path) > 0 || len(b.Header) > 0 {
+		// The body is encoded from a copy without them.
+		cp := reflect.New(v.Type()).Elem()
+		cp.Set(v)
+		for _, p := range b.Path {
+			path = strings.Replace(path, "{"+p.Name+"}", seg(cp.Field(p.Index).String()), 1)
+			cp.Field(p.Index).SetString("")
+		}
+		for _, p := range b.Header {
+			if h := cp.Field(p.Index).String(); h != "" {
+				if header == nil {
+					header = map[string]string{}
+				}
+				header[p.Name] = h
+			}
+		}
+		v = cp
+	}
+	for _, p := range b.Query {
+		f := v.Field(p.Index)
+		if p.Multi {
+			for _, s := range f.Interface().([]string) {
+				if query == nil {
+					query = url.Values{}
+				}
+				query.Add(p.Name, s)
+			}
+		} else if s := f.String(); s != "" {
+			if query == nil {
+				query = url.Values{}
+			}
+			query.Set(p.Name, s)
+		}
+	}
+	if !b.HasBody {
+		return path, query, header, nil, nil
+	}
+	body, err = json.Marshal(v.Interface())
+	if err != nil {
+		return "", nil, nil, nil, fmt.Errorf("client: encoding the request: %w", err)
+	}
+	if op.OptionalBody && string(body) == "{}" {
+		body = nil
+	}
+	return path, query, header, body, nil
+}
+
 // do sends one request and decodes a successful answer into out (when out is
 // not nil). It returns the HTTP status of a success; every failure is an
 // error, a *stockd.Error for anything the server answered.
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any, header map[string]string, out any) (int, error) {
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte, header map[string]string, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
-		data, err := json.Marshal(body)
-		if err != nil {
-			return 0, fmt.Errorf("client: encoding the request: %w", err)
-		}
-		rd = bytes.NewReader(data)
+		rd = bytes.NewReader(body)
 	}
 	u := c.base + path
 	if len(query) > 0 {
@@ -125,13 +185,6 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	if c.key != "" {
 		req.Header.Set("Authorization", "Bearer "+c.key)
-	}
-	actor := stockd.ActorFrom(ctx)
-	if actor == "" {
-		actor = c.actor
-	}
-	if actor != "" {
-		req.Header.Set("X-Actor", actor)
 	}
 	for k, v := range header {
 		if v != "" {
@@ -183,30 +236,23 @@ func transportError(ctx context.Context, method, u string, err error) error {
 	}
 }
 
-// created reports whether a command's status says it was accepted now (201)
-// rather than replayed (200).
-func created(status int) bool { return status == nethttp.StatusCreated }
-
 // ConfigureLocation sets a location's kind, priority and region with
 // PUT /v1/locations/{id}.
 func (c *Client) ConfigureLocation(ctx context.Context, cmd stockd.ConfigureLocation) (stockd.Location, error) {
-	var out stockd.Location
-	_, err := c.do(ctx, nethttp.MethodPut, "/v1/locations/"+seg(cmd.ID), nil,
-		api.LocationBody{Kind: cmd.Kind, Priority: cmd.Priority, Region: cmd.Region}, nil, &out)
-	return out, err
+	l, _, err := call(ctx, c, api.ConfigureLocation, &api.LocationRequest{ID: cmd.ID, Kind: cmd.Kind, Priority: cmd.Priority, Region: cmd.Region})
+	return l, err
 }
 
 // Location returns a configured location with GET /v1/locations/{id}.
 func (c *Client) Location(ctx context.Context, id string) (stockd.Location, error) {
-	var out stockd.Location
-	_, err := c.do(ctx, nethttp.MethodGet, "/v1/locations/"+seg(id), nil, nil, nil, &out)
-	return out, err
+	l, _, err := call(ctx, c, api.GetLocation, &api.IDRequest{ID: id})
+	return l, err
 }
 
 // Locations returns every configured location with GET /v1/locations.
 func (c *Client) Locations(ctx context.Context) ([]stockd.Location, error) {
-	var out api.LocationList
-	if _, err := c.do(ctx, nethttp.MethodGet, "/v1/locations", nil, nil, nil, &out); err != nil {
+	out, _, err := call(ctx, c, api.ListLocations, &api.NoRequest{})
+	if err != nil {
 		return nil, err
 	}
 	if out.Items == nil {
@@ -218,89 +264,69 @@ func (c *Client) Locations(ctx context.Context) ([]stockd.Location, error) {
 // ConfigureSKU sets a SKU's safety stock and low-stock threshold with
 // PUT /v1/skus/{sku}/config.
 func (c *Client) ConfigureSKU(ctx context.Context, cmd stockd.ConfigureSKU) (stockd.SKUConfig, error) {
-	var out stockd.SKUConfig
-	_, err := c.do(ctx, nethttp.MethodPut, "/v1/skus/"+seg(cmd.SKU)+"/config", nil,
-		api.SKUConfigBody{SafetyStock: cmd.SafetyStock, LowStockThreshold: cmd.LowStockThreshold}, nil, &out)
-	return out, err
+	v, _, err := call(ctx, c, api.ConfigureSKU, &api.SKUConfigRequest{SKU: cmd.SKU, SafetyStock: cmd.SafetyStock, LowStockThreshold: cmd.LowStockThreshold})
+	return v, err
 }
 
 // Receive books a receipt with POST /v1/receipts.
 func (c *Client) Receive(ctx context.Context, cmd stockd.ReceiveStock) (stockd.Receipt, bool, error) {
-	var out stockd.Receipt
-	status, err := c.do(ctx, nethttp.MethodPost, "/v1/receipts", nil, api.ReceiptBody{
+	return call(ctx, c, api.Receive, &api.ReceiptRequest{
 		ID: cmd.ID, SKU: cmd.SKU, Location: cmd.Location, Quantity: cmd.Quantity, Lot: cmd.Lot, BestBefore: cmd.BestBefore,
-	}, nil, &out)
-	return out, err == nil && created(status), err
+	})
 }
 
 // Adjust books an adjustment with POST /v1/adjustments.
 func (c *Client) Adjust(ctx context.Context, cmd stockd.AdjustStock) (stockd.Adjustment, bool, error) {
-	var out stockd.Adjustment
-	status, err := c.do(ctx, nethttp.MethodPost, "/v1/adjustments", nil, api.AdjustmentBody{
+	return call(ctx, c, api.Adjust, &api.AdjustmentRequest{
 		ID: cmd.ID, SKU: cmd.SKU, Location: cmd.Location, Delta: cmd.Delta, Reason: cmd.Reason, Lot: cmd.Lot,
-	}, nil, &out)
-	return out, err == nil && created(status), err
+	})
 }
 
 // Count books a physical count with POST /v1/counts.
 func (c *Client) Count(ctx context.Context, cmd stockd.CountStock) (stockd.Count, bool, error) {
-	var out stockd.Count
 	onHand := cmd.OnHand
-	status, err := c.do(ctx, nethttp.MethodPost, "/v1/counts", nil, api.CountBody{
-		ID: cmd.ID, SKU: cmd.SKU, Location: cmd.Location, OnHand: &onHand,
-	}, nil, &out)
-	return out, err == nil && created(status), err
+	return call(ctx, c, api.Count, &api.CountRequest{ID: cmd.ID, SKU: cmd.SKU, Location: cmd.Location, OnHand: &onHand})
 }
 
 // Transfer sends stock from one location towards another with
 // POST /v1/transfers.
 func (c *Client) Transfer(ctx context.Context, cmd stockd.TransferStock) (stockd.Transfer, bool, error) {
-	var out stockd.Transfer
-	status, err := c.do(ctx, nethttp.MethodPost, "/v1/transfers", nil, api.TransferBody{
-		ID: cmd.ID, SKU: cmd.SKU, From: cmd.From, To: cmd.To, Quantity: cmd.Quantity,
-	}, nil, &out)
-	return out, err == nil && created(status), err
+	return call(ctx, c, api.Transfer, &api.TransferRequest{ID: cmd.ID, SKU: cmd.SKU, From: cmd.From, To: cmd.To, Quantity: cmd.Quantity})
 }
 
 // ArriveTransfer books a transfer into its destination with
 // POST /v1/transfers/{id}/arrive. Repeating it answers the transfer as it is.
 func (c *Client) ArriveTransfer(ctx context.Context, cmd stockd.ArriveTransfer) (stockd.Transfer, error) {
-	var out stockd.Transfer
-	_, err := c.do(ctx, nethttp.MethodPost, "/v1/transfers/"+seg(cmd.ID)+"/arrive", nil, nil, nil, &out)
-	return out, err
+	t, _, err := call(ctx, c, api.ArriveTransfer, &api.IDRequest{ID: cmd.ID})
+	return t, err
 }
 
 // GetTransfer returns a transfer with GET /v1/transfers/{id}.
 func (c *Client) GetTransfer(ctx context.Context, id string) (stockd.Transfer, error) {
-	var out stockd.Transfer
-	_, err := c.do(ctx, nethttp.MethodGet, "/v1/transfers/"+seg(id), nil, nil, nil, &out)
-	return out, err
+	t, _, err := call(ctx, c, api.GetTransfer, &api.IDRequest{ID: id})
+	return t, err
 }
 
 // Reserve holds stock for a cart with POST /v1/reservations. A zero TTL lets
 // the server apply its default.
 func (c *Client) Reserve(ctx context.Context, cmd stockd.Reserve) (stockd.Reservation, bool, error) {
-	var out stockd.Reservation
 	lines := cmd.Lines
 	if lines == nil {
 		lines = []stockd.ReserveLine{}
 	}
-	body := api.ReservationBody{ID: cmd.ID, Customer: cmd.Customer, Region: cmd.Region, Lines: lines}
+	req := &api.ReservationRequest{ID: cmd.ID, Customer: cmd.Customer, Region: cmd.Region, Lines: lines}
 	if cmd.TTL != 0 {
-		body.TTL = FormatDuration(cmd.TTL)
+		req.TTL = api.FormatDuration(cmd.TTL)
 	}
-	status, err := c.do(ctx, nethttp.MethodPost, "/v1/reservations", nil, body, nil, &out)
-	return out, err == nil && created(status), err
+	return call(ctx, c, api.Reserve, req)
 }
 
 // Extend moves a held reservation's deadline with
 // POST /v1/reservations/{id}/extend; cmd.Key, when set, is sent as the
 // Idempotency-Key header.
 func (c *Client) Extend(ctx context.Context, cmd stockd.ExtendReservation) (stockd.Reservation, error) {
-	var out stockd.Reservation
-	_, err := c.do(ctx, nethttp.MethodPost, "/v1/reservations/"+seg(cmd.ID)+"/extend", nil,
-		api.ExtendBody{TTL: FormatDuration(cmd.TTL)}, idempotency(cmd.Key), &out)
-	return out, err
+	r, _, err := call(ctx, c, api.Extend, &api.ExtendRequest{ID: cmd.ID, TTL: api.FormatDuration(cmd.TTL), IdempotencyKey: cmd.Key})
+	return r, err
 }
 
 // Commit turns a held reservation, or part of it, into a sale with
@@ -308,52 +334,47 @@ func (c *Client) Extend(ctx context.Context, cmd stockd.ExtendReservation) (stoc
 // committed and no body is sent; cmd.Key, when set, is sent as the
 // Idempotency-Key header.
 func (c *Client) Commit(ctx context.Context, cmd stockd.CommitReservation) (stockd.Reservation, error) {
-	var out stockd.Reservation
-	var body any
-	if cmd.Lines != nil {
-		body = api.CommitBody{Lines: cmd.Lines}
-	}
-	_, err := c.do(ctx, nethttp.MethodPost, "/v1/reservations/"+seg(cmd.ID)+"/commit", nil, body, idempotency(cmd.Key), &out)
-	return out, err
+	r, _, err := call(ctx, c, api.Commit, &api.CommitRequest{ID: cmd.ID, Lines: cmd.Lines, IdempotencyKey: cmd.Key})
+	return r, err
 }
 
 // Release returns a held reservation's stock to available with
 // POST /v1/reservations/{id}/release; cmd.Key, when set, is sent as the
 // Idempotency-Key header.
 func (c *Client) Release(ctx context.Context, cmd stockd.ReleaseReservation) (stockd.Reservation, error) {
-	var out stockd.Reservation
-	_, err := c.do(ctx, nethttp.MethodPost, "/v1/reservations/"+seg(cmd.ID)+"/release", nil, nil, idempotency(cmd.Key), &out)
-	return out, err
+	r, _, err := call(ctx, c, api.Release, &api.ReleaseRequest{ID: cmd.ID, IdempotencyKey: cmd.Key})
+	return r, err
 }
 
 // GetReservation returns a reservation as it is now with
 // GET /v1/reservations/{id}.
 func (c *Client) GetReservation(ctx context.Context, id string) (stockd.Reservation, error) {
-	var out stockd.Reservation
-	_, err := c.do(ctx, nethttp.MethodGet, "/v1/reservations/"+seg(id), nil, nil, nil, &out)
-	return out, err
-}
-
-func idempotency(key string) map[string]string {
-	if key == "" {
-		return nil
-	}
-	return map[string]string{"Idempotency-Key": key}
+	r, _, err := call(ctx, c, api.GetReservation, &api.IDRequest{ID: id})
+	return r, err
 }
 
 // SKU returns a SKU's state with GET /v1/skus/{sku}: now, or, with at set,
 // as of a past time (?as_of=) or partition position (?position=).
 func (c *Client) SKU(ctx context.Context, sku string, at stockd.AsOf) (stockd.SKUState, error) {
-	q := url.Values{}
+	req := &api.SKURequest{SKU: sku}
 	if !at.Time.IsZero() {
-		q.Set("as_of", at.Time.Format(time.RFC3339Nano))
+		req.AsOf = at.Time.Format(time.RFC3339Nano)
 	}
 	if at.Position != 0 {
-		q.Set("position", strconv.FormatUint(at.Position, 10))
+		req.Position = strconv.FormatUint(at.Position, 10)
 	}
-	var out stockd.SKUState
-	_, err := c.do(ctx, nethttp.MethodGet, "/v1/skus/"+seg(sku), q, nil, nil, &out)
-	return out, err
+	v, _, err := call(ctx, c, api.GetSKU, req)
+	return v, err
+}
+
+// SKUs lists SKUs in lexical order with GET /v1/skus, from the read model.
+// Pass a page's Next as the After of the following query.
+func (c *Client) SKUs(ctx context.Context, q stockd.SKUListQuery) (stockd.SKUPage, error) {
+	v, _, err := call(ctx, c, api.ListSKUs, &api.SKUListRequest{Prefix: q.Prefix, After: q.After, Limit: limit(q.Limit)})
+	if v.Items == nil {
+		v.Items = []stockd.SKUSummary{}
+	}
+	return v, err
 }
 
 // History returns a page of a SKU's events with GET /v1/skus/{sku}/events.
@@ -378,52 +399,50 @@ func (c *Client) History(ctx context.Context, sku string, hq stockd.HistoryQuery
 }
 
 // Events returns a page of a SKU's events as the API shows them, with each
-// event's data decoded into its stockd type where the type is known. History
-// is the same page as a stockd.HistoryPage.
-func (c *Client) Events(ctx context.Context, sku string, hq stockd.HistoryQuery) (EventPage, error) {
-	q := url.Values{}
+// event's data as JSON; api.EventJSON.Event decodes one into its stockd
+// type. History is the same page as a stockd.HistoryPage.
+func (c *Client) Events(ctx context.Context, sku string, hq stockd.HistoryQuery) (api.EventPage, error) {
+	req := &api.EventsRequest{SKU: sku, Limit: limit(hq.Limit)}
 	if hq.After != 0 {
-		q.Set("after", strconv.FormatUint(hq.After, 10))
+		req.After = strconv.FormatUint(hq.After, 10)
 	}
-	if hq.Limit != 0 {
-		q.Set("limit", strconv.Itoa(hq.Limit))
-	}
-	var out EventPage
-	if _, err := c.do(ctx, nethttp.MethodGet, "/v1/skus/"+seg(sku)+"/events", q, nil, nil, &out); err != nil {
-		return EventPage{}, err
+	out, _, err := call(ctx, c, api.SKUEvents, req)
+	if err != nil {
+		return api.EventPage{}, err
 	}
 	if out.Events == nil {
-		out.Events = []EventJSON{}
+		out.Events = []api.EventJSON{}
 	}
 	return out, nil
 }
 
 // Availability returns the eventually consistent availability of skus with
 // GET /v1/availability?sku=...; the answer says how fresh it is.
-func (c *Client) Availability(ctx context.Context, skus ...string) (Availability, error) {
-	q := url.Values{"sku": skus}
-	var out Availability
-	_, err := c.do(ctx, nethttp.MethodGet, "/v1/availability", q, nil, nil, &out)
+func (c *Client) Availability(ctx context.Context, skus []string) (stockd.Availability, error) {
+	out, _, err := call(ctx, c, api.GetAvailability, &api.AvailabilityRequest{SKUs: skus})
 	if out.Items == nil {
-		out.Items = []AvailabilityItem{}
+		out.Items = []stockd.AvailabilityItem{}
 	}
 	return out, err
 }
 
-// ReservationsByCustomer lists up to limit reservations of a customer from
-// the read model with GET /v1/reservations?customer=...; limit 0 means the
-// server's default.
-func (c *Client) ReservationsByCustomer(ctx context.Context, customer string, limit int) (CustomerReservations, error) {
-	q := url.Values{"customer": {customer}}
-	if limit != 0 {
-		q.Set("limit", strconv.Itoa(limit))
-	}
-	var out CustomerReservations
-	_, err := c.do(ctx, nethttp.MethodGet, "/v1/reservations", q, nil, nil, &out)
+// CustomerReservations returns a page of a customer's reservations from the
+// read model with GET /v1/reservations?customer=..., newest first. Pass a
+// page's Next as the After of the following query.
+func (c *Client) CustomerReservations(ctx context.Context, q stockd.CustomerQuery) (stockd.ReservationPage, error) {
+	out, _, err := call(ctx, c, api.CustomerReservations, &api.CustomerReservationsRequest{Customer: q.Customer, After: q.After, Limit: limit(q.Limit)})
 	if out.Items == nil {
 		out.Items = []stockd.Reservation{}
 	}
 	return out, err
+}
+
+// limit writes a listing's limit; 0 leaves it to the server.
+func limit(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return strconv.Itoa(n)
 }
 
 // Batch sends many operations in one POST /v1/batch. The request as a whole
@@ -434,13 +453,17 @@ func (c *Client) Batch(ctx context.Context, ops []api.BatchOperation) (api.Batch
 	if ops == nil {
 		ops = []api.BatchOperation{}
 	}
+	body, err := json.Marshal(api.BatchRequest{Operations: ops})
+	if err != nil {
+		return api.BatchResponse{}, fmt.Errorf("client: encoding the request: %w", err)
+	}
 	var out api.BatchResponse
-	_, err := c.do(ctx, nethttp.MethodPost, "/v1/batch", nil, api.BatchBody{Operations: ops}, nil, &out)
+	_, err = c.do(ctx, api.Batch.Method, api.Batch.Path, nil, body, nil, &out)
 	return out, err
 }
 
 // BatchOp builds a batch operation from an op name and a body that encodes to
-// JSON, such as an http.ReceiptBody.
+// JSON, such as an api.ReceiptRequest.
 func BatchOp(op string, body any) (api.BatchOperation, error) {
 	data, err := json.Marshal(body)
 	if err != nil {
@@ -476,13 +499,4 @@ func (c *Client) Ready(ctx context.Context) error {
 
 // FormatDuration writes d as a Go duration string without the zero units
 // time.Duration.String leaves at the end: "15m" rather than "15m0s".
-func FormatDuration(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
-}
+func FormatDuration(d time.Duration) string { return api.FormatDuration(d) }

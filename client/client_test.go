@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/api"
 	"github.com/stockd/stockd/client"
 )
 
@@ -65,7 +66,7 @@ func newScript(t *testing.T, status int, body string, header ...string) (*script
 	}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	return s, client.New(srv.URL+"/", client.WithActor("tester"), client.WithUserAgent("ua/1"))
+	return s, client.New(srv.URL+"/", client.WithKey("sk_test"), client.WithUserAgent("ua/1"))
 }
 
 var ctx = context.Background()
@@ -80,13 +81,11 @@ func TestRequestsAsSent(t *testing.T) {
 	if got.method != "POST" || got.path != "/v1/receipts" || got.body != `{"id":"r-1","sku":"A","location":"w1","quantity":10}` {
 		t.Errorf("request = %+v", got)
 	}
-	if got.header.Get("X-Actor") != "tester" || got.header.Get("User-Agent") != "ua/1" || got.header.Get("Content-Type") != "application/json" {
+	if got.header.Get("Authorization") != "Bearer sk_test" || got.header.Get("User-Agent") != "ua/1" || got.header.Get("Content-Type") != "application/json" {
 		t.Errorf("headers = %v", got.header)
 	}
-	// The actor of the context wins over the client's.
-	c.Receive(stockd.WithActor(ctx, "ctx-actor"), stockd.ReceiveStock{ID: "r-1"})
-	if s.last().header.Get("X-Actor") != "ctx-actor" {
-		t.Errorf("X-Actor = %q", s.last().header.Get("X-Actor"))
+	if got.header.Get("X-Actor") != "" {
+		t.Errorf("the client sends no X-Actor: the server names the actor from the key")
 	}
 
 	s.status = 200
@@ -143,7 +142,7 @@ func TestRequestsAsSent(t *testing.T) {
 		t.Errorf("History query = %s", q)
 	}
 	s.body = `{"items":[],"as_of":"2026-11-27T10:00:00Z","lag":{"events":3,"partitions":1}}`
-	a, err := c.Availability(ctx, "A", "B&C")
+	a, err := c.Availability(ctx, []string{"A", "B&C"})
 	if err != nil || a.Lag.Events != 3 || a.Items == nil {
 		t.Errorf("Availability = %+v, %v", a, err)
 	}
@@ -266,7 +265,7 @@ func TestEventsDecode(t *testing.T) {
 	if d, ok := page.Events[1].Data.(stockd.ReservationReleased); !ok || d.Reason != stockd.ReleaseExpired || page.Events[1].Type() != stockd.TypeReservationReleased {
 		t.Errorf("event 1 = %+v", page.Events[1])
 	}
-	if d, ok := page.Events[2].Data.(client.RawData); !ok || d.Name != "SomethingNew" || string(d.JSON) != `{"x":1}` {
+	if d, ok := page.Events[2].Data.(api.RawData); !ok || d.Name != "SomethingNew" || string(d.JSON) != `{"x":1}` {
 		t.Errorf("event 2 = %+v", page.Events[2])
 	}
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/stockd/stockd"
-	api "github.com/stockd/stockd/http"
+	"github.com/stockd/stockd/api"
 )
 
 // StatusError is the HTTP side of an error the server answered: its status

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/client"
+	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/http"
 )
 
@@ -90,7 +91,7 @@ func TestMalformedRequestsAre400(t *testing.T) {
 func TestInvalidValuesAre422(t *testing.T) {
 	limits := stockd.DefaultLimits
 	limits.MaxLines = 3
-	s := Start(t, Options{HTTP: http.Config{Limits: limits}})
+	s := Start(t, Options{Engine: engine.Options{Limits: limits}})
 	c := s.Client
 	receive(t, c, "r", "A", "w1", 5)
 	must3(c.Reserve(ctx, stockd.Reserve{ID: "held", Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 1}}}))

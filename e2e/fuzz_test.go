@@ -13,6 +13,8 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/api"
+	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/http"
 )
 
@@ -31,7 +33,7 @@ const fuzzReservations = 8
 func fuzzServer(f *testing.F) *Server {
 	limits := stockd.DefaultLimits
 	limits.MaxLines = 10
-	s := Start(f, Options{FS: vfs.NewMem(), HTTP: http.Config{Limits: limits, MaxBodyBytes: 64 << 10, MaxBatch: 50}})
+	s := Start(f, Options{FS: vfs.NewMem(), Engine: engine.Options{Limits: limits}, HTTP: http.Config{MaxBodyBytes: 64 << 10, MaxBatch: 50}})
 	c := s.Client
 	for _, loc := range []string{"w1", "w2", "s1"} {
 		must(c.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: loc, Kind: stockd.KindWarehouse, Priority: 1}))
@@ -88,7 +90,7 @@ func checkAnswer(t *testing.T, what string, rec *httptest.ResponseRecorder, body
 	if !strings.HasPrefix(ct, "application/problem+json") {
 		t.Fatalf("%s answered %d with Content-Type %q to %q", what, rec.Code, ct, body)
 	}
-	var p http.Problem
+	var p api.Problem
 	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
 		t.Fatalf("%s: problem does not decode: %v", what, err)
 	}
@@ -148,7 +150,7 @@ func FuzzBatchBody(f *testing.F) {
 			Results []struct {
 				Status  int             `json:"status"`
 				Body    json.RawMessage `json:"body"`
-				Problem *http.Problem   `json:"problem"`
+				Problem *api.Problem   `json:"problem"`
 			} `json:"results"`
 		}
 		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {

@@ -6,20 +6,67 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
-	"time"
+	"unicode/utf8"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/api"
 )
 
-// decodeBody reads a JSON request body into dst strictly: one JSON value, no
-// unknown fields, no trailing data, at most the configured size. An empty
-// body is allowed only when optional is true, and leaves dst as it is.
-func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any, optional bool) error {
+// bind fills req, a pointer to op's request type, from the request: path
+// segments, query parameters and headers by the type's api.Binding, and the
+// JSON body strictly (see decodeJSON).
+func (s *Server) bind(w http.ResponseWriter, r *http.Request, op *api.Operation, req any) error {
+	v := reflect.ValueOf(req).Elem()
+	b := api.BindingOf(v.Type())
+	if b.HasBody {
+		if err := s.readJSON(w, r, req, b.BodyNames, op.OptionalBody); err != nil {
+			return err
+		}
+	} else if r.Method != http.MethodGet {
+		// An operation without a body takes none, or an empty object.
+		if err := s.readJSON(w, r, &struct{}{}, nil, true); err != nil {
+			return err
+		}
+	}
+	for _, p := range b.Path {
+		v.Field(p.Index).SetString(r.PathValue(p.Name))
+	}
+	if len(b.Query) > 0 {
+		q := r.URL.Query()
+		for _, p := range b.Query {
+			vals := q[p.Name]
+			switch {
+			case p.Multi:
+				v.Field(p.Index).Set(reflect.ValueOf(vals))
+			case len(vals) > 1:
+				return stockd.Errorf(stockd.CodeInvalid, "the query parameter %s may be given once, got %d", p.Name, len(vals))
+			case len(vals) == 1:
+				v.Field(p.Index).SetString(vals[0])
+			}
+		}
+	}
+	for _, p := range b.Header {
+		v.Field(p.Index).SetString(r.Header.Get(p.Name))
+	}
+	return nil
+}
+
+// readJSON reads a JSON request body into dst strictly, at most the
+// configured size; see decodeJSON. A body must be typed as JSON: the types
+// a browser may send across origins without asking first (text/plain, forms)
+// are refused, so that no page elsewhere can post to the API (CSRF).
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, dst any, names map[string]bool, optional bool) error {
+	if r.ContentLength != 0 {
+		if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+			return err
+		}
+	}
 	buf := bodies.Get().(*bytes.Buffer)
 	defer func() {
 		if buf.Cap() <= 64<<10 { // keep small buffers only
@@ -34,14 +81,31 @@ func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, dst any, opt
 		}
 		return badRequest("reading the body: %v", err)
 	}
-	return decodeJSON(buf.Bytes(), dst, optional)
+	return decodeJSON(buf.Bytes(), dst, names, optional)
+}
+
+// checkContentType accepts JSON media types only: application/json and
+// application/*+json, with any parameters.
+func checkContentType(ct string) error {
+	mt, _, err := mime.ParseMediaType(ct)
+	if err == nil && (mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))) {
+		return nil
+	}
+	if ct == "" {
+		ct = "none"
+	}
+	return stockd.Errorf(stockd.CodeUnsupportedMediaType, "send the body as JSON, with Content-Type: application/json (got %s)", ct)
 }
 
 // bodies recycles the buffers request bodies are read into.
 var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// decodeJSON decodes data into dst strictly; see decodeBody.
-func decodeJSON(data []byte, dst any, optional bool) error {
+// decodeJSON decodes data into dst strictly: one JSON value, no unknown
+// fields, no trailing data, object keys exactly as named (names, when not
+// nil, lists those allowed at any depth) and none repeated within an object.
+// An empty body is allowed only when optional is true, and leaves dst as it
+// is.
+func decodeJSON(data []byte, dst any, names map[string]bool, optional bool) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		if optional {
 			return nil
@@ -59,30 +123,45 @@ func decodeJSON(data []byte, dst any, optional bool) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return badRequest("malformed JSON: unexpected data after the first value")
 	}
-	return exactNames(data, dst)
-}
-
-// namesChecker is implemented by bodies whose names exactNames cannot check
-// by scanning, because they carry raw JSON that is decoded, and checked, on
-// its own later.
-type namesChecker interface {
-	checkNames(data []byte) error
-}
-
-// exactNames fails if an object in data has a key that is not exactly the
-// JSON name of a field. encoding/json matches names regardless of case, so
-// {"QUANTITY":5} decodes; a strict API must not accept it, nor let
-// {"quantity":1,"Quantity":500} pick one of the two. It scans the bytes once,
-// without decoding them again: every key must be one of the names the type
-// can have at any depth, and the decoder, which refuses unknown fields, has
-// already checked that each is known where it stands.
-func exactNames(data []byte, dst any) error {
-	if c, ok := dst.(namesChecker); ok {
-		return c.checkNames(data)
+	if names == nil {
+		names = api.JSONNames(reflect.TypeOf(dst).Elem())
 	}
-	names := jsonNames(reflect.TypeOf(dst))
+	return checkKeys(data, names, maxKeyDepth)
+}
+
+// maxKeyDepth checks keys at every depth.
+const maxKeyDepth = 1 << 30
+
+// checkKeys scans data, which the decoder has already found to be valid
+// JSON, once. It refuses a key of an object nested at most maxDepth objects
+// deep that is not exactly one of names, and a key that repeats within one
+// object. encoding/json matches names regardless of case, so {"QUANTITY":5}
+// decodes, and lets the last of two equal keys win, so {"quantity":1,
+// "quantity":500} decodes as 500: a strict API must accept neither. The
+// decoder, which refuses unknown fields, has already checked that each known
+// key stands where it may.
+func checkKeys(data []byte, names map[string]bool, maxDepth int) error {
+	// keys holds the keys seen in each open container; arrays have none.
+	var keys [][][]byte
+	depth := 0
 	for i := 0; i < len(data); i++ {
-		if data[i] != '"' {
+		switch data[i] {
+		case '{':
+			depth++
+			keys = append(keys, nil)
+			continue
+		case '[':
+			keys = append(keys, nil)
+			continue
+		case '}':
+			depth--
+			keys = keys[:len(keys)-1]
+			continue
+		case ']':
+			keys = keys[:len(keys)-1]
+			continue
+		case '"':
+		default:
 			continue
 		}
 		start, escaped := i+1, false
@@ -92,78 +171,43 @@ func exactNames(data []byte, dst any) error {
 				i++
 			}
 		}
-		end := i
-		j := end + 1
+		key := data[start:i]
+		j := i + 1
 		for j < len(data) && (data[j] == ' ' || data[j] == '\t' || data[j] == '\n' || data[j] == '\r') {
 			j++
 		}
-		if j >= len(data) || data[j] != ':' {
+		if j >= len(data) || data[j] != ':' || len(keys) == 0 {
 			continue // a string value, not a key
 		}
-		key := string(data[start:end])
 		if escaped {
-			if k, err := strconv.Unquote(`"` + key + `"`); err == nil {
-				key = k
+			if k, err := strconv.Unquote(`"` + string(key) + `"`); err == nil {
+				key = []byte(k)
 			}
 		}
-		if !names[key] {
-			return badRequest("malformed JSON: unknown field %q (names are case-sensitive)", key)
+		if depth <= maxDepth && !names[string(key)] {
+			return badRequest("malformed JSON: unknown field %q (names are case-sensitive)", printable(key))
 		}
+		top := len(keys) - 1
+		for _, k := range keys[top] {
+			if bytes.Equal(k, key) {
+				return badRequest("malformed JSON: the field %q appears twice in one object", printable(key))
+			}
+		}
+		keys[top] = append(keys[top], key)
 	}
 	return nil
 }
 
-// nameCache maps a type to every JSON field name it can contain, at any
-// depth.
-var nameCache sync.Map
-
-func jsonNames(t reflect.Type) map[string]bool {
-	if m, ok := nameCache.Load(t); ok {
-		return m.(map[string]bool)
-	}
-	m := make(map[string]bool)
-	collectNames(t, m, map[reflect.Type]bool{})
-	nameCache.Store(t, m)
-	return m
-}
-
-func collectNames(t reflect.Type, names map[string]bool, seen map[reflect.Type]bool) {
-	for t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct || seen[t] {
-		return
-	}
-	seen[t] = true
-	for name, ft := range jsonFields(t) {
-		names[name] = true
-		collectNames(ft, names, seen)
-	}
-}
-
-// fieldCache maps a struct type to its fields by exact JSON name.
-var fieldCache sync.Map
-
-func jsonFields(t reflect.Type) map[string]reflect.Type {
-	if m, ok := fieldCache.Load(t); ok {
-		return m.(map[string]reflect.Type)
-	}
-	m := make(map[string]reflect.Type)
-	for f := range t.Fields() {
-		if !f.IsExported() {
-			continue
+// printable bounds a name quoted in an error.
+func printable(b []byte) string {
+	if len(b) > 64 {
+		b = b[:64]
+		for !utf8.Valid(b) && len(b) > 0 {
+			b = b[:len(b)-1]
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
-			continue
-		}
-		if name == "" {
-			name = f.Name
-		}
-		m[name] = f.Type
+		return string(b) + "…"
 	}
-	fieldCache.Store(t, m)
-	return m
+	return string(b)
 }
 
 // describeJSONError makes encoding/json's errors read well in a problem.
@@ -203,17 +247,4 @@ func jsonKind(goKind string) string {
 		return "an object"
 	}
 	return goKind
-}
-
-// duration parses a Go-style duration such as "15m". An empty string is the
-// zero duration.
-func duration(field, s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil {
-		return 0, stockd.Errorf(stockd.CodeInvalid, "%s must be a duration like \"15m\" or \"90s\", got %q", field, s)
-	}
-	return d, nil
 }

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/stockd/stockd"
-	"github.com/stockd/stockd/readmodel"
+	"github.com/stockd/stockd/api"
 )
 
 // The OpenAPI document is a promise to clients: these tests keep it true.
@@ -523,7 +523,7 @@ func oaCheckRequest[T any](t *testing.T, doc map[string]any, name string, zero T
 func TestOpenAPIResponseShapes(t *testing.T) {
 	doc := oaLoad(t)
 	oaCheckType(t, doc, "Location", stockd.Location{})
-	oaCheckType(t, doc, "LocationList", LocationList{})
+	oaCheckType(t, doc, "LocationList", api.LocationList{})
 	oaCheckType(t, doc, "SKUConfig", stockd.SKUConfig{})
 	oaCheckType(t, doc, "SKUState", stockd.SKUState{})
 	oaCheckType(t, doc, "LocationState", stockd.LocationState{})
@@ -538,11 +538,11 @@ func TestOpenAPIResponseShapes(t *testing.T) {
 	oaCheckType(t, doc, "Count", stockd.Count{})
 	oaCheckType(t, doc, "Shortfall", stockd.Shortfall{})
 	oaCheckType(t, doc, "Problem", Problem{})
-	oaCheckType(t, doc, "EventEnvelope", EventJSON{})
-	oaCheckType(t, doc, "EventPage", EventPage{})
+	oaCheckType(t, doc, "EventEnvelope", api.EventJSON{})
+	oaCheckType(t, doc, "EventPage", api.EventPage{})
 	oaCheckType(t, doc, "LotQty", stockd.LotQty{})
-	oaCheckType(t, doc, "BatchResult", BatchResult{})
-	oaCheckType(t, doc, "BatchResponse", BatchResponse{})
+	oaCheckType(t, doc, "BatchResult", api.BatchResult{})
+	oaCheckType(t, doc, "BatchResponse", api.BatchResponse{})
 
 	// The enums are the domain's values.
 	enums := map[string][]string{
@@ -570,18 +570,18 @@ func TestOpenAPIResponseShapes(t *testing.T) {
 // are, and an answer served through a ReadModel.
 func TestOpenAPIReadModelShapes(t *testing.T) {
 	doc := oaLoad(t)
-	oaCheckType(t, doc, "Availability", readmodel.Availability{})
-	oaCheckType(t, doc, "SKUAvailability", readmodel.Item{})
-	oaCheckType(t, doc, "LocationAvailability", readmodel.LocationAvailability{})
-	oaCheckType(t, doc, "Lag", readmodel.Lag{})
-	oaCheckType(t, doc, "ReservationList", readmodel.Reservations{})
+	oaCheckType(t, doc, "Availability", stockd.Availability{})
+	oaCheckType(t, doc, "SKUAvailability", stockd.AvailabilityItem{})
+	oaCheckType(t, doc, "LocationAvailability", stockd.LocationAvailability{})
+	oaCheckType(t, doc, "Lag", stockd.Lag{})
+	oaCheckType(t, doc, "ReservationList", stockd.ReservationPage{})
 
 	srv := NewServer(Config{ReadModel: &ReadModel{
 		Availability: func(skus []string) any {
-			return oaFilled(readmodel.Availability{})
+			return oaFilled(stockd.Availability{})
 		},
 		ReservationsByCustomer: func(customer string, limit int) any {
-			return oaFilled(readmodel.Reservations{})
+			return oaFilled(stockd.ReservationPage{})
 		},
 	}})
 	for target, schema := range map[string]string{
@@ -606,20 +606,20 @@ func TestOpenAPIReadModelShapes(t *testing.T) {
 // lists exactly the fields its body type decodes.
 func TestOpenAPIRequestShapes(t *testing.T) {
 	doc := oaLoad(t)
-	oaCheckRequest(t, doc, "LocationBody", LocationBody{})
-	oaCheckRequest(t, doc, "SKUConfigBody", SKUConfigBody{})
-	oaCheckRequest(t, doc, "ReceiptBody", ReceiptBody{})
-	oaCheckRequest(t, doc, "AdjustmentBody", AdjustmentBody{})
-	oaCheckRequest(t, doc, "CountBody", CountBody{})
-	oaCheckRequest(t, doc, "TransferBody", TransferBody{})
-	oaCheckRequest(t, doc, "ReservationBody", ReservationBody{})
+	oaCheckRequest(t, doc, "LocationBody", api.LocationBody{})
+	oaCheckRequest(t, doc, "SKUConfigBody", api.SKUConfigBody{})
+	oaCheckRequest(t, doc, "ReceiptBody", api.ReceiptBody{})
+	oaCheckRequest(t, doc, "AdjustmentBody", api.AdjustmentBody{})
+	oaCheckRequest(t, doc, "CountBody", api.CountBody{})
+	oaCheckRequest(t, doc, "TransferBody", api.TransferBody{})
+	oaCheckRequest(t, doc, "ReservationBody", api.ReservationBody{})
 	oaCheckRequest(t, doc, "ReserveLine", stockd.ReserveLine{})
-	oaCheckRequest(t, doc, "CommitBody", CommitBody{})
+	oaCheckRequest(t, doc, "CommitBody", api.CommitBody{})
 	oaCheckRequest(t, doc, "CommitLine", stockd.CommitLine{})
-	oaCheckRequest(t, doc, "ExtendBody", ExtendBody{})
+	oaCheckRequest(t, doc, "ExtendBody", api.ExtendBody{})
 	oaCheckRequest(t, doc, "EmptyBody", struct{}{})
-	oaCheckRequest(t, doc, "BatchBody", BatchBody{})
-	oaCheckRequest(t, doc, "BatchOperation", BatchOperation{})
+	oaCheckRequest(t, doc, "BatchBody", api.BatchBody{})
+	oaCheckRequest(t, doc, "BatchOperation", api.BatchOperation{})
 	oaCheckRequest(t, doc, "BatchIDBody", idBody{})
 	oaCheckRequest(t, doc, "BatchCommitBody", commitOp{})
 	oaCheckRequest(t, doc, "BatchExtendBody", extendOp{})
@@ -637,12 +637,12 @@ func TestOpenAPIRequestShapes(t *testing.T) {
 	for _, name := range ops {
 		// An op the server does not know is refused as unknown before
 		// its body is read; a known one fails on its empty body.
-		_, _, err := srv.runOperation(context.Background(), BatchOperation{Op: name})
+		_, _, err := srv.runOperation(context.Background(), api.BatchOperation{Op: name})
 		if err == nil || strings.Contains(err.Error(), "unknown operation") {
 			t.Errorf("documented batch op %q: %v", name, err)
 		}
 	}
-	_, _, err := srv.runOperation(context.Background(), BatchOperation{Op: "undocumented"})
+	_, _, err := srv.runOperation(context.Background(), api.BatchOperation{Op: "undocumented"})
 	if err == nil || !strings.Contains(err.Error(), "unknown operation") {
 		t.Errorf("an unknown op is not refused as unknown: %v", err)
 	}

@@ -6,23 +6,15 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/api"
 )
 
-// Problem is an RFC 9457 problem details body, with stockd's stable code and,
-// where they apply, the per-line shortfalls of insufficient stock and the
-// status of a reservation that is not held.
-type Problem struct {
-	Type              string                   `json:"type"`
-	Title             string                   `json:"title"`
-	Status            int                      `json:"status"`
-	Detail            string                   `json:"detail"`
-	Code              stockd.Code              `json:"code"`
-	Instance          string                   `json:"instance,omitempty"`
-	Lines             []stockd.Shortfall       `json:"lines,omitempty"`
-	ReservationStatus stockd.ReservationStatus `json:"reservation_status,omitempty"`
-}
+// Problem is an RFC 9457 problem details body; see api.Problem.
+type Problem = api.Problem
 
 // problemTypes maps every code to its HTTP status and title. It is the one
 // place where errors become HTTP: handlers never choose a status for an
@@ -48,30 +40,38 @@ var problemTypes = map[stockd.Code]struct {
 	stockd.CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported media type"},
 }
 
-// retryAfter is the Retry-After, in seconds, sent with codes a client should
-// retry after a pause.
-var retryAfter = map[stockd.Code]string{
-	stockd.CodeOverloaded:  "1",
-	stockd.CodeConflict:    "1",
-	stockd.CodeUnavailable: "5",
+// retryAfter is the default pause, in seconds, sent as Retry-After with
+// codes a client should retry; an error's own RetryAfter wins.
+var retryAfter = map[stockd.Code]int{
+	stockd.CodeOverloaded:  1,
+	stockd.CodeConflict:    1,
+	stockd.CodeUnavailable: 5,
+	stockd.CodeRateLimited: 1,
 }
 
-// malformed marks a request that could not be read at all (bad JSON, an
-// unknown field, a wrong type): it is a 400, where a well-formed request with
-// a bad value is a 422.
-type malformed struct{ err *stockd.Error }
+// statusError gives a coded error a status other than its code's: 400 for a
+// request that could not be read at all (bad JSON, an unknown field, a wrong
+// type) where a well-formed request with a bad value is 422; 405 and 421 for
+// requests the routes refuse.
+type statusError struct {
+	status int
+	err    *stockd.Error
+}
 
-func (m malformed) Error() string { return m.err.Error() }
-func (m malformed) Unwrap() error { return m.err }
+func (m statusError) Error() string { return m.err.Error() }
+func (m statusError) Unwrap() error { return m.err }
+
+func withStatus(status int, err *stockd.Error) error { return statusError{status, err} }
 
 func badRequest(format string, args ...any) error {
-	return malformed{stockd.Errorf(stockd.CodeInvalid, format, args...)}
+	return withStatus(http.StatusBadRequest, stockd.Errorf(stockd.CodeInvalid, format, args...))
 }
 
-// problemFor turns any error into the problem a client is shown. Errors that
-// carry no code are internal: they are logged with the request and the client
-// is told only that something went wrong.
-func problemFor(ctx context.Context, log *slog.Logger, err error, instance string) Problem {
+// problemFor turns any error into the problem a client is shown, and the
+// pause to ask for before a retry. Errors that carry no code are internal:
+// they are logged with the request and the client is told only that
+// something went wrong.
+func problemFor(ctx context.Context, log *slog.Logger, err error, instance string) (Problem, time.Duration) {
 	var e *stockd.Error
 	switch {
 	case errors.As(err, &e):
@@ -99,20 +99,29 @@ func problemFor(ctx context.Context, log *slog.Logger, err error, instance strin
 		Lines:             e.Lines,
 		ReservationStatus: e.Status,
 	}
-	var m malformed
-	if errors.As(err, &m) {
-		p.Status = http.StatusBadRequest
+	var se statusError
+	if errors.As(err, &se) {
+		p.Status = se.status
 	}
-	return p
+	return p, e.RetryAfter
 }
 
-// writeProblem answers with err as problem details.
-func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error) {
-	p := problemFor(r.Context(), s.log, err, r.URL.Path)
-	if ra, ok := retryAfter[p.Code]; ok {
-		w.Header().Set("Retry-After", ra)
+// writeProblem answers with err as problem details and returns the status.
+func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error) int {
+	p, pause := problemFor(r.Context(), s.log, err, r.URL.Path)
+	if secs, ok := retryAfter[p.Code]; ok {
+		if pause > 0 {
+			// Whole seconds, rounded up: a client must not come back
+			// before the pause is over.
+			secs = int((pause + time.Second - 1) / time.Second)
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+	}
+	if p.Code == stockd.CodeUnauthenticated {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="stockd"`)
 	}
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	json.NewEncoder(w).Encode(p)
+	return p.Status
 }

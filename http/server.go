@@ -1,7 +1,7 @@
-// Package http serves stockd's HTTP API: the v1 JSON contract, problem
-// details for every error, the OpenAPI document, Prometheus metrics and
-// health checks. It depends on the domain's Service interface, never on the
-// engine's internals.
+// Package http serves stockd's HTTP API: every operation declared in package
+// api, POST /v1/batch, problem details for every error, API keys and their
+// scopes, the OpenAPI document, metrics and health checks. It depends on the
+// domain's API interface, never on the engine's internals.
 package http
 
 import (
@@ -9,69 +9,80 @@ import (
 	_ "embed"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
-	"strconv"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/stockd/stockd"
-	"github.com/stockd/stockd/metrics"
+	"github.com/stockd/stockd/api"
 )
 
-// ReadModel answers the eventually consistent reads: availability of many
-// SKUs and reservations by customer. Answers are encoded as they are; each
-// must say how fresh it is (as_of and lag). The read model package provides
-// them; the server only needs their JSON.
-type ReadModel struct {
-	Availability           func(skus []string) any
-	ReservationsByCustomer func(customer string, limit int) any
+// Key is what the server knows of an API key: its name, recorded as the
+// actor of every event its requests cause, and its scopes.
+type Key struct {
+	Name   string
+	Scopes []stockd.Scope
 }
+
+// Keys authenticates requests by the bearer token they present.
+type Keys interface {
+	// Authenticate returns the key a token stands for, after charging it
+	// one request against the key's rate limit. It fails with
+	// CodeUnauthenticated for an unknown token and CodeRateLimited (with
+	// RetryAfter) for a key over its rate. It never echoes the token.
+	Authenticate(token string) (Key, error)
+}
+
+// Anonymous is the actor recorded on events when the server runs without
+// keys: every request may do everything, and no one is named.
+const Anonymous = "anonymous"
 
 // Config configures a Server.
 type Config struct {
-	// Service carries out commands and the read-your-writes queries.
-	Service stockd.Service
-	// ReadModel serves availability and reservations by customer; without
-	// it those routes answer 503.
-	ReadModel *ReadModel
+	// API carries out the operations.
+	API stockd.API
+	// Keys authenticates requests; nil serves everyone with every scope
+	// (only sensible on a loopback address).
+	Keys Keys
 	// Ready reports whether the service can take requests; nil means
 	// always. /readyz answers 503 while it returns an error.
 	Ready func() error
-	// Limits bound commands; they must match the engine's.
-	Limits stockd.Limits
 	// MaxBodyBytes bounds request bodies. Default 1 MiB.
 	MaxBodyBytes int64
 	// MaxBatch bounds the operations of one batch request. Default 1000.
 	MaxBatch int
-	// MaxSKUs bounds the SKUs of one availability request. Default 1000.
-	MaxSKUs int
 	// RequestTimeout bounds how long a request waits for the service.
 	// Default 10 s.
 	RequestTimeout time.Duration
-	// Metrics receives the HTTP metrics; nil makes a private registry.
-	Metrics *metrics.Registry
+	// AllowedHosts, when not empty, are the only Host headers served
+	// (host names, with or without a port): a guard against DNS
+	// rebinding. Others get 421.
+	AllowedHosts []string
+	// CORSOrigins are the origins a browser page may call the API from
+	// (exact, such as https://admin.example.com, or "*"). None means CORS
+	// is off: browsers refuse cross-origin reads.
+	CORSOrigins []string
+	// Observe, when set, is told of every answered request: its route
+	// pattern ("unmatched" for 404s and 405s), status and duration.
+	Observe func(route string, status int, d time.Duration)
+	// Metrics serves GET /metrics; nil answers 404 there.
+	Metrics http.Handler
 	// Logger receives request logs at debug level and internal errors.
 	Logger *slog.Logger
 }
 
 func (c *Config) setDefaults() {
-	if c.Limits == (stockd.Limits{}) {
-		c.Limits = stockd.DefaultLimits
-	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = 1 << 20
 	}
 	if c.MaxBatch <= 0 {
 		c.MaxBatch = 1000
 	}
-	if c.MaxSKUs <= 0 {
-		c.MaxSKUs = 1000
-	}
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second
-	}
-	if c.Metrics == nil {
-		c.Metrics = metrics.NewRegistry()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -81,49 +92,28 @@ func (c *Config) setDefaults() {
 // Server is the HTTP API. It is an http.Handler.
 type Server struct {
 	cfg      Config
-	svc      stockd.Service
+	api      stockd.API
 	log      *slog.Logger
 	mux      *http.ServeMux
 	routes   []string
-	requests *metrics.CounterVec
-	latency  *metrics.HistogramVec
 	inflight atomic.Int64
 }
 
-// NewServer returns the API over cfg.Service.
+// NewServer returns the API over cfg.API.
 func NewServer(cfg Config) *Server {
 	cfg.setDefaults()
-	s := &Server{cfg: cfg, svc: cfg.Service, log: cfg.Logger, mux: http.NewServeMux()}
-	s.requests = cfg.Metrics.Counter("stockd_http_requests_total", "HTTP requests by route and status code.", "route", "code")
-	s.latency = cfg.Metrics.Histogram("stockd_http_request_duration_seconds", "HTTP request latency by route.",
-		metrics.ExponentialBuckets(0.0001, 2, 18), "route")
-	cfg.Metrics.GaugeFunc("stockd_http_requests_in_flight", "HTTP requests being served.", nil,
-		func(emit func(float64, ...string)) { emit(float64(s.inflight.Load())) })
-
-	s.handle("PUT /v1/locations/{id}", s.putLocation)
-	s.handle("GET /v1/locations/{id}", s.getLocation)
-	s.handle("GET /v1/locations", s.listLocations)
-	s.handle("PUT /v1/skus/{sku}/config", s.putSKUConfig)
-	s.handle("GET /v1/skus/{sku}", s.getSKU)
-	s.handle("GET /v1/skus/{sku}/events", s.getEvents)
-	s.handle("POST /v1/receipts", s.postReceipt)
-	s.handle("POST /v1/adjustments", s.postAdjustment)
-	s.handle("POST /v1/counts", s.postCount)
-	s.handle("POST /v1/transfers", s.postTransfer)
-	s.handle("GET /v1/transfers/{id}", s.getTransfer)
-	s.handle("POST /v1/transfers/{id}/arrive", s.arriveTransfer)
-	s.handle("POST /v1/reservations", s.postReservation)
-	s.handle("GET /v1/reservations", s.listReservations)
-	s.handle("GET /v1/reservations/{id}", s.getReservation)
-	s.handle("POST /v1/reservations/{id}/commit", s.commit)
-	s.handle("POST /v1/reservations/{id}/release", s.release)
-	s.handle("POST /v1/reservations/{id}/extend", s.extend)
-	s.handle("GET /v1/availability", s.getAvailability)
-	s.handle("POST /v1/batch", s.postBatch)
+	s := &Server{cfg: cfg, api: cfg.API, log: cfg.Logger, mux: http.NewServeMux()}
+	for _, h := range api.Operations {
+		s.route(h)
+	}
+	s.handle(api.Batch.Pattern(), s.keyed(s.postBatch))
 	s.handle("GET /openapi.json", s.openAPI)
-	s.handle("GET /metrics", s.metrics)
 	s.handle("GET /healthz", s.healthz)
 	s.handle("GET /readyz", s.readyz)
+	if cfg.Metrics != nil {
+		s.routes = append(s.routes, "GET /metrics")
+		s.mux.Handle("GET /metrics", cfg.Metrics)
+	}
 	s.mux.HandleFunc("/", s.notFound)
 	return s
 }
@@ -132,17 +122,131 @@ func NewServer(cfg Config) *Server {
 // "POST /v1/reservations".
 func (s *Server) Routes() []string { return s.routes }
 
-// ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+// InFlight returns the number of requests being served.
+func (s *Server) InFlight() int64 { return s.inflight.Load() }
 
-// handlerFunc answers a request with a status and a value to encode as JSON,
-// or an error to answer as problem details.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) (int, any, error)
+// ServeHTTP implements http.Handler: the host guard and CORS come first, then
+// the route.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if len(s.cfg.AllowedHosts) > 0 && !s.hostAllowed(r.Host) {
+		s.answer(w, r, "unmatched", time.Now(), func(context.Context) (int, []byte, error) {
+			return 0, nil, withStatus(http.StatusMisdirectedRequest, stockd.Errorf(stockd.CodeInvalid, "host %q is not served here", r.Host))
+		})
+		return
+	}
+	if len(s.cfg.CORSOrigins) > 0 && s.cors(w, r) {
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}
 
-// handle registers a route: the handler runs with the request timeout and
-// the actor in its context, and every answer is counted and timed under the
-// route's pattern.
-func (s *Server) handle(pattern string, h handlerFunc) {
+// hostAllowed reports whether the Host header names one of the allowed
+// hosts. A browser tricked by DNS rebinding sends the attacker's host name,
+// which is not among them.
+func (s *Server) hostAllowed(host string) bool {
+	name := host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		name = h
+	}
+	for _, a := range s.cfg.AllowedHosts {
+		if strings.EqualFold(a, host) || strings.EqualFold(a, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// cors adds the CORS headers for an allowed origin and answers preflight
+// requests itself; it reports whether it answered.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return false
+	}
+	w.Header().Add("Vary", "Origin")
+	if !slices.Contains(s.cfg.CORSOrigins, origin) && !slices.Contains(s.cfg.CORSOrigins, "*") {
+		return false // no CORS headers: the browser refuses the answer
+	}
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate")
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Idempotency-Key, Last-Event-ID")
+	h.Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
+
+// action carries out a request and returns the status and JSON answer, or
+// an error to answer as problem details. An action that writes its answer
+// itself returns status 0 and no error.
+type action func(ctx context.Context, w http.ResponseWriter, r *http.Request) (int, []byte, error)
+
+// route serves one declared operation: its key must carry the operation's
+// scope.
+func (s *Server) route(h api.Handler) {
+	op := h.Op()
+	s.handle(op.Pattern(), s.keyed(func(ctx context.Context, w http.ResponseWriter, r *http.Request) (int, []byte, error) {
+		if err := s.authorize(ctx, op.Scope); err != nil {
+			return 0, nil, err
+		}
+		return h.Invoke(ctx, s.api, func(req any) error { return s.bind(w, r, op, req) })
+	}))
+}
+
+// keyed wraps an action that needs a key: the request's bearer token is
+// authenticated (and charged against the key's rate) before it runs, and
+// the key's name becomes the actor of every event it causes.
+func (s *Server) keyed(a action) action {
+	return func(ctx context.Context, w http.ResponseWriter, r *http.Request) (int, []byte, error) {
+		key := Key{Name: Anonymous, Scopes: []stockd.Scope{stockd.ScopeAdmin}}
+		if s.cfg.Keys != nil {
+			token, ok := bearerToken(r.Header.Get("Authorization"))
+			if !ok {
+				return 0, nil, stockd.Errorf(stockd.CodeUnauthenticated, "this route needs an API key: send Authorization: Bearer <key>")
+			}
+			var err error
+			if key, err = s.cfg.Keys.Authenticate(token); err != nil {
+				return 0, nil, err
+			}
+		}
+		ctx = withKey(stockd.WithActor(ctx, key.Name), key)
+		return a(ctx, w, r.WithContext(ctx))
+	}
+}
+
+type keyCtx struct{}
+
+func withKey(ctx context.Context, k Key) context.Context { return context.WithValue(ctx, keyCtx{}, k) }
+
+// authorize fails with CodeForbidden unless the request's key holds need.
+func (s *Server) authorize(ctx context.Context, need stockd.Scope) error {
+	k, _ := ctx.Value(keyCtx{}).(Key)
+	if need == "" || stockd.Allows(k.Scopes, need) {
+		return nil
+	}
+	return stockd.Errorf(stockd.CodeForbidden, "key %q lacks the scope %s this operation needs", k.Name, need)
+}
+
+// bearerToken returns the token of an Authorization header of the Bearer
+// scheme (RFC 6750; the scheme name is case-insensitive).
+func bearerToken(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(h, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	if token == "" || strings.ContainsAny(token, " \t") {
+		return "", false
+	}
+	return token, true
+}
+
+// handle registers a route whose action runs with the request timeout.
+func (s *Server) handle(pattern string, a action) {
 	s.routes = append(s.routes, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -150,114 +254,78 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 		defer s.inflight.Add(-1)
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
-		if actor := r.Header.Get("X-Actor"); actor != "" {
-			ctx = stockd.WithActor(ctx, actor)
-		}
 		r = r.WithContext(ctx)
-		rw := &statusWriter{ResponseWriter: w}
-		status, v, err := h(rw, r)
-		switch {
-		case err != nil:
-			s.writeProblem(rw, r, err)
-		case rw.status == 0:
-			writeJSON(rw, status, v)
-		}
-		s.requests.Inc(pattern, strconv.Itoa(rw.status))
-		s.latency.Observe(time.Since(start).Seconds(), pattern)
-		s.log.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", rw.status, "took", time.Since(start))
+		s.answer(w, r, pattern, start, func(ctx context.Context) (int, []byte, error) { return a(ctx, w, r) })
 	})
 }
 
-// statusWriter remembers the status a handler wrote.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+// answer runs fn and writes its answer or problem, then counts and logs it
+// under route.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, route string, start time.Time, fn func(context.Context) (int, []byte, error)) {
+	status, body, err := fn(r.Context())
+	switch {
+	case err != nil:
+		status = s.writeProblem(w, r, err)
+	case status != 0:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		w.Write(body)
+		w.Write(newline)
+	default:
+		status = http.StatusOK // the action wrote its own answer
 	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
+	if s.cfg.Observe != nil {
+		s.cfg.Observe(route, status, time.Since(start))
 	}
-	return w.ResponseWriter.Write(b)
+	s.log.DebugContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "status", status, "took", time.Since(start))
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(v)
-}
+var newline = []byte("\n")
 
 // notFound answers paths no route serves, and methods a path does not
 // support, as problem details.
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
-	var allowed []string
-	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut} {
-		probe := r.Clone(r.Context())
-		probe.Method = m
-		if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
-			allowed = append(allowed, m)
+	s.answer(w, r, "unmatched", time.Now(), func(context.Context) (int, []byte, error) {
+		var allowed []string
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := s.mux.Handler(probe); pattern != "/" && pattern != "" {
+				allowed = append(allowed, m)
+			}
 		}
-	}
-	if len(allowed) > 0 {
-		w.Header().Set("Allow", joinComma(allowed))
-		p := Problem{Type: "about:blank", Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
-			Detail: r.Method + " is not supported here; use " + joinComma(allowed), Code: stockd.CodeInvalid, Instance: r.URL.Path}
-		writeProblemBody(w, p)
-		return
-	}
-	s.writeProblem(w, r, stockd.Errorf(stockd.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path))
-}
-
-func writeProblemBody(w http.ResponseWriter, p Problem) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(p.Status)
-	json.NewEncoder(w).Encode(p)
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += ", "
+		if len(allowed) > 0 {
+			w.Header().Set("Allow", strings.Join(allowed, ", "))
+			return 0, nil, withStatus(http.StatusMethodNotAllowed, stockd.Errorf(stockd.CodeInvalid, "%s is not supported here; use %s", r.Method, strings.Join(allowed, ", ")))
 		}
-		out += x
-	}
-	return out
+		return 0, nil, stockd.Errorf(stockd.CodeNotFound, "no route for %s %s", r.Method, r.URL.Path)
+	})
 }
 
 //go:embed openapi.json
 var openAPIDocument []byte
 
-func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusOK)
-	w.Write(openAPIDocument)
-	return 0, nil, nil
+// OpenAPI returns the OpenAPI document the server serves.
+func OpenAPI() []byte { return openAPIDocument }
+
+func (s *Server) openAPI(_ context.Context, w http.ResponseWriter, _ *http.Request) (int, []byte, error) {
+	return http.StatusOK, openAPIDocument, nil
 }
 
-func (s *Server) metrics(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	w.Header().Set("Content-Type", metrics.ContentType)
-	w.WriteHeader(http.StatusOK)
-	s.cfg.Metrics.WriteText(w)
-	return 0, nil, nil
+func (s *Server) healthz(context.Context, http.ResponseWriter, *http.Request) (int, []byte, error) {
+	return status("ok")
 }
 
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	return http.StatusOK, map[string]string{"status": "ok"}, nil
-}
-
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (s *Server) readyz(context.Context, http.ResponseWriter, *http.Request) (int, []byte, error) {
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(); err != nil {
 			return 0, nil, stockd.Errorf(stockd.CodeUnavailable, "not ready: %v", err)
 		}
 	}
-	return http.StatusOK, map[string]string{"status": "ready"}, nil
+	return status("ready")
+}
+
+func status(v string) (int, []byte, error) {
+	b, err := json.Marshal(api.Status{Status: v})
+	return http.StatusOK, b, err
 }

@@ -2,80 +2,20 @@ package readmodel
 
 import (
 	"cmp"
+	"encoding/base64"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/stockd/stockd"
 )
 
-// Availability is the answer to a question about many SKUs.
-//
-// AsOf is the moment up to which the answer is complete: every write
-// acknowledged before AsOf is reflected, for each SKU listed. For a partition
-// that has applied everything durable when it is read, that moment is the
-// time of the query (writes are acknowledged only once durable, and the
-// durable head is read after the query's clock). For a partition that is
-// behind, nothing after its last applied event is known, so it is the time of
-// that event: the answer may be missing any write made since. AsOf is the
-// earliest of these over the partitions involved, so one lagging partition
-// makes the whole answer as old as it is. It is the zero time when an
-// involved partition is behind and has applied nothing at all yet.
-type Availability struct {
-	// Items holds one entry per SKU asked for, in the order asked,
-	// without repeats. A SKU without events is listed with nothing
-	// available and no locations.
-	Items []Item    `json:"items"`
-	AsOf  time.Time `json:"as_of"`
-	Lag   Lag       `json:"lag"`
-}
-
-// Item is the availability of one SKU over its locations. Available is what
-// can be sold: the sum over locations of what each can sell, so that a
-// location short of held units does not take stock away from the others (as
-// in GET /v1/skus/{sku}).
-type Item struct {
-	SKU       string                 `json:"sku"`
-	Available int64                  `json:"available"`
-	OnHand    int64                  `json:"on_hand"`
-	Reserved  int64                  `json:"reserved"`
-	Locations []LocationAvailability `json:"locations"`
-}
-
-// LocationAvailability is the availability of one SKU at one location, sorted
-// by location id. Available is on_hand − reserved − safety stock, and is
-// negative only when held units are missing (a shortage), which is reported
-// rather than hidden.
-type LocationAvailability struct {
-	Location  string `json:"location"`
-	Available int64  `json:"available"`
-	OnHand    int64  `json:"on_hand"`
-	Reserved  int64  `json:"reserved"`
-}
-
-// Lag says how far an answer is behind the durable log of the partitions it
-// involves, read when the answer was made.
-type Lag struct {
-	// Events is the number of durable events not yet applied, summed over
-	// the partitions involved: durable head − applied position.
-	Events uint64 `json:"events"`
-	// Partitions is the number of partitions involved that are behind.
-	Partitions int `json:"partitions"`
-}
-
-// Reservations is a page of a customer's reservations, newest first, with the
-// freshness of the read model across every partition (see Availability for
-// AsOf and Lag): a customer's reservations may live in any of them.
-type Reservations struct {
-	Items []stockd.Reservation `json:"items"`
-	AsOf  time.Time            `json:"as_of"`
-	Lag   Lag                  `json:"lag"`
-}
-
 // freshness accumulates AsOf and Lag over the partitions an answer involves.
 type freshness struct {
 	now  time.Time
 	asOf time.Time
-	lag  Lag
+	lag  stockd.Lag
 }
 
 func newFreshness(now time.Time) freshness { return freshness{now: now, asOf: now} }
@@ -99,9 +39,9 @@ func (f *freshness) add(durable, applied uint64, clock time.Time) {
 // however many of its SKUs are asked for; SKUs of one partition are therefore
 // consistent with each other, SKUs of different partitions may be at
 // different moments (each no older than AsOf).
-func (pr *Projection) Availability(skus []string) Availability {
+func (pr *Projection) Availability(skus []string) stockd.Availability {
 	f := newFreshness(pr.opts.Now())
-	out := Availability{Items: make([]Item, 0, len(skus))}
+	out := stockd.Availability{Items: make([]stockd.AvailabilityItem, 0, len(skus))}
 	byPartition := make(map[int][]int)
 	seen := make(map[string]struct{}, len(skus))
 	for _, sku := range skus {
@@ -111,7 +51,7 @@ func (pr *Projection) Availability(skus []string) Availability {
 		seen[sku] = struct{}{}
 		p := stockd.PartitionOf(sku, len(pr.parts))
 		byPartition[p] = append(byPartition[p], len(out.Items))
-		out.Items = append(out.Items, Item{SKU: sku, Locations: []LocationAvailability{}})
+		out.Items = append(out.Items, stockd.AvailabilityItem{SKU: sku, Locations: []stockd.LocationAvailability{}})
 	}
 	for p, items := range byPartition {
 		part := pr.parts[p]
@@ -124,9 +64,9 @@ func (pr *Projection) Availability(skus []string) Availability {
 			}
 			it := &out.Items[i]
 			it.Available, it.OnHand, it.Reserved = v.Available, v.OnHand, v.Reserved
-			it.Locations = make([]LocationAvailability, len(v.Locations))
+			it.Locations = make([]stockd.LocationAvailability, len(v.Locations))
 			for j, l := range v.Locations {
-				it.Locations[j] = LocationAvailability{Location: l.Location, Available: l.Available, OnHand: l.OnHand, Reserved: l.Reserved}
+				it.Locations[j] = stockd.LocationAvailability{Location: l.Location, Available: l.Available, OnHand: l.OnHand, Reserved: l.Reserved}
 			}
 		}
 		applied, clock := part.head, part.clock
@@ -137,37 +77,54 @@ func (pr *Projection) Availability(skus []string) Availability {
 	return out
 }
 
-// ReservationsByCustomer returns up to limit of a customer's reservations,
-// across every partition, newest first: by creation time, latest first, then
-// by id, greatest first. A limit of 0 or less means DefaultReservations; more
-// than MaxReservations means MaxReservations. Reservations of a cart spanning
-// partitions are listed once, whole, as their home partition has them; a cart
-// still being held across partitions is not listed until it is held, and one
-// that could not be held is never listed.
-func (pr *Projection) ReservationsByCustomer(customer string, limit int) Reservations {
-	if limit <= 0 {
-		limit = DefaultReservations
+// Reservations returns a page of a customer's reservations, across every
+// partition, newest first: by creation time, latest first, then by id,
+// greatest first. A limit of 0 or less means DefaultReservations; more than
+// MaxReservations is refused. Next is a cursor after the page's last
+// reservation, or "" when no reservation follows it. Reservations of a cart
+// spanning partitions are listed once, whole, as their home partition has
+// them; a cart still being held across partitions is not listed until it is
+// held, and one that could not be held is never listed.
+//
+// A page costs a binary search and at most limit+1 reservations per
+// partition, however many reservations the customer has.
+func (pr *Projection) Reservations(q stockd.CustomerQuery) (stockd.ReservationPage, error) {
+	if err := stockd.CheckName("customer", q.Customer); err != nil {
+		return stockd.ReservationPage{}, err
 	}
-	limit = min(limit, MaxReservations)
+	limit, err := pageLimit(q.Limit, DefaultReservations, MaxReservations)
+	if err != nil {
+		return stockd.ReservationPage{}, err
+	}
+	var cursor entry
+	hasCursor := q.After != ""
+	if hasCursor {
+		if cursor, err = decodeReservationCursor(q.After); err != nil {
+			return stockd.ReservationPage{}, err
+		}
+	}
 	f := newFreshness(pr.opts.Now())
 	var found []stockd.Reservation
 	for p, part := range pr.parts {
 		durable := pr.durableHead(p)
 		part.mu.RLock()
-		if customer != "" {
-			// Each list is sorted oldest first, so the newest of this
-			// partition are at its end; the newest overall are among
-			// them.
-			list := part.customers[customer]
-			taken := 0
-			for i := len(list) - 1; i >= 0 && taken < limit; i-- {
-				r, ok := part.state.ReservationView(list[i].id)
-				if !ok || r.Status == stockd.StatusPending || r.Customer != customer {
-					continue
-				}
-				found = append(found, r)
-				taken++
+		// Each list is sorted oldest first, so the newest of this
+		// partition before the cursor end where the cursor would be
+		// inserted; one more than the page tells whether another
+		// page follows.
+		list := part.customers[q.Customer]
+		end := len(list)
+		if hasCursor {
+			end, _ = slices.BinarySearchFunc(list, cursor, compareEntries)
+		}
+		taken := 0
+		for i := end - 1; i >= 0 && taken <= limit; i-- {
+			r, ok := part.state.ReservationView(list[i].id)
+			if !ok || r.Status == stockd.StatusPending || r.Customer != q.Customer {
+				continue
 			}
+			found = append(found, r)
+			taken++
 		}
 		applied, clock := part.head, part.clock
 		part.mu.RUnlock()
@@ -179,11 +136,90 @@ func (pr *Projection) ReservationsByCustomer(customer string, limit int) Reserva
 		}
 		return cmp.Compare(b.ID, a.ID)
 	})
+	page := stockd.ReservationPage{Items: found, AsOf: f.asOf, Lag: f.lag}
 	if len(found) > limit {
-		found = found[:limit]
+		page.Items = found[:limit]
+		last := page.Items[limit-1]
+		page.Next = encodeReservationCursor(entry{created: last.CreatedAt, id: last.ID})
 	}
-	if found == nil {
-		found = []stockd.Reservation{}
+	if page.Items == nil {
+		page.Items = []stockd.Reservation{}
 	}
-	return Reservations{Items: found, AsOf: f.asOf, Lag: f.lag}
+	return page, nil
+}
+
+// SKUs returns a page of the SKUs the read model knows, in lexical order,
+// with their stock summed over locations. A SKU is known once it has an
+// event. A limit of 0 or less means DefaultSKUs; more than MaxSKUs is
+// refused. Next is the last SKU of the page when more follow, else "".
+//
+// A page scans the SKU names of every partition (O(SKUs) comparisons, no
+// copies of what does not qualify) and sorts at most limit+1 per partition.
+func (pr *Projection) SKUs(q stockd.SKUListQuery) (stockd.SKUPage, error) {
+	limit, err := pageLimit(q.Limit, DefaultSKUs, MaxSKUs)
+	if err != nil {
+		return stockd.SKUPage{}, err
+	}
+	if q.Prefix != "" && len(q.Prefix) > stockd.MaxIDLength {
+		return stockd.SKUPage{}, stockd.Errorf(stockd.CodeInvalid, "prefix is longer than %d bytes", stockd.MaxIDLength)
+	}
+	f := newFreshness(pr.opts.Now())
+	var found []stockd.SKUSummary
+	for p, part := range pr.parts {
+		durable := pr.durableHead(p)
+		part.mu.RLock()
+		names := part.state.SKUPage(q.Prefix, q.After, limit+1)
+		for _, sku := range names {
+			v, ok := part.state.StockLevels(sku)
+			if !ok {
+				continue
+			}
+			found = append(found, stockd.SKUSummary{SKU: sku, OnHand: v.OnHand, Reserved: v.Reserved, Available: v.Available})
+		}
+		applied, clock := part.head, part.clock
+		part.mu.RUnlock()
+		f.add(durable, applied, clock)
+	}
+	slices.SortFunc(found, func(a, b stockd.SKUSummary) int { return cmp.Compare(a.SKU, b.SKU) })
+	page := stockd.SKUPage{Items: found, AsOf: f.asOf, Lag: f.lag}
+	if len(found) > limit {
+		page.Items = found[:limit]
+		page.Next = page.Items[limit-1].SKU
+	}
+	if page.Items == nil {
+		page.Items = []stockd.SKUSummary{}
+	}
+	return page, nil
+}
+
+// pageLimit applies a listing's default and refuses a limit above its
+// maximum, rather than cutting the page short without saying so.
+func pageLimit(limit, def, most int) (int, error) {
+	switch {
+	case limit <= 0:
+		return def, nil
+	case limit > most:
+		return 0, stockd.Errorf(stockd.CodeInvalid, "limit must be between 1 and %d, got %d", most, limit)
+	}
+	return limit, nil
+}
+
+// A reservation cursor is the creation time and id of the last reservation
+// of a page, opaque to clients: base64url of "<unix nanoseconds>:<id>".
+func encodeReservationCursor(e entry) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(e.created.UnixNano(), 10) + ":" + e.id))
+}
+
+func decodeReservationCursor(s string) (entry, error) {
+	bad := stockd.Errorf(stockd.CodeInvalid, "after must be a cursor returned as next, got %q", s)
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return entry{}, bad
+	}
+	ns, id, ok := strings.Cut(string(raw), ":")
+	n, err := strconv.ParseInt(ns, 10, 64)
+	if !ok || err != nil || id == "" {
+		return entry{}, bad
+	}
+	return entry{created: time.Unix(0, n).UTC(), id: id}, nil
 }

@@ -55,6 +55,11 @@ const (
 	DefaultReservations = 100
 	// MaxReservations bounds one listing of reservations.
 	MaxReservations = 1000
+	// DefaultSKUs is the number of SKUs listed when the query names no
+	// limit.
+	DefaultSKUs = 100
+	// MaxSKUs bounds one listing of SKUs.
+	MaxSKUs = 1000
 )
 
 // applyChunk is the most events applied under one hold of a partition's write

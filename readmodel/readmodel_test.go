@@ -206,7 +206,7 @@ func diffSKUs(pr *Projection, eng *engine.Engine, skus []string) string {
 		}
 		for j, l := range want.Locations {
 			g := it.Locations[j]
-			w := LocationAvailability{Location: l.Location, Available: l.Available, OnHand: l.OnHand, Reserved: l.Reserved}
+			w := stockd.LocationAvailability{Location: l.Location, Available: l.Available, OnHand: l.OnHand, Reserved: l.Reserved}
 			if g != w {
 				return fmt.Sprintf("%s: location %d is %+v, engine %+v", sku, j, g, w)
 			}
@@ -232,7 +232,11 @@ func diffCustomers(pr *Projection, eng *engine.Engine, customers []string, ids [
 		}
 	}
 	for _, c := range customers {
-		got := pr.ReservationsByCustomer(c, MaxReservations).Items
+		page, err := pr.Reservations(stockd.CustomerQuery{Customer: c, Limit: MaxReservations})
+		if err != nil {
+			return err.Error()
+		}
+		got := page.Items
 		w := want[c]
 		sortNewestFirst(w)
 		if len(got) != len(w) {
@@ -388,7 +392,7 @@ func TestConvergesToEngineViews(t *testing.T) {
 						return
 					}
 				}
-				l := pr.ReservationsByCustomer(customers[rng.IntN(len(customers))], 1+rng.IntN(20))
+				l := byCustomer(t, pr, customers[rng.IntN(len(customers))], 1+rng.IntN(20))
 				if l.Items == nil {
 					t.Errorf("nil reservation list")
 					return
@@ -437,7 +441,7 @@ func TestConvergesToEngineViews(t *testing.T) {
 		total += pr.Position(p)
 	}
 	a := pr.Availability(skus)
-	if a.Lag != (Lag{}) || !a.AsOf.Equal(e.clock.Now()) {
+	if a.Lag != (stockd.Lag{}) || !a.AsOf.Equal(e.clock.Now()) {
 		t.Errorf("caught up: lag %+v, as_of %v; want none and now (%v)", a.Lag, a.AsOf, e.clock.Now())
 	}
 	t.Logf("%d commands succeeded, %d reservations, %d events, %d concurrent queries", ok.Load(), len(ids), total, queries.Load())
@@ -516,7 +520,7 @@ func TestNeverReadsPastDurableHead(t *testing.T) {
 	}
 	// Everything durable is applied: the answer is complete now, although
 	// the store holds more.
-	if a.Lag != (Lag{}) || !a.AsOf.Equal(e.clock.Now()) {
+	if a.Lag != (stockd.Lag{}) || !a.AsOf.Equal(e.clock.Now()) {
 		t.Errorf("at the durable head: lag %+v as_of %v; want none and now", a.Lag, a.AsOf)
 	}
 
@@ -529,7 +533,7 @@ func TestNeverReadsPastDurableHead(t *testing.T) {
 	if it := a.Items[0]; it.OnHand != 12 {
 		t.Errorf("behind: %+v, want 12 on hand", it)
 	}
-	wantLag := Lag{Events: r3.Position - r2.Position, Partitions: 1}
+	wantLag := stockd.Lag{Events: r3.Position - r2.Position, Partitions: 1}
 	if a.Lag != wantLag {
 		t.Errorf("lag = %+v, want %+v", a.Lag, wantLag)
 	}
@@ -541,7 +545,7 @@ func TestNeverReadsPastDurableHead(t *testing.T) {
 	}
 	// A SKU of a caught-up partition is complete as of now; asked with A,
 	// the answer is as old as A's partition.
-	if b := pr.Availability([]string{other}); b.Lag != (Lag{}) || !b.AsOf.Equal(e.clock.Now()) || b.Items[0].OnHand != 1 {
+	if b := pr.Availability([]string{other}); b.Lag != (stockd.Lag{}) || !b.AsOf.Equal(e.clock.Now()) || b.Items[0].OnHand != 1 {
 		t.Errorf("caught-up partition: %+v; want 1 on hand, no lag, as of now", b)
 	}
 	if ab := pr.Availability([]string{other, sku}); !ab.AsOf.Equal(r2.Time) || ab.Lag != wantLag {
@@ -552,7 +556,7 @@ func TestNeverReadsPastDurableHead(t *testing.T) {
 	pr.Notify(pa)
 	waitFor(t, "the rest", func() bool { return pr.Position(pa) == r3.Position })
 	a = pr.Availability([]string{sku})
-	if it := a.Items[0]; it.OnHand != 23 || a.Lag != (Lag{}) || !a.AsOf.Equal(e.clock.Now()) {
+	if it := a.Items[0]; it.OnHand != 23 || a.Lag != (stockd.Lag{}) || !a.AsOf.Equal(e.clock.Now()) {
 		t.Errorf("caught up: %+v lag %+v as_of %v", it, a.Lag, a.AsOf)
 	}
 }
@@ -776,7 +780,7 @@ func TestReservationsByCustomer(t *testing.T) {
 
 	// The short cart is not listed while it is forgotten.
 	waitFor(t, "the projection to catch up", func() bool { return caughtUp(pr, e.eng) })
-	for _, r := range pr.ReservationsByCustomer("c-9", 0).Items {
+	for _, r := range byCustomer(t, pr, "c-9", 0).Items {
 		if r.ID == "cart-retried" {
 			t.Fatalf("a cart that could not be held is listed: %+v", r)
 		}
@@ -797,7 +801,7 @@ func TestReservationsByCustomer(t *testing.T) {
 	if d := diffCustomers(pr, e.eng, []string{"c-9", "c-1", "nobody"}, all); d != "" {
 		t.Fatal(d)
 	}
-	got := pr.ReservationsByCustomer("c-9", 0)
+	got := byCustomer(t, pr, "c-9", 0)
 	wantOrder := []string{"cart-retried", "cart-committed", "cart-held", "expires", "released", "committed", "held"}
 	wantStatus := []stockd.ReservationStatus{stockd.StatusHeld, stockd.StatusCommitted, stockd.StatusHeld, stockd.StatusExpired, stockd.StatusReleased, stockd.StatusCommitted, stockd.StatusHeld}
 	if len(got.Items) != len(wantOrder) {
@@ -811,17 +815,17 @@ func TestReservationsByCustomer(t *testing.T) {
 	if cart := got.Items[2]; len(cart.Lines) != 3 {
 		t.Errorf("the cart spanning three partitions lists %d lines", len(cart.Lines))
 	}
-	if got.Lag != (Lag{}) || !got.AsOf.Equal(e.clock.Now()) {
+	if got.Lag != (stockd.Lag{}) || !got.AsOf.Equal(e.clock.Now()) {
 		t.Errorf("lag %+v as_of %v, want none and now", got.Lag, got.AsOf)
 	}
-	if two := pr.ReservationsByCustomer("c-9", 2).Items; len(two) != 2 || two[0].ID != "cart-retried" || two[1].ID != "cart-committed" {
+	if two := byCustomer(t, pr, "c-9", 2).Items; len(two) != 2 || two[0].ID != "cart-retried" || two[1].ID != "cart-committed" {
 		t.Errorf("limit 2: %v", ids(two))
 	}
-	if none := pr.ReservationsByCustomer("nobody", 10); none.Items == nil || len(none.Items) != 0 {
+	if none := byCustomer(t, pr, "nobody", 10); none.Items == nil || len(none.Items) != 0 {
 		t.Errorf("unknown customer: %#v", none.Items)
 	}
-	if anon := pr.ReservationsByCustomer("", 10); len(anon.Items) != 0 {
-		t.Errorf("empty customer lists %v", ids(anon.Items))
+	if anon, err := pr.Reservations(stockd.CustomerQuery{Limit: 10}); !stockd.IsCode(err, stockd.CodeInvalid) {
+		t.Errorf("empty customer: %v, %v; want invalid_request", ids(anon.Items), err)
 	}
 
 	// The index is rebuilt from the checkpoint after a restart.
@@ -830,7 +834,7 @@ func TestReservationsByCustomer(t *testing.T) {
 	}
 	pr2 := e.projection(Options{Interval: time.Millisecond})
 	waitFor(t, "the restarted projection", func() bool { return caughtUp(pr2, e.eng) })
-	if again := pr2.ReservationsByCustomer("c-9", 0); !slices.Equal(ids(again.Items), wantOrder) {
+	if again := byCustomer(t, pr2, "c-9", 0); !slices.Equal(ids(again.Items), wantOrder) {
 		t.Errorf("after a restart: %v, want %v", ids(again.Items), wantOrder)
 	}
 	if d := diffCustomers(pr2, e.eng, []string{"c-9", "c-1"}, all); d != "" {
@@ -880,7 +884,7 @@ func TestLifecycle(t *testing.T) {
 	if err := pr.Start(ctx); err == nil {
 		t.Error("Start after Close succeeded")
 	}
-	if a := pr.Availability(nil); a.Items == nil || len(a.Items) != 0 || a.Lag != (Lag{}) {
+	if a := pr.Availability(nil); a.Items == nil || len(a.Items) != 0 || a.Lag != (stockd.Lag{}) {
 		t.Errorf("no SKUs: %+v", a)
 	}
 	if err := pr.Err(); err != nil {
@@ -930,7 +934,7 @@ func TestStopsOnEventItCannotApply(t *testing.T) {
 	}
 	waitFor(t, "the error", func() bool { return pr.Err() != nil })
 	waitFor(t, "the good partition", func() bool { return pr.Position(pg) == e.eng.DurableHead(pg) })
-	if a := pr.Availability([]string{bad}); a.Lag != (Lag{Events: 1, Partitions: 1}) || pr.Position(pb) != 0 || pr.Lag() != 1 {
+	if a := pr.Availability([]string{bad}); a.Lag != (stockd.Lag{Events: 1, Partitions: 1}) || pr.Position(pb) != 0 || pr.Lag() != 1 {
 		t.Errorf("the broken partition: %+v at position %d; want it behind by its one event", a, pr.Position(pb))
 	}
 	if err := pr.Close(); err != nil {
@@ -942,4 +946,15 @@ func TestStopsOnEventItCannotApply(t *testing.T) {
 	if c, err := e.store.Checkpoint(ctx, "broken", pg); err != nil || c.Position != e.eng.DurableHead(pg) {
 		t.Errorf("the good partition's checkpoint is at %d (%v), want %d", c.Position, err, e.eng.DurableHead(pg))
 	}
+}
+
+// byCustomer returns a page of a customer's reservations, and reports an
+// error as a test failure.
+func byCustomer(t *testing.T, pr *Projection, customer string, limit int) stockd.ReservationPage {
+	t.Helper()
+	p, err := pr.Reservations(stockd.CustomerQuery{Customer: customer, Limit: limit})
+	if err != nil {
+		t.Errorf("reservations of %q: %v", customer, err)
+	}
+	return p
 }

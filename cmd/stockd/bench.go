@@ -1,16 +1,14 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"runtime/debug"
-	"strings"
 
+	"github.com/stockd/stockd/app"
 	"github.com/stockd/stockd/bench"
 	"github.com/stockd/stockd/engine"
 )
@@ -24,8 +22,8 @@ func init() {
 	bench.StartEmbedded = startEmbedded
 }
 
-// startEmbedded runs serve on dir and a free loopback port until stop is
-// called, and returns the address it listens on.
+// startEmbedded starts the App serve would start, on dir and a free
+// loopback port, until stop is called, and returns its base URL.
 func startEmbedded(ctx context.Context, dir string) (string, func(), error) {
 	fs, c := serveFlags(io.Discard)
 	if err := fs.Parse(nil); err != nil {
@@ -36,28 +34,14 @@ func startEmbedded(ctx context.Context, dir string) (string, func(), error) {
 		debug.SetGCPercent(engine.GCPercent)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithCancel(ctx)
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		_, err := serve(ctx, c, pw, log)
-		pw.CloseWithError(errors.Join(err, io.EOF))
-		done <- err
-	}()
-	// serve prints "stockd listening on http://ADDR (data in DIR)" once it
-	// listens; anything it prints later is drained.
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	go io.Copy(io.Discard, pr)
-	const prefix = "stockd listening on "
-	if err != nil || !strings.HasPrefix(line, prefix) {
-		cancel()
-		serr := <-done
-		return "", nil, fmt.Errorf("the embedded server did not start: %v", errors.Join(err, serr))
+	cfg, err := c.appConfig(log)
+	if err != nil {
+		return "", nil, err
 	}
-	url, _, _ := strings.Cut(strings.TrimPrefix(line, prefix), " ")
-	stop := func() {
-		cancel()
-		<-done
+	a, err := app.Open(ctx, cfg)
+	if err != nil {
+		return "", nil, fmt.Errorf("the embedded server did not start: %w", err)
 	}
-	return url, stop, nil
+	a.Serve()
+	return a.URL(), func() { a.Close(context.Background()) }, nil
 }

@@ -19,7 +19,7 @@ import (
 )
 
 // This file holds what every client subcommand shares: the global flags
-// (--url, --json, --actor), flag parsing that allows flags after
+// (--url, --json, --key), flag parsing that allows flags after
 // arguments, help with an example, turning errors into exit codes, and the
 // output helpers.
 
@@ -31,7 +31,7 @@ const defaultURL = "http://127.0.0.1:8080"
 type clientCmd struct {
 	name           string // "receive", "sku history", ...
 	fs             *flag.FlagSet
-	url, actor     string
+	url, key       string
 	json           bool
 	stdout, stderr io.Writer
 	usage          func(io.Writer)
@@ -50,7 +50,7 @@ func newClientCmd(name, usage, about, example string, stdout, stderr io.Writer) 
 	}
 	c.fs.StringVar(&c.url, "url", url, "base URL of the stockd service (env STOCKD_URL)")
 	c.fs.BoolVar(&c.json, "json", false, "print the API's JSON instead of a table")
-	c.fs.StringVar(&c.actor, "actor", os.Getenv("STOCKD_ACTOR"), "who is acting, recorded on every event (env STOCKD_ACTOR)")
+	c.fs.StringVar(&c.key, "key", os.Getenv("STOCKD_KEY"), "API key (from stockd keys new); its name is recorded on every event (env STOCKD_KEY)")
 	// The flag package calls Usage on every parse error and for --help;
 	// parse prints the full usage to stdout for --help, and a hint for an
 	// error.
@@ -104,7 +104,7 @@ func (c *clientCmd) usageError(format string, args ...any) int {
 
 // client returns a client of the service the flags name.
 func (c *clientCmd) client() *client.Client {
-	return client.New(c.url, client.WithActor(c.actor), client.WithUserAgent("stockd-cli"))
+	return client.New(c.url, client.WithKey(c.key), client.WithUserAgent("stockd-cli"))
 }
 
 // exitCode is the exit code for err: refusals by the service (the request

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/api"
 	"github.com/stockd/stockd/client"
-	"github.com/stockd/stockd/http"
 )
 
 // import books a supplier's CSV file of receipts. Suppliers send files like
@@ -40,7 +40,7 @@ const maxImportChunk = 1000
 // importRow is one good row of a file.
 type importRow struct {
 	line int
-	body http.ReceiptBody
+	body api.ReceiptRequest
 }
 
 // badRow is a row that cannot be imported, and why.
@@ -151,7 +151,7 @@ stockd import --location w1 --skip-bad --json delivery.csv`, stdout, stderr)
 func sendImportChunk(ctx context.Context, cl *client.Client, rows []importRow, rep *importReport) error {
 	pending := rows
 	for attempt := 0; ; attempt++ {
-		ops := make([]http.BatchOperation, len(pending))
+		ops := make([]api.BatchOperation, len(pending))
 		for i, r := range pending {
 			op, err := client.BatchOp("receive", r.body)
 			if err != nil {
@@ -296,7 +296,7 @@ func parseImport(data []byte, fileID, defLocation string) ([]importRow, []badRow
 			}
 			return ""
 		}
-		b := http.ReceiptBody{
+		b := api.ReceiptRequest{
 			ID:         fmt.Sprintf("imp-%s-%d", fileID, line),
 			SKU:        get("sku"),
 			Location:   get("location"),

@@ -185,7 +185,7 @@ func runReservationList(ctx context.Context, args []string, stdout, stderr io.Wr
 	if code, ok := c.required("customer", customer); !ok {
 		return code
 	}
-	rs, err := c.client().ReservationsByCustomer(ctx, customer, limit)
+	rs, err := c.client().CustomerReservations(ctx, stockd.CustomerQuery{Customer: customer, Limit: limit})
 	if err != nil {
 		return c.fail(err)
 	}

@@ -7,22 +7,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	nethttp "net/http"
 	"net/http/pprof"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/app"
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/http"
-	"github.com/stockd/stockd/metrics"
-	"github.com/stockd/stockd/pebble"
-	"github.com/stockd/stockd/readmodel"
 )
 
 func init() {
@@ -33,9 +28,13 @@ func init() {
 type serveConfig struct {
 	addr, data, logLevel, logFormat string
 	debugAddr                       string
+	keys, tlsCert, tlsKey           string
+	allowedHosts, corsOrigins       string
+	insecure                        bool
 	partitions, inbox, maxLines     int
-	maxBatch                        int
+	maxBatch, maxConns              int
 	defaultTTL, maxTTL, shutdown    time.Duration
+	readTimeout                     time.Duration
 	snapshotEvery                   uint64
 }
 
@@ -45,10 +44,18 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on; port 0 picks a free one")
 	fs.StringVar(&c.data, "data", "./data", "directory of the embedded store, created if missing")
-	fs.IntVar(&c.partitions, "partitions", 64, "partitions of a NEW store (fixed once created)")
+	fs.StringVar(&c.keys, "keys", "", "file of API keys (see stockd keys new); without it everyone may do everything, so serve only on loopback")
+	fs.BoolVar(&c.insecure, "insecure", false, "allow serving without --keys on an address others can reach")
+	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate file: serve HTTPS (TLS 1.2 or later) with --tls-key")
+	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.StringVar(&c.allowedHosts, "allowed-hosts", "", "comma-separated Host names served (others get 421): guards against DNS rebinding")
+	fs.StringVar(&c.corsOrigins, "cors-origin", "", "comma-separated origins browser pages may call the API from; CORS is off without it")
+	fs.IntVar(&c.partitions, "partitions", 0, "partitions of a NEW store (fixed once created; default 64)")
 	fs.IntVar(&c.inbox, "inbox", 8192, "requests that may wait per partition before new ones get 503 overloaded")
 	fs.IntVar(&c.maxLines, "max-lines", stockd.DefaultLimits.MaxLines, "most lines in one reservation")
 	fs.IntVar(&c.maxBatch, "max-batch", 1000, "most operations in one POST /v1/batch")
+	fs.IntVar(&c.maxConns, "max-conns", 4096, "most open connections; more are answered 503 at once")
+	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "longest time to read one request, body included (headers: 5s)")
 	fs.DurationVar(&c.defaultTTL, "default-ttl", stockd.DefaultLimits.DefaultTTL, "hold time of a reservation that names no ttl")
 	fs.DurationVar(&c.maxTTL, "max-ttl", stockd.DefaultLimits.MaxTTL, "longest ttl a reservation or extension may ask")
 	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", 1_000_000, "events a partition gains before a background snapshot")
@@ -123,65 +130,53 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	return nil, fmt.Errorf("--log-format %q: use text or json", format)
 }
 
-// serve runs the service until ctx is done or storage fails.
-func serve(ctx context.Context, c *serveConfig, stdout io.Writer, log *slog.Logger) (int, error) {
-	if err := os.MkdirAll(c.data, 0o755); err != nil {
-		return exitFailure, err
-	}
-	store, err := pebble.Open(c.data, pebble.Options{Partitions: c.partitions, Logger: log})
-	if err != nil {
-		return exitFailure, err
-	}
-	defer store.Close()
-
+// appConfig turns the flags into the App's configuration.
+func (c *serveConfig) appConfig(log *slog.Logger) (app.Config, error) {
 	limits := stockd.DefaultLimits
 	limits.MaxLines, limits.DefaultTTL, limits.MaxTTL = c.maxLines, c.defaultTTL, c.maxTTL
-	reg := metrics.NewRegistry()
-	obs := newEngineMetrics(reg)
-	// The read model needs the engine's durable heads and the engine wakes
-	// the read model after each durable batch; the pointer ties the knot.
-	var projection atomic.Pointer[readmodel.Projection]
-	eng, err := engine.Open(ctx, store, engine.Options{
-		Limits: limits, InboxSize: c.inbox, SnapshotEvery: c.snapshotEvery,
-		Logger: log.With("component", "engine"), Observer: obs,
-		OnDurable: func(p int) {
-			if pr := projection.Load(); pr != nil {
-				pr.Notify(p)
-			}
+	cfg := app.Config{
+		Addr: c.addr, Data: c.data, Partitions: c.partitions, Insecure: c.insecure,
+		TLSCert: c.tlsCert, TLSKey: c.tlsKey, MaxConns: c.maxConns, ReadTimeout: c.readTimeout,
+		Engine: engine.Options{Limits: limits, InboxSize: c.inbox, SnapshotEvery: c.snapshotEvery},
+		HTTP: http.Config{
+			MaxBatch: c.maxBatch, AllowedHosts: splitList(c.allowedHosts), CORSOrigins: splitList(c.corsOrigins),
 		},
-	})
-	if err != nil {
-		return exitFailure, err
+		Logger: log,
 	}
-	proj := readmodel.New(store, readmodel.Options{DurableHead: eng.DurableHead, Limits: limits, Logger: log})
-	if err := proj.Start(ctx); err != nil {
-		eng.Close(context.Background())
-		return exitFailure, err
+	if c.keys != "" {
+		keys, err := loadKeys(c.keys)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Keys = keys
 	}
-	projection.Store(proj)
-	registerEngineGauges(reg, eng, proj)
+	return cfg, nil
+}
 
-	api := http.NewServer(http.Config{
-		Service: eng,
-		ReadModel: &http.ReadModel{
-			Availability:           func(skus []string) any { return proj.Availability(skus) },
-			ReservationsByCustomer: func(customer string, limit int) any { return proj.ReservationsByCustomer(customer, limit) },
-		},
-		Ready: func() error {
-			if err := eng.Err(); err != nil {
-				return errors.New("storage failed")
-			}
-			return nil
-		},
-		Limits: limits, MaxBatch: c.maxBatch, Metrics: reg, Logger: log.With("component", "http"),
-	})
-	ln, err := net.Listen("tcp", c.addr)
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// serve runs the service until ctx is done or storage fails.
+func serve(ctx context.Context, c *serveConfig, stdout io.Writer, log *slog.Logger) (int, error) {
+	cfg, err := c.appConfig(log)
 	if err != nil {
-		proj.Close()
-		eng.Close(context.Background())
+		return exitUsage, err
+	}
+	if err := cfg.Check(); err != nil {
+		return exitUsage, err
+	}
+	a, err := app.Open(ctx, cfg)
+	if err != nil {
 		return exitFailure, err
 	}
-	srv := &nethttp.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	if c.debugAddr != "" {
 		// Profiles are served apart from the API, on an address the
 		// operator chooses, never on the public one.
@@ -196,78 +191,15 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, log *slog.Logg
 			}
 		}()
 	}
-	fmt.Fprintf(stdout, "stockd listening on http://%s (data in %s)\n", ln.Addr(), c.data)
-	log.Info("listening", "addr", ln.Addr().String(), "data", c.data, "partitions", store.Partitions())
-
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case <-eng.Fatal():
-		// Fail-stop: nothing more may be acknowledged. Exit at once; the
-		// next start recovers from the log.
-		log.Error("storage failure: stopping without acknowledging anything more", "err", eng.Err())
-		return exitFatal, eng.Err()
-	case err := <-served:
-		return exitFailure, err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down: finishing requests in flight")
-	sctx, cancel := context.WithTimeout(context.Background(), c.shutdown)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		log.Warn("requests still in flight at the shutdown deadline", "err", err)
-	}
-	proj.Close()
-	if err := eng.Close(sctx); err != nil {
+	fmt.Fprintf(stdout, "stockd listening on %s (data in %s)\n", a.URL(), c.data)
+	log.Info("listening", "addr", a.Addr(), "data", c.data, "partitions", a.Store.Partitions(), "keys", cfg.Keys != nil)
+	if err := a.Run(ctx, c.shutdown); err != nil {
+		if errors.Is(err, app.ErrFatal) {
+			log.Error("storage failure: stopping without acknowledging anything more", "err", err)
+			return exitFatal, err
+		}
 		return exitFailure, err
 	}
 	log.Info("stopped cleanly")
 	return exitOK, nil
-}
-
-// engineMetrics turns the engine's observations into Prometheus metrics.
-type engineMetrics struct {
-	batchCommands, batchEvents *metrics.HistogramVec
-	appendSeconds              *metrics.HistogramVec
-	expired                    *metrics.CounterVec
-}
-
-func newEngineMetrics(reg *metrics.Registry) *engineMetrics {
-	sizes := metrics.ExponentialBuckets(1, 2, 14)
-	return &engineMetrics{
-		batchCommands: reg.Histogram("stockd_batch_commands", "Commands decided per partition batch.", sizes),
-		batchEvents:   reg.Histogram("stockd_batch_events", "Events written per partition batch.", sizes),
-		appendSeconds: reg.Histogram("stockd_append_duration_seconds", "Time from starting a batch's append until it is durable (write and fsync).", metrics.ExponentialBuckets(0.00005, 2, 16)),
-		expired:       reg.Counter("stockd_expired_total", "Holds and lots that expired on their own.", "kind"),
-	}
-}
-
-func (m *engineMetrics) Batch(_, commands, events int) {
-	m.batchCommands.Observe(float64(commands))
-	m.batchEvents.Observe(float64(events))
-}
-
-func (m *engineMetrics) Appended(_ int, d time.Duration) { m.appendSeconds.Observe(d.Seconds()) }
-
-func (m *engineMetrics) Expired(_ int, holds, lots int) {
-	if holds > 0 {
-		m.expired.Add(uint64(holds), "hold")
-	}
-	if lots > 0 {
-		m.expired.Add(uint64(lots), "lot")
-	}
-}
-
-func registerEngineGauges(reg *metrics.Registry, eng *engine.Engine, proj *readmodel.Projection) {
-	reg.GaugeFunc("stockd_inbox_depth", "Requests waiting per partition.", []string{"partition"}, func(emit func(float64, ...string)) {
-		for p := range eng.Partitions() {
-			emit(float64(eng.InboxDepth(p)), strconv.Itoa(p))
-		}
-	})
-	reg.GaugeFunc("stockd_idempotency_keys", "Idempotency keys the engine remembers.", nil, func(emit func(float64, ...string)) {
-		emit(float64(eng.Keys()))
-	})
-	reg.GaugeFunc("stockd_projection_lag_events", "Durable events the availability read model has not applied yet.", nil, func(emit func(float64, ...string)) {
-		emit(float64(proj.Lag()))
-	})
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/stockd/stockd"
-	"github.com/stockd/stockd/client"
+	"github.com/stockd/stockd/api"
 )
 
 // The SKU commands: sku (show, as of a past time), sku history, sku config;
@@ -118,7 +118,7 @@ stockd sku history A --all --json`, stdout, stderr)
 		return c.usageError("name one SKU")
 	}
 	cl := c.client()
-	var events []client.EventJSON
+	var events []api.EventJSON
 	next := q.After
 	for {
 		page, err := cl.Events(ctx, pos[0], q)
@@ -135,7 +135,7 @@ stockd sku history A --all --json`, stdout, stderr)
 		q.After = next
 	}
 	if c.json {
-		c.printJSON(client.EventPage{Events: events, Next: fmt.Sprint(next)})
+		c.printJSON(api.EventPage{Events: events, Next: fmt.Sprint(next)})
 		return exitOK
 	}
 	tw := c.table()
@@ -205,7 +205,7 @@ func runAvailability(ctx context.Context, args []string, stdout, stderr io.Write
 	if len(pos) == 0 {
 		return c.usageError("name at least one SKU")
 	}
-	a, err := c.client().Availability(ctx, pos...)
+	a, err := c.client().Availability(ctx, pos)
 	if err != nil {
 		return c.fail(err)
 	}

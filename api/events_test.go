@@ -1,4 +1,4 @@
-package http
+package api_test
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/api"
 )
 
 // TestEventListsNeverNull renders events whose lists are nil, as decoding
@@ -16,7 +17,11 @@ func TestEventListsNeverNull(t *testing.T) {
 		stockd.ReservationCommitted{Reservation: "c1", Released: 2},
 		stockd.SagaStepAcked{Reservation: "c1", Held: []stockd.ReservationLine{{SKU: "A"}}},
 	} {
-		b, err := json.Marshal(NewEventJSON(stockd.Event{SKU: "A", Data: data}))
+		e, err := api.NewEventJSON(stockd.Event{SKU: "A", Data: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := json.Marshal(e)
 		if err != nil {
 			t.Fatal(err)
 		}

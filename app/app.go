@@ -1,0 +1,352 @@
+// Package app is stockd's one composition root: it opens the store, the
+// engine and the read model, puts the HTTP API and metrics in front of them,
+// listens, and closes them in order. `stockd serve`, the end-to-end tests and
+// `stockd bench` all start an App, so the tests run exactly the production
+// wiring.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	nethttp "net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/engine"
+	"github.com/stockd/stockd/http"
+	"github.com/stockd/stockd/pebble"
+	"github.com/stockd/stockd/readmodel"
+)
+
+// Config is everything an App can be told. The zero value, with Data set,
+// is a server on 127.0.0.1:8080 with default limits and no keys.
+type Config struct {
+	// Addr is the address to listen on; port 0 picks a free one.
+	// Default 127.0.0.1:8080.
+	Addr string
+	// Data is the store's directory, created if missing.
+	Data string
+	// FS is the store's file system; nil means the operating system's.
+	FS vfs.FS
+	// Partitions of a new store; 0 uses the existing store's count, or
+	// 64 for a new one.
+	Partitions int
+	// Engine configures the engine; its Limits are the service's.
+	Engine engine.Options
+	// NoReadModel leaves the read model out: availability, SKU listings
+	// and reservations by customer then answer 503. For tests.
+	NoReadModel bool
+	// Keys authenticates requests; nil serves everyone, which Open allows
+	// only on a loopback address unless Insecure is set.
+	Keys http.Keys
+	// Insecure allows serving without keys on any address.
+	Insecure bool
+	// TLSCert and TLSKey, when both set, are the PEM files of the
+	// certificate and key to serve TLS 1.2 or later with.
+	TLSCert, TLSKey string
+	// HTTP configures the API; API, Keys, Ready and Metrics are filled in.
+	HTTP http.Config
+	// ReadHeaderTimeout bounds the time to read a request's headers, and
+	// ReadTimeout the whole request, body included, so that a client
+	// sending a byte at a time cannot hold a connection. Defaults 5 s and
+	// 30 s.
+	ReadHeaderTimeout, ReadTimeout time.Duration
+	// WriteTimeout bounds the time to write an answer. Default 60 s.
+	WriteTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle that long. Default
+	// 120 s.
+	IdleTimeout time.Duration
+	// MaxConns caps open connections; more are answered 503 at once and
+	// closed. Default 4096.
+	MaxConns int
+	// Logger receives the logs of every part. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:8080"
+	}
+	if c.Engine.Limits == (stockd.Limits{}) {
+		c.Engine.Limits = stockd.DefaultLimits
+	}
+	if c.ReadHeaderTimeout <= 0 {
+		c.ReadHeaderTimeout = 5 * time.Second
+	}
+	if c.ReadTimeout <= 0 {
+		c.ReadTimeout = 30 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 60 * time.Second
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 120 * time.Second
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 4096
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Check refuses a configuration that cannot work, before anything is opened.
+func (c *Config) Check() error {
+	l := c.Engine.Limits
+	if l.DefaultTTL > l.MaxTTL {
+		return fmt.Errorf("the default ttl %v is longer than the longest allowed, %v: raise --max-ttl or lower --default-ttl", l.DefaultTTL, l.MaxTTL)
+	}
+	if l.DefaultTTL <= 0 || l.MaxTTL <= 0 {
+		return errors.New("--default-ttl and --max-ttl must be positive")
+	}
+	if l.MaxLines < 1 {
+		return errors.New("--max-lines must be at least 1")
+	}
+	if c.Partitions < 0 || c.Partitions > 4096 {
+		return fmt.Errorf("--partitions must be between 1 and 4096, got %d", c.Partitions)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both or neither")
+	}
+	if c.Keys == nil && !c.Insecure {
+		if err := loopbackOnly(c.Addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loopbackOnly refuses an address that others can reach.
+func loopbackOnly(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %v", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("refusing to serve %s without API keys: anyone who can reach it could change stock. Give --keys FILE (see stockd keys new), listen on 127.0.0.1, or pass --insecure if something else guards the address", addr)
+}
+
+// App is a running stockd.
+type App struct {
+	// Store, Engine, ReadModel and API are the parts; ReadModel is nil
+	// when left out.
+	Store     *pebble.Store
+	Engine    *engine.Engine
+	ReadModel *readmodel.Projection
+	API       *http.Server
+
+	cfg       Config
+	log       *slog.Logger
+	ln        net.Listener
+	srv       *nethttp.Server
+	scheme    string
+	served    chan error
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open checks cfg, listens on its address (so that a taken port fails before
+// the data directory is touched), opens the store, recovers the engine,
+// starts the read model and builds the API. Serve then answers requests.
+func Open(ctx context.Context, cfg Config) (*App, error) {
+	cfg.setDefaults()
+	if err := cfg.Check(); err != nil {
+		return nil, err
+	}
+	var tlsConfig *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return nil, fmt.Errorf("loading the TLS certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: cfg.Logger, ln: ln, scheme: "http", served: make(chan error, 1)}
+	if err := a.open(ctx); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	a.ln = limitConns(ln, cfg.MaxConns)
+	if tlsConfig != nil {
+		a.ln = tls.NewListener(a.ln, tlsConfig)
+		a.scheme = "https"
+	}
+	a.srv = &nethttp.Server{
+		Handler:           a.API,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelDebug),
+	}
+	return a, nil
+}
+
+// open opens the store, the engine, the read model and the API.
+func (a *App) open(ctx context.Context) error {
+	cfg := a.cfg
+	if cfg.FS == nil {
+		if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
+			return err
+		}
+	}
+	store, err := pebble.Open(cfg.Data, pebble.Options{Partitions: cfg.Partitions, FS: cfg.FS, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	a.Store = store
+	reg := newMetrics()
+	// The read model needs the engine's durable heads and the engine wakes
+	// the read model after each durable batch; the pointer ties the knot.
+	var projection atomic.Pointer[readmodel.Projection]
+	eopts := cfg.Engine
+	if eopts.Logger == nil {
+		eopts.Logger = a.log.With("component", "engine")
+	}
+	if eopts.Observer == nil {
+		eopts.Observer = reg.engine
+	}
+	eopts.OnDurable = func(p int) {
+		if pr := projection.Load(); pr != nil {
+			pr.Notify(p)
+		}
+	}
+	eng, err := engine.Open(ctx, store, eopts)
+	if err != nil {
+		store.Close()
+		return err
+	}
+	a.Engine = eng
+	if !cfg.NoReadModel {
+		proj := readmodel.New(store, readmodel.Options{DurableHead: eng.DurableHead, Limits: eopts.Limits, Logger: a.log})
+		if err := proj.Start(ctx); err != nil {
+			eng.Close(context.Background())
+			store.Close()
+			return err
+		}
+		projection.Store(proj)
+		a.ReadModel = proj
+	}
+	reg.register(eng, a.ReadModel)
+	hc := cfg.HTTP
+	hc.API = service{Engine: eng, rm: a.ReadModel}
+	hc.Keys = cfg.Keys
+	if hc.Ready == nil {
+		hc.Ready = func() error {
+			if eng.Err() != nil {
+				return errors.New("storage failed")
+			}
+			return nil
+		}
+	}
+	hc.Observe = reg.observeRequest
+	hc.Metrics = reg.handler()
+	if hc.Logger == nil {
+		hc.Logger = a.log.With("component", "http")
+	}
+	a.API = http.NewServer(hc)
+	return nil
+}
+
+// Addr returns the address the App listens on, such as 127.0.0.1:41234.
+func (a *App) Addr() string { return a.ln.Addr().String() }
+
+// URL returns the App's base URL, such as http://127.0.0.1:41234.
+func (a *App) URL() string { return a.scheme + "://" + a.Addr() }
+
+// Serve answers requests in the background until Close.
+func (a *App) Serve() {
+	go func() { a.served <- a.srv.Serve(a.ln) }()
+}
+
+// Run serves until ctx is done, the listener fails or storage fails, and
+// then closes the App. It returns nil after a clean shutdown, and the cause
+// otherwise; ErrFatal wraps a storage failure.
+func (a *App) Run(ctx context.Context, shutdownTimeout time.Duration) error {
+	a.Serve()
+	select {
+	case <-a.Engine.Fatal():
+		// Fail-stop: nothing more may be acknowledged. Exit at once; the
+		// next start recovers from the log.
+		return fmt.Errorf("%w: %v", ErrFatal, a.Engine.Err())
+	case err := <-a.served:
+		a.Close(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	return a.Close(sctx)
+}
+
+// ErrFatal marks a storage failure: the process must stop without
+// acknowledging anything more.
+var ErrFatal = errors.New("storage failure")
+
+// Close stops taking connections, finishes requests in flight within ctx,
+// then closes the read model, the engine (which writes snapshots) and the
+// store. It may be called more than once.
+func (a *App) Close(ctx context.Context) error {
+	a.closeOnce.Do(func() {
+		var errs []error
+		if err := a.srv.Shutdown(ctx); err != nil {
+			a.log.Warn("requests still in flight at the shutdown deadline", "err", err)
+		}
+		if a.ReadModel != nil {
+			a.ReadModel.Close()
+		}
+		errs = append(errs, a.Engine.Close(ctx), a.Store.Close())
+		a.closeErr = errors.Join(errs...)
+	})
+	return a.closeErr
+}
+
+// service is the API the server serves: the engine's commands and
+// read-your-writes queries, and the read model's listings.
+type service struct {
+	*engine.Engine
+	rm *readmodel.Projection
+}
+
+var errNoReadModel = stockd.Errorf(stockd.CodeUnavailable, "the read model is not running")
+
+func (s service) Availability(_ context.Context, skus []string) (stockd.Availability, error) {
+	if s.rm == nil {
+		return stockd.Availability{}, errNoReadModel
+	}
+	return s.rm.Availability(skus), nil
+}
+
+func (s service) CustomerReservations(_ context.Context, q stockd.CustomerQuery) (stockd.ReservationPage, error) {
+	if s.rm == nil {
+		return stockd.ReservationPage{}, errNoReadModel
+	}
+	return s.rm.Reservations(q)
+}
+
+func (s service) SKUs(_ context.Context, q stockd.SKUListQuery) (stockd.SKUPage, error) {
+	if s.rm == nil {
+		return stockd.SKUPage{}, errNoReadModel
+	}
+	return s.rm.SKUs(q)
+}
