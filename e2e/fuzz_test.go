@@ -150,7 +150,7 @@ func FuzzBatchBody(f *testing.F) {
 			Results []struct {
 				Status  int             `json:"status"`
 				Body    json.RawMessage `json:"body"`
-				Problem *api.Problem   `json:"problem"`
+				Problem *api.Problem    `json:"problem"`
 			} `json:"results"`
 		}
 		if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {

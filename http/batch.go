@@ -29,7 +29,7 @@ const batchDepth = 2
 // reservation the batch makes) belongs in a later request.
 func (s *Server) postBatch(ctx context.Context, w http.ResponseWriter, r *http.Request) (int, []byte, error) {
 	var b api.BatchRequest
-	if err := s.readJSON(w, r, &b, batchNames, false); err != nil {
+	if err := s.readJSON(w, r, &b, batchNames, batchDepth, false); err != nil {
 		return 0, nil, err
 	}
 	if len(b.Operations) == 0 {
@@ -71,7 +71,7 @@ func (s *Server) runOperation(ctx context.Context, op api.BatchOperation) (int, 
 	}
 	return h.Invoke(ctx, s.api, func(req any) error {
 		v := reflect.ValueOf(req).Elem()
-		if err := decodeJSON(op.Body, req, api.JSONNames(v.Type()), false); err != nil {
+		if err := decodeJSON(op.Body, req, api.JSONNames(v.Type()), anyDepth, false); err != nil {
 			return err
 		}
 		for _, p := range api.BindingOf(v.Type()).Header {

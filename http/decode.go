@@ -25,12 +25,12 @@ func (s *Server) bind(w http.ResponseWriter, r *http.Request, op *api.Operation,
 	v := reflect.ValueOf(req).Elem()
 	b := api.BindingOf(v.Type())
 	if b.HasBody {
-		if err := s.readJSON(w, r, req, b.BodyNames, op.OptionalBody); err != nil {
+		if err := s.readJSON(w, r, req, b.BodyNames, anyDepth, op.OptionalBody); err != nil {
 			return err
 		}
 	} else if r.Method != http.MethodGet {
 		// An operation without a body takes none, or an empty object.
-		if err := s.readJSON(w, r, &struct{}{}, nil, true); err != nil {
+		if err := s.readJSON(w, r, &struct{}{}, nil, anyDepth, true); err != nil {
 			return err
 		}
 	}
@@ -61,7 +61,7 @@ func (s *Server) bind(w http.ResponseWriter, r *http.Request, op *api.Operation,
 // configured size; see decodeJSON. A body must be typed as JSON: the types
 // a browser may send across origins without asking first (text/plain, forms)
 // are refused, so that no page elsewhere can post to the API (CSRF).
-func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, dst any, names map[string]bool, optional bool) error {
+func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, dst any, names map[string]bool, depth int, optional bool) error {
 	if r.ContentLength != 0 {
 		if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
 			return err
@@ -81,7 +81,7 @@ func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, dst any, names
 		}
 		return badRequest("reading the body: %v", err)
 	}
-	return decodeJSON(buf.Bytes(), dst, names, optional)
+	return decodeJSON(buf.Bytes(), dst, names, depth, optional)
 }
 
 // checkContentType accepts JSON media types only: application/json and
@@ -102,10 +102,11 @@ var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // decodeJSON decodes data into dst strictly: one JSON value, no unknown
 // fields, no trailing data, object keys exactly as named (names, when not
-// nil, lists those allowed at any depth) and none repeated within an object.
+// nil, lists those allowed in objects at most depth objects deep) and none
+// repeated within an object.
 // An empty body is allowed only when optional is true, and leaves dst as it
 // is.
-func decodeJSON(data []byte, dst any, names map[string]bool, optional bool) error {
+func decodeJSON(data []byte, dst any, names map[string]bool, depth int, optional bool) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		if optional {
 			return nil
@@ -126,11 +127,11 @@ func decodeJSON(data []byte, dst any, names map[string]bool, optional bool) erro
 	if names == nil {
 		names = api.JSONNames(reflect.TypeOf(dst).Elem())
 	}
-	return checkKeys(data, names, maxKeyDepth)
+	return checkKeys(data, names, depth)
 }
 
-// maxKeyDepth checks keys at every depth.
-const maxKeyDepth = 1 << 30
+// anyDepth checks keys at every depth.
+const anyDepth = 1 << 30
 
 // checkKeys scans data, which the decoder has already found to be valid
 // JSON, once. It refuses a key of an object nested at most maxDepth objects

@@ -19,7 +19,7 @@ import (
 )
 
 // This file holds what every client subcommand shares: the global flags
-// (--url, --json, --key), flag parsing that allows flags after
+// (--url, --json, --api-key), flag parsing that allows flags after
 // arguments, help with an example, turning errors into exit codes, and the
 // output helpers.
 
@@ -50,7 +50,7 @@ func newClientCmd(name, usage, about, example string, stdout, stderr io.Writer) 
 	}
 	c.fs.StringVar(&c.url, "url", url, "base URL of the stockd service (env STOCKD_URL)")
 	c.fs.BoolVar(&c.json, "json", false, "print the API's JSON instead of a table")
-	c.fs.StringVar(&c.key, "key", os.Getenv("STOCKD_KEY"), "API key (from stockd keys new); its name is recorded on every event (env STOCKD_KEY)")
+	c.fs.StringVar(&c.key, "api-key", os.Getenv("STOCKD_API_KEY"), "API key (from stockd keys new); its name is recorded on every event (env STOCKD_API_KEY)")
 	// The flag package calls Usage on every parse error and for --help;
 	// parse prints the full usage to stdout for --help, and a hint for an
 	// error.
