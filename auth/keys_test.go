@@ -253,7 +253,7 @@ func TestNewKeyRefusesABadNameScopeOrRate(t *testing.T) {
 	}
 }
 
-func TestLooksLikeToken(t *testing.T) {
+func TestLooksLikeTokenMatchesOnlyTheFormNewTokenMakes(t *testing.T) {
 	token := NewToken()
 	for s, want := range map[string]bool{
 		token:                          true,

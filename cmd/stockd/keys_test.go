@@ -71,7 +71,7 @@ func TestKeysNewPrintsAKeyThatAuthenticatesAgainstItsLineWithItsScopes(t *testin
 	}
 }
 
-func TestKeysNewJSON(t *testing.T) {
+func TestKeysNewJSONHasTheNameTheKeyAndItsLine(t *testing.T) {
 	code, out, errOut := run(t, nil, "keys", "new", "--name", "ops", "--scope", "admin", "--json")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
