@@ -20,7 +20,7 @@ func TestEveryRouteIsCovered(t *testing.T) {
 	s := Start(t, Options{})
 	covered := []string{
 		"PUT /v1/locations/{id}", "GET /v1/locations/{id}", "GET /v1/locations",
-		"PUT /v1/skus/{sku}/config", "GET /v1/skus/{sku}", "GET /v1/skus/{sku}/events",
+		"GET /v1/skus", "PUT /v1/skus/{sku}/config", "GET /v1/skus/{sku}", "GET /v1/skus/{sku}/events",
 		"POST /v1/receipts", "POST /v1/adjustments", "POST /v1/counts",
 		"POST /v1/transfers", "GET /v1/transfers/{id}", "POST /v1/transfers/{id}/arrive",
 		"POST /v1/reservations", "GET /v1/reservations", "GET /v1/reservations/{id}",

@@ -13,7 +13,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/app"
+	"github.com/stockd/stockd/auth"
 	"github.com/stockd/stockd/client"
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/http"
@@ -115,4 +117,25 @@ func (s *Server) Restart(t testing.TB) *Server {
 	opts := s.opts
 	opts.Dir = s.Dir
 	return Start(t, opts)
+}
+
+// NewKeys makes a fresh key for each name, with the scopes given, and
+// returns the API's authentication over them and each key's token by name.
+func NewKeys(t testing.TB, scopes map[string][]stockd.Scope) (http.Keys, map[string]string) {
+	t.Helper()
+	var keys []auth.Key
+	tokens := map[string]string{}
+	for name, sc := range scopes {
+		token, key, err := auth.NewKey(name, sc, 0, 0)
+		if err != nil {
+			t.Fatalf("e2e: a key for %s: %v", name, err)
+		}
+		keys = append(keys, key)
+		tokens[name] = token
+	}
+	ring, err := auth.NewKeyring(keys)
+	if err != nil {
+		t.Fatalf("e2e: keyring: %v", err)
+	}
+	return app.Keys(ring), tokens
 }

@@ -115,7 +115,8 @@ func exitCode(err error) int {
 	case "":
 		return exitOK
 	case stockd.CodeInvalid, stockd.CodeInsufficientStock, stockd.CodeNotHeld, stockd.CodeNotFound,
-		stockd.CodeIdempotencyMismatch, stockd.CodeBodyTooLarge:
+		stockd.CodeIdempotencyMismatch, stockd.CodeBodyTooLarge, stockd.CodeUnknownLocation, stockd.CodeUnsupportedMediaType,
+		stockd.CodeUnauthenticated, stockd.CodeForbidden:
 		return exitRejected
 	}
 	return exitFailure

@@ -246,13 +246,29 @@ func TestGlobalBehaviour(t *testing.T) {
 	t.Setenv("STOCKD_URL", s.URL)
 	stdout.Reset()
 	stderr.Reset()
-	if code := Run(context.Background(), []string{"receive", "--sku", "E", "--location", "w1", "--quantity", "1", "--actor", "ops-bot"}, &stdout, &stderr); code != 0 {
+	if code := Run(context.Background(), []string{"receive", "--sku", "E", "--location", "w1", "--quantity", "1"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("receive with STOCKD_URL: %d %s", code, stderr.String())
 	}
-	page := must(s.Client.History(context.Background(), "E", stockd.HistoryQuery{}))
-	if len(page.Events) != 1 || page.Events[0].Actor != "ops-bot" {
-		t.Errorf("--actor not recorded: %+v", page.Events)
+	// STOCKD_API_KEY is the default --api-key; the key's name is the actor.
+	keys, tokens := e2e.NewKeys(t, map[string][]stockd.Scope{"ops-bot": {stockd.ScopeStockWrite}})
+	keyed := e2e.Start(t, e2e.Options{Keys: keys})
+	t.Setenv("STOCKD_URL", keyed.URL)
+	if code := Run(context.Background(), []string{"receive", "--sku", "E", "--location", "w1", "--quantity", "1"}, &stdout, &stderr); code != exitRejected {
+		t.Errorf("receive without a key: exit %d, want %d (refused)", code, exitRejected)
 	}
+	t.Setenv("STOCKD_API_KEY", tokens["ops-bot"])
+	if code := Run(context.Background(), []string{"receive", "--sku", "E", "--location", "w1", "--quantity", "1"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("receive with STOCKD_API_KEY: %d %s", code, stderr.String())
+	}
+	if code := Run(context.Background(), []string{"sku", "E"}, &stdout, &stderr); code != exitRejected {
+		t.Errorf("ops-bot holds no stock:read, yet read the SKU: exit %d", code)
+	}
+	page := must(keyed.Engine.History(context.Background(), "E", stockd.HistoryQuery{}))
+	if len(page.Events) != 1 || page.Events[0].Actor != "ops-bot" {
+		t.Errorf("the key's name is not the actor: %+v", page.Events)
+	}
+	t.Setenv("STOCKD_URL", s.URL)
+	t.Setenv("STOCKD_API_KEY", "")
 	// A 5xx or unexpected answer is a failure (1), not a refusal.
 	bad := e2e.Start(t, e2e.Options{NoReadModel: true})
 	runCases(t, bad, []cliCase{

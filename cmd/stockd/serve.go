@@ -144,7 +144,7 @@ func (c *serveConfig) appConfig(log *slog.Logger) (app.Config, error) {
 		Logger: log,
 	}
 	if c.keys != "" {
-		keys, err := loadKeys(c.keys)
+		keys, err := app.LoadKeys(c.keys)
 		if err != nil {
 			return cfg, err
 		}
