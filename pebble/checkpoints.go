@@ -66,25 +66,8 @@ func (s *Store) Checkpoint(ctx context.Context, consumer string, p int) (stockd.
 	if size == 0 {
 		return c, nil
 	}
-	c.State = make([]byte, 0, size)
-	for i := uint32(0); i < chunks; i++ {
-		if !it.Next() || !bytes.Equal(it.Key(), checkpointChunkKey(key, i)) {
-			if err := it.Error(); err != nil {
-				return stockd.Checkpoint{}, err
-			}
-			return stockd.Checkpoint{}, corrupt("chunk %d of %d missing", i, chunks)
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return stockd.Checkpoint{}, err
-		}
-		if uint64(len(c.State))+uint64(len(v)) > size {
-			return stockd.Checkpoint{}, corrupt("chunks exceed length %d", size)
-		}
-		c.State = append(c.State, v...)
-	}
-	if uint64(len(c.State)) != size {
-		return stockd.Checkpoint{}, corrupt("%d bytes of state, want %d", len(c.State), size)
+	if c.State, err = readChunks(it, key, size, chunks, corrupt); err != nil {
+		return stockd.Checkpoint{}, err
 	}
 	return c, nil
 }
@@ -126,8 +109,8 @@ func (s *Store) SetCheckpoint(ctx context.Context, consumer string, p int, c sto
 	mu.Lock()
 	defer mu.Unlock()
 
-	chunks := (len(c.State) + snapshotChunk - 1) / snapshotChunk
-	b := s.db.NewBatchWithSize(len(c.State) + 64*(chunks+2))
+	chunks := chunkCount(len(c.State))
+	b := s.db.NewBatchWithSize(chunkedBatchSize(len(c.State)))
 	fail := func(err error) error {
 		_ = b.Close()
 		return fmt.Errorf("pebble: set checkpoint %q of partition %d: %w", consumer, p, err)
@@ -142,7 +125,7 @@ func (s *Store) SetCheckpoint(ctx context.Context, consumer string, p int, c sto
 		_ = closer.Close()
 		if perr != nil {
 			// Nothing says how many chunks there are: delete them all.
-			if err := b.DeleteRange(checkpointChunkKey(key, 0), prefixEnd(key), nil); err != nil {
+			if err := b.DeleteRange(chunkKey(key, 0), prefixEnd(key), nil); err != nil {
 				return fail(err)
 			}
 		}
@@ -155,14 +138,11 @@ func (s *Store) SetCheckpoint(ctx context.Context, consumer string, p int, c sto
 	if err := b.Set(key, header[:], nil); err != nil {
 		return fail(err)
 	}
-	for i := 0; i < chunks; i++ {
-		data := c.State[i*snapshotChunk : min(len(c.State), (i+1)*snapshotChunk)]
-		if err := b.Set(checkpointChunkKey(key, uint32(i)), data, nil); err != nil {
-			return fail(err)
-		}
+	if err := setChunks(b, key, c.State); err != nil {
+		return fail(err)
 	}
 	for i := uint32(chunks); i < old; i++ {
-		if err := b.Delete(checkpointChunkKey(key, i), nil); err != nil {
+		if err := b.Delete(chunkKey(key, i), nil); err != nil {
 			return fail(err)
 		}
 	}
@@ -183,7 +163,7 @@ func parseCheckpointHeader(v []byte) (pos, size uint64, chunks uint32, err error
 		pos = binary.BigEndian.Uint64(v[0:8])
 		size = binary.BigEndian.Uint64(v[8:16])
 		chunks = binary.BigEndian.Uint32(v[16:20])
-		if size > uint64(chunks)*snapshotChunk || size > MaxCheckpointStateSize || (size == 0) != (chunks == 0) {
+		if size > uint64(chunks)*chunkSize || size > MaxCheckpointStateSize || (size == 0) != (chunks == 0) {
 			return 0, 0, 0, fmt.Errorf("state length %d in %d chunks", size, chunks)
 		}
 		return pos, size, chunks, nil
@@ -218,11 +198,4 @@ func checkpointKey(consumer string, p int) []byte {
 	k = append(k, consumer...)
 	k = append(k, 0)
 	return binary.BigEndian.AppendUint16(k, uint16(p))
-}
-
-// checkpointChunkKey is the key of one chunk of the state of the checkpoint
-// whose header is at key. Chunk keys extend the header key, so one scan from
-// the header reads the whole checkpoint.
-func checkpointChunkKey(key []byte, chunk uint32) []byte {
-	return binary.BigEndian.AppendUint32(bytes.Clone(key), chunk)
 }

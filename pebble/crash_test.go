@@ -127,7 +127,7 @@ func crashRun(t *testing.T, seed uint64) {
 			// A crash while batches may be in flight.
 			crash()
 		case r < 4:
-			data := bytes.Repeat([]byte{byte(step)}, rng.IntN(snapshotChunk+snapshotChunk/4))
+			data := bytes.Repeat([]byte{byte(step)}, rng.IntN(chunkSize+chunkSize/4))
 			if err := s.SaveSnapshot(ctx, stockd.Snapshot{Partition: p, Position: begun[p], Data: data}); err != nil {
 				t.Fatalf("SaveSnapshot: %v", err)
 			}
@@ -135,7 +135,7 @@ func crashRun(t *testing.T, seed uint64) {
 		case r < 5:
 			// States of up to two and a half chunks, so that a
 			// checkpoint replaces one with more or fewer chunks.
-			c := stockd.Checkpoint{Position: uint64(step), State: bytes.Repeat([]byte{byte(step), byte(p)}, rng.IntN(snapshotChunk+snapshotChunk/4))}
+			c := stockd.Checkpoint{Position: uint64(step), State: bytes.Repeat([]byte{byte(step), byte(p)}, rng.IntN(chunkSize+chunkSize/4))}
 			if err := s.SetCheckpoint(ctx, "c", p, c); err != nil {
 				t.Fatalf("SetCheckpoint: %v", err)
 			}

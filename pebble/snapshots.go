@@ -35,8 +35,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap stockd.Snapshot) error {
 		return errClosed
 	}
 	p, pos := snap.Partition, snap.Position
-	chunks := (len(snap.Data) + snapshotChunk - 1) / snapshotChunk
-	b := s.db.NewBatchWithSize(len(snap.Data) + 64*(chunks+2))
+	b := s.db.NewBatchWithSize(chunkedBatchSize(len(snap.Data)))
 	start := partitionSnapshotPrefix(p)
 	var end []byte
 	if pos == math.MaxUint64 {
@@ -50,17 +49,14 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap stockd.Snapshot) error {
 	}
 	var header [12]byte
 	binary.BigEndian.PutUint64(header[0:8], uint64(len(snap.Data)))
-	binary.BigEndian.PutUint32(header[8:12], uint32(chunks))
+	binary.BigEndian.PutUint32(header[8:12], uint32(chunkCount(len(snap.Data))))
 	if err := b.Set(snapshotKey(p, pos), header[:], nil); err != nil {
 		_ = b.Close()
 		return fmt.Errorf("pebble: save snapshot: %w", err)
 	}
-	for i := 0; i < chunks; i++ {
-		data := snap.Data[i*snapshotChunk : min(len(snap.Data), (i+1)*snapshotChunk)]
-		if err := b.Set(snapshotChunkKey(p, pos, uint32(i)), data, nil); err != nil {
-			_ = b.Close()
-			return fmt.Errorf("pebble: save snapshot: %w", err)
-		}
+	if err := setChunks(b, snapshotKey(p, pos), snap.Data); err != nil {
+		_ = b.Close()
+		return fmt.Errorf("pebble: save snapshot: %w", err)
 	}
 	if err := s.commit(b); err != nil {
 		return fmt.Errorf("pebble: save snapshot of partition %d at %d: %w", p, pos, err)
@@ -115,29 +111,12 @@ func (s *Store) LoadSnapshot(ctx context.Context, p int) (stockd.Snapshot, bool,
 	}
 	size := binary.BigEndian.Uint64(header[0:8])
 	chunks := binary.BigEndian.Uint32(header[8:12])
-	if size > uint64(chunks)*snapshotChunk || size > math.MaxInt {
+	if size > uint64(chunks)*chunkSize || size > math.MaxInt {
 		return stockd.Snapshot{}, false, corrupt("length %d in %d chunks", size, chunks)
 	}
-	data := make([]byte, 0, size)
-	for i := uint32(0); i < chunks; i++ {
-		want := snapshotChunkKey(p, pos, i)
-		if !it.Next() || !bytes.Equal(it.Key(), want) {
-			if err := it.Error(); err != nil {
-				return stockd.Snapshot{}, false, err
-			}
-			return stockd.Snapshot{}, false, corrupt("chunk %d of %d missing", i, chunks)
-		}
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return stockd.Snapshot{}, false, err
-		}
-		if uint64(len(data))+uint64(len(v)) > size {
-			return stockd.Snapshot{}, false, corrupt("chunks exceed length %d", size)
-		}
-		data = append(data, v...)
-	}
-	if uint64(len(data)) != size {
-		return stockd.Snapshot{}, false, corrupt("%d bytes, want %d", len(data), size)
+	data, err := readChunks(it, snapshotKey(p, pos), size, chunks, corrupt)
+	if err != nil {
+		return stockd.Snapshot{}, false, err
 	}
 	return stockd.Snapshot{Partition: p, Position: pos, Data: data}, true, nil
 }
@@ -153,9 +132,4 @@ func partitionSnapshotPrefix(p int) []byte {
 // snapshotKey is the key of the header of partition p's snapshot at pos.
 func snapshotKey(p int, pos uint64) []byte {
 	return binary.BigEndian.AppendUint64(partitionSnapshotPrefix(p), pos)
-}
-
-// snapshotChunkKey is the key of one chunk of a snapshot.
-func snapshotChunkKey(p int, pos uint64, chunk uint32) []byte {
-	return binary.BigEndian.AppendUint32(snapshotKey(p, pos), chunk)
 }

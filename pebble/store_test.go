@@ -260,7 +260,7 @@ func TestOneRecordPerBatch(t *testing.T) {
 func TestSnapshotChunking(t *testing.T) {
 	s := openTest(t, t.TempDir(), Options{Partitions: 1})
 	defer s.Close()
-	for _, size := range []int{0, 1, snapshotChunk - 1, snapshotChunk, snapshotChunk + 1, 3*snapshotChunk + 7} {
+	for _, size := range []int{0, 1, chunkSize - 1, chunkSize, chunkSize + 1, 3*chunkSize + 7} {
 		data := make([]byte, size)
 		for i := range data {
 			data[i] = byte(i * 7)
@@ -279,7 +279,7 @@ func TestSnapshotChunking(t *testing.T) {
 	if err := s.SaveSnapshot(ctx, stockd.Snapshot{Partition: 0, Position: 1, Data: []byte("old")}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _, _ := s.LoadSnapshot(ctx, 0); got.Position != 3*snapshotChunk+8 {
+	if got, _, _ := s.LoadSnapshot(ctx, 0); got.Position != 3*chunkSize+8 {
 		t.Errorf("LoadSnapshot after saving an older one: position %d", got.Position)
 	}
 }
@@ -308,7 +308,7 @@ func TestCheckpointLayout(t *testing.T) {
 	for _, c := range []struct {
 		size, keys int
 	}{
-		{3*snapshotChunk + 1, 5}, {snapshotChunk, 2}, {0, 1}, {2 * snapshotChunk, 3}, {10, 2},
+		{3*chunkSize + 1, 5}, {chunkSize, 2}, {0, 1}, {2 * chunkSize, 3}, {10, 2},
 	} {
 		state := bytes.Repeat([]byte{7}, c.size)
 		if err := s.SetCheckpoint(ctx, "proj", 1, stockd.Checkpoint{Position: uint64(c.size), State: state}); err != nil {
