@@ -77,15 +77,6 @@ func (s *Store) loadHeads() error {
 	return it.Error()
 }
 
-// Head returns the position of the last event of partition p, or 0. It
-// includes batches begun with BeginAppend that are not yet durable.
-func (s *Store) Head(ctx context.Context, p int) (uint64, error) {
-	if err := s.checkPartition(p); err != nil {
-		return 0, err
-	}
-	return s.parts[p].head.Load(), nil
-}
-
 // Append durably appends batch to partition p if its head is expected: it
 // checks and applies the batch like BeginAppend, then waits for the
 // write-ahead log to be synced.
@@ -321,11 +312,7 @@ func (s *Store) addRecord(b *pebbledb.Batch, p int, expected uint64, batch stock
 		}
 	}
 	for _, k := range batch.Keys {
-		var v [18]byte
-		binary.BigEndian.PutUint16(v[0:2], uint16(k.Partition))
-		binary.BigEndian.PutUint64(v[2:10], k.Position)
-		binary.BigEndian.PutUint64(v[10:18], k.Fingerprint)
-		if err := set(idempotencyKey(k.Key), v[:]); err != nil {
+		if err := set(idempotencyKey(k.Key), keyValue(k)); err != nil {
 			return err
 		}
 	}

@@ -6,10 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	iofs "io/fs"
 	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -43,10 +45,12 @@ const (
 
 // Options configures Open.
 type Options struct {
-	// Partitions is the number of partitions of a new store; 0 means
-	// DefaultPartitions. It is ignored when an existing store is opened,
-	// because the partition of every event is fixed by the value the store
-	// was created with.
+	// Partitions is the number of partitions of the store. 0 means the
+	// number the existing store was created with, or DefaultPartitions for
+	// a new one. The partition of every event is fixed by the number the
+	// store was created with, so opening an existing store with any other
+	// non-zero number fails rather than misplace events: a caller that was
+	// not told a number (a flag left unset) passes 0.
 	Partitions int
 	// FS is the file system to store data in; nil means the operating
 	// system's. Tests pass an in-memory or error-injecting file system.
@@ -56,11 +60,14 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Store is a stockd.Store and stockd.PipelinedAppender backed by a Pebble
-// database. It is safe for concurrent use; calls made after Close return an
+// Store is a stockd.Store, stockd.PipelinedAppender and
+// stockd.GroupAppender backed by a Pebble database. It is safe for concurrent use; calls made after Close return an
 // error.
 type Store struct {
-	db         *pebbledb.DB
+	db *pebbledb.DB
+	// lock is Pebble's lock on the data directory, taken by Open before it
+	// opens the database and released by Close after closing it.
+	lock       *pebbledb.Lock
 	log        *slog.Logger
 	partitions int
 	parts      []partition
@@ -84,6 +91,7 @@ type Store struct {
 var (
 	_ stockd.Store             = (*Store)(nil)
 	_ stockd.PipelinedAppender = (*Store)(nil)
+	_ stockd.GroupAppender     = (*Store)(nil)
 )
 
 // errClosed is returned by every call made after Close.
@@ -92,6 +100,10 @@ var errClosed = errors.New("pebble: store is closed")
 // Open opens the store in dir, creating it with opts.Partitions partitions if
 // it does not exist. It reads the head of every partition so that appends can
 // check expected heads without reading the database.
+//
+// Open fails, saying why, when another process or another Store of this
+// process holds dir, and when opts.Partitions is neither 0 nor the number of
+// partitions of the store in dir.
 func Open(dir string, opts Options) (*Store, error) {
 	if opts.Partitions < 0 || opts.Partitions > MaxPartitions {
 		return nil, fmt.Errorf("pebble: partitions must be between 1 and %d, not %d", MaxPartitions, opts.Partitions)
@@ -105,20 +117,57 @@ func Open(dir string, opts Options) (*Store, error) {
 	if fs == nil {
 		fs = vfs.Default
 	}
-	db, err := pebbledb.Open(dir, pebbleOptions(fs, log))
+	lock, err := lockDir(dir, fs)
 	if err != nil {
+		return nil, err
+	}
+	po := pebbleOptions(fs, log)
+	po.Lock = lock
+	db, err := pebbledb.Open(dir, po)
+	if err != nil {
+		_ = lock.Close()
 		return nil, fmt.Errorf("pebble: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, log: log}
-	if err := s.init(opts.Partitions); err != nil {
+	s := &Store{db: db, lock: lock, log: log}
+	if err := s.init(dir, opts.Partitions); err != nil {
 		_ = db.Close()
+		_ = lock.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
+// lockDir takes Pebble's lock on dir, which keeps a second process, or a
+// second Store in this one, from opening the same database. It is taken here
+// rather than by Pebble's Open so that a refusal says why in words: Pebble
+// passes on the bare error of fcntl(2), "resource temporarily unavailable".
+func lockDir(dir string, fs vfs.FS) (*pebbledb.Lock, error) {
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("pebble: create data directory %s: %w", dir, err)
+	}
+	lock, err := pebbledb.LockDirectory(dir, fs)
+	if err == nil {
+		return lock, nil
+	}
+	var pathErr *iofs.PathError
+	var errno syscall.Errno
+	switch {
+	case errors.As(err, &pathErr):
+		// The lock file could not be created or opened (no permission,
+		// say): no one is known to hold it.
+		return nil, fmt.Errorf("pebble: lock data directory %s: %w", dir, err)
+	case errors.As(err, &errno):
+		// The operating system refused the lock: another process holds it.
+		return nil, fmt.Errorf("pebble: data directory %s is in use by another stockd process (lock held): %w", dir, err)
+	default:
+		// Pebble refuses a lock its own process holds before asking the
+		// operating system, which would grant it again.
+		return nil, fmt.Errorf("pebble: data directory %s is already open in this process (lock held): %w", dir, err)
+	}
+}
+
 // pebbleOptions tunes Pebble for an append-heavy log that is read mostly by
-// recent position and looked up by idempotency key.
+// recent position.
 func pebbleOptions(fs vfs.FS, log *slog.Logger) *pebbledb.Options {
 	o := &pebbledb.Options{
 		FS:                 fs,
@@ -147,8 +196,8 @@ func pebbleOptions(fs vfs.FS, log *slog.Logger) *pebbledb.Options {
 		},
 	}
 	for i := range o.Levels {
-		// Bloom filters make LookupKey and the key checks of appends cheap
-		// for keys that were never recorded, which is the common case.
+		// Bloom filters let a point lookup of a key that is absent, which
+		// is the common case, skip the files that cannot hold it.
 		o.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		o.Levels[i].BlockSize = 32 << 10
 	}
@@ -156,7 +205,8 @@ func pebbleOptions(fs vfs.FS, log *slog.Logger) *pebbledb.Options {
 }
 
 // init reads or writes the meta key and loads the head of every partition.
-func (s *Store) init(partitions int) error {
+// partitions is Options.Partitions; dir only names the store in errors.
+func (s *Store) init(dir string, partitions int) error {
 	meta, closer, err := s.db.Get([]byte{prefixMeta})
 	switch {
 	case errors.Is(err, pebbledb.ErrNotFound):
@@ -193,6 +243,11 @@ func (s *Store) init(partitions int) error {
 		if stored == 0 || stored > MaxPartitions {
 			return fmt.Errorf("pebble: %w: meta records %d partitions", stockd.ErrCorrupt, stored)
 		}
+		if partitions != 0 && partitions != int(stored) {
+			return fmt.Errorf("pebble: the store in %s has %d partitions, not the %d asked for: "+
+				"the number of partitions is fixed when a store is created; leave it unset (0) to open this store with its own",
+				dir, stored, partitions)
+		}
 		partitions = int(stored)
 	}
 	s.partitions = partitions
@@ -228,7 +283,13 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	if err := s.db.Close(); err != nil {
+	// The lock is released even if closing the database fails, as Pebble's
+	// Close does with a lock it took itself.
+	err := s.db.Close()
+	if lerr := s.lock.Close(); err == nil {
+		err = lerr
+	}
+	if err != nil {
 		return fmt.Errorf("pebble: close: %w", err)
 	}
 	return nil

@@ -45,7 +45,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on; port 0 picks a free one")
 	fs.StringVar(&c.data, "data", "./data", "directory of the embedded store, created if missing")
-	fs.IntVar(&c.partitions, "partitions", 64, "partitions of a NEW store (fixed once created)")
+	fs.IntVar(&c.partitions, "partitions", 0, fmt.Sprintf("partitions of a NEW store; unset: %d, or an existing store's own (fixed once created; another number is refused)", pebble.DefaultPartitions))
 	fs.IntVar(&c.inbox, "inbox", 8192, "requests that may wait per partition before new ones get 503 overloaded")
 	fs.IntVar(&c.maxLines, "max-lines", stockd.DefaultLimits.MaxLines, "most lines in one reservation")
 	fs.IntVar(&c.maxBatch, "max-batch", 1000, "most operations in one POST /v1/batch")
