@@ -68,7 +68,7 @@ type Log interface {
 // recovery replays only the log after it. A snapshot is derived from the
 // log: losing one costs replay time, never data.
 //
-// Crash invariants, which every implementation MUST keep:
+// Rules, crash invariants first, which every implementation MUST keep:
 //   - SaveSnapshot MUST NOT return nil before the snapshot is durable.
 //   - A snapshot MUST be replaced atomically: after a crash LoadSnapshot
 //     returns the previous snapshot or the new one, whole, never a part of
@@ -87,7 +87,7 @@ type Snapshots interface {
 // Checkpoints keeps, for each consumer of the log and each partition, how far
 // the consumer has processed the partition and what it built by then.
 //
-// Crash invariants, which every implementation MUST keep:
+// Rules, crash invariants first, which every implementation MUST keep:
 //   - SetCheckpoint MUST NOT return nil before the checkpoint is durable.
 //   - The position and the state MUST be replaced atomically: after a crash
 //     Checkpoint returns either the old checkpoint or the new one, never the
