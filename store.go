@@ -5,10 +5,28 @@ import (
 	"time"
 )
 
-// Store is the durable source of truth: one ordered, gap-free log per
-// partition, plus idempotency records, snapshots and consumer checkpoints.
-// Every implementation runs the conformance suite in package storetest
-// unchanged.
+// Store is the durable source of truth: the partitions' Log, with the
+// Snapshots and consumer Checkpoints kept beside it. Each part has its own
+// crash invariants, which every implementation MUST keep. Every
+// implementation runs the conformance suite in package storetest unchanged:
+// storetest.Run for a whole Store, or one group per interface (RunLog,
+// RunSnapshots, RunCheckpoints) for a store that provides only some.
+//
+// Callers should depend on the smallest of these interfaces they need.
+// Optional capabilities (PipelinedAppender, GroupAppender, KeyGuard) are
+// discovered by type assertion.
+type Store interface {
+	Log
+	Snapshots
+	Checkpoints
+
+	// Close releases the store. It must not be called while other calls are
+	// in progress.
+	Close() error
+}
+
+// Log is one ordered, gap-free log of events per partition: what the engine
+// appends to and recovers from, and what everything else is derived from.
 //
 // Crash invariants, which every implementation MUST keep:
 //   - Append MUST NOT return nil before its events and keys are durable
@@ -16,24 +34,21 @@ import (
 //     batch is either wholly present or wholly absent, and a batch whose
 //     Append returned nil is present.
 //   - Positions MUST be consecutive: the events of partition p are exactly
-//     positions 1..Head(p), with no gaps and no rewrites.
+//     positions 1, 2, ... up to its last, with no gaps and no rewrites.
 //   - After Append returns an error other than a conflict the outcome is
 //     unknown; the caller MUST stop using the store and recover by opening it
 //     again (fail-stop). A store MUST NOT retry a failed fsync.
-type Store interface {
+type Log interface {
 	// Partitions returns the number of partitions, fixed when the store was
 	// created.
 	Partitions() int
 
-	// Head returns the position of the last event of partition p, or 0 if
-	// the partition is empty.
-	Head(ctx context.Context, p int) (uint64, error)
-
 	// Append durably appends batch to partition p if and only if the
-	// partition's head is expected. The events must carry partition p and
-	// positions expected+1, expected+2, and so on; the batch must not be
-	// empty, and must not name one key twice. If the head differs, Append
-	// MUST fail with an *Error of code CodeConflict and write nothing.
+	// partition's head (the position of its last event, 0 if it has none)
+	// is expected. The events must carry partition p and positions
+	// expected+1, expected+2, and so on; the batch must not be empty, and
+	// must not name one key twice. If the head differs, Append MUST fail
+	// with an *Error of code CodeConflict and write nothing.
 	//
 	// A key MUST NOT be appended if it is already recorded. The engine
 	// guarantees this within its process; a store that several processes
@@ -47,11 +62,19 @@ type Store interface {
 	// ReadSKU returns the events of one SKU in version order, as bounded by
 	// q.
 	ReadSKU(ctx context.Context, sku string, q SKUQuery) ([]Event, error)
+}
 
-	// LookupKey returns the record of an idempotency key, and false if the
-	// key was never recorded.
-	LookupKey(ctx context.Context, key string) (KeyRecord, bool, error)
-
+// Snapshots keeps the latest encoded State of each partition, so that
+// recovery replays only the log after it. A snapshot is derived from the
+// log: losing one costs replay time, never data.
+//
+// Rules, crash invariants first, which every implementation MUST keep:
+//   - SaveSnapshot MUST NOT return nil before the snapshot is durable.
+//   - A snapshot MUST be replaced atomically: after a crash LoadSnapshot
+//     returns the previous snapshot or the new one, whole, never a part of
+//     either.
+//   - SaveSnapshot MUST NOT keep s.Data, which the caller may reuse.
+type Snapshots interface {
 	// SaveSnapshot durably stores a snapshot. LoadSnapshot then returns it
 	// until one of a later position is saved for the same partition.
 	SaveSnapshot(ctx context.Context, s Snapshot) error
@@ -59,7 +82,19 @@ type Store interface {
 	// LoadSnapshot returns the snapshot of partition p with the highest
 	// position, and false if there is none.
 	LoadSnapshot(ctx context.Context, p int) (Snapshot, bool, error)
+}
 
+// Checkpoints keeps, for each consumer of the log and each partition, how far
+// the consumer has processed the partition and what it built by then.
+//
+// Rules, crash invariants first, which every implementation MUST keep:
+//   - SetCheckpoint MUST NOT return nil before the checkpoint is durable.
+//   - The position and the state MUST be replaced atomically: after a crash
+//     Checkpoint returns either the old checkpoint or the new one, never the
+//     new position with the old state or a part of either state.
+//   - SetCheckpoint MUST NOT keep c.State, which the caller may reuse, and
+//     Checkpoint MUST NOT return a State the store still uses.
+type Checkpoints interface {
 	// Checkpoint returns consumer's checkpoint in partition p: the position
 	// up to which it has processed the partition and, optionally, the state
 	// it saved with it. A consumer that never saved one gets the zero
@@ -69,20 +104,10 @@ type Store interface {
 	// SetCheckpoint durably records consumer's checkpoint in partition p,
 	// replacing the previous one, position and state together. It may move
 	// backwards, which is how a consumer is rewound to replay.
-	//
-	// The position and the state MUST be replaced atomically: after a crash
-	// Checkpoint returns either the old checkpoint or the new one, never the
-	// new position with the old state or a part of either state. SetCheckpoint
-	// MUST NOT return nil before the checkpoint is durable, and MUST NOT keep
-	// c.State, which the caller may reuse.
 	SetCheckpoint(ctx context.Context, consumer string, p int, c Checkpoint) error
-
-	// Close releases the store. It must not be called while other calls are
-	// in progress.
-	Close() error
 }
 
-// PipelinedAppender is an optional Store capability, discovered by type
+// PipelinedAppender is an optional Log capability, discovered by type
 // assertion. BeginAppend checks and orders a batch exactly like Append but
 // returns before the batch is durable; wait blocks until it is, or reports the
 // failure. Batches begun for one partition become durable in the order they
@@ -93,18 +118,28 @@ type PipelinedAppender interface {
 	BeginAppend(ctx context.Context, p int, expected uint64, batch Batch) (wait func() error, err error)
 }
 
-// KeyGuard is an optional Store capability, discovered by type assertion. A
-// store that implements it rejects a batch naming a key that is already
+// KeyGuard is an optional Log capability, discovered by type assertion: the
+// store's side of idempotency records. A store that implements it records the
+// Keys of every batch and rejects a batch naming a key that is already
 // recorded with an *Error of code CodeConflict, writing nothing, even when two
-// processes race. Stores shared by several processes (PostgreSQL) implement
-// it, with a unique index. The embedded store does not: it is locked to one
-// process, whose engine keeps every key in memory, and a read per key would
-// cost the hot path more than the whole decision.
+// processes race.
+//
+// Crash invariants, which every implementation MUST keep:
+//   - A batch's keys MUST be written in the same atomic write as its events:
+//     after a crash both are present or neither is, so a key is never
+//     refused for a batch that was lost, nor accepted twice for one that
+//     was kept.
+//   - A recorded key MUST stay recorded across a restart.
+//
+// Stores shared by several processes (PostgreSQL) implement it, with a unique
+// index. The embedded store does not: it is locked to one process, whose
+// engine keeps every key in memory, and a read per key would cost the hot path
+// more than the whole decision.
 type KeyGuard interface {
 	GuardsKeys()
 }
 
-// GroupAppender is an optional Store capability, discovered by type
+// GroupAppender is an optional Log capability, discovered by type
 // assertion. BeginAppendGroup begins the appends of several partitions as ONE
 // atomic write, checked and ordered exactly as the same appends made one by
 // one with PipelinedAppender (several appends of one partition must chain
@@ -127,7 +162,10 @@ type Append struct {
 type Batch struct {
 	// Events are consecutive events of one partition.
 	Events []Event
-	// Keys are idempotency records written with the events.
+	// Keys are idempotency records written with the events. The engine
+	// sends them only to a KeyGuard store, which refuses keys already
+	// recorded; with any other store the engine is the guard, keeping every
+	// key in memory as its partitions' States rebuild them at start-up.
 	Keys []KeyRecord
 }
 

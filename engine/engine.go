@@ -107,7 +107,7 @@ const GCPercent = 400
 
 // Engine is stockd's write path: partitions with group commit over a Store.
 type Engine struct {
-	store stockd.Store
+	store Store
 	pipe  stockd.PipelinedAppender
 	// keys is true when the store guards idempotency keys itself, being
 	// shared by processes: only then are key records appended. A store
@@ -143,7 +143,7 @@ var _ stockd.Service = (*Engine)(nil)
 
 // Open recovers every partition of store (latest snapshot plus the log tail),
 // re-arms timers, finishes interrupted sagas, and starts the partitions.
-func Open(ctx context.Context, store stockd.Store, opts Options) (*Engine, error) {
+func Open(ctx context.Context, store Store, opts Options) (*Engine, error) {
 	opts.setDefaults()
 	e := &Engine{
 		store:    store,
@@ -212,7 +212,7 @@ func Open(ctx context.Context, store stockd.Store, opts Options) (*Engine, error
 }
 
 // recoverAll rebuilds every partition's state, several at a time.
-func recoverAll(ctx context.Context, store stockd.Store, n int, limits stockd.Limits) ([]*stockd.State, []uint64, int, error) {
+func recoverAll(ctx context.Context, store Store, n int, limits stockd.Limits) ([]*stockd.State, []uint64, int, error) {
 	states := make([]*stockd.State, n)
 	snaps := make([]uint64, n)
 	counts := make([]int, n)
@@ -233,7 +233,7 @@ func recoverAll(ctx context.Context, store stockd.Store, n int, limits stockd.Li
 // load rebuilds partition p from its latest snapshot and its log, up to and
 // including position upTo (0: the whole log). It returns the position of
 // the snapshot it started from and the number of events replayed.
-func load(ctx context.Context, store stockd.Store, p int, limits stockd.Limits, upTo uint64) (*stockd.State, uint64, int, error) {
+func load(ctx context.Context, store Store, p int, limits stockd.Limits, upTo uint64) (*stockd.State, uint64, int, error) {
 	var st *stockd.State
 	snap, ok, err := store.LoadSnapshot(ctx, p)
 	if err != nil {

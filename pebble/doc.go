@@ -22,4 +22,12 @@
 // record per batch syncs about twice as fast and reads back with one seek.
 // The SKU history index has one entry per SKU and batch, pointing at the
 // record; a reader decodes the record and picks out that SKU's events.
+//
+// # Files
+//
+// store.go opens and closes the store (Options, the lock on the data
+// directory, the meta record, fail-stop); log.go appends and reads events and
+// keeps the SKU history index; keys.go writes the idempotency records;
+// snapshots.go and checkpoints.go store the two kinds of chunked values, and
+// chunks.go the chunking they share.
 package pebble

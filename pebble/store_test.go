@@ -1,12 +1,16 @@
 package pebble
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -37,6 +41,23 @@ func openTest(t testing.TB, dir string, opts Options) *Store {
 	return s
 }
 
+// lastPosition returns the position of the last event of partition p, or 0,
+// read back through ReadPartition as recovery finds it.
+func lastPosition(t testing.TB, s *Store, p int) uint64 {
+	t.Helper()
+	var last uint64
+	for {
+		page, err := s.ReadPartition(ctx, p, last, 0)
+		if err != nil {
+			t.Fatalf("ReadPartition(%d, %d): %v", p, last, err)
+		}
+		if len(page) == 0 {
+			return last
+		}
+		last = page[len(page)-1].Position
+	}
+}
+
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T, partitions int) stockd.Store {
 		return openTest(t, t.TempDir(), Options{Partitions: partitions})
@@ -44,8 +65,8 @@ func TestConformance(t *testing.T) {
 }
 
 func TestReopen(t *testing.T) {
-	storetest.RunReopen(t, func(t *testing.T, dir string, partitions int) stockd.Store {
-		return openTest(t, dir, Options{Partitions: partitions})
+	storetest.RunReopen(t, func(t *testing.T, dir string, partitions int) (stockd.Store, error) {
+		return Open(dir, Options{Partitions: partitions, Logger: testLogger})
 	})
 }
 
@@ -59,13 +80,147 @@ func TestDefaultPartitions(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = openTest(t, dir, Options{Partitions: 3})
+	s = openTest(t, dir, Options{})
 	defer s.Close()
 	if n := s.Partitions(); n != DefaultPartitions {
 		t.Errorf("Partitions() after reopening = %d, want %d", n, DefaultPartitions)
 	}
-	if h, _ := s.Head(ctx, DefaultPartitions-1); h != 2 {
-		t.Errorf("Head(%d) = %d, want 2", DefaultPartitions-1, h)
+	if h := lastPosition(t, s, DefaultPartitions-1); h != 2 {
+		t.Errorf("partition %d ends at %d, want 2", DefaultPartitions-1, h)
+	}
+}
+
+// TestOpenWithoutPartitionsUsesTheStores: a caller that was not told a
+// number of partitions (stockd serve without --partitions) opens an existing
+// store of any number, not only of DefaultPartitions.
+func TestOpenWithoutPartitionsUsesTheStores(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{Partitions: 5})
+	storetest.NewLog(4).Append(t, s, "A")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, Options{})
+	defer s.Close()
+	if n := s.Partitions(); n != 5 {
+		t.Errorf("Partitions() after reopening with 0 = %d, want the 5 it was created with", n)
+	}
+	if h := lastPosition(t, s, 4); h != 1 {
+		t.Errorf("partition 4 ends at %d, want 1", h)
+	}
+}
+
+// TestOpenRefusesAnotherPartitionCount: asking for another number of
+// partitions than the store was created with fails, naming both numbers and
+// why, instead of being ignored in silence.
+func TestOpenRefusesAnotherPartitionCount(t *testing.T) {
+	dir := t.TempDir()
+	openTest(t, dir, Options{Partitions: 8}).Close()
+	s, err := Open(dir, Options{Partitions: 64, Logger: testLogger})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a store of 8 partitions with 64 succeeded")
+	}
+	for _, want := range []string{dir, "has 8 partitions", "not the 64", "fixed when a store is created"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open with another partition count: %q, want it to say %q", err, want)
+		}
+	}
+	// The refusal released the directory and changed nothing.
+	s = openTest(t, dir, Options{Partitions: 8})
+	defer s.Close()
+	if n := s.Partitions(); n != 8 {
+		t.Errorf("Partitions() = %d after a refused Open, want 8", n)
+	}
+}
+
+// TestOpenRefusesADirectoryOpenInThisProcess: a second Store on one
+// directory in one process is refused by Pebble's lock, with an error that
+// says so in words.
+func TestOpenRefusesADirectoryOpenInThisProcess(t *testing.T) {
+	dir := t.TempDir()
+	first := openTest(t, dir, Options{Partitions: 2})
+	s, err := Open(dir, Options{Logger: testLogger})
+	if err == nil {
+		s.Close()
+		t.Fatal("a second Open of an open directory succeeded")
+	}
+	for _, want := range []string{"data directory " + dir, "already open in this process", "lock held"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("second Open: %q, want it to say %q", err, want)
+		}
+	}
+	// Close releases the directory.
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openTest(t, dir, Options{}).Close()
+}
+
+// lockHolderEnv names the directory that the test binary, started again by
+// TestOpenRefusesADirectoryAnotherProcessHolds, opens and holds.
+const lockHolderEnv = "STOCKD_TEST_HOLD_STORE"
+
+// TestOpenRefusesADirectoryAnotherProcessHolds: a directory that another
+// process holds is refused with an error that names the cause in words, not
+// with the bare "resource temporarily unavailable" of fcntl(2).
+func TestOpenRefusesADirectoryAnotherProcessHolds(t *testing.T) {
+	if dir := os.Getenv(lockHolderEnv); dir != "" {
+		holdStore(dir)
+		return
+	}
+	dir := t.TempDir()
+	openTest(t, dir, Options{Partitions: 2}).Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOpenRefusesADirectoryAnotherProcessHolds$")
+	cmd.Env = append(os.Environ(), lockHolderEnv+"="+dir)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stdin.Close() // tells the holder to close the store and exit
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("lock holder: %v", err)
+		}
+	}()
+	// The holder prints a line once it holds the store.
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "holding\n" {
+		t.Fatalf("lock holder said %q, %v; want \"holding\"", line, err)
+	}
+	s, err := Open(dir, Options{Logger: testLogger})
+	if err == nil {
+		s.Close()
+		t.Fatal("Open of a directory another process holds succeeded")
+	}
+	for _, want := range []string{"data directory " + dir, "in use by another stockd process", "lock held"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Open of a held directory: %q, want it to say %q", err, want)
+		}
+	}
+}
+
+// holdStore is the other process of
+// TestOpenRefusesADirectoryAnotherProcessHolds: it opens the store in dir,
+// says so on stdout, and holds it until stdin is closed.
+func holdStore(dir string) {
+	s, err := Open(dir, Options{Logger: testLogger})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lock holder:", err)
+		os.Exit(1)
+	}
+	fmt.Println("holding")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	if err := s.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "lock holder:", err)
+		os.Exit(1)
 	}
 }
 
@@ -145,8 +300,8 @@ func TestBadInputIsRejectedWithoutPanics(t *testing.T) {
 			t.Errorf("Append of a batch with %s: %v, want %s", name, err, stockd.CodeInvalid)
 		}
 	}
-	if h, _ := s.Head(ctx, 0); h != 0 {
-		t.Errorf("Head = %d after invalid batches", h)
+	if h := lastPosition(t, s, 0); h != 0 {
+		t.Errorf("partition 0 ends at %d after invalid batches", h)
 	}
 	if _, err := s.ReadSKU(ctx, "A\x00", stockd.SKUQuery{}); !stockd.IsCode(err, stockd.CodeInvalid) {
 		t.Errorf("ReadSKU with a NUL byte: %v, want %s", err, stockd.CodeInvalid)
@@ -199,8 +354,8 @@ func TestCloseIsIdempotentAndLaterCallsFail(t *testing.T) {
 	if _, err := s.ReadPartition(ctx, 0, 0, 10); err == nil {
 		t.Errorf("ReadPartition after Close succeeded")
 	}
-	if _, _, err := s.LookupKey(ctx, "k"); err == nil {
-		t.Errorf("LookupKey after Close succeeded")
+	if _, err := s.ReadSKU(ctx, "A", stockd.SKUQuery{}); err == nil {
+		t.Errorf("ReadSKU after Close succeeded")
 	}
 	if err := s.SetCheckpoint(ctx, "c", 0, stockd.Checkpoint{Position: 1}); err == nil {
 		t.Errorf("SetCheckpoint after Close succeeded")
@@ -260,7 +415,7 @@ func TestOneRecordPerBatch(t *testing.T) {
 func TestSnapshotChunking(t *testing.T) {
 	s := openTest(t, t.TempDir(), Options{Partitions: 1})
 	defer s.Close()
-	for _, size := range []int{0, 1, snapshotChunk - 1, snapshotChunk, snapshotChunk + 1, 3*snapshotChunk + 7} {
+	for _, size := range []int{0, 1, chunkSize - 1, chunkSize, chunkSize + 1, 3*chunkSize + 7} {
 		data := make([]byte, size)
 		for i := range data {
 			data[i] = byte(i * 7)
@@ -279,7 +434,7 @@ func TestSnapshotChunking(t *testing.T) {
 	if err := s.SaveSnapshot(ctx, stockd.Snapshot{Partition: 0, Position: 1, Data: []byte("old")}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _, _ := s.LoadSnapshot(ctx, 0); got.Position != 3*snapshotChunk+8 {
+	if got, _, _ := s.LoadSnapshot(ctx, 0); got.Position != 3*chunkSize+8 {
 		t.Errorf("LoadSnapshot after saving an older one: position %d", got.Position)
 	}
 }
@@ -308,7 +463,7 @@ func TestCheckpointLayout(t *testing.T) {
 	for _, c := range []struct {
 		size, keys int
 	}{
-		{3*snapshotChunk + 1, 5}, {snapshotChunk, 2}, {0, 1}, {2 * snapshotChunk, 3}, {10, 2},
+		{3*chunkSize + 1, 5}, {chunkSize, 2}, {0, 1}, {2 * chunkSize, 3}, {10, 2},
 	} {
 		state := bytes.Repeat([]byte{7}, c.size)
 		if err := s.SetCheckpoint(ctx, "proj", 1, stockd.Checkpoint{Position: uint64(c.size), State: state}); err != nil {

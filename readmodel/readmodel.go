@@ -135,7 +135,7 @@ func (o *Options) setDefaults() {
 // concurrent use with each other and with the consumer that feeds it; they
 // never block each other.
 type Projection struct {
-	store stockd.Store
+	store Store
 	opts  Options
 	log   *slog.Logger
 	parts []*partition
@@ -204,7 +204,7 @@ func compareEntries(a, b entry) int {
 // New returns a projection of store's partitions. It reads nothing until
 // Start; until then every answer is empty and as far behind as the log is
 // durable.
-func New(store stockd.Store, opts Options) *Projection {
+func New(store Store, opts Options) *Projection {
 	opts.setDefaults()
 	n := store.Partitions()
 	pr := &Projection{

@@ -1,7 +1,9 @@
 // Package storetest is the conformance suite of stockd.Store: every backend
 // runs Run (and, if it persists data, RunReopen) unchanged, so that the engine
-// can rely on one behaviour whatever stores its log. It also provides helpers
-// that build valid events, for the tests of other packages.
+// can rely on one behaviour whatever stores its log. Run is made of one group
+// of tests per interface (RunLog, RunSnapshots, RunCheckpoints), so that a
+// backend that provides only some of them runs just those. The package also
+// provides helpers that build valid events, for the tests of other packages.
 package storetest
 
 import (
@@ -112,7 +114,7 @@ func (l *Log) Commit(events []stockd.Event) {
 
 // Append appends the events for skus to s with the log's head as the
 // expected head, fails the test if s rejects them, and commits them.
-func (l *Log) Append(t testing.TB, s stockd.Store, skus ...string) []stockd.Event {
+func (l *Log) Append(t testing.TB, s stockd.Log, skus ...string) []stockd.Event {
 	t.Helper()
 	events := l.Events(skus...)
 	if err := s.Append(context.Background(), l.Partition, l.Head, stockd.Batch{Events: events}); err != nil {

@@ -10,24 +10,51 @@ import (
 
 // RunReopen checks that a persistent store keeps everything across a close
 // and reopen. open must open the store kept in dir, creating it with the given
-// number of partitions if dir holds none; when dir holds a store, it must keep
-// the number of partitions it was created with. The suite closes every store
-// it gets.
-func RunReopen(t *testing.T, open func(t *testing.T, dir string, partitions int) stockd.Store) {
-	t.Run("Reopen", func(t *testing.T) { testReopen(t, open) })
+// number of partitions if dir holds none (0 asking for the store's default).
+// When dir holds a store, open must keep the number of partitions it was
+// created with if asked for 0 or that number, and fail if asked for another:
+// events are placed by the number of partitions, so a store that changed it
+// would misplace them. The suite closes every store it gets.
+func RunReopen(t *testing.T, open func(t *testing.T, dir string, partitions int) (stockd.Store, error)) {
+	mustOpen := func(t *testing.T, dir string, partitions int) stockd.Store {
+		t.Helper()
+		s, err := open(t, dir, partitions)
+		if err != nil {
+			t.Fatalf("open with %d partitions: %v", partitions, err)
+		}
+		return s
+	}
+	t.Run("Reopen", func(t *testing.T) { testReopen(t, mustOpen) })
 	t.Run("ReopenEmpty", func(t *testing.T) {
 		dir := t.TempDir()
-		s := open(t, dir, 5)
-		closeStore(t, s)
-		s = open(t, dir, 2)
-		defer closeStore(t, s)
-		if n := s.Partitions(); n != 5 {
-			t.Errorf("Partitions() = %d after reopening with 2, want the 5 it was created with", n)
-		}
-		for p := 0; p < 5; p++ {
-			if h := head(t, s, p); h != 0 {
-				t.Errorf("Head(%d) = %d in a reopened empty store", p, h)
+		closeStore(t, mustOpen(t, dir, 5))
+		for _, n := range []int{0, 5} {
+			s := mustOpen(t, dir, n)
+			if got := s.Partitions(); got != 5 {
+				t.Errorf("Partitions() = %d after reopening with %d, want the 5 it was created with", got, n)
 			}
+			for p := 0; p < 5; p++ {
+				if h := head(t, s, p); h != 0 {
+					t.Errorf("head of partition %d = %d in a reopened empty store", p, h)
+				}
+			}
+			closeStore(t, s)
+		}
+	})
+	t.Run("ReopenWithOtherPartitions", func(t *testing.T) {
+		dir := t.TempDir()
+		closeStore(t, mustOpen(t, dir, 5))
+		for _, n := range []int{1, 4, 6} {
+			if s, err := open(t, dir, n); err == nil {
+				t.Errorf("reopening a store of 5 partitions with %d succeeded, with %d partitions", n, s.Partitions())
+				closeStore(t, s)
+			}
+		}
+		// The refusals changed nothing.
+		s := mustOpen(t, dir, 0)
+		defer closeStore(t, s)
+		if got := s.Partitions(); got != 5 {
+			t.Errorf("Partitions() = %d after refused reopenings, want 5", got)
 		}
 	})
 }
@@ -57,10 +84,10 @@ func testReopen(t *testing.T, open func(t *testing.T, dir string, partitions int
 	w.write(t, s, 0)
 	closeStore(t, s)
 
-	// Reopening with another number of partitions keeps the created one.
-	s = open(t, dir, partitions+3)
+	// Reopening without a number of partitions keeps the created one.
+	s = open(t, dir, 0)
 	if n := s.Partitions(); n != partitions {
-		t.Fatalf("Partitions() = %d after reopening with %d, want %d", n, partitions+3, partitions)
+		t.Fatalf("Partitions() = %d after reopening with 0, want %d", n, partitions)
 	}
 	w.verify(t, s)
 	// The reopened store appends after the persisted heads.
@@ -68,7 +95,7 @@ func testReopen(t *testing.T, open func(t *testing.T, dir string, partitions int
 	w.verify(t, s)
 	closeStore(t, s)
 
-	s = open(t, dir, 1)
+	s = open(t, dir, partitions)
 	defer closeStore(t, s)
 	w.verify(t, s)
 }
@@ -147,7 +174,7 @@ func (w *persisted) verify(t *testing.T, s stockd.Store) {
 	t.Helper()
 	for p, log := range w.logs {
 		if h := head(t, s, p); h != log.Head {
-			t.Errorf("Head(%d) = %d, want %d", p, h, log.Head)
+			t.Errorf("head of partition %d = %d, want %d", p, h, log.Head)
 		}
 		equalEvents(t, readAll(t, s, p), w.events[p], "partition %d", p)
 		for sku := range log.Versions {
@@ -164,9 +191,7 @@ func (w *persisted) verify(t *testing.T, s stockd.Store) {
 		}
 	}
 	for _, k := range w.keys {
-		if got, ok := lookupKey(t, s, k.Key); !ok || got != k {
-			t.Errorf("LookupKey(%q) = %+v, %v; want %+v, true", k.Key, got, ok, k)
-		}
+		wantKeyRecorded(t, s, k.Partition, k.Key)
 	}
 }
 

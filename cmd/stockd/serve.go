@@ -18,6 +18,7 @@ import (
 	"github.com/stockd/stockd/app"
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/http"
+	"github.com/stockd/stockd/pebble"
 )
 
 func init() {
@@ -50,7 +51,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&c.allowedHosts, "allowed-hosts", "", "comma-separated Host names served (others get 421): guards against DNS rebinding")
 	fs.StringVar(&c.corsOrigins, "cors-origin", "", "comma-separated origins browser pages may call the API from; CORS is off without it")
-	fs.IntVar(&c.partitions, "partitions", 0, "partitions of a NEW store (fixed once created; default 64)")
+	fs.IntVar(&c.partitions, "partitions", 0, fmt.Sprintf("partitions of a NEW store; unset: %d, or an existing store's own (fixed once created; another number is refused)", pebble.DefaultPartitions))
 	fs.IntVar(&c.inbox, "inbox", 8192, "requests that may wait per partition before new ones get 503 overloaded")
 	fs.IntVar(&c.maxLines, "max-lines", stockd.DefaultLimits.MaxLines, "most lines in one reservation")
 	fs.IntVar(&c.maxBatch, "max-batch", 1000, "most operations in one POST /v1/batch")
