@@ -223,6 +223,9 @@ stockd import --location w1 --skip-bad --json delivery.csv`, stdout, stderr)
 		c.printJSON(rep)
 	} else {
 		fmt.Fprintf(stdout, "imported %s as batch %s (sha256 %s): %d row(s): %d received, %d already imported", pos[0], batch, rep.SHA256[:12], rep.Rows, rep.Created, rep.Replayed)
+		if c.retried && rep.Replayed > 0 {
+			fmt.Fprint(stdout, " (some perhaps by this import's attempt whose answer was lost)")
+		}
 		if len(rep.Changed) > 0 {
 			fmt.Fprintf(stdout, ", %d changed (not booked)", len(rep.Changed))
 		}
