@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -227,12 +228,13 @@ func retryable(err error) bool {
 }
 
 // unknownOutcome reports whether a command that failed with err may
-// nevertheless have been carried out: no answer came, or a 503 or a gateway
-// (502, 504) answered instead of the service.
+// nevertheless have been carried out: no answer came (though the connection
+// was made), or a 503 or a gateway (502, 504) answered instead of the
+// service.
 func unknownOutcome(err error) bool {
 	switch client.StatusCode(err) {
 	case 0:
-		return stockd.ErrorCode(err) == stockd.CodeUnavailable
+		return stockd.ErrorCode(err) == stockd.CodeUnavailable && !errors.Is(err, syscall.ECONNREFUSED)
 	case nethttp.StatusBadGateway, nethttp.StatusServiceUnavailable, nethttp.StatusGatewayTimeout:
 		return true
 	}

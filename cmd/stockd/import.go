@@ -286,8 +286,8 @@ func (c *clientCmd) sendImportChunk(ctx context.Context, cl *client.Client, rows
 				}
 				if stockd.ErrorCode(err) == stockd.CodeIdempotencyMismatch {
 					rep.Changed = append(rep.Changed, changedRow{Line: row.line, ID: row.body.ID,
-						Error: fmt.Sprintf("changed since batch %q was imported: receipt %s of %d %s was booked then with another quantity; this row was not booked",
-							rep.Batch, row.body.ID, row.body.Quantity, row.body.SKU)})
+						Error: fmt.Sprintf("changed since batch %q was imported: this row (%d of %s, receipt %s) was booked then with another quantity; not booked again",
+							rep.Batch, row.body.Quantity, row.body.SKU, row.body.ID)})
 					continue
 				}
 				if exitCode(err) != exitRejected {

@@ -147,7 +147,7 @@ func TestImportEdited(t *testing.T) {
 	if code != exitRejected ||
 		!strings.Contains(out, "as batch delivery-2026-11-30.csv") ||
 		!strings.Contains(out, "4 row(s): 1 received, 2 already imported, 1 changed (not booked)") ||
-		!regexp.MustCompile(`delivery-2026-11-30\.csv:4: changed since batch "delivery-2026-11-30.csv" was imported: receipt imp-delivery-2026-11-30\.csv-[0-9a-f]{24} of 6 B was booked then with another quantity`).MatchString(errOut) {
+		!regexp.MustCompile(`delivery-2026-11-30\.csv:4: changed since batch "delivery-2026-11-30.csv" was imported: this row \(6 of B, receipt imp-delivery-2026-11-30\.csv-[0-9a-f]{24}\) was booked then with another quantity; not booked again`).MatchString(errOut) {
 		t.Errorf("import of the edited file: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 	for sku, want := range map[string]int64{"A": 10, "B": 5, "C": 3, "D": 4} {
