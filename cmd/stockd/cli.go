@@ -101,6 +101,9 @@ func (c *clientCmd) parse(args []string) ([]string, int, bool) {
 			fmt.Fprintf(c.stderr, "Run 'stockd %s --help' for usage.\n", c.name)
 			return nil, exitUsage, false
 		}
+		if c.retries < 0 {
+			return nil, c.usageError("--retries must be 0 or more"), false
+		}
 		rest := c.fs.Args()
 		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
 			return append(pos, rest...), 0, true
@@ -132,8 +135,8 @@ func (c *clientCmd) alias(canonical, name string) {
 }
 
 // printFlags writes the flags' help: each flag once, with its short alias,
-// its value's name and its default; hidden aliases are left out, and so is
-// the value of anything secret.
+// its value's name and its default; hidden aliases are left out. (The
+// --key flag has no default to show: see newClientCmd.)
 func (c *clientCmd) printFlags(w io.Writer) {
 	c.fs.VisitAll(func(f *flag.Flag) {
 		if _, ok := c.aliasOf[f.Name]; ok {

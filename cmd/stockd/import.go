@@ -37,7 +37,7 @@ import (
 // idempotency mismatch, which import reports by line.
 
 func init() {
-	register(command{name: "import", summary: "receive the rows of a supplier CSV file (re-importing adds nothing)", run: runImport})
+	register(command{name: "import", summary: "receive the rows of a supplier CSV file (re-importing books nothing twice)", run: runImport})
 }
 
 // maxImportChunk is the most receipts sent in one batch request: the
@@ -135,7 +135,7 @@ are optional. Rows without a location use --location.
 A file is one delivery, its batch, named by the file's name without its directory (or by
 --batch NAME). A row's receipt id comes from the batch name and the row's sku, location,
 lot and best_before (not its quantity or line), plus a count for rows repeating all four:
-imp-<batch>-<hash>. So importing a file again adds nothing, even edited: unchanged rows
+imp-<batch>-<hash>. So importing a file again books nothing twice, even edited: unchanged rows
 are replays ("already imported"), new rows are received, and a row whose quantity changed
 is not booked but listed by line as changed (exit 3; book the difference with stockd
 receive or adjust). A supplier reusing a file name for a new delivery needs --batch with
