@@ -115,11 +115,11 @@ func TestReservationCommands(t *testing.T) {
 		{"reserve bad qty", []string{"reserve", "A=two"}, 2, "", `not a whole number`, false},
 		{"reserve zero", []string{"reserve", "A=0"}, 3, "", `quantity must be between 1`, false},
 		{"reserve bad ttl", []string{"reserve", "--ttl", "soon", "A=1"}, 2, "", `invalid value "soon"`, false},
-		{"extend", []string{"extend", "cart-42", "--ttl", "1h", "--key", "ext-1"}, 0, `status held, expires .* \(in (59m5\d|1h0m0)s\)`, "", false},
-		{"extend replay", []string{"extend", "cart-42", "--ttl", "1h", "--key", "ext-1"}, 0, `status held`, "", false},
-		{"extend mismatch", []string{"extend", "cart-42", "--ttl", "2h", "--key", "ext-1"}, 3, "", `idempotency_mismatch`, false},
+		{"extend", []string{"extend", "cart-42", "--ttl", "1h", "--idempotency-key", "ext-1"}, 0, `status held, expires .* \(in (59m5\d|1h0m0)s\)`, "", false},
+		{"extend replay", []string{"extend", "cart-42", "--ttl", "1h", "--idempotency-key", "ext-1"}, 0, `status held`, "", false},
+		{"extend mismatch", []string{"extend", "cart-42", "--ttl", "2h", "--idempotency-key", "ext-1"}, 3, "", `idempotency_mismatch`, false},
 		{"extend no ttl", []string{"extend", "cart-42"}, 2, "", `--ttl is required`, false},
-		{"commit partial", []string{"commit", "cart-42", "A=1", "--key", "pay-1"}, 0, `(?s)status committed.*A +1 +2 +w1:1.*B +0 +1`, "", false},
+		{"commit partial", []string{"commit", "cart-42", "A=1", "--idempotency-key", "pay-1"}, 0, `(?s)status committed.*A +1 +2 +w1:1.*B +0 +1`, "", false},
 		{"commit retry", []string{"commit", "cart-42", "--json"}, 0, `"status": "committed"`, "", true},
 		{"release committed", []string{"release", "cart-42"}, 3, "", `(?s)reservation_not_held.*The reservation is committed`, false},
 		{"extend committed", []string{"extend", "cart-42", "--ttl", "1m"}, 3, "", `reservation_not_held`, false},
@@ -249,16 +249,16 @@ func TestGlobalBehaviour(t *testing.T) {
 	if code := Run(context.Background(), []string{"receive", "--sku", "E", "--location", "w1", "--quantity", "1"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("receive with STOCKD_URL: %d %s", code, stderr.String())
 	}
-	// STOCKD_API_KEY is the default --api-key; the key's name is the actor.
+	// STOCKD_KEY is the default --key; the key's name is the actor.
 	keys, tokens := e2e.NewKeys(t, map[string][]stockd.Scope{"ops-bot": {stockd.ScopeStockWrite}})
 	keyed := e2e.Start(t, e2e.Options{Keys: keys})
 	t.Setenv("STOCKD_URL", keyed.URL)
 	if code := Run(context.Background(), []string{"receive", "--sku", "E", "--location", "w1", "--quantity", "1"}, &stdout, &stderr); code != exitRejected {
 		t.Errorf("receive without a key: exit %d, want %d (refused)", code, exitRejected)
 	}
-	t.Setenv("STOCKD_API_KEY", tokens["ops-bot"])
+	t.Setenv("STOCKD_KEY", tokens["ops-bot"])
 	if code := Run(context.Background(), []string{"receive", "--sku", "E", "--location", "w1", "--quantity", "1"}, &stdout, &stderr); code != 0 {
-		t.Fatalf("receive with STOCKD_API_KEY: %d %s", code, stderr.String())
+		t.Fatalf("receive with STOCKD_KEY: %d %s", code, stderr.String())
 	}
 	if code := Run(context.Background(), []string{"sku", "E"}, &stdout, &stderr); code != exitRejected {
 		t.Errorf("ops-bot holds no stock:read, yet read the SKU: exit %d", code)
@@ -268,7 +268,7 @@ func TestGlobalBehaviour(t *testing.T) {
 		t.Errorf("the key's name is not the actor: %+v", page.Events)
 	}
 	t.Setenv("STOCKD_URL", s.URL)
-	t.Setenv("STOCKD_API_KEY", "")
+	t.Setenv("STOCKD_KEY", "")
 	// A 5xx or unexpected answer is a failure (1), not a refusal.
 	bad := e2e.Start(t, e2e.Options{NoReadModel: true})
 	runCases(t, bad, []cliCase{
@@ -290,7 +290,7 @@ func TestImport(t *testing.T) {
 	ctx := context.Background()
 	good := writeFile(t, "delivery.csv", "sku,quantity,best_before,lot\nA,10,2099-03-15,L1\nB,5,,\nA,2,2099-01-01,L0\n")
 	runCases(t, s, []cliCase{
-		{"first import", []string{"import", "--location", "w1", good}, 0, `imported .*delivery.csv \(sha256 [0-9a-f]{12}\): 3 row\(s\): 3 received, 0 already imported`, "", false},
+		{"first import", []string{"import", "--location", "w1", good}, 0, `imported .*delivery.csv as batch delivery.csv \(sha256 [0-9a-f]{12}\): 3 row\(s\): 3 received, 0 already imported`, "", false},
 		{"second import", []string{"import", "--location", "w1", good}, 0, `3 row\(s\): 0 received, 3 already imported`, "", false},
 		{"second import json", []string{"import", "--location", "w1", "--json", good}, 0, `"already_imported": 3`, "", true},
 	})

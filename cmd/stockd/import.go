@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/csv"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,13 +27,17 @@ import (
 //	ingredient,quantity,best_before
 //	pepperoni,2000,2019-03-15
 //
-// and often send the same file twice. Each row's receipt id is derived from
-// the file's content (the first 12 hex digits of its SHA-256) and the row's
-// line number, so a file dropped again replays the same receipts and adds
-// nothing, while a file that differs in any byte is a new delivery.
+// and often send the same file twice, sometimes edited. A delivery (a batch)
+// is known by its file name, and a row within it by what it receives: the
+// receipt id of a row is made from the batch name and the row's identity
+// (sku, location, lot, best_before), never from its line or its quantity,
+// so that a row's id does not change when other rows do (see importID).
+// Importing an edited file again replays the unchanged rows, receives the
+// new ones, and the service refuses the rows whose quantity changed as an
+// idempotency mismatch, which import reports by line.
 
 func init() {
-	register(command{name: "import", summary: "receive the rows of a supplier CSV file (re-importing adds nothing)", run: runImport})
+	register(command{name: "import", summary: "receive the rows of a supplier CSV file (re-importing books nothing twice)", run: runImport})
 }
 
 // maxImportChunk is the most receipts sent in one batch request: the
@@ -43,41 +50,111 @@ type importRow struct {
 	body api.ReceiptRequest
 }
 
+// importIdentity is what a row receives, apart from how many: the rows of
+// two imports of a batch are the same row when their identities are.
+type importIdentity struct {
+	sku, location, lot, bestBefore string
+}
+
+// importID is the receipt id of the occurrence-th row (from 1) with identity
+// id in batch:
+//
+//	imp-<batch, as a name>-<24 hex digits of SHA-256>
+//
+// The hash covers the whole batch name, the identity and the occurrence, each
+// length-prefixed, so ids of different rows differ (to 96 bits); the batch
+// name in front is only for people reading an event's command id: characters
+// other than letters, digits, '.', '_' and '-' become '_' and it is cut to
+// 48 bytes. The id is at most 4+48+1+24 = 77 bytes of ASCII, whatever the
+// names, so it always passes the service's rules for ids.
+//
+// This rule is part of what import promises: changing it would make every
+// file imported before it a new delivery.
+func importID(batch string, id importIdentity, occurrence int) string {
+	h := sha256.New()
+	for _, part := range []string{"stockd import 1", batch, id.sku, id.location, id.lot, id.bestBefore, strconv.Itoa(occurrence)} {
+		var n [binary.MaxVarintLen64]byte
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(part)))])
+		h.Write([]byte(part))
+	}
+	return "imp-" + batchLabel(batch) + "-" + hex.EncodeToString(h.Sum(nil))[:24]
+}
+
+// batchLabel is the readable part of an import id: batch with every byte
+// that is not a letter, digit, '.', '_' or '-' replaced by '_', at most 48
+// bytes.
+func batchLabel(batch string) string {
+	const max = 48
+	b := make([]byte, 0, min(len(batch), max))
+	for i := 0; i < len(batch) && len(b) < max; i++ {
+		c := batch[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
+			b = append(b, c)
+		default:
+			b = append(b, '_')
+		}
+	}
+	return string(b)
+}
+
 // badRow is a row that cannot be imported, and why.
 type badRow struct {
 	Line  int    `json:"line"`
 	Error string `json:"error"`
 }
 
+// changedRow is a row whose receipt was booked by an earlier import of the
+// batch with another quantity.
+type changedRow struct {
+	Line  int    `json:"line"`
+	ID    string `json:"id"`
+	Error string `json:"error"`
+}
+
 // importReport is what import tells, as JSON with --json.
 type importReport struct {
-	File     string   `json:"file"`
-	SHA256   string   `json:"sha256"`
-	Rows     int      `json:"rows"`
-	Created  int      `json:"created"`
-	Replayed int      `json:"already_imported"`
-	Bad      []badRow `json:"bad_rows"`
-	Failed   []badRow `json:"failed_rows"`
-	Sent     bool     `json:"sent"`
+	File     string       `json:"file"`
+	Batch    string       `json:"batch"`
+	SHA256   string       `json:"sha256"`
+	Rows     int          `json:"rows"`
+	Created  int          `json:"created"`
+	Replayed int          `json:"already_imported"`
+	Changed  []changedRow `json:"changed_rows"`
+	Bad      []badRow     `json:"bad_rows"`
+	Failed   []badRow     `json:"failed_rows"`
+	Sent     bool         `json:"sent"`
 }
 
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newClientCmd("import", "import [--location LOC] [--skip-bad] FILE.csv",
+	c := newClientCmd("import", "import [--location LOC] [--batch NAME] [--skip-bad] FILE.csv",
 		`Receives every row of a supplier CSV file. The header names the columns, in any order:
 sku (or ingredient) and quantity are required; best_before (YYYY-MM-DD), location and lot
 are optional. Rows without a location use --location.
 
-Importing the same file again adds nothing: receipt ids come from the file's SHA-256 and
-the row's line number. A file with bad rows is not sent at all (every bad row is listed
-by line number) unless --skip-bad is given.`,
+A file is one delivery, its batch, named by the file's name without its directory (or by
+--batch NAME). A row's receipt id comes from the batch name and the row's sku, location,
+lot and best_before (not its quantity or line), plus a count for rows repeating all four:
+imp-<batch>-<hash>. So importing a file again books nothing twice, even edited: unchanged rows
+are replays ("already imported"), new rows are received, and a row whose quantity changed
+is not booked but listed by line as changed (exit 3; book the difference with stockd
+receive or adjust). A supplier reusing a file name for a new delivery needs --batch with
+a new name; the same delivery under another file name needs --batch with the first name.
+
+A file with bad rows is not sent at all (every bad row is listed by line number) unless
+--skip-bad is given. Exit status: 0 every row received or already imported; 1 bad rows
+(nothing sent) or a failure; 3 some rows changed or refused by the service.`,
 		`stockd import --location w1 delivery-2026-11-27.csv
+stockd import --location w1 --batch delivery-2026-11-27.csv "delivery-2026-11-27 (1).csv"
 stockd import --location w1 --skip-bad --json delivery.csv`, stdout, stderr)
-	var defLocation string
+	var defLocation, batch string
 	var skipBad bool
 	var chunk int
 	c.fs.StringVar(&defLocation, "location", "", "location of rows that name none")
+	c.fs.StringVar(&batch, "batch", "", "name of the delivery, part of every receipt id (default: the file's name without its directory)")
 	c.fs.BoolVar(&skipBad, "skip-bad", false, "send the good rows of a file that has bad ones")
 	c.fs.IntVar(&chunk, "chunk", maxImportChunk, "receipts per batch request, at most 1000")
+	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -88,14 +165,20 @@ stockd import --location w1 --skip-bad --json delivery.csv`, stdout, stderr)
 	if chunk < 1 || chunk > maxImportChunk {
 		return c.usageError("--chunk must be between 1 and %d", maxImportChunk)
 	}
+	if batch == "" {
+		if c.isSet("batch") {
+			return c.usageError("--batch must not be empty")
+		}
+		batch = filepath.Base(pos[0])
+	}
 	data, err := os.ReadFile(pos[0])
 	if err != nil {
 		fmt.Fprintf(stderr, "stockd import: %v\n", err)
 		return exitFailure
 	}
 	sum := sha256.Sum256(data)
-	rep := importReport{File: pos[0], SHA256: hex.EncodeToString(sum[:]), Bad: []badRow{}, Failed: []badRow{}}
-	rows, bad, err := parseImport(data, rep.SHA256[:12], defLocation)
+	rep := importReport{File: pos[0], Batch: batch, SHA256: hex.EncodeToString(sum[:]), Changed: []changedRow{}, Bad: []badRow{}, Failed: []badRow{}}
+	rows, bad, err := parseImport(data, batch, defLocation)
 	if err != nil {
 		fmt.Fprintf(stderr, "stockd import: %s: %v\n", pos[0], err)
 		return exitFailure
@@ -117,7 +200,7 @@ stockd import --location w1 --skip-bad --json delivery.csv`, stdout, stderr)
 	rep.Sent = true
 	for start := 0; start < len(rows); start += chunk {
 		part := rows[start:min(start+chunk, len(rows))]
-		if err := sendImportChunk(ctx, cl, part, &rep); err != nil {
+		if err := c.sendImportChunk(ctx, cl, part, &rep); err != nil {
 			if c.json {
 				c.printJSON(rep)
 			}
@@ -125,13 +208,27 @@ stockd import --location w1 --skip-bad --json delivery.csv`, stdout, stderr)
 			return c.fail(err)
 		}
 	}
+	slices.SortFunc(rep.Changed, func(a, b changedRow) int { return a.Line - b.Line })
+	slices.SortFunc(rep.Failed, func(a, b badRow) int { return a.Line - b.Line })
+	for _, f := range rep.Changed {
+		fmt.Fprintf(stderr, "%s:%d: %s\n", pos[0], f.Line, f.Error)
+	}
 	for _, f := range rep.Failed {
 		fmt.Fprintf(stderr, "%s:%d: refused: %s\n", pos[0], f.Line, f.Error)
+	}
+	if len(rep.Changed) > 0 {
+		fmt.Fprintf(stderr, "stockd import: %d row(s) changed since batch %q was imported and were not booked: book a difference with 'stockd receive' or 'stockd adjust'\n", len(rep.Changed), batch)
 	}
 	if c.json {
 		c.printJSON(rep)
 	} else {
-		fmt.Fprintf(stdout, "imported %s (sha256 %s): %d row(s): %d received, %d already imported", pos[0], rep.SHA256[:12], rep.Rows, rep.Created, rep.Replayed)
+		fmt.Fprintf(stdout, "imported %s as batch %s (sha256 %s): %d row(s): %d received, %d already imported", pos[0], batch, rep.SHA256[:12], rep.Rows, rep.Created, rep.Replayed)
+		if c.retried && rep.Replayed > 0 {
+			fmt.Fprint(stdout, " (some perhaps by this import's attempt whose answer was lost)")
+		}
+		if len(rep.Changed) > 0 {
+			fmt.Fprintf(stdout, ", %d changed (not booked)", len(rep.Changed))
+		}
 		if len(rep.Bad) > 0 {
 			fmt.Fprintf(stdout, ", %d bad row(s) skipped", len(rep.Bad))
 		}
@@ -140,15 +237,16 @@ stockd import --location w1 --skip-bad --json delivery.csv`, stdout, stderr)
 		}
 		fmt.Fprintln(stdout)
 	}
-	if len(rep.Failed) > 0 {
+	if len(rep.Failed) > 0 || len(rep.Changed) > 0 {
 		return exitRejected
 	}
 	return exitOK
 }
 
-// sendImportChunk sends rows as one batch, retrying what the service was too
-// busy to take (the ids make a retry safe), and counts the outcome in rep.
-func sendImportChunk(ctx context.Context, cl *client.Client, rows []importRow, rep *importReport) error {
+// sendImportChunk sends rows as one batch request and counts the outcome in
+// rep. What the service was too busy to take, and a request that got no
+// answer, is sent again (the ids make that safe), up to --retries times.
+func (c *clientCmd) sendImportChunk(ctx context.Context, cl *client.Client, rows []importRow, rep *importReport) error {
 	pending := rows
 	for attempt := 0; ; attempt++ {
 		ops := make([]api.BatchOperation, len(pending))
@@ -159,14 +257,12 @@ func sendImportChunk(ctx context.Context, cl *client.Client, rows []importRow, r
 			}
 			ops[i] = op
 		}
-		resp, err := cl.Batch(ctx, ops)
+		var resp api.BatchResponse
+		err := c.send(ctx, fmt.Sprintf("%d receipt(s)", len(pending)), func() (err error) {
+			resp, err = cl.Batch(ctx, ops)
+			return err
+		})
 		if err != nil {
-			if retryable(err) && attempt < 5 {
-				if err := pause(ctx, client.RetryAfter(err), attempt); err != nil {
-					return err
-				}
-				continue
-			}
 			return err
 		}
 		if len(resp.Results) != len(pending) {
@@ -175,6 +271,7 @@ func sendImportChunk(ctx context.Context, cl *client.Client, rows []importRow, r
 		var again []importRow
 		var hint error
 		for i, res := range resp.Results {
+			row := pending[i]
 			switch {
 			case res.Status == 201:
 				rep.Created++
@@ -182,48 +279,35 @@ func sendImportChunk(ctx context.Context, cl *client.Client, rows []importRow, r
 				rep.Replayed++
 			default:
 				err := client.ResultError(res)
-				if retryable(err) && attempt < 5 {
-					again = append(again, pending[i])
+				if retryable(err) && attempt < c.retries {
+					again = append(again, row)
 					hint = err
+					continue
+				}
+				if stockd.ErrorCode(err) == stockd.CodeIdempotencyMismatch {
+					rep.Changed = append(rep.Changed, changedRow{Line: row.line, ID: row.body.ID,
+						Error: fmt.Sprintf("changed since batch %q was imported: this row (%d of %s, receipt %s) was booked then with another quantity; not booked again",
+							rep.Batch, row.body.Quantity, row.body.SKU, row.body.ID)})
 					continue
 				}
 				if exitCode(err) != exitRejected {
 					return err
 				}
-				rep.Failed = append(rep.Failed, badRow{Line: pending[i].line, Error: err.(*stockd.Error).Message})
+				rep.Failed = append(rep.Failed, badRow{Line: row.line, Error: message(err)})
 			}
 		}
 		if len(again) == 0 {
 			return nil
 		}
-		if err := pause(ctx, client.RetryAfter(hint), attempt); err != nil {
+		wait := client.RetryAfter(hint)
+		if wait <= 0 || wait > maxRetryWait {
+			wait = backoff(attempt)
+		}
+		fmt.Fprintf(c.stderr, "stockd import: %d row(s) refused for now: %s; sending them again in %s\n", len(again), errText(hint), wait.Round(time.Millisecond))
+		if err := pause(ctx, wait); err != nil {
 			return err
 		}
 		pending = again
-	}
-}
-
-// retryable reports whether a request refused for err may succeed later.
-func retryable(err error) bool {
-	code := stockd.ErrorCode(err)
-	return code == stockd.CodeOverloaded || code == stockd.CodeConflict ||
-		(code == stockd.CodeUnavailable && client.StatusCode(err) != 0)
-}
-
-// pause waits before a retry: the service's hint if it gave one, otherwise a
-// growing backoff.
-func pause(ctx context.Context, hint time.Duration, attempt int) error {
-	d := hint
-	if d <= 0 {
-		d = time.Duration(100<<attempt) * time.Millisecond
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 
@@ -236,10 +320,11 @@ var importColumns = map[string]string{
 	"lot":      "lot",
 }
 
-// parseImport reads a CSV file into receipts, with ids made of fileID and the
-// line number. It returns every bad row, not only the first; an error means
-// the file as a whole cannot be read (no header, a required column missing).
-func parseImport(data []byte, fileID, defLocation string) ([]importRow, []badRow, error) {
+// parseImport reads a CSV file into receipts, with ids made by importID from
+// batch and each row's identity. It returns every bad row, not only the
+// first; an error means the file as a whole cannot be read (no header, a
+// required column missing).
+func parseImport(data []byte, batch, defLocation string) ([]importRow, []badRow, error) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a byte-order mark from spreadsheets
 	r := csv.NewReader(bytes.NewReader(data))
 	r.FieldsPerRecord = -1
@@ -269,6 +354,7 @@ func parseImport(data []byte, fileID, defLocation string) ([]importRow, []badRow
 	}
 	var rows []importRow
 	var bad []badRow
+	seen := map[importIdentity]int{} // occurrences of each identity so far
 	for {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -297,7 +383,6 @@ func parseImport(data []byte, fileID, defLocation string) ([]importRow, []badRow
 			return ""
 		}
 		b := api.ReceiptRequest{
-			ID:         fmt.Sprintf("imp-%s-%d", fileID, line),
 			SKU:        get("sku"),
 			Location:   get("location"),
 			Lot:        get("lot"),
@@ -306,6 +391,11 @@ func parseImport(data []byte, fileID, defLocation string) ([]importRow, []badRow
 		if b.Location == "" {
 			b.Location = defLocation
 		}
+		// Bad rows count as occurrences too, so that fixing one does not
+		// change the ids of the rows after it.
+		ident := importIdentity{sku: b.SKU, location: b.Location, lot: b.Lot, bestBefore: b.BestBefore}
+		seen[ident]++
+		b.ID = importID(batch, ident, seen[ident])
 		var problems []string
 		if err := checkImportName("sku", b.SKU, true); err != "" {
 			problems = append(problems, err)

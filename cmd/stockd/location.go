@@ -44,13 +44,14 @@ stockd location list`, stdout, stderr)
 
 func runLocationSet(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newClientCmd("location set", "location set ID --kind KIND [--priority N] [--region R]",
-		"Sets a location's kind, priority and region. Setting it again replaces them.",
+		"Sets a location's kind, priority and region. Setting it again replaces them, so a command\nwhose answer was lost is sent again (--retries).",
 		`stockd location set w1 --kind warehouse --priority 1 --region eu`, stdout, stderr)
 	var cmd stockd.ConfigureLocation
 	var kind string
 	c.fs.StringVar(&kind, "kind", "", "warehouse, store or third_party (required)")
 	c.fs.IntVar(&cmd.Priority, "priority", 0, "allocation priority: lower is used first")
 	c.fs.StringVar(&cmd.Region, "region", "", "region, for reservations restricted to one")
+	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -62,7 +63,12 @@ func runLocationSet(ctx context.Context, args []string, stdout, stderr io.Writer
 		return code
 	}
 	cmd.ID, cmd.Kind = pos[0], stockd.LocationKind(kind)
-	l, err := c.client().ConfigureLocation(ctx, cmd)
+	cl := c.client()
+	var l stockd.Location
+	err := c.send(ctx, "location "+cmd.ID, func() (err error) {
+		l, err = cl.ConfigureLocation(ctx, cmd)
+		return err
+	})
 	return c.showLocations(err, l)
 }
 

@@ -46,13 +46,20 @@ func register(c command) { commands = append(commands, c) }
 
 // Run runs the stockd command line with args (without the program name) and
 // returns the exit code. Tests call it directly.
+//
+// stockd alone, stockd help, -h and --help print the usage to stdout and
+// exit 0, as asking for help succeeds; an unknown command prints it to
+// stderr and exits 2.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		if len(args) > 1 {
 			return Run(ctx, []string{args[1], "--help"}, stdout, stderr)
 		}
 		usage(stdout)
 		return exitOK
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		return runVersion(ctx, args[1:], stdout, stderr)
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
@@ -72,5 +79,14 @@ func usage(w io.Writer) {
 	for _, c := range cs {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'stockd <command> --help' for a command's flags. Flags can also be set by STOCKD_* environment variables.")
+	fmt.Fprintf(w, "  %-12s %s\n", "help", "print this, or a command's help: stockd help <command>")
+	fmt.Fprintln(w, `
+Every client command takes --url (env STOCKD_URL), --key (env STOCKD_KEY; an API key from
+'stockd keys new'), --actor and --json. Commands that change something print the id they
+used and, when no answer comes, send the command again with the same id (--retries).
+
+Exit status: 0 ok, 1 failure (service unreachable or failing), 2 usage error, 3 refused by
+the service.
+
+Run 'stockd <command> --help' for a command's flags.`)
 }

@@ -32,7 +32,7 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 func runReserve(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newClientCmd("reserve", "reserve [--id ID] [--ttl 15m] [--customer C] [--region R] [--split] SKU=QTY[@LOCATION] ...",
-		"Holds every line or none. A line names a SKU and a quantity, and optionally a location;\nwithout one, stock is allocated by location priority. Without --id a random id is made and printed.",
+		"Holds every line or none. A line names a SKU and a quantity, and optionally a location;\nwithout one, stock is allocated by location priority. Without --id a random id is made and\nprinted first; when no answer comes, it is sent again with the same id (--retries).",
 		`stockd reserve --id cart-42 --ttl 15m --customer c-9 A=2@w1 B=1`, stdout, stderr)
 	var cmd stockd.Reserve
 	var split bool
@@ -43,6 +43,7 @@ func runReserve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	c.fs.StringVar(&cmd.Region, "region", "", "allocate only from locations of this region")
 	c.fs.BoolVar(&split, "split", false, "allow a line to be held across several locations")
 	c.fs.Var(&prefer, "prefer", "preferred location for lines that name none, in order; repeat it")
+	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -61,29 +62,34 @@ func runReserve(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		}
 		cmd.Lines = append(cmd.Lines, l)
 	}
-	if cmd.ID == "" {
-		cmd.ID = newID("res")
-	}
-	r, created, err := c.client().Reserve(ctx, cmd)
+	c.useID(&cmd.ID, "res", "reservation")
+	cl := c.client()
+	var r stockd.Reservation
+	var created bool
+	err := c.send(ctx, "reservation "+cmd.ID, func() (err error) {
+		r, created, err = cl.Reserve(ctx, cmd)
+		return err
+	})
 	if err != nil {
-		return c.fail(err)
+		return c.failSent(err, cmd.ID)
 	}
 	if c.json {
 		c.printJSON(r)
 		return exitOK
 	}
-	fmt.Fprintf(stdout, "reservation %s%s\n", r.ID, replayNote(created))
+	fmt.Fprintf(stdout, "reservation %s%s\n", r.ID, c.replayNote(created))
 	printReservation(c, r)
 	return exitOK
 }
 
 func runCommit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newClientCmd("commit", "commit ID [SKU=QTY ...] [--key KEY]",
-		"Commits a held reservation. With lines, each named SKU commits that quantity and\nevery remainder and unnamed line is released (a partial commit).",
+	c := newClientCmd("commit", "commit ID [SKU=QTY ...] [--idempotency-key KEY]",
+		"Commits a held reservation. With lines, each named SKU commits that quantity and\nevery remainder and unnamed line is released (a partial commit). Committing a committed\nreservation changes nothing, so a commit whose answer was lost is sent again (--retries).",
 		`stockd commit cart-42
-stockd commit cart-42 A=1 --key pay-7`, stdout, stderr)
+stockd commit cart-42 A=1 --idempotency-key pay-7`, stdout, stderr)
 	var cmd stockd.CommitReservation
-	c.fs.StringVar(&cmd.Key, "key", "", "idempotency key: the same key with another request is refused")
+	c.fs.StringVar(&cmd.Key, "idempotency-key", "", "idempotency key: the same key with another request is refused")
+	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -99,16 +105,22 @@ stockd commit cart-42 A=1 --key pay-7`, stdout, stderr)
 		}
 		cmd.Lines = append(cmd.Lines, stockd.CommitLine{SKU: sku, Quantity: qty})
 	}
-	r, err := c.client().Commit(ctx, cmd)
+	cl := c.client()
+	var r stockd.Reservation
+	err := c.send(ctx, "the commit of "+cmd.ID, func() (err error) {
+		r, err = cl.Commit(ctx, cmd)
+		return err
+	})
 	return c.showReservation(r, err)
 }
 
 func runRelease(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newClientCmd("release", "release ID [--key KEY]",
-		"Releases a held reservation: its stock is available again. Repeating it changes nothing.",
+	c := newClientCmd("release", "release ID [--idempotency-key KEY]",
+		"Releases a held reservation: its stock is available again. Repeating it changes nothing,\nso a release whose answer was lost is sent again (--retries).",
 		`stockd release cart-42`, stdout, stderr)
 	var cmd stockd.ReleaseReservation
-	c.fs.StringVar(&cmd.Key, "key", "", "idempotency key")
+	c.fs.StringVar(&cmd.Key, "idempotency-key", "", "idempotency key")
+	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -117,17 +129,23 @@ func runRelease(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return c.usageError("name one reservation id")
 	}
 	cmd.ID = pos[0]
-	r, err := c.client().Release(ctx, cmd)
+	cl := c.client()
+	var r stockd.Reservation
+	err := c.send(ctx, "the release of "+cmd.ID, func() (err error) {
+		r, err = cl.Release(ctx, cmd)
+		return err
+	})
 	return c.showReservation(r, err)
 }
 
 func runExtend(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newClientCmd("extend", "extend ID --ttl DURATION [--key KEY]",
-		"Moves a held reservation's deadline to DURATION from now.",
-		`stockd extend cart-42 --ttl 10m --key ext-1`, stdout, stderr)
+	c := newClientCmd("extend", "extend ID --ttl DURATION [--idempotency-key KEY]",
+		"Moves a held reservation's deadline to DURATION from now. Without --idempotency-key a\nrandom key is made, so that an extend whose answer was lost is sent again (--retries)\nwithout being applied twice.",
+		`stockd extend cart-42 --ttl 10m --idempotency-key ext-1`, stdout, stderr)
 	var cmd stockd.ExtendReservation
 	c.fs.DurationVar(&cmd.TTL, "ttl", 0, "new hold time from now, such as 10m (required)")
-	c.fs.StringVar(&cmd.Key, "key", "", "idempotency key: the same key with another ttl is refused")
+	c.fs.StringVar(&cmd.Key, "idempotency-key", "", "idempotency key: the same key with another ttl is refused (default: a new random key)")
+	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -139,7 +157,18 @@ func runExtend(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return code
 	}
 	cmd.ID = pos[0]
-	r, err := c.client().Extend(ctx, cmd)
+	if cmd.Key == "" {
+		cmd.Key = newID("ext")
+	}
+	cl := c.client()
+	var r stockd.Reservation
+	err := c.send(ctx, "the extension of "+cmd.ID, func() (err error) {
+		r, err = cl.Extend(ctx, cmd)
+		return err
+	})
+	if err != nil && unknownOutcome(err) {
+		defer fmt.Fprintf(c.stderr, "The extension may or may not have been applied. Run it again with --idempotency-key %s: it is never applied twice.\n", cmd.Key)
+	}
 	return c.showReservation(r, err)
 }
 

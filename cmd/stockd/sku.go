@@ -32,7 +32,7 @@ func runSKU(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			args = args[1:]
 		}
 	}
-	c := newClientCmd("sku", "sku [show] SKU [--as-of RFC3339 | --position N]\n       stockd sku history SKU [--after N] [--limit N] [--all]\n       stockd sku config SKU --safety-stock N [--low-stock N]",
+	c := newClientCmd("sku", "sku [show] SKU [--as-of RFC3339 | --position N]\n       stockd sku history SKU [--after N] [--limit N] [--all]\n       stockd sku config SKU --safety-stock N [--low-stock-threshold N]",
 		"Shows a SKU's stock per location, with lots and holds. It reflects every acknowledged\nwrite; --as-of shows the state at a past moment, rebuilt from the events.",
 		`stockd sku A
 stockd sku A --as-of 2026-11-27T10:00:00Z
@@ -168,12 +168,14 @@ func compactJSON(data json.RawMessage) string {
 }
 
 func runSKUConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newClientCmd("sku config", "sku config SKU --safety-stock N [--low-stock N]",
+	c := newClientCmd("sku config", "sku config SKU --safety-stock N [--low-stock-threshold N]",
 		"Configures a SKU: safety stock is never sold at any location; the low-stock\nthreshold drives low-stock signals.",
-		`stockd sku config A --safety-stock 2 --low-stock 10`, stdout, stderr)
+		`stockd sku config A --safety-stock 2 --low-stock-threshold 10`, stdout, stderr)
 	var cmd stockd.ConfigureSKU
 	c.fs.Int64Var(&cmd.SafetyStock, "safety-stock", 0, "units at each location that are never sold")
-	c.fs.Int64Var(&cmd.LowStockThreshold, "low-stock", 0, "available units at or below which the SKU is low on stock")
+	c.fs.Int64Var(&cmd.LowStockThreshold, "low-stock-threshold", 0, "available units at or below which the SKU is low on stock")
+	c.alias("low-stock-threshold", "low-stock") // its name before the API's
+	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -182,7 +184,12 @@ func runSKUConfig(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return c.usageError("name one SKU")
 	}
 	cmd.SKU = pos[0]
-	cfg, err := c.client().ConfigureSKU(ctx, cmd)
+	cl := c.client()
+	var cfg stockd.SKUConfig
+	err := c.send(ctx, "the configuration of "+cmd.SKU, func() (err error) {
+		cfg, err = cl.ConfigureSKU(ctx, cmd)
+		return err
+	})
 	if err != nil {
 		return c.fail(err)
 	}

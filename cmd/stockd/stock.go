@@ -20,15 +20,17 @@ func init() {
 
 func runReceive(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newClientCmd("receive", "receive --sku SKU --location LOC --quantity N [--lot L --best-before YYYY-MM-DD] [--id ID]",
-		"Books a receipt. Repeating it with the same --id adds nothing; without --id a random id is made and printed.",
+		"Books a receipt. Repeating it with the same --id adds nothing; without --id a random id is made\nand printed first. When no answer comes, it is sent again with the same id (--retries).",
 		`stockd receive --sku A --location w1 --quantity 10 --lot L1 --best-before 2027-03-15 --id r-1`, stdout, stderr)
 	var cmd stockd.ReceiveStock
 	c.fs.StringVar(&cmd.ID, "id", "", "receipt id (default: a new random id)")
 	c.fs.StringVar(&cmd.SKU, "sku", "", "SKU received (required)")
 	c.fs.StringVar(&cmd.Location, "location", "", "location received at (required)")
 	c.fs.Int64Var(&cmd.Quantity, "quantity", 0, "units received, at least 1 (required)")
+	c.alias("quantity", "q")
 	c.fs.StringVar(&cmd.Lot, "lot", "", "lot, when the stock is dated or traced")
 	c.fs.StringVar(&cmd.BestBefore, "best-before", "", "best-before date of the lot, YYYY-MM-DD")
+	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -42,12 +44,16 @@ func runReceive(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if code, ok := c.requireSet("quantity"); !ok {
 		return code
 	}
-	if cmd.ID == "" {
-		cmd.ID = newID("r")
-	}
-	r, created, err := c.client().Receive(ctx, cmd)
+	c.useID(&cmd.ID, "r", "receipt")
+	cl := c.client()
+	var r stockd.Receipt
+	var created bool
+	err := c.send(ctx, "receipt "+cmd.ID, func() (err error) {
+		r, created, err = cl.Receive(ctx, cmd)
+		return err
+	})
 	if err != nil {
-		return c.fail(err)
+		return c.failSent(err, cmd.ID)
 	}
 	if c.json {
 		c.printJSON(r)
@@ -60,13 +66,13 @@ func runReceive(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			lot += " best before " + r.BestBefore
 		}
 	}
-	fmt.Fprintf(stdout, "receipt %s: %d of %s at %s%s, position %d%s\n", r.ID, r.Quantity, r.SKU, r.Location, lot, r.Position, replayNote(created))
+	fmt.Fprintf(stdout, "receipt %s: %d of %s at %s%s, position %d%s\n", r.ID, r.Quantity, r.SKU, r.Location, lot, r.Position, c.replayNote(created))
 	return exitOK
 }
 
 func runAdjust(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newClientCmd("adjust", "adjust --sku SKU --location LOC --delta N --reason REASON [--lot L] [--id ID]",
-		"Changes on-hand stock by a signed delta. Reasons: count, damaged, lost, found, returned, other.\nA negative delta takes from the named lot, or first-expiry-first-out.",
+		"Changes on-hand stock by a signed delta. Reasons: count, damaged, lost, found, returned, other.\nA negative delta takes from the named lot, or first-expiry-first-out. Without --id a random id\nis made and printed first; when no answer comes, it is sent again with the same id (--retries).",
 		`stockd adjust --sku A --location w1 --delta -2 --reason damaged --id adj-1`, stdout, stderr)
 	var cmd stockd.AdjustStock
 	var reason string
@@ -76,6 +82,7 @@ func runAdjust(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	c.fs.Int64Var(&cmd.Delta, "delta", 0, "change of on-hand, negative to remove (required)")
 	c.fs.StringVar(&reason, "reason", "", "count, damaged, lost, found, returned or other (required)")
 	c.fs.StringVar(&cmd.Lot, "lot", "", "lot to take from or add to")
+	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -90,30 +97,35 @@ func runAdjust(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return code
 	}
 	cmd.Reason = stockd.AdjustReason(reason)
-	if cmd.ID == "" {
-		cmd.ID = newID("adj")
-	}
-	a, created, err := c.client().Adjust(ctx, cmd)
+	c.useID(&cmd.ID, "adj", "adjustment")
+	cl := c.client()
+	var a stockd.Adjustment
+	var created bool
+	err := c.send(ctx, "adjustment "+cmd.ID, func() (err error) {
+		a, created, err = cl.Adjust(ctx, cmd)
+		return err
+	})
 	if err != nil {
-		return c.fail(err)
+		return c.failSent(err, cmd.ID)
 	}
 	if c.json {
 		c.printJSON(a)
 		return exitOK
 	}
-	fmt.Fprintf(stdout, "adjustment %s: %+d of %s at %s (%s), position %d%s\n", a.ID, a.Delta, a.SKU, a.Location, a.Reason, a.Position, replayNote(created))
+	fmt.Fprintf(stdout, "adjustment %s: %+d of %s at %s (%s), position %d%s\n", a.ID, a.Delta, a.SKU, a.Location, a.Reason, a.Position, c.replayNote(created))
 	return exitOK
 }
 
 func runCount(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newClientCmd("count", "count --sku SKU --location LOC --on-hand N [--id ID]",
-		"Records a physical count: on-hand at the location becomes N, and the difference is recorded.",
+		"Records a physical count: on-hand at the location becomes N, and the difference is recorded.\nWithout --id a random id is made and printed first; when no answer comes, it is sent again\nwith the same id (--retries).",
 		`stockd count --sku A --location w1 --on-hand 7 --id c-1`, stdout, stderr)
 	var cmd stockd.CountStock
 	c.fs.StringVar(&cmd.ID, "id", "", "count id (default: a new random id)")
 	c.fs.StringVar(&cmd.SKU, "sku", "", "SKU (required)")
 	c.fs.StringVar(&cmd.Location, "location", "", "location (required)")
 	c.fs.Int64Var(&cmd.OnHand, "on-hand", 0, "units counted, 0 or more (required)")
+	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -127,18 +139,22 @@ func runCount(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if code, ok := c.requireSet("on-hand"); !ok {
 		return code
 	}
-	if cmd.ID == "" {
-		cmd.ID = newID("cnt")
-	}
-	n, created, err := c.client().Count(ctx, cmd)
+	c.useID(&cmd.ID, "cnt", "count")
+	cl := c.client()
+	var n stockd.Count
+	var created bool
+	err := c.send(ctx, "count "+cmd.ID, func() (err error) {
+		n, created, err = cl.Count(ctx, cmd)
+		return err
+	})
 	if err != nil {
-		return c.fail(err)
+		return c.failSent(err, cmd.ID)
 	}
 	if c.json {
 		c.printJSON(n)
 		return exitOK
 	}
-	fmt.Fprintf(stdout, "count %s: %s at %s is %d (%+d), position %d%s\n", n.ID, n.SKU, n.Location, n.OnHand, n.Delta, n.Position, replayNote(created))
+	fmt.Fprintf(stdout, "count %s: %s at %s is %d (%+d), position %d%s\n", n.ID, n.SKU, n.Location, n.OnHand, n.Delta, n.Position, c.replayNote(created))
 	return exitOK
 }
 
@@ -152,7 +168,7 @@ func runTransfer(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		}
 	}
 	c := newClientCmd("transfer", "transfer --sku SKU --from LOC --to LOC --quantity N [--id ID]\n       stockd transfer arrive ID\n       stockd transfer show ID",
-		"Sends available stock from one location towards another (lots first-expiry-first-out);\nit is in transit until 'stockd transfer arrive ID' books it in.",
+		"Sends available stock from one location towards another (lots first-expiry-first-out);\nit is in transit until 'stockd transfer arrive ID' books it in. Without --id a random id is\nmade and printed first; when no answer comes, it is sent again with the same id (--retries).",
 		`stockd transfer --sku A --from w1 --to s1 --quantity 3 --id t-1
 stockd transfer arrive t-1`, stdout, stderr)
 	var cmd stockd.TransferStock
@@ -161,6 +177,8 @@ stockd transfer arrive t-1`, stdout, stderr)
 	c.fs.StringVar(&cmd.From, "from", "", "location the stock leaves (required)")
 	c.fs.StringVar(&cmd.To, "to", "", "location the stock goes to (required)")
 	c.fs.Int64Var(&cmd.Quantity, "quantity", 0, "units, at least 1 (required)")
+	c.alias("quantity", "q")
+	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -174,18 +192,22 @@ stockd transfer arrive t-1`, stdout, stderr)
 	if code, ok := c.requireSet("quantity"); !ok {
 		return code
 	}
-	if cmd.ID == "" {
-		cmd.ID = newID("t")
-	}
-	t, created, err := c.client().Transfer(ctx, cmd)
+	c.useID(&cmd.ID, "t", "transfer")
+	cl := c.client()
+	var t stockd.Transfer
+	var created bool
+	err := c.send(ctx, "transfer "+cmd.ID, func() (err error) {
+		t, created, err = cl.Transfer(ctx, cmd)
+		return err
+	})
 	if err != nil {
-		return c.fail(err)
+		return c.failSent(err, cmd.ID)
 	}
 	if c.json {
 		c.printJSON(t)
 		return exitOK
 	}
-	fmt.Fprintf(stdout, "transfer %s: %d of %s from %s to %s, %s%s\n", t.ID, t.Quantity, t.SKU, t.From, t.To, t.Status, replayNote(created))
+	fmt.Fprintf(stdout, "transfer %s: %d of %s from %s to %s, %s%s\n", t.ID, t.Quantity, t.SKU, t.From, t.To, t.Status, c.replayNote(created))
 	printTransferLots(c, t)
 	return exitOK
 }
@@ -194,6 +216,7 @@ func runTransferArrive(ctx context.Context, args []string, stdout, stderr io.Wri
 	c := newClientCmd("transfer arrive", "transfer arrive ID",
 		"Books a transfer's stock into its destination. Repeating it changes nothing.",
 		`stockd transfer arrive t-1`, stdout, stderr)
+	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -201,7 +224,12 @@ func runTransferArrive(ctx context.Context, args []string, stdout, stderr io.Wri
 	if len(pos) != 1 {
 		return c.usageError("name one transfer id")
 	}
-	t, err := c.client().ArriveTransfer(ctx, stockd.ArriveTransfer{ID: pos[0]})
+	cl := c.client()
+	var t stockd.Transfer
+	err := c.send(ctx, "the arrival of transfer "+pos[0], func() (err error) {
+		t, err = cl.ArriveTransfer(ctx, stockd.ArriveTransfer{ID: pos[0]})
+		return err
+	})
 	if err != nil {
 		return c.fail(err)
 	}
