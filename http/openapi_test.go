@@ -282,9 +282,9 @@ func TestOpenAPIOperationsDeclared(t *testing.T) {
 			// Parameters are the request type's path, query and
 			// header fields.
 			params := oaParams(t, doc, op.Pattern())
-			for in, tag := range map[string]string{"path": "path", "query": "query", "header": "header"} {
-				if got, want := oaNames(params[in]), oaTagged(op.Request, tag); !slices.Equal(got, want) {
-					t.Errorf("%s parameters %v, but %s has %s fields %v", in, got, op.Request, tag, want)
+			for _, in := range []string{"path", "query", "header"} {
+				if got, want := oaNames(params[in]), oaTagged(op.Request, in); !slices.Equal(got, want) {
+					t.Errorf("%s parameters %v, but %s has the %s fields %v", in, got, op.Request, in, want)
 				}
 			}
 			for name, p := range params["query"] {
@@ -754,7 +754,7 @@ func oaFilled[T any](v T) T {
 // have, and the zero value shows those always present, which are the
 // schema's required ones. Use it for response types; request types (whose
 // required fields are a matter of validation, not encoding) use
-// oaCheckRequest.
+// oaCheckRequestType.
 func oaCheckType[T any](t *testing.T, doc map[string]any, name string, zero T) {
 	t.Helper()
 	s := oaSchema(t, doc, name)
