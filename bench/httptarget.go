@@ -45,6 +45,7 @@ type Stockd struct {
 	client *http.Client
 	ttl    string // JSON-quoted
 	run    string // makes receipt and reservation ids unique to this run
+	auth   string // the Authorization header, or "" for a server without keys
 
 	mu      sync.Mutex
 	stocked map[string]error
@@ -84,6 +85,12 @@ func randomID() string {
 // Single returns the "stockd" target: one reservation per request.
 func (s *Stockd) Single() Target {
 	return &httpTarget{name: "stockd", tag: "s", url: s.base + "/v1/reservations", per: 1, client: s.client, ttl: s.ttl, run: s.run, prepare: s.stock}
+}
+
+// Keyed returns the "stockd-keys" target: one reservation per request, each
+// with its API key, to a server that checks it.
+func (s *Stockd) Keyed() Target {
+	return &httpTarget{name: "stockd-keys", tag: "k", url: s.base + "/v1/reservations", per: 1, client: s.client, ttl: s.ttl, run: s.run, auth: s.auth, prepare: s.stock}
 }
 
 // Batch returns the "stockd-batch" target: n reservations per POST /v1/batch,
@@ -261,6 +268,9 @@ func (s *Stockd) post(ctx context.Context, path string, body []byte) (int, []byt
 		return 0, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if s.auth != "" {
+		req.Header.Set("Authorization", s.auth)
+	}
 	resp, err := s.client.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -284,6 +294,7 @@ func snippet(b []byte) string {
 type httpTarget struct {
 	name, tag string
 	url       string
+	auth      string // the Authorization header, or ""
 	per       int
 	batch     bool
 	client    *http.Client
@@ -373,6 +384,9 @@ func (k *httpWorker) Do(ctx context.Context, n int) Outcome {
 		return Outcome{Other: n, Err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if k.t.auth != "" {
+		req.Header.Set("Authorization", k.t.auth)
+	}
 	resp, err := k.t.client.Do(req)
 	if err != nil {
 		return Outcome{Other: n, Err: err}

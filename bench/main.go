@@ -16,17 +16,20 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/auth"
 )
 
 // StartEmbedded starts a stockd server in this process, keeping its data in
 // dir and listening on a free loopback port, and returns its base URL and a
-// func that stops it. The stockd command sets it (the bench package cannot
-// import the server without a cycle through the CLI's wiring); when it is nil,
-// Main needs --url.
-var StartEmbedded func(ctx context.Context, dir string) (url string, stop func(), err error)
+// func that stops it; keys, when not empty, is the keys file it requires API
+// keys from. The stockd command sets it (so that tests can start a fake);
+// when it is nil, Main needs --url.
+var StartEmbedded func(ctx context.Context, dir, keys string) (url string, stop func(), err error)
 
 // TargetNames lists every target Main knows.
-var TargetNames = []string{"stockd", "stockd-batch", "noop", "pg-rowlock", "pg-events"}
+var TargetNames = []string{"stockd", "stockd-keys", "stockd-batch", "noop", "pg-rowlock", "pg-events"}
 
 // WorkloadNames lists every workload Main knows.
 var WorkloadNames = []string{"hot", "uniform"}
@@ -98,7 +101,7 @@ func newFlagSet(o *options) (*flag.FlagSet, func() error) {
 	fs.BoolVar(&o.embedded, "embedded", false, "start an in-process stockd server on a free port (the default when --url is not given)")
 	fs.StringVar(&o.data, "data", "", "data directory of the embedded servers, one subdirectory per workload; put it on the disk you mean to measure (default: a new temporary directory, removed afterwards)")
 	fs.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN for the pg-rowlock and pg-events targets, e.g. postgres://localhost:5432/test (env STOCKD_BENCH_POSTGRES)")
-	fs.StringVar(&targets, "targets", "", "comma-separated targets among "+strings.Join(TargetNames, ",")+" (default stockd,stockd-batch,noop, and pg-rowlock,pg-events when a DSN is given)")
+	fs.StringVar(&targets, "targets", "", "comma-separated targets among "+strings.Join(TargetNames, ",")+" (default stockd,stockd-keys,stockd-batch,noop, and pg-rowlock,pg-events when a DSN is given)")
 	fs.StringVar(&workloads, "workloads", "hot,uniform", "comma-separated workloads among "+strings.Join(WorkloadNames, ","))
 	fs.StringVar(&clients, "clients", "1,64,256", "comma-separated numbers of concurrent clients; each level is measured separately")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per target and level")
@@ -145,7 +148,7 @@ func parseFlags(args []string) (*options, error) {
 		return nil, err
 	}
 	if len(o.targets) == 0 {
-		o.targets = []string{"stockd", "stockd-batch", "noop"}
+		o.targets = []string{"stockd", "stockd-keys", "stockd-batch", "noop"}
 		if o.postgres != "" {
 			o.targets = append(o.targets, "pg-rowlock", "pg-events")
 		}
@@ -193,7 +196,7 @@ func parseFlags(args []string) (*options, error) {
 }
 
 func (o *options) needsStockd() bool {
-	return slices.Contains(o.targets, "stockd") || slices.Contains(o.targets, "stockd-batch")
+	return slices.Contains(o.targets, "stockd") || slices.Contains(o.targets, "stockd-batch") || slices.Contains(o.targets, "stockd-keys")
 }
 
 // parseNames splits a comma-separated list and checks every name is known
@@ -391,7 +394,7 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, err
 			}
-			u, stop, err := StartEmbedded(ctx, dir)
+			u, stop, err := StartEmbedded(ctx, dir, "")
 			if err != nil {
 				return nil, fmt.Errorf("starting the embedded server: %w", err)
 			}
@@ -407,16 +410,36 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 		}
 		stockd = NewStockd(base, client, o.ttl)
 	}
+	var keyed *Stockd
+	if slices.Contains(o.targets, "stockd-keys") {
+		if o.url != "" || StartEmbedded == nil {
+			return nil, errors.New("stockd-keys needs the embedded server (no --url): it starts a second one that requires API keys")
+		}
+		u, token, stop, err := startKeyed(ctx, dir+"-keys")
+		if err != nil {
+			return nil, fmt.Errorf("starting the embedded server with keys: %w", err)
+		}
+		defer func() {
+			stop()
+			client.CloseIdleConnections()
+			runtime.GC()
+		}()
+		fmt.Fprintf(progress, "bench: %s: embedded stockd with API keys at %s\n", w.Name, u)
+		keyed = NewStockd(u, client, o.ttl)
+		keyed.auth = "Bearer " + token
+	}
 	// A fixed order, whatever the flag's: the ceiling first, before any
 	// server has accumulated state or background work, then stockd, then
 	// its peers.
-	for _, name := range []string{"noop", "stockd", "stockd-batch", "pg-rowlock", "pg-events"} {
+	for _, name := range []string{"noop", "stockd", "stockd-keys", "stockd-batch", "pg-rowlock", "pg-events"} {
 		if !slices.Contains(o.targets, name) {
 			continue
 		}
 		switch name {
 		case "stockd":
 			targets = append(targets, stockd.Single())
+		case "stockd-keys":
+			targets = append(targets, keyed.Keyed())
 		case "stockd-batch":
 			targets = append(targets, stockd.Batch(o.batch))
 		case "noop":
@@ -433,4 +456,23 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 	}
 	cfg := Config{Workloads: []Workload{w}, Clients: o.clients, Duration: o.duration, Ops: o.ops, Warmup: o.warmup, Progress: progress}
 	return Run(ctx, cfg, targets)
+}
+
+// startKeyed starts an embedded server in dir that requires an API key, and
+// returns its URL and a key with every scope and no rate limit: the cost
+// measured is authentication's, not a limit's.
+func startKeyed(ctx context.Context, dir string) (url, token string, stop func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", nil, err
+	}
+	token, key, err := auth.NewKey("bench", []stockd.Scope{stockd.ScopeAdmin}, 0, 0)
+	if err != nil {
+		return "", "", nil, err
+	}
+	file := filepath.Join(dir, "keys.txt")
+	if err := os.WriteFile(file, []byte(key.Line()+"\n"), 0o600); err != nil {
+		return "", "", nil, err
+	}
+	url, stop, err = StartEmbedded(ctx, filepath.Join(dir, "data"), file)
+	return url, token, stop, err
 }

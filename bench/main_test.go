@@ -244,8 +244,8 @@ func TestMainJSON(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if len(rep.Results) != 2*3*2 || rep.Ops != 200 {
-		t.Fatalf("%d results (want 12), ops %v", len(rep.Results), rep.Ops)
+	if len(rep.Results) != 2*4*2 || rep.Ops != 200 {
+		t.Fatalf("%d results (want 16), ops %v", len(rep.Results), rep.Ops)
 	}
 	for _, r := range rep.Results {
 		if r.OK != 200 || r.OpsPerSec <= 0 || r.P50 <= 0 || r.P99 < r.P50 || r.P999 < r.P99 || r.Errors.Total() != 0 {

@@ -143,6 +143,7 @@ var ratioDefs = []struct {
 	{"stockd", "pg-rowlock", false},
 	{"stockd-batch", "pg-rowlock", false},
 	{"stockd", "noop", true},
+	{"stockd-keys", "stockd", true},
 	{"stockd", "pg-events", false},
 	{"stockd-batch", "pg-events", false},
 	{"pg-rowlock", "noop", true},

@@ -23,13 +23,14 @@ func init() {
 }
 
 // startEmbedded starts the App serve would start, on dir and a free
-// loopback port, until stop is called, and returns its base URL.
-func startEmbedded(ctx context.Context, dir string) (string, func(), error) {
+// loopback port, requiring the keys of the file keys when it is not empty,
+// until stop is called, and returns its base URL.
+func startEmbedded(ctx context.Context, dir, keys string) (string, func(), error) {
 	fs, c := serveFlags(io.Discard)
 	if err := fs.Parse(nil); err != nil {
 		return "", nil, err
 	}
-	c.addr, c.data = "127.0.0.1:0", dir
+	c.addr, c.data, c.keys = "127.0.0.1:0", dir, keys
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(engine.GCPercent)
 	}
