@@ -22,7 +22,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(o.targets, []string{"stockd", "stockd-batch", "noop"}) ||
+	if !slices.Equal(o.targets, []string{"stockd", "stockd-keys", "stockd-batch", "noop"}) ||
 		!slices.Equal(o.workloads, []string{"hot", "uniform"}) ||
 		!slices.Equal(o.clients, []int{1, 64, 256}) ||
 		o.duration != 5*time.Second || o.warmup != 500*time.Millisecond || o.ops != 0 ||
@@ -190,7 +190,7 @@ func TestMainEndToEnd(t *testing.T) {
 	for _, s := range []string{
 		"$ stockd bench --workloads", "workload hot: 1 SKU(s)", "workload uniform: 500 SKU(s)",
 		"target", "clients", "ops/s", "req/s", "p50", "p99", "p999", "errors",
-		"stockd-batch", "noop", "ratios", "stockd/noop",
+		"stockd-batch", "stockd-keys", "noop", "ratios", "stockd/noop", "stockd-keys/stockd",
 	} {
 		if !strings.Contains(text, s) {
 			t.Errorf("output lacks %q", s)
@@ -204,9 +204,10 @@ func TestMainEndToEnd(t *testing.T) {
 	if f.dupIDs != 0 {
 		t.Errorf("%d reservation ids were sent twice", f.dupIDs)
 	}
-	// Stocked once for both stockd targets: 1 hot receipt + 500 uniform.
-	if len(f.receipts) != 501 {
-		t.Errorf("%d receipts, want 501", len(f.receipts))
+	// Stocked once per server (stockd and stockd-batch share one,
+	// stockd-keys has its own): 1 hot receipt + 500 uniform, twice.
+	if len(f.receipts) != 2*501 {
+		t.Errorf("%d receipts, want %d", len(f.receipts), 2*501)
 	}
 	if f.stock["sku-499"] == 0 || f.stock["sku-500"] != 0 {
 		t.Errorf("uniform stocking: sku-499 %d, sku-500 %d", f.stock["sku-499"], f.stock["sku-500"])
