@@ -10,8 +10,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/stockd/stockd"
@@ -48,8 +46,9 @@ type Config struct {
 	// RequestTimeout bounds how long a request waits for the service.
 	// Default 10 s.
 	RequestTimeout time.Duration
-	// Metrics receives the HTTP metrics; nil makes a private registry.
-	Metrics *metrics.Registry
+	// Metrics receives the HTTP metrics and is served at /metrics; nil
+	// makes a private one.
+	Metrics *metrics.Metrics
 	// Logger receives request logs at debug level and internal errors.
 	Logger *slog.Logger
 }
@@ -70,35 +69,27 @@ func (c *Config) setDefaults() {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second
 	}
-	if c.Metrics == nil {
-		c.Metrics = metrics.NewRegistry()
-	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = metrics.New(metrics.Options{Logger: c.Logger})
 	}
 }
 
 // Server is the HTTP API. It is an http.Handler.
 type Server struct {
-	cfg      Config
-	svc      stockd.Service
-	log      *slog.Logger
-	mux      *http.ServeMux
-	routes   []string
-	requests *metrics.CounterVec
-	latency  *metrics.HistogramVec
-	inflight atomic.Int64
+	cfg    Config
+	svc    stockd.Service
+	log    *slog.Logger
+	mux    *http.ServeMux
+	routes []string
 }
 
 // NewServer returns the API over cfg.Service.
 func NewServer(cfg Config) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, svc: cfg.Service, log: cfg.Logger, mux: http.NewServeMux()}
-	s.requests = cfg.Metrics.Counter("stockd_http_requests_total", "HTTP requests by route and status code.", "route", "code")
-	s.latency = cfg.Metrics.Histogram("stockd_http_request_duration_seconds", "HTTP request latency by route.",
-		metrics.ExponentialBuckets(0.0001, 2, 18), "route")
-	cfg.Metrics.GaugeFunc("stockd_http_requests_in_flight", "HTTP requests being served.", nil,
-		func(emit func(float64, ...string)) { emit(float64(s.inflight.Load())) })
 
 	s.handle("PUT /v1/locations/{id}", s.putLocation)
 	s.handle("GET /v1/locations/{id}", s.getLocation)
@@ -124,7 +115,15 @@ func NewServer(cfg Config) *Server {
 	s.handle("GET /metrics", s.metrics)
 	s.handle("GET /healthz", s.healthz)
 	s.handle("GET /readyz", s.readyz)
-	s.mux.HandleFunc("/", s.notFound)
+	unmatched := s.cfg.Metrics.Route(metrics.Unmatched)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		s.cfg.Metrics.StartRequest()
+		defer s.cfg.Metrics.EndRequest()
+		rw := &statusWriter{ResponseWriter: w}
+		s.notFound(rw, r)
+		unmatched.Observe(rw.status, time.Since(start))
+	})
 	return s
 }
 
@@ -144,10 +143,11 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) (int, any, error)
 // route's pattern.
 func (s *Server) handle(pattern string, h handlerFunc) {
 	s.routes = append(s.routes, pattern)
+	route := s.cfg.Metrics.Route(pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		s.inflight.Add(1)
-		defer s.inflight.Add(-1)
+		s.cfg.Metrics.StartRequest()
+		defer s.cfg.Metrics.EndRequest()
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		if actor := r.Header.Get("X-Actor"); actor != "" {
@@ -162,8 +162,7 @@ func (s *Server) handle(pattern string, h handlerFunc) {
 		case rw.status == 0:
 			writeJSON(rw, status, v)
 		}
-		s.requests.Inc(pattern, strconv.Itoa(rw.status))
-		s.latency.Observe(time.Since(start).Seconds(), pattern)
+		route.Observe(rw.status, time.Since(start))
 		s.log.DebugContext(ctx, "request", "method", r.Method, "path", r.URL.Path, "status", rw.status, "took", time.Since(start))
 	})
 }
@@ -243,9 +242,7 @@ func (s *Server) openAPI(w http.ResponseWriter, r *http.Request) (int, any, erro
 }
 
 func (s *Server) metrics(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	w.Header().Set("Content-Type", metrics.ContentType)
-	w.WriteHeader(http.StatusOK)
-	s.cfg.Metrics.WriteText(w)
+	s.cfg.Metrics.Handler().ServeHTTP(w, r)
 	return 0, nil, nil
 }
 

@@ -12,7 +12,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -136,14 +135,16 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, log *slog.Logg
 
 	limits := stockd.DefaultLimits
 	limits.MaxLines, limits.DefaultTTL, limits.MaxTTL = c.maxLines, c.defaultTTL, c.maxTTL
-	reg := metrics.NewRegistry()
-	obs := newEngineMetrics(reg)
+	reg := metrics.New(metrics.Options{Logger: log.With("component", "metrics")})
+	if err := reg.Register(store.Collector()); err != nil {
+		return exitFailure, err
+	}
 	// The read model needs the engine's durable heads and the engine wakes
 	// the read model after each durable batch; the pointer ties the knot.
 	var projection atomic.Pointer[readmodel.Projection]
 	eng, err := engine.Open(ctx, store, engine.Options{
 		Limits: limits, InboxSize: c.inbox, SnapshotEvery: c.snapshotEvery,
-		Logger: log.With("component", "engine"), Observer: obs,
+		Logger: log.With("component", "engine"), Observer: reg,
 		OnDurable: func(p int) {
 			if pr := projection.Load(); pr != nil {
 				pr.Notify(p)
@@ -159,7 +160,11 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, log *slog.Logg
 		return exitFailure, err
 	}
 	projection.Store(proj)
-	registerEngineGauges(reg, eng, proj)
+	if err := errors.Join(reg.RegisterEngine(eng), reg.RegisterReadModel(proj)); err != nil {
+		proj.Close()
+		eng.Close(context.Background())
+		return exitFailure, err
+	}
 
 	api := http.NewServer(http.Config{
 		Service: eng,
@@ -223,51 +228,4 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, log *slog.Logg
 	}
 	log.Info("stopped cleanly")
 	return exitOK, nil
-}
-
-// engineMetrics turns the engine's observations into Prometheus metrics.
-type engineMetrics struct {
-	batchCommands, batchEvents *metrics.HistogramVec
-	appendSeconds              *metrics.HistogramVec
-	expired                    *metrics.CounterVec
-}
-
-func newEngineMetrics(reg *metrics.Registry) *engineMetrics {
-	sizes := metrics.ExponentialBuckets(1, 2, 14)
-	return &engineMetrics{
-		batchCommands: reg.Histogram("stockd_batch_commands", "Commands decided per partition batch.", sizes),
-		batchEvents:   reg.Histogram("stockd_batch_events", "Events written per partition batch.", sizes),
-		appendSeconds: reg.Histogram("stockd_append_duration_seconds", "Time from starting a batch's append until it is durable (write and fsync).", metrics.ExponentialBuckets(0.00005, 2, 16)),
-		expired:       reg.Counter("stockd_expired_total", "Holds and lots that expired on their own.", "kind"),
-	}
-}
-
-func (m *engineMetrics) Batch(_, commands, events int) {
-	m.batchCommands.Observe(float64(commands))
-	m.batchEvents.Observe(float64(events))
-}
-
-func (m *engineMetrics) Appended(_ int, d time.Duration) { m.appendSeconds.Observe(d.Seconds()) }
-
-func (m *engineMetrics) Expired(_ int, holds, lots int) {
-	if holds > 0 {
-		m.expired.Add(uint64(holds), "hold")
-	}
-	if lots > 0 {
-		m.expired.Add(uint64(lots), "lot")
-	}
-}
-
-func registerEngineGauges(reg *metrics.Registry, eng *engine.Engine, proj *readmodel.Projection) {
-	reg.GaugeFunc("stockd_inbox_depth", "Requests waiting per partition.", []string{"partition"}, func(emit func(float64, ...string)) {
-		for p := range eng.Partitions() {
-			emit(float64(eng.InboxDepth(p)), strconv.Itoa(p))
-		}
-	})
-	reg.GaugeFunc("stockd_idempotency_keys", "Idempotency keys the engine remembers.", nil, func(emit func(float64, ...string)) {
-		emit(float64(eng.Keys()))
-	})
-	reg.GaugeFunc("stockd_projection_lag_events", "Durable events the availability read model has not applied yet.", nil, func(emit func(float64, ...string)) {
-		emit(float64(proj.Lag()))
-	})
 }
