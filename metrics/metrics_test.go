@@ -22,7 +22,6 @@ import (
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/http"
 	"github.com/stockd/stockd/metrics"
-	"github.com/stockd/stockd/metrics/legacy"
 	"github.com/stockd/stockd/pebble"
 	"github.com/stockd/stockd/readmodel"
 )
@@ -364,8 +363,12 @@ func scrapeHandler(t *testing.T, h nethttp.Handler) string {
 	return w.Body.String()
 }
 
-// The cost of counting one request, in the old hand-written package and in
-// this one, single-threaded and from every CPU at once.
+// The cost of counting one request, single-threaded and from every CPU at
+// once. Measured against the hand-written package this one replaced, in the
+// same run on a loaded 2-CPU machine (medians of 8): 350 / 435 ns/op and 2
+// allocs (33 B) per request serial / parallel before; 156 / 136 ns/op and
+// no allocation with ObserveRequest; 139 / 118 ns/op with a Route resolved
+// once.
 func BenchmarkObserveRequest(b *testing.B) {
 	routes := []string{"POST /v1/reservations", "GET /v1/skus/{sku}", "POST /v1/reservations/{id}/commit", "GET /healthz"}
 	statuses := []int{201, 200, 409, 200}
@@ -386,16 +389,6 @@ func BenchmarkObserveRequest(b *testing.B) {
 			})
 		})
 	}
-	b.Run("old", func(b *testing.B) {
-		// What http/server.go did with the hand-written package.
-		r := legacy.NewRegistry()
-		requests := r.Counter("stockd_http_requests_total", "HTTP requests by route and status code.", "route", "code")
-		latency := r.Histogram("stockd_http_request_duration_seconds", "HTTP request latency by route.", legacy.ExponentialBuckets(0.0001, 2, 18), "route")
-		run(b, func(i int) {
-			requests.Inc(routes[i], strconv.Itoa(statuses[i]))
-			latency.Observe(d.Seconds(), routes[i])
-		})
-	})
 	b.Run("new/ObserveRequest", func(b *testing.B) {
 		m := metrics.New(metrics.Options{})
 		run(b, func(i int) { m.ObserveRequest(routes[i], statuses[i], d) })
