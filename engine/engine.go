@@ -75,10 +75,11 @@ type Observer interface {
 	// answer is final (its batch is durable) and just before the caller
 	// gets it: created reports whether the command did something new
 	// (false for a replay and for a refusal), code is "" when the command
-	// was accepted and the refusal's code otherwise. A command refused
-	// before it reached a partition (invalid, overloaded, shutting down)
-	// and answers that only report a storage failure are not reported.
-	// cmd must not be kept: its request is reused.
+	// was accepted and the refusal's code otherwise. Commands refused
+	// before they reach a partition (invalid, overloaded, the engine
+	// closed) and answers after a storage failure are not reported;
+	// requests still waiting on a saga when the engine closes are, as
+	// unavailable. cmd must not be kept: its request is reused.
 	Decided(partition int, cmd stockd.Command, created bool, code stockd.Code)
 	// Snapshot is called after a snapshot of a partition was saved, with
 	// the time it took (rebuilding the state when written in the
