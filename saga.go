@@ -278,14 +278,14 @@ func (s *State) applySaga(e Event) {
 			g.held = append(g.held, d.From)
 		}
 	case ReservationHeld:
-		r.status = StatusHeld
+		s.setStatus(r, StatusHeld)
 		g.pending = nil
 	case SagaStepStarted:
 		g.step, g.action, g.last = d.Step, d.Action, d
 		g.pending = slices.Clone(d.Participants)
 		switch d.Action {
 		case SagaCommit:
-			r.status = StatusCommitted
+			s.setStatus(r, StatusCommitted)
 			for _, cl := range d.Lines {
 				if l := r.line(cl.SKU); l != nil {
 					// The participant takes the committed units from
@@ -305,11 +305,12 @@ func (s *State) applySaga(e Event) {
 			}
 			switch d.Reason {
 			case ReleaseExpired:
-				r.status = StatusExpired
+				s.setStatus(r, StatusExpired)
 			case ReleaseCompensated:
-				r.status, g.aborted = StatusReleased, true
+				s.setStatus(r, StatusReleased)
+				g.aborted = true
 			default:
-				r.status = StatusReleased
+				s.setStatus(r, StatusReleased)
 			}
 		case SagaExtend:
 			r.expiresAt = d.ExpiresAt

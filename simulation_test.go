@@ -1305,6 +1305,15 @@ func (s *sim) checkInvariants(p int) {
 	g := ledgerOf(s.c.logs[p : p+1])
 	st := s.c.states[p]
 	holds := expectedHolds(p, st)
+	held := 0
+	for _, r := range st.reservations {
+		if r.home == p && r.status == StatusHeld {
+			held++
+		}
+	}
+	if st.Held() != held {
+		s.fail("partition %d: Held() = %d, but %d reservations it drives are held", p, st.Held(), held)
+	}
 	transit := map[[2]string]int64{}
 	for _, t := range st.transfers {
 		if t.arrivedAt.IsZero() {

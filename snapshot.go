@@ -185,6 +185,9 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 		}
 		if r.err == nil {
 			s.reservations[res.id] = res
+			if res.home == p && res.status == StatusHeld {
+				s.held++
+			}
 		}
 	}
 

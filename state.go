@@ -27,6 +27,9 @@ type State struct {
 	// records remembers accepted receipts, adjustments and counts by
 	// idempotency key, so that a repeat is answered, not applied again.
 	records map[string]record
+	// held counts the reservations this partition drives (their home) that
+	// are held: derived, kept up to date by setStatus, recounted on decode.
+	held int
 	// locations is shared, copy-on-write: the owning partition replaces the
 	// map on every change and other partitions receive it by SetLocations.
 	locations Locations
@@ -177,6 +180,25 @@ func (s *State) Keys(fn func(key Key, fingerprint uint64)) {
 			fn(Key{KindReservation, id}, r.fingerprint)
 		}
 	}
+}
+
+// Held returns the number of reservations held whose home is this partition:
+// the active carts it drives, each counted once however many partitions its
+// lines hold stock in. Reservations still being held by a saga are not
+// counted until they are held everywhere.
+func (s *State) Held() int { return s.held }
+
+// setStatus changes a reservation's status and keeps the count of held
+// reservations. Every change of status goes through it.
+func (s *State) setStatus(r *reservation, st ReservationStatus) {
+	if r.home == s.partition {
+		if r.status == StatusHeld && st != StatusHeld {
+			s.held--
+		} else if r.status != StatusHeld && st == StatusHeld {
+			s.held++
+		}
+	}
+	r.status = st
 }
 
 // KeyCount returns about how many keys Keys reports, for sizing indexes.
@@ -399,9 +421,10 @@ func (s *State) applyReserved(e Event, sk *skuState, d StockReserved) {
 	r := s.reservations[d.Reservation]
 	if r == nil {
 		r = &reservation{
-			id: d.Reservation, fingerprint: d.Fingerprint, status: StatusHeld, customer: d.Customer,
+			id: d.Reservation, fingerprint: d.Fingerprint, customer: d.Customer,
 			createdAt: e.Time, expiresAt: d.ExpiresAt, home: d.Home,
 		}
+		s.setStatus(r, StatusHeld)
 		s.reservations[d.Reservation] = r
 		if r.home == s.partition {
 			s.armHold(r)
@@ -439,7 +462,7 @@ func (s *State) applyCommitted(sk *skuState, d ReservationCommitted) {
 	}
 	line.committed = d.Quantity
 	line.committedAt = d.Allocations
-	r.status = StatusCommitted
+	s.setStatus(r, StatusCommitted)
 	r.remember(d.Key, d.KeyFingerprint)
 }
 
@@ -462,9 +485,9 @@ func (s *State) applyReleased(sk *skuState, d ReservationReleased) {
 	line.released = true
 	switch d.Reason {
 	case ReleaseExpired:
-		r.status = StatusExpired
+		s.setStatus(r, StatusExpired)
 	case ReleaseCompensated:
-		r.status = StatusReleased
+		s.setStatus(r, StatusReleased)
 		if r.home != s.partition {
 			// A participant forgets the lines of a reservation that could
 			// not be held everywhere, so that a retry starts afresh.
@@ -475,7 +498,7 @@ func (s *State) applyReleased(sk *skuState, d ReservationReleased) {
 			r.saga.aborted = true
 		}
 	default:
-		r.status = StatusReleased
+		s.setStatus(r, StatusReleased)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/http"
+	"github.com/stockd/stockd/metrics"
 	"github.com/stockd/stockd/pebble"
 	"github.com/stockd/stockd/readmodel"
 )
@@ -68,6 +69,9 @@ type Config struct {
 	// MaxConns caps open connections; more are answered 503 at once and
 	// closed. Default 4096.
 	MaxConns int
+	// Metrics configures the metrics (build labels); their Logger is the
+	// App's.
+	Metrics metrics.Options
 	// Logger receives the logs of every part. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -148,6 +152,7 @@ type App struct {
 	Engine    *engine.Engine
 	ReadModel *readmodel.Projection
 	API       *http.Server
+	Metrics   *metrics.Metrics
 
 	cfg       Config
 	log       *slog.Logger
@@ -190,7 +195,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.scheme = "https"
 	}
 	a.srv = &nethttp.Server{
-		Handler:           a.API,
+		Handler:           counted(a.Metrics, a.API),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -214,7 +219,14 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.Store = store
-	reg := newMetrics()
+	mopts := cfg.Metrics
+	mopts.Logger = a.log.With("component", "metrics")
+	m := metrics.New(mopts)
+	a.Metrics = m
+	if err := m.Register(store.Collector()); err != nil {
+		store.Close()
+		return err
+	}
 	// The read model needs the engine's durable heads and the engine wakes
 	// the read model after each durable batch; the pointer ties the knot.
 	var projection atomic.Pointer[readmodel.Projection]
@@ -223,7 +235,7 @@ func (a *App) open(ctx context.Context) error {
 		eopts.Logger = a.log.With("component", "engine")
 	}
 	if eopts.Observer == nil {
-		eopts.Observer = reg.engine
+		eopts.Observer = m
 	}
 	eopts.OnDurable = func(p int) {
 		if pr := projection.Load(); pr != nil {
@@ -246,7 +258,14 @@ func (a *App) open(ctx context.Context) error {
 		projection.Store(proj)
 		a.ReadModel = proj
 	}
-	reg.register(eng, a.ReadModel)
+	if err := m.RegisterEngine(eng); err != nil {
+		return a.closeParts(err)
+	}
+	if a.ReadModel != nil {
+		if err := m.RegisterReadModel(a.ReadModel); err != nil {
+			return a.closeParts(err)
+		}
+	}
 	hc := cfg.HTTP
 	hc.API = service{Engine: eng, rm: a.ReadModel}
 	hc.Keys = cfg.Keys
@@ -258,13 +277,23 @@ func (a *App) open(ctx context.Context) error {
 			return nil
 		}
 	}
-	hc.Observe = reg.observeRequest
-	hc.Metrics = reg.handler()
+	hc.Observe = m.ObserveRequest
+	hc.Metrics = m.Handler()
 	if hc.Logger == nil {
 		hc.Logger = a.log.With("component", "http")
 	}
 	a.API = http.NewServer(hc)
 	return nil
+}
+
+// closeParts closes what open opened, after a failure, and returns err.
+func (a *App) closeParts(err error) error {
+	if a.ReadModel != nil {
+		a.ReadModel.Close()
+	}
+	a.Engine.Close(context.Background())
+	a.Store.Close()
+	return err
 }
 
 // Addr returns the address the App listens on, such as 127.0.0.1:41234.

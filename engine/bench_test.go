@@ -109,6 +109,7 @@ func benchReserve(b *testing.B, workload string, callers int) {
 // batchCounter is an Observer that counts batches and append latency, so
 // benchmarks can report how much group commit is grouping.
 type batchCounter struct {
+	engine.NopObserver
 	batches, cmds, appends, appendNs atomic.Int64
 }
 
@@ -117,7 +118,6 @@ func (o *batchCounter) Appended(_ int, d time.Duration) {
 	o.appends.Add(1)
 	o.appendNs.Add(int64(d))
 }
-func (o *batchCounter) Expired(int, int, int) {}
 
 // reportLatency reports throughput and latency percentiles.
 func reportLatency(b *testing.B, n int, elapsed time.Duration, lat []time.Duration) {

@@ -50,7 +50,8 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the engine's logs. Default slog.Default().
 	Logger *slog.Logger
-	// Observer, when set, is told about batches, appends and expiries.
+	// Observer, when set, is told about batches, appends, expiries,
+	// decisions, snapshots and recovery.
 	Observer Observer
 	// OnDurable, when set, is called after each batch of partition p
 	// becomes durable, so that consumers of the log (the read model) need
@@ -59,7 +60,8 @@ type Options struct {
 }
 
 // Observer receives measurements from the engine. Implementations must be
-// fast and safe for concurrent use; they are called on the hot path.
+// fast and safe for concurrent use; they are called on the hot path. Embed
+// NopObserver to implement only some of the methods.
 type Observer interface {
 	// Batch is called for every batch a partition decided: how many
 	// commands and events it held.
@@ -69,7 +71,35 @@ type Observer interface {
 	Appended(partition int, d time.Duration)
 	// Expired is called when holds or lots expired on their own.
 	Expired(partition int, holds, lots int)
+	// Decided is called for every command a partition answered, once the
+	// answer is final (its batch is durable) and just before the caller
+	// gets it: created reports whether the command did something new
+	// (false for a replay and for a refusal), code is "" when the command
+	// was accepted and the refusal's code otherwise. Commands refused
+	// before they reach a partition (invalid, overloaded, the engine
+	// closed) and answers after a storage failure are not reported;
+	// requests still waiting on a saga when the engine closes are, as
+	// unavailable. cmd must not be kept: its request is reused.
+	Decided(partition int, cmd stockd.Command, created bool, code stockd.Code)
+	// Snapshot is called after a snapshot of a partition was saved, with
+	// the time it took (rebuilding the state when written in the
+	// background, encoding and saving) and its size in bytes.
+	Snapshot(partition int, d time.Duration, bytes int)
+	// Recovered is called once by Open when every partition was
+	// recovered, with the time recovery took and the events it replayed.
+	Recovered(d time.Duration, events int)
 }
+
+// NopObserver is an Observer that does nothing, to embed in observers that
+// want only some of the measurements.
+type NopObserver struct{}
+
+func (NopObserver) Batch(partition, commands, events int)              {}
+func (NopObserver) Appended(partition int, d time.Duration)            {}
+func (NopObserver) Expired(partition int, holds, lots int)             {}
+func (NopObserver) Decided(int, stockd.Command, bool, stockd.Code)     {}
+func (NopObserver) Snapshot(partition int, d time.Duration, bytes int) {}
+func (NopObserver) Recovered(d time.Duration, events int)              {}
 
 func (o *Options) setDefaults() {
 	if o.Limits == (stockd.Limits{}) {
@@ -207,7 +237,11 @@ func Open(ctx context.Context, store Store, opts Options) (*Engine, error) {
 		close(e.writes)
 	}()
 	go e.snapshotter()
-	e.log.Info("engine recovered", "partitions", n, "events_replayed", events, "keys", e.reg.size(), "took", time.Since(start).Round(time.Millisecond))
+	took := time.Since(start)
+	if opts.Observer != nil {
+		opts.Observer.Recovered(took, events)
+	}
+	e.log.Info("engine recovered", "partitions", n, "events_replayed", events, "keys", e.reg.size(), "took", took.Round(time.Millisecond))
 	return e, nil
 }
 
@@ -431,9 +465,12 @@ func (e *Engine) Close(ctx context.Context) error {
 	var errs []error
 	for _, p := range e.parts {
 		if p.state.Head() > p.snapshotted.Load() {
+			start := time.Now()
 			data := stockd.EncodeState(p.state)
 			if err := e.store.SaveSnapshot(ctx, stockd.Snapshot{Partition: p.id, Position: p.state.Head(), Data: data}); err != nil {
 				errs = append(errs, err)
+			} else if o := e.opts.Observer; o != nil {
+				o.Snapshot(p.id, time.Since(start), len(data))
 			}
 		}
 	}
@@ -545,6 +582,17 @@ func (e *Engine) InboxDepth(p int) int { return len(e.parts[p].inbox) }
 // Keys returns the number of idempotency keys the engine remembers.
 func (e *Engine) Keys() int { return e.reg.size() }
 
+// HoldsActive returns the number of reservations held, over every partition,
+// as of each partition's last decided batch. It is cheap: one atomic load per
+// partition.
+func (e *Engine) HoldsActive() int {
+	n := 0
+	for _, p := range e.parts {
+		n += int(p.held.Load())
+	}
+	return n
+}
+
 // snapshotter writes snapshots in the background: for a partition that has
 // gained SnapshotEvery events since its last snapshot, it rebuilds the state
 // at the durable head from the previous snapshot and the log, and saves it.
@@ -578,12 +626,17 @@ func (e *Engine) snapshot(ctx context.Context, p *partition) error {
 	if durable-p.snapshotted.Load() < e.opts.SnapshotEvery || e.failed() {
 		return nil
 	}
+	start := time.Now()
 	st, _, _, err := load(ctx, e.store, p.id, e.opts.Limits, durable)
 	if err != nil {
 		return err
 	}
-	if err := e.store.SaveSnapshot(ctx, stockd.Snapshot{Partition: p.id, Position: st.Head(), Data: stockd.EncodeState(st)}); err != nil {
+	data := stockd.EncodeState(st)
+	if err := e.store.SaveSnapshot(ctx, stockd.Snapshot{Partition: p.id, Position: st.Head(), Data: data}); err != nil {
 		return err
+	}
+	if o := e.opts.Observer; o != nil {
+		o.Snapshot(p.id, time.Since(start), len(data))
 	}
 	p.snapshotted.Store(st.Head())
 	e.log.Debug("snapshot written", "partition", p.id, "position", st.Head())

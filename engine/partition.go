@@ -50,6 +50,8 @@ type partition struct {
 
 	durable     atomic.Uint64
 	snapshotted atomic.Uint64
+	// held is state.Held() as of the last batch decided, for metrics.
+	held atomic.Int64
 }
 
 // request is one command or read waiting for a partition.
@@ -110,6 +112,7 @@ func newPartition(e *Engine, id int, st *stockd.State) *partition {
 		seen:     e.locs.Load(),
 	}
 	p.durable.Store(st.Head())
+	p.held.Store(int64(st.Held()))
 	return p
 }
 
@@ -237,6 +240,7 @@ func (p *partition) decide(reqs []*request) *batch {
 	}
 	p.fire(b, now)
 	b.head = st.Head()
+	p.held.Store(int64(st.Held()))
 	if o := p.e.opts.Observer; o != nil && len(reqs)+len(internal) > 0 {
 		o.Batch(p.id, len(reqs)+len(internal), len(b.events))
 	}
@@ -362,10 +366,23 @@ func (p *partition) complete() {
 		for _, m := range b.messages {
 			p.e.parts[m.To].post(m.Command)
 		}
+		o := p.e.opts.Observer
 		for _, r := range b.replies {
 			p.e.reg.settle(r.req.claim, r.err == nil)
+			if o != nil && r.req.cmd != nil {
+				o.Decided(p.id, r.req.cmd, r.created, codeOf(r.err))
+			}
 			r.req.done <- r
 		}
 		<-p.inflight
 	}
+}
+
+// codeOf returns the code of a command's error without the cost of
+// errors.As in the common case: the engine's refusals are *stockd.Error.
+func codeOf(err error) stockd.Code {
+	if e, ok := err.(*stockd.Error); ok {
+		return e.Code
+	}
+	return stockd.ErrorCode(err)
 }

@@ -180,6 +180,11 @@ type partition struct {
 	// err is set when the partition stopped on an event it could not
 	// apply.
 	err atomic.Pointer[error]
+	// waiting is, in Unix nanoseconds, about when the oldest durable event
+	// not applied yet was written: that event's time once the consumer has
+	// read it, before then the moment the projection learned it was behind
+	// (Notify, a poll or LagDuration). 0 while caught up. See LagDuration.
+	waiting atomic.Int64
 
 	// Owned by the partition's goroutine (and by Start and Close, which
 	// run before and after it).
@@ -414,8 +419,10 @@ func (pr *Projection) step(ctx context.Context, part *partition) (bool, error) {
 	pos := part.applied.Load()
 	durable := pr.opts.DurableHead(part.id)
 	if durable <= pos {
+		part.waiting.Store(0)
 		return false, nil
 	}
+	part.waiting.CompareAndSwap(0, pr.opts.Now().UnixNano())
 	events, err := pr.store.ReadPartition(ctx, part.id, pos, int(min(durable-pos, ReadBatch)))
 	if err != nil {
 		return false, err
@@ -431,11 +438,20 @@ func (pr *Projection) step(ctx context.Context, part *partition) (bool, error) {
 	}
 	part.read.Add(uint64(len(events)))
 	for len(events) > 0 {
+		if t := events[0].Time; !t.IsZero() {
+			part.waiting.Store(t.UnixNano())
+		}
 		n := min(len(events), applyChunk)
 		if err := part.apply(events[:n]); err != nil {
 			return true, err
 		}
 		events = events[n:]
+	}
+	// What became durable meanwhile is counted from now until the next
+	// step reads it, which is at once: this one made progress.
+	part.waiting.Store(0)
+	if pr.opts.DurableHead(part.id) > part.applied.Load() {
+		part.waiting.CompareAndSwap(0, pr.opts.Now().UnixNano())
 	}
 	return part.applied.Load() > pos, nil
 }
@@ -576,6 +592,7 @@ func (pr *Projection) Notify(p int) {
 	if p < 0 || p >= len(pr.parts) {
 		return
 	}
+	pr.parts[p].waiting.CompareAndSwap(0, pr.opts.Now().UnixNano())
 	select {
 	case pr.parts[p].wake <- struct{}{}:
 	default:
@@ -645,6 +662,37 @@ func (pr *Projection) Lag() uint64 {
 		n += sub(pr.durableHead(p), part.applied.Load())
 	}
 	return n
+}
+
+// LagDuration returns how long the read model is behind, for metrics: over
+// every partition that has durable events it has not applied yet, the
+// longest time since the oldest of them was written, and 0 when every
+// partition is caught up.
+//
+// An event's time is when the engine decided it, a moment before it became
+// durable. Until the consumer has read a partition's waiting events it does
+// not know their times, and counts from when it learned the partition was
+// behind: the engine's Notify after a durable batch, its own poll, or a call
+// of LagDuration. The figure may so read a little short (by the time from
+// the write to that moment), never long; a partition idle for an hour that
+// has just become durable a moment ago is a moment behind, not an hour. A
+// partition stopped on an event it cannot apply goes on counting from that
+// event's time.
+func (pr *Projection) LagDuration() time.Duration {
+	now := pr.opts.Now().UnixNano()
+	var lag int64
+	for p, part := range pr.parts {
+		if pr.durableHead(p) <= part.applied.Load() {
+			continue
+		}
+		since := part.waiting.Load()
+		if since == 0 {
+			part.waiting.CompareAndSwap(0, now)
+			continue
+		}
+		lag = max(lag, now-since)
+	}
+	return time.Duration(lag)
 }
 
 // durableHead is Options.DurableHead, or 0 when none was given: a projection

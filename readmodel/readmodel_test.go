@@ -958,3 +958,44 @@ func byCustomer(t *testing.T, pr *Projection, customer string, limit int) stockd
 	}
 	return p
 }
+
+// TestLagDuration holds the consumer back and checks that LagDuration counts
+// from when the oldest waiting event was written, not from the last event
+// applied, and reads 0 once the projection has caught up.
+func TestLagDuration(t *testing.T) {
+	e := newEnv(t, 4)
+	sku := "A"
+	pa := stockd.PartitionOf(sku, 4)
+	e.receive("r1", sku, "w1", 5)
+	gated := &gatedStore{Store: e.store, partition: pa}
+	pr := New(gated, Options{DurableHead: e.eng.DurableHead, Interval: time.Millisecond, Logger: quiet, Now: e.clock.Now})
+	if err := pr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close() })
+	waitFor(t, "the projection to catch up", func() bool { return caughtUp(pr, e.eng) })
+	if d := pr.LagDuration(); d != 0 {
+		t.Fatalf("caught up: LagDuration = %v, want 0", d)
+	}
+
+	// The partition was idle for an hour; then r2 becomes durable while the
+	// consumer cannot read it.
+	ch := make(chan struct{})
+	gated.gate.Store(&ch)
+	e.clock.Advance(time.Hour)
+	e.receive("r2", sku, "w1", 7)
+	if d := pr.LagDuration(); d != 0 {
+		t.Errorf("just behind: LagDuration = %v, want 0", d)
+	}
+	e.clock.Advance(5 * time.Second)
+	if d := pr.LagDuration(); d != 5*time.Second {
+		t.Errorf("behind for 5s: LagDuration = %v, want 5s (counted from r2, not from r1 an hour before)", d)
+	}
+	if pr.Lag() != 1 {
+		t.Errorf("Lag = %d, want 1", pr.Lag())
+	}
+
+	close(ch)
+	pr.Notify(pa)
+	waitFor(t, "the projection to catch up again", func() bool { return caughtUp(pr, e.eng) && pr.LagDuration() == 0 })
+}
