@@ -94,7 +94,8 @@ func TestReceive(t *testing.T) {
 		{name: "no id", when: recv("", "A", "w1", 1), code: CodeInvalid},
 		{name: "no sku", when: recv("r1", "", "w1", 1), code: CodeInvalid},
 		{name: "no location", when: recv("r1", "A", "", 1), code: CodeInvalid},
-		{name: "location with a space", when: recv("r1", "A", "w 1", 1), code: CodeInvalid},
+		{name: "location ending with a space", when: recv("r1", "A", "w1 ", 1), code: CodeInvalid},
+		{name: "sku with a zero-width space", when: recv("r1", "A\u200b", "w1", 1), code: CodeInvalid},
 		{name: "lot with a slash", when: recvLot("r1", "A", "w1", 1, "a/b", ""), code: CodeInvalid},
 		{name: "id too long", when: recv(strings.Repeat("x", MaxIDLength+1), "A", "w1", 1), code: CodeInvalid},
 		{name: "id not UTF-8", when: recv("r\xff", "A", "w1", 1), code: CodeInvalid},
@@ -229,7 +230,7 @@ func TestAdjust(t *testing.T) {
 		{name: "delta too large", when: adjust("a1", "A", "w1", -DefaultLimits.MaxQuantity-1, ReasonLost), code: CodeInvalid},
 		{name: "unknown reason", when: adjust("a1", "A", "w1", 1, "stolen"), code: CodeInvalid},
 		{name: "no reason", when: adjust("a1", "A", "w1", 1, ""), code: CodeInvalid},
-		{name: "bad lot", when: AdjustStock{ID: "a1", SKU: "A", Location: "w1", Delta: 1, Reason: ReasonFound, Lot: "a b"}, code: CodeInvalid},
+		{name: "bad lot", when: AdjustStock{ID: "a1", SKU: "A", Location: "w1", Delta: 1, Reason: ReasonFound, Lot: " a"}, code: CodeInvalid},
 	}...)
 	runSpecs(t, specs)
 }
@@ -509,7 +510,7 @@ func TestConfigureLocation(t *testing.T) {
 		{name: "unknown kind", when: ConfigureLocation{ID: "w1", Kind: "shed"}, code: CodeInvalid},
 		{name: "negative priority", when: ConfigureLocation{ID: "w1", Kind: KindStore, Priority: -1}, code: CodeInvalid},
 		{name: "no id", when: ConfigureLocation{Kind: KindStore}, code: CodeInvalid},
-		{name: "bad region", when: ConfigureLocation{ID: "w1", Kind: KindThirdParty, Region: "e u"}, code: CodeInvalid},
+		{name: "bad region", when: ConfigureLocation{ID: "w1", Kind: KindThirdParty, Region: "eu\u00a0"}, code: CodeInvalid},
 	})
 }
 
@@ -722,7 +723,7 @@ func TestReserve(t *testing.T) {
 		{name: "empty preferred location", when: reserve("c1", ReserveLine{SKU: "A", Quantity: 1, Locations: []string{""}}), code: CodeInvalid},
 		{name: "no sku", when: reserve("c1", line("", 1)), code: CodeInvalid},
 		{name: "no id", when: reserve("", line("A", 1)), code: CodeInvalid},
-		{name: "bad customer", when: Reserve{ID: "c1", Customer: "a b", Lines: []ReserveLine{line("A", 1)}}, code: CodeInvalid},
+		{name: "bad customer", when: Reserve{ID: "c1", Customer: "a\u202eb", Lines: []ReserveLine{line("A", 1)}}, code: CodeInvalid},
 	})
 }
 
