@@ -168,7 +168,7 @@ func sampleStates(t testing.TB) []*State {
 	w := newSagaWorld(t, 3, 1)
 	c := w.cluster
 	for _, cmd := range []Command{
-		warehouse("w1", 1, "eu"), warehouse("w2", 2, "us"),
+		warehouse("w1", 1, "eu"), warehouse("w2", 2, "us"), ConfigureLocation{ID: "s1", Kind: KindStore, Priority: 3},
 		ConfigureSKU{SKU: w.a, SafetyStock: 1, LowStockThreshold: 4},
 		recvLot("ra2", w.a, "w2", 5, "L1", bb15), recvLot("ra3", w.a, "w2", 2, "L2", bb20),
 		adjust("aa1", w.a, "w1", -2, ReasonDamaged), CountStock{ID: "na1", SKU: w.a, Location: "w2", OnHand: 6},

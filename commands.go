@@ -6,6 +6,9 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+	"golang.org/x/text/unicode/rangetable"
 )
 
 // Command is a request to change stock. Commands are plain values: they are
@@ -354,9 +357,7 @@ func (h *fnv1a) int(v int64) {
 
 func invalid(format string, args ...any) *Error { return Errorf(CodeInvalid, format, args...) }
 
-// checkName validates an id, SKU, location or similar name: 1 to MaxIDLength
-// bytes of UTF-8 with no spaces, control characters or slashes, so that every
-// name can appear in a URL path segment and a log line unchanged.
+// checkName validates a required id or name; see CheckName for the rules.
 func checkName(field, s string) error {
 	if s == "" {
 		return invalid("%s is required", field)
@@ -367,42 +368,108 @@ func checkName(field, s string) error {
 // CheckName validates a required name — an id, SKU, location, customer —
 // by the rules every command applies, so that adapters reject a bad name in
 // a query exactly as a command would.
+//
+// Every id and name (SKUs, locations, reservation, transfer, receipt,
+// adjustment and count ids, customers, lots, regions, idempotency keys)
+// follows the same rules (DESIGN §7):
+//
+//   - 1 to MaxIDLength bytes of valid UTF-8, in Unicode normalization form
+//     C (NFC), so that a name has a single encoding: "é" is the one code
+//     point U+00E9, never "e" followed by a combining accent that looks the
+//     same and compares unequal;
+//   - no control characters (Unicode category Cc) and no format characters
+//     (Cf): zero-width spaces and joiners, bidi overrides such as U+202E,
+//     the byte order mark U+FEFF and the soft hyphen U+00AD are invisible,
+//     and would let a SKU be created that looks exactly like another;
+//   - the only white space is the plain space U+0020, and never at either
+//     end: "Gouda 500g" is a name, " Gouda" is not. Other spaces (no-break,
+//     en and em, ideographic, line and paragraph separators) look like U+0020
+//     or break log lines, and were never accepted;
+//   - no slash, and not "." or "..": every id must be addressable as one
+//     URL path segment (where a space travels as %20, which the Go client
+//     does), and path cleaning removes "." and ".." segments.
+//
+// Names of plain ASCII, nearly all of them, are checked byte by byte; only
+// the others are decoded and checked for NFC.
 func CheckName(field, value string) error { return checkName(field, value) }
 
 func checkOptionalName(field, s string) error {
 	if len(s) > MaxIDLength {
 		return invalid("%s is longer than %d bytes", field, MaxIDLength)
 	}
+	if s == "" {
+		return nil
+	}
 	if s == "." || s == ".." {
 		// A URL path segment of . or .. is removed by path cleaning, so
 		// such an id could never be addressed by its URL.
 		return invalid("%s may not be %q", field, s)
 	}
+	if s[0] == ' ' || s[len(s)-1] == ' ' {
+		return invalid("%s may not begin or end with a space", field)
+	}
 	// Most names are plain ASCII: check those byte by byte, and only fall
 	// back to decoding runes for the rest.
-	ascii := true
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c >= utf8.RuneSelf {
-			ascii = false
-			break
+			return checkUnicodeName(field, s)
 		}
-		if c <= ' ' || c == '/' || c == 0x7f {
-			return invalid("%s %q contains a space, slash or control character", field, s)
-		}
-	}
-	if ascii {
-		return nil
-	}
-	if !utf8.ValidString(s) {
-		return invalid("%s is not valid UTF-8", field)
-	}
-	for _, r := range s {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || r == '/' {
-			return invalid("%s %q contains a space, slash or control character", field, s)
+		if c < ' ' || c == 0x7f || c == '/' {
+			return badRune(field, rune(c))
 		}
 	}
 	return nil
+}
+
+// checkUnicodeName checks a name that is not plain ASCII, rune by rune, then
+// for normalization form C.
+func checkUnicodeName(field, s string) error {
+	if !utf8.ValidString(s) {
+		return invalid("%s is not valid UTF-8", field)
+	}
+	var top rune
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			if r < ' ' || r == 0x7f || r == '/' {
+				return badRune(field, r)
+			}
+			continue
+		}
+		top = max(top, r)
+		if r < 0xa0 || unicode.Is(refusedRunes, r) {
+			return badRune(field, r)
+		}
+	}
+	// Every code point below U+0300 (Latin-1, Latin Extended, IPA) is its
+	// own NFC form and none combines with its neighbours: names in European
+	// languages need no normalization check. For the others the quick check
+	// settles nearly every name without allocating; only a name it cannot
+	// settle is checked in full.
+	if top >= 0x300 && norm.NFC.QuickSpanString(s) != len(s) && !norm.NFC.IsNormalString(s) {
+		return invalid("%s is not in Unicode normalization form C (NFC): send it composed, as %q", field, norm.NFC.String(s))
+	}
+	return nil
+}
+
+// refusedRunes are the characters outside ASCII a name may not contain:
+// controls (Cc), format characters (Cf), and every white space but U+0020
+// (Zs, Zl, Zp). One table, so that a rune costs one lookup.
+var refusedRunes = rangetable.Merge(unicode.Cc, unicode.Cf, unicode.Zs, unicode.Zl, unicode.Zp)
+
+// badRune returns the error for a name containing r, naming the character
+// by its code point and what kind of character it is: the characters refused
+// are mostly invisible, so quoting them would show nothing.
+func badRune(field string, r rune) *Error {
+	switch {
+	case r == '/':
+		return invalid("%s contains U+002F, a slash; names may not contain \"/\": every id must fit in one URL path segment", field)
+	case unicode.IsControl(r):
+		return invalid("%s contains U+%04X, a control character; names may not contain control or format characters", field, r)
+	case unicode.Is(unicode.Cf, r):
+		return invalid("%s contains U+%04X, a format character (invisible); names may not contain control or format characters", field, r)
+	}
+	return invalid("%s contains U+%04X, a space other than U+0020; names may contain only the plain space U+0020, and not at either end", field, r)
 }
 
 func checkQuantity(field string, q int64, lim Limits) error {

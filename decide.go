@@ -195,8 +195,30 @@ func (x *decision) receive(c ReceiveStock) error {
 	if done, err := x.replayed("receipt", key, c.ID, fp); done || err != nil {
 		return err
 	}
+	// A lot expires when its best-before day ends (LotExpiry), and the
+	// timer fires at that moment: a receipt decided at or after it would be
+	// expired by the same batch. It is refused instead, so the sender hears
+	// of the mistake rather than seeing the stock vanish.
+	if at, ok := LotExpiry(c.BestBefore); ok && !x.now.Before(at) {
+		return invalid("best_before %s has already passed: the lot would expire at once", c.BestBefore)
+	}
+	if err := x.s.configured(c.Location); err != nil {
+		return err
+	}
 	x.accept(key, fp)
 	x.emit(c.SKU, c.ID, StockReceived{Location: c.Location, Quantity: c.Quantity, Lot: c.Lot, BestBefore: c.BestBefore, Fingerprint: fp})
+	return nil
+}
+
+// configured checks that a command names a configured location. Only
+// decisions check it: events in old logs may name locations that were never
+// configured (they were accepted before the rule), and they apply as ever.
+// Locations are never removed, so a location configured once stays valid
+// for every later decision, in every partition.
+func (s *State) configured(location string) error {
+	if _, ok := s.locations[location]; !ok {
+		return unknownLocation(location)
+	}
 	return nil
 }
 
@@ -212,6 +234,9 @@ func (s *State) stockAt(sku, location string) (*skuState, *stock) {
 func (x *decision) adjust(c AdjustStock) error {
 	key, fp := adjustmentKey(c.ID), Fingerprint(c)
 	if done, err := x.replayed("adjustment", key, c.ID, fp); done || err != nil {
+		return err
+	}
+	if err := x.s.configured(c.Location); err != nil {
 		return err
 	}
 	_, st := x.s.stockAt(c.SKU, c.Location)
@@ -276,6 +301,9 @@ func (x *decision) count(c CountStock) error {
 	if done, err := x.replayed("count", key, c.ID, fp); done || err != nil {
 		return err
 	}
+	if err := x.s.configured(c.Location); err != nil {
+		return err
+	}
 	_, st := x.s.stockAt(c.SKU, c.Location)
 	if st == nil {
 		st = &stock{}
@@ -304,6 +332,9 @@ func (x *decision) transfer(c TransferStock) error {
 		}
 		x.d.Replay = true
 		return nil
+	}
+	if err := firstError(x.s.configured(c.From), x.s.configured(c.To)); err != nil {
+		return err
 	}
 	sk, st := x.s.stockAt(c.SKU, c.From)
 	var avail int64
@@ -358,6 +389,21 @@ func (x *decision) reserve(c Reserve) error {
 			x.d.Wait = c.ID
 		}
 		return nil
+	}
+	// A line naming a location that does not exist could never be held
+	// there: say so, rather than insufficient_stock. Every line is checked
+	// here, at the home, including the lines other partitions will hold.
+	for _, l := range c.Lines {
+		if l.Location != "" {
+			if err := x.s.configured(l.Location); err != nil {
+				return err
+			}
+		}
+		for _, loc := range l.Locations {
+			if err := x.s.configured(loc); err != nil {
+				return err
+			}
+		}
 	}
 	ttl := c.TTL
 	if ttl == 0 {

@@ -26,7 +26,7 @@ func TestReceive(t *testing.T) {
 				wantLoc(t, c, "A", "w1", 10, 0, 10, 0, 0)
 				wantLots(t, c, "A", "w1", LotView{Lot: "L1", Quantity: 10, BestBefore: bb15})
 				res, err := c.states[0].Result(recvLot("r1", "A", "w1", 10, "L1", bb15))
-				if err != nil || res.(Receipt).Position != 1 || !res.(Receipt).Time.Equal(t0) {
+				if err != nil || res.(Receipt).Position != 2 || !res.(Receipt).Time.Equal(t0) {
 					t.Fatalf("result = %+v, %v", res, err)
 				}
 			},
@@ -94,7 +94,38 @@ func TestReceive(t *testing.T) {
 		{name: "no id", when: recv("", "A", "w1", 1), code: CodeInvalid},
 		{name: "no sku", when: recv("r1", "", "w1", 1), code: CodeInvalid},
 		{name: "no location", when: recv("r1", "A", "", 1), code: CodeInvalid},
-		{name: "location with a space", when: recv("r1", "A", "w 1", 1), code: CodeInvalid},
+		{
+			name:    "unknown location",
+			given:   []Command{recv("r0", "A", "w1", 1)},
+			when:    recv("r1", "A", "w9", 10),
+			unknown: []string{"w9"},
+			code:    CodeUnknownLocation,
+			check: func(t *testing.T, c *cluster) {
+				if v := c.sku("A"); v.OnHand != 1 || len(v.Locations) != 1 {
+					t.Fatalf("A = %+v, want only w1", v)
+				}
+			},
+		},
+		{
+			name:    "a location once configured",
+			given:   []Command{warehouse("w9", 1, "")},
+			when:    recv("r1", "A", "w9", 10),
+			want:    []Event{ev("A", StockReceived{Location: "w9", Quantity: 10})},
+			unknown: []string{"w9"},
+		},
+		{
+			name:    "a past best_before is refused before an unknown location",
+			when:    recvLot("r1", "A", "w9", 1, "L", "2027-03-01"),
+			unknown: []string{"w9"},
+			code:    CodeInvalid,
+		},
+		{
+			name: "names with spaces between words",
+			when: recvLot("r 1", "Gouda 500g", "Halle 2", 3, "LOT 7", ""),
+			want: []Event{ev("Gouda 500g", StockReceived{Location: "Halle 2", Quantity: 3, Lot: "LOT 7"})},
+		},
+		{name: "location ending with a space", when: recv("r1", "A", "w1 ", 1), code: CodeInvalid},
+		{name: "sku with a zero-width space", when: recv("r1", "A\u200b", "w1", 1), code: CodeInvalid},
 		{name: "lot with a slash", when: recvLot("r1", "A", "w1", 1, "a/b", ""), code: CodeInvalid},
 		{name: "id too long", when: recv(strings.Repeat("x", MaxIDLength+1), "A", "w1", 1), code: CodeInvalid},
 		{name: "id not UTF-8", when: recv("r\xff", "A", "w1", 1), code: CodeInvalid},
@@ -121,7 +152,7 @@ func TestAdjust(t *testing.T) {
 			check: func(t *testing.T, c *cluster) {
 				wantLoc(t, c, "A", "w1", 7, 0, 7, 0, 0)
 				res, _ := c.states[0].Result(adjust("a1", "A", "w1", -3, r))
-				if a := res.(Adjustment); a.Delta != -3 || a.Reason != r || a.Position != 2 {
+				if a := res.(Adjustment); a.Delta != -3 || a.Reason != r || a.Position != 3 {
 					t.Fatalf("result = %+v", a)
 				}
 			},
@@ -229,7 +260,15 @@ func TestAdjust(t *testing.T) {
 		{name: "delta too large", when: adjust("a1", "A", "w1", -DefaultLimits.MaxQuantity-1, ReasonLost), code: CodeInvalid},
 		{name: "unknown reason", when: adjust("a1", "A", "w1", 1, "stolen"), code: CodeInvalid},
 		{name: "no reason", when: adjust("a1", "A", "w1", 1, ""), code: CodeInvalid},
-		{name: "bad lot", when: AdjustStock{ID: "a1", SKU: "A", Location: "w1", Delta: 1, Reason: ReasonFound, Lot: "a b"}, code: CodeInvalid},
+		{name: "bad lot", when: AdjustStock{ID: "a1", SKU: "A", Location: "w1", Delta: 1, Reason: ReasonFound, Lot: " a"}, code: CodeInvalid},
+		{name: "unknown location, adding", when: adjust("a1", "A", "w9", 2, ReasonFound), unknown: []string{"w9"}, code: CodeUnknownLocation},
+		{
+			name:    "unknown location, taking",
+			given:   []Command{recv("r1", "A", "w1", 10)},
+			when:    adjust("a1", "A", "w9", -2, ReasonLost),
+			unknown: []string{"w9"},
+			code:    CodeUnknownLocation,
+		},
 	}...)
 	runSpecs(t, specs)
 }
@@ -306,6 +345,7 @@ func TestCount(t *testing.T) {
 		{name: "negative", when: CountStock{ID: "c1", SKU: "A", Location: "w1", OnHand: -1}, code: CodeInvalid},
 		{name: "too large", when: CountStock{ID: "c1", SKU: "A", Location: "w1", OnHand: DefaultLimits.MaxQuantity + 1}, code: CodeInvalid},
 		{name: "no location", when: CountStock{ID: "c1", SKU: "A", OnHand: 1}, code: CodeInvalid},
+		{name: "unknown location", when: CountStock{ID: "c1", SKU: "A", Location: "w9", OnHand: 4}, unknown: []string{"w9"}, code: CodeUnknownLocation},
 	})
 }
 
@@ -397,6 +437,20 @@ func TestTransfer(t *testing.T) {
 		{name: "same from and to", when: TransferStock{ID: "t1", SKU: "A", From: "w1", To: "w1", Quantity: 1}, code: CodeInvalid},
 		{name: "quantity zero", when: TransferStock{ID: "t1", SKU: "A", From: "w1", To: "s1"}, code: CodeInvalid},
 		{name: "no destination", when: TransferStock{ID: "t1", SKU: "A", From: "w1", Quantity: 1}, code: CodeInvalid},
+		{
+			name:    "unknown destination",
+			given:   []Command{recv("r1", "A", "w1", 10)},
+			when:    TransferStock{ID: "t1", SKU: "A", From: "w1", To: "w9", Quantity: 1},
+			unknown: []string{"w9"},
+			code:    CodeUnknownLocation,
+			check:   func(t *testing.T, c *cluster) { wantLoc(t, c, "A", "w1", 10, 0, 10, 0, 0) },
+		},
+		{
+			name:    "unknown source",
+			when:    TransferStock{ID: "t1", SKU: "A", From: "w9", To: "w1", Quantity: 1},
+			unknown: []string{"w9"},
+			code:    CodeUnknownLocation,
+		},
 	})
 }
 
@@ -509,7 +563,7 @@ func TestConfigureLocation(t *testing.T) {
 		{name: "unknown kind", when: ConfigureLocation{ID: "w1", Kind: "shed"}, code: CodeInvalid},
 		{name: "negative priority", when: ConfigureLocation{ID: "w1", Kind: KindStore, Priority: -1}, code: CodeInvalid},
 		{name: "no id", when: ConfigureLocation{Kind: KindStore}, code: CodeInvalid},
-		{name: "bad region", when: ConfigureLocation{ID: "w1", Kind: KindThirdParty, Region: "e u"}, code: CodeInvalid},
+		{name: "bad region", when: ConfigureLocation{ID: "w1", Kind: KindThirdParty, Region: "eu\u00a0"}, code: CodeInvalid},
 	})
 }
 
@@ -720,9 +774,35 @@ func TestReserve(t *testing.T) {
 		{name: "negative ttl", when: Reserve{ID: "c1", TTL: -time.Second, Lines: []ReserveLine{line("A", 1)}}, code: CodeInvalid},
 		{name: "location and locations", when: reserve("c1", ReserveLine{SKU: "A", Quantity: 1, Location: "w1", Locations: []string{"w2"}}), code: CodeInvalid},
 		{name: "empty preferred location", when: reserve("c1", ReserveLine{SKU: "A", Quantity: 1, Locations: []string{""}}), code: CodeInvalid},
+		{
+			name:    "unknown location",
+			given:   two,
+			when:    reserve("c1", lineAt("A", 1, "w9")),
+			unknown: []string{"w9"},
+			code:    CodeUnknownLocation,
+		},
+		{
+			name:    "unknown preferred location",
+			given:   two,
+			when:    reserve("c1", ReserveLine{SKU: "A", Quantity: 1, Locations: []string{"w1", "w9"}}),
+			unknown: []string{"w9"},
+			code:    CodeUnknownLocation,
+		},
+		{
+			name:       "unknown location on a line another partition holds",
+			partitions: 2,
+			given:      []Command{recv("r1", skuIn("A", 0, 2), "w1", 10), recv("r2", skuIn("B", 1, 2), "w1", 10)},
+			when:       reserve("c1", line(skuIn("A", 0, 2), 1), lineAt(skuIn("B", 1, 2), 1, "w9")),
+			unknown:    []string{"w9"},
+			code:       CodeUnknownLocation,
+			check: func(t *testing.T, c *cluster) {
+				wantNoRes(t, c, "c1")
+				wantLoc(t, c, skuIn("B", 1, 2), "w1", 10, 0, 10, 0, 0)
+			},
+		},
 		{name: "no sku", when: reserve("c1", line("", 1)), code: CodeInvalid},
 		{name: "no id", when: reserve("", line("A", 1)), code: CodeInvalid},
-		{name: "bad customer", when: Reserve{ID: "c1", Customer: "a b", Lines: []ReserveLine{line("A", 1)}}, code: CodeInvalid},
+		{name: "bad customer", when: Reserve{ID: "c1", Customer: "a\u202eb", Lines: []ReserveLine{line("A", 1)}}, code: CodeInvalid},
 	})
 }
 
@@ -1015,6 +1095,7 @@ func TestHoldExpiry(t *testing.T) {
 
 func TestLotExpiry(t *testing.T) {
 	end15 := time.Date(2027, 3, 16, 0, 0, 0, 0, time.UTC).Sub(t0)
+	endToday := time.Date(2027, 3, 11, 0, 0, 0, 0, time.UTC).Sub(t0)
 	runSpecs(t, []spec{
 		{
 			name:  "before the day ends",
@@ -1033,23 +1114,41 @@ func TestLotExpiry(t *testing.T) {
 			},
 		},
 		{
-			name:  "a receipt already past its best_before",
-			given: []Command{recvLot("r1", "A", "w1", 5, "L0", "2027-03-01")},
-			when:  tick{},
-			wantDue: []Event{
-				ev("A", LotExpired{Location: "w1", Lot: "L0", BestBefore: "2027-03-01", Quantity: 5}),
-			},
+			name:  "a receipt already past its best_before is refused",
+			when:  recvLot("r1", "A", "w1", 5, "L0", "2027-03-01"),
+			code:  CodeInvalid,
 			check: func(t *testing.T, c *cluster) { wantLoc(t, c, "A", "w1", 0, 0, 0, 0, 0) },
 		},
 		{
-			name:  "a past lot cannot be reserved",
-			given: []Command{recvLot("r1", "A", "w1", 5, "L0", "2027-03-01")},
-			when:  reserve("c1", line("A", 1)),
+			name: "a receipt whose best_before was yesterday is refused",
+			when: recvLot("r1", "A", "w1", 5, "L0", "2027-03-09"),
+			code: CodeInvalid,
+		},
+		{
+			name:  "a receipt whose best_before is today is accepted until the day ends",
+			when:  at(endToday-time.Nanosecond, recvLot("r1", "A", "w1", 5, "L0", "2027-03-10")),
+			want:  []Event{ev("A", StockReceived{Location: "w1", Quantity: 5, Lot: "L0", BestBefore: "2027-03-10"})},
+			check: func(t *testing.T, c *cluster) { wantLoc(t, c, "A", "w1", 5, 0, 5, 0, 0) },
+		},
+		{
+			name: "a receipt whose best_before is today is refused when the day ends",
+			when: at(endToday, recvLot("r1", "A", "w1", 5, "L0", "2027-03-10")),
+			code: CodeInvalid,
+		},
+		{
+			name:    "a lot received on its last day expires when the day ends",
+			given:   []Command{recvLot("r1", "A", "w1", 5, "L0", "2027-03-10")},
+			when:    at(endToday, tick{}),
+			wantDue: []Event{ev("A", LotExpired{Location: "w1", Lot: "L0", BestBefore: "2027-03-10", Quantity: 5})},
+		},
+		{
+			name:   "a receipt accepted before its date passed replays after it",
+			given:  []Command{recvLot("r1", "A", "w1", 5, "L0", "2027-03-10")},
+			when:   at(endToday+time.Hour, recvLot("r1", "A", "w1", 5, "L0", "2027-03-10")),
+			replay: true,
 			wantDue: []Event{
-				ev("A", LotExpired{Location: "w1", Lot: "L0", BestBefore: "2027-03-01", Quantity: 5}),
+				ev("A", LotExpired{Location: "w1", Lot: "L0", BestBefore: "2027-03-10", Quantity: 5}),
 			},
-			code:  CodeInsufficientStock,
-			lines: []Shortfall{{SKU: "A", Requested: 1, Available: 0}},
 		},
 		{
 			name:  "held units of an expired lot are a shortage",
@@ -1093,6 +1192,7 @@ func renderAny(v any) string { return fmt.Sprintf("%+v", canon(v)) }
 // remembered: a reservation rejected for lack of stock is decided afresh.
 func TestRejectedReservationNotRemembered(t *testing.T) {
 	c := newCluster(t, 1, t0)
+	mustDo(t, c, warehouse("w1", 1, ""))
 	mustDo(t, c, recv("r1", "A", "w1", 1))
 	if _, _, err := c.do(reserve("c1", line("A", 2))); !IsCode(err, CodeInsufficientStock) {
 		t.Fatalf("first attempt: %v", err)
@@ -1118,6 +1218,7 @@ func mustDo(t testing.TB, c *cluster, cmd Command) Decision {
 // last event is taken as happening at that event's time.
 func TestDecideTimeNeverGoesBack(t *testing.T) {
 	s := NewState(0, 1, DefaultLimits)
+	s.SetLocations(Locations{"w1": {ID: "w1", Kind: KindWarehouse}})
 	apply := func(d Decision) {
 		t.Helper()
 		for _, e := range d.Events {
@@ -1151,6 +1252,7 @@ func TestNextDeadline(t *testing.T) {
 	if _, ok := c.states[0].NextDeadline(); ok {
 		t.Fatalf("a deadline in an empty partition")
 	}
+	mustDo(t, c, warehouse("w1", 1, ""))
 	mustDo(t, c, recvLot("r1", "A", "w1", 5, "L1", bb15))
 	lotEnd, _ := LotExpiry(bb15)
 	if at, ok := c.states[0].NextDeadline(); !ok || !at.Equal(lotEnd) {

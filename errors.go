@@ -3,6 +3,7 @@ package stockd
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -144,4 +145,10 @@ func notFound(kind, id string) *Error {
 // mismatch returns the coded error for an id reused with a different request.
 func mismatch(kind, id string) *Error {
 	return Errorf(CodeIdempotencyMismatch, "%s id %q was already used with a different request", kind, id)
+}
+
+// unknownLocation returns the coded error for a command naming a location
+// that was never configured, saying how to configure it.
+func unknownLocation(id string) *Error {
+	return Errorf(CodeUnknownLocation, "location %q is not configured: PUT /v1/locations/%s first", id, url.PathEscape(id))
 }

@@ -3,7 +3,10 @@ package stockd
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +45,11 @@ type spec struct {
 	replay bool
 	// check looks at the views afterwards.
 	check func(t *testing.T, c *cluster)
+	// unknown lists locations the spec names that must stay unconfigured.
+	// Every other location a command of the spec names, and that no
+	// ConfigureLocation of the spec configures, is configured before given,
+	// last in priority (see configureNamed).
+	unknown []string
 }
 
 // timed runs a command at t0 plus after.
@@ -92,6 +100,7 @@ func runSpecs(t *testing.T, specs []spec) {
 
 func (sp spec) run(t *testing.T) {
 	c := newCluster(t, max(sp.partitions, 1), t0)
+	c.configureNamed(append(slices.Clone(sp.given), sp.when), sp.unknown)
 	for i, g := range sp.given {
 		cmd := c.unwrap(g)
 		c.tickAll()
@@ -159,7 +168,12 @@ func (sp spec) run(t *testing.T) {
 	}
 	// Whatever happened, a rebuilt state must agree with the live one.
 	for p, s := range c.states {
-		if diff := sameState(s, c.replay(p, c.logs[p], nil)); diff != "" {
+		re := c.replay(p, c.logs[p], nil)
+		if p != LocationPartition {
+			// As the engine does: locations come from their partition.
+			re.SetLocations(c.states[LocationPartition].Locations())
+		}
+		if diff := sameState(s, re); diff != "" {
 			t.Fatalf("partition %d rebuilt from its log differs: %s", p, diff)
 		}
 		dec, derr := DecodeState(EncodeState(s), c.limits)
@@ -171,6 +185,62 @@ func (sp spec) run(t *testing.T) {
 			t.Fatalf("partition %d rebuilt from a snapshot differs: %s", p, diff)
 		}
 	}
+}
+
+// configureNamed configures, before anything else happens, every valid
+// location that cmds name without configuring it themselves, except those
+// listed in unknown: commands are refused at locations never configured, and most
+// specs are not about that. The locations get the lowest priority there is
+// and no region, so that allocation orders them as it would order locations
+// never configured: after every location a spec configures, by id.
+func (c *cluster) configureNamed(cmds []Command, unknown []string) {
+	c.tb.Helper()
+	named := map[string]bool{}
+	configured := map[string]bool{}
+	for _, cmd := range cmds {
+		if t, ok := cmd.(timed); ok {
+			cmd = t.cmd
+		}
+		for _, loc := range locationsOf(cmd) {
+			named[loc] = true
+		}
+		if l, ok := cmd.(ConfigureLocation); ok {
+			configured[l.ID] = true
+		}
+	}
+	for _, loc := range slices.Sorted(maps.Keys(named)) {
+		if configured[loc] || slices.Contains(unknown, loc) || CheckName("location", loc) != nil {
+			continue
+		}
+		if _, _, err := c.do(ConfigureLocation{ID: loc, Kind: KindWarehouse, Priority: math.MaxInt32}); err != nil {
+			c.fatalf("configure %s: %v", loc, err)
+		}
+	}
+	c.quiesce()
+}
+
+// locationsOf returns the locations a command names.
+func locationsOf(cmd Command) []string {
+	switch c := cmd.(type) {
+	case ReceiveStock:
+		return []string{c.Location}
+	case AdjustStock:
+		return []string{c.Location}
+	case CountStock:
+		return []string{c.Location}
+	case TransferStock:
+		return []string{c.From, c.To}
+	case Reserve:
+		var out []string
+		for _, l := range c.Lines {
+			if l.Location != "" {
+				out = append(out, l.Location)
+			}
+			out = append(out, l.Locations...)
+		}
+		return out
+	}
+	return nil
 }
 
 func asError(err error, e **Error) bool { return errors.As(err, e) }

@@ -7,7 +7,8 @@ import (
 )
 
 // sagaWorld is a cluster of n partitions with one SKU in each, A in 0, B in 1
-// and C in 2, each with 10 units at w1 (C with cStock).
+// and C in 2, each with 10 units at w1 (C with cStock), the one location
+// configured.
 type sagaWorld struct {
 	*cluster
 	a, b, c string
@@ -16,6 +17,7 @@ type sagaWorld struct {
 func newSagaWorld(t testing.TB, n int, cStock int64) *sagaWorld {
 	t.Helper()
 	w := &sagaWorld{cluster: newCluster(t, n, t0), a: skuIn("A", 0, n), b: skuIn("B", 1, n)}
+	mustDo(t, w.cluster, warehouse("w1", 1, ""))
 	mustDo(t, w.cluster, recv("ra", w.a, "w1", 10))
 	mustDo(t, w.cluster, recv("rb", w.b, "w1", 10))
 	if n > 2 {

@@ -272,16 +272,15 @@ func (s *sim) fail(format string, args ...any) {
 
 func (s *sim) run(steps int) {
 	s.logf("P=%d skus=%v", s.c.p, s.skus)
-	// Some locations configured, and some stock to start with, sent like
-	// any other command.
-	for _, loc := range s.locs[:3] {
-		if s.chance(60) {
-			s.send(ConfigureLocation{ID: loc, Kind: KindWarehouse, Priority: s.rng.IntN(4), Region: s.pick([]string{"", "eu", "us"})}, meantValid)
-		}
+	// The locations configured, but the last, and some stock to start
+	// with, sent like any other command. Commands naming the last location
+	// are refused until a later step configures it, if one does.
+	for _, loc := range s.locs[:len(s.locs)-1] {
+		s.send(ConfigureLocation{ID: loc, Kind: KindWarehouse, Priority: s.rng.IntN(4), Region: s.pick([]string{"", "eu", "us"})}, meantValid)
 	}
 	for _, sku := range s.skus {
 		for range 1 + s.rng.IntN(2) {
-			c := ReceiveStock{ID: s.newID("r"), SKU: sku, Location: s.pick(s.locs), Quantity: int64(5 + s.rng.IntN(15))}
+			c := ReceiveStock{ID: s.newID("r"), SKU: sku, Location: s.loc(), Quantity: int64(5 + s.rng.IntN(15))}
 			if s.chance(40) {
 				c.Lot, c.BestBefore = s.pick(s.lots), s.bestBefore()
 			}
@@ -442,6 +441,15 @@ func describe(cmd Command) string {
 
 func (s *sim) pick(xs []string) string { return xs[s.rng.IntN(len(xs))] }
 
+// loc returns a location for a command: rarely the last one, which starts
+// unconfigured.
+func (s *sim) loc() string {
+	if s.chance(8) {
+		return s.locs[len(s.locs)-1]
+	}
+	return s.pick(s.locs[:len(s.locs)-1])
+}
+
 func (s *sim) newID(prefix string) string {
 	s.ids++
 	return prefix + strconv.Itoa(s.ids)
@@ -477,7 +485,7 @@ func (s *sim) generate() (Command, intent) {
 		return ConfigureSKU{SKU: s.pick(s.skus), SafetyStock: int64(s.rng.IntN(4)), LowStockThreshold: int64(s.rng.IntN(5))}, meantValid
 	case r < 38:
 		kinds := []LocationKind{KindWarehouse, KindStore, KindThirdParty}
-		c := ConfigureLocation{ID: s.pick(s.locs[:3]), Kind: kinds[s.rng.IntN(3)], Priority: s.rng.IntN(4), Region: s.pick([]string{"", "eu", "us"})}
+		c := ConfigureLocation{ID: s.pick(s.locs), Kind: kinds[s.rng.IntN(3)], Priority: s.rng.IntN(4), Region: s.pick([]string{"", "eu", "us"})}
 		if s.chance(5) {
 			c.Kind = "shed"
 			return c, meantInvalid
@@ -514,7 +522,7 @@ func (s *sim) reuse(n int) int {
 }
 
 func (s *sim) genReceive() (Command, intent) {
-	c := ReceiveStock{ID: s.newID("r"), SKU: s.pick(s.skus), Location: s.pick(s.locs), Quantity: int64(1 + s.rng.IntN(15))}
+	c := ReceiveStock{ID: s.newID("r"), SKU: s.pick(s.skus), Location: s.loc(), Quantity: int64(1 + s.rng.IntN(15))}
 	if s.chance(60) {
 		c.Lot, c.BestBefore = s.pick(s.lots), s.bestBefore()
 	}
@@ -547,7 +555,7 @@ func (s *sim) heldLocation() (string, string) {
 		}
 	}
 	if len(found) == 0 || s.chance(40) {
-		return s.pick(s.skus), s.pick(s.locs)
+		return s.pick(s.skus), s.loc()
 	}
 	slices.SortFunc(found, func(a, b [2]string) int { return strings.Compare(a[0]+"/"+a[1], b[0]+"/"+b[1]) })
 	k := found[s.rng.IntN(len(found))]
@@ -598,7 +606,7 @@ func (s *sim) genCount() (Command, intent) {
 }
 
 func (s *sim) genTransfer() (Command, intent) {
-	c := TransferStock{ID: s.newID("t"), SKU: s.pick(s.skus), From: s.pick(s.locs), To: s.pick(s.locs), Quantity: int64(1 + s.rng.IntN(5))}
+	c := TransferStock{ID: s.newID("t"), SKU: s.pick(s.skus), From: s.loc(), To: s.loc(), Quantity: int64(1 + s.rng.IntN(5))}
 	switch s.reuse(len(s.transfers)) {
 	case 1:
 		return s.transfers[s.rng.IntN(len(s.transfers))], meantValid
@@ -657,10 +665,10 @@ func (s *sim) genLines() []ReserveLine {
 		l := ReserveLine{SKU: skus[i], Quantity: int64(1 + s.rng.IntN(4))}
 		switch r := s.rng.IntN(100); {
 		case r < 20:
-			l.Location = s.pick(s.locs)
+			l.Location = s.loc()
 		case r < 35:
 			for range 1 + s.rng.IntN(3) {
-				l.Locations = append(l.Locations, s.pick(s.locs))
+				l.Locations = append(l.Locations, s.loc())
 			}
 		}
 		l.Split = s.chance(25)
@@ -850,6 +858,11 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 		}
 		return outcome{}, false
 	}
+	// Only locations configured in the state decided against may be named.
+	known := func(loc string) bool {
+		_, ok := st.Locations()[loc]
+		return ok
+	}
 	switch c := cmd.(type) {
 	case ConfigureLocation:
 		if old, ok := st.Locations()[c.ID]; ok && old == Location(c) {
@@ -866,15 +879,32 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 		if o, ok := keyed(receiptKey(c.ID), Fingerprint(c)); ok {
 			return o
 		}
+		// The lot would expire the moment it arrived: at the end of its
+		// best-before day, UTC.
+		if c.BestBefore != "" {
+			d, _ := time.Parse(time.DateOnly, c.BestBefore)
+			if !now.Before(d.Add(24 * time.Hour)) {
+				return refused(CodeInvalid)
+			}
+		}
+		if !known(c.Location) {
+			return refused(CodeUnknownLocation)
+		}
 		return accepted
 	case CountStock:
 		if o, ok := keyed(countKey(c.ID), Fingerprint(c)); ok {
 			return o
 		}
+		if !known(c.Location) {
+			return refused(CodeUnknownLocation)
+		}
 		return accepted
 	case AdjustStock:
 		if o, ok := keyed(adjustmentKey(c.ID), Fingerprint(c)); ok {
 			return o
+		}
+		if !known(c.Location) {
+			return refused(CodeUnknownLocation)
 		}
 		if c.Delta > 0 {
 			return accepted
@@ -895,6 +925,9 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 				return replayed
 			}
 			return refused(CodeIdempotencyMismatch)
+		}
+		if !known(c.From) || !known(c.To) {
+			return refused(CodeUnknownLocation)
 		}
 		if avail := viewLoc(st, c.SKU, c.From).Available; avail < c.Quantity {
 			return outcome{code: CodeInsufficientStock, lines: []Shortfall{{SKU: c.SKU, Requested: c.Quantity, Available: max(avail, 0)}}}
@@ -920,6 +953,13 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 				return refused(CodeUnavailable)
 			}
 			return replayed
+		}
+		// A line naming a location that does not exist is refused, on
+		// whichever partition the line would be held.
+		for _, l := range c.Lines {
+			if (l.Location != "" && !known(l.Location)) || !all(l.Locations, known) {
+				return refused(CodeUnknownLocation)
+			}
 		}
 		var short []Shortfall
 		for _, l := range c.Lines {
@@ -991,6 +1031,16 @@ func (s *sim) expectOnReservation(p int, st *State, cmd Command, now time.Time) 
 		return accepted
 	}
 	return outcome{}
+}
+
+// all reports whether ok holds for every element of xs.
+func all(xs []string, ok func(string) bool) bool {
+	for _, x := range xs {
+		if !ok(x) {
+			return false
+		}
+	}
+	return true
 }
 
 // viewLoc returns the view of sku at location in st.

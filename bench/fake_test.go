@@ -113,6 +113,10 @@ func (f *fakeStockd) handler() http.Handler {
 			write(w, status, v)
 		}
 	}
+	mux.HandleFunc("PUT /v1/locations/{id}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"`+r.PathValue("id")+`","kind":"warehouse","priority":1,"region":"bench"}`)
+	})
 	mux.HandleFunc("POST /v1/receipts", one(f.receive))
 	mux.HandleFunc("POST /v1/reservations", one(f.reserve))
 	mux.HandleFunc("POST /v1/batch", func(w http.ResponseWriter, r *http.Request) {

@@ -107,10 +107,39 @@ func (s *Stockd) stock(ctx context.Context, w Workload) error {
 	if err, ok := s.stocked[key]; ok {
 		return err
 	}
-	err := s.receiveAll(ctx, w)
+	err := s.configureLocation(ctx)
+	if err == nil {
+		err = s.receiveAll(ctx, w)
+	}
 	s.stocked[key] = err
 	return err
 }
+
+// configureLocation configures the location receipts go to: stock may only
+// be received where a location was configured.
+func (s *Stockd) configureLocation(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, s.base+"/v1/locations/"+benchLocation, strings.NewReader(`{"kind":"warehouse","priority":1,"region":"bench"}`))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if s.auth != "" {
+		req.Header.Set("Authorization", s.auth)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("configuring location %s: HTTP %d: %s", benchLocation, resp.StatusCode, snippet(b))
+	}
+	return nil
+}
+
+// benchLocation is the location every receipt goes to.
+const benchLocation = "w1"
 
 // maxReceipt is the largest quantity one receipt may carry.
 const maxReceipt = 1_000_000_000

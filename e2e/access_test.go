@@ -76,6 +76,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	// Seed data, as root.
 	for _, r := range []matrixRequest{
 		{"/v1/locations/w1", `{"kind":"warehouse","priority":1,"region":"eu"}`},
+		{"/v1/locations/w1b", `{"kind":"store","priority":3,"region":"eu"}`},
 		{"/v1/receipts", `{"id":"seed-r","sku":"A","location":"w1","quantity":20}`},
 		{"/v1/transfers", `{"id":"seed-t","sku":"A","from":"w1","to":"w1b","quantity":1}`},
 		{"/v1/reservations", `{"id":"m-commit","lines":[{"sku":"A","quantity":1}]}`},

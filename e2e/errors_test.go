@@ -17,6 +17,7 @@ import (
 // invalid_request on every route that takes one, and change nothing.
 func TestMalformedRequestsAre400(t *testing.T) {
 	s := Start(t, Options{})
+	locations(t, s.Client, "w1", "w2")
 	receive(t, s.Client, "r", "A", "w1", 5)
 	must3(s.Client.Reserve(ctx, stockd.Reserve{ID: "held", Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 1}}}))
 	must3(s.Client.Transfer(ctx, stockd.TransferStock{ID: "t", SKU: "A", From: "w1", To: "w2", Quantity: 1}))
@@ -93,6 +94,7 @@ func TestInvalidValuesAre422(t *testing.T) {
 	limits.MaxLines = 3
 	s := Start(t, Options{Engine: engine.Options{Limits: limits}})
 	c := s.Client
+	locations(t, c, "w1", "w2")
 	receive(t, c, "r", "A", "w1", 5)
 	must3(c.Reserve(ctx, stockd.Reserve{ID: "held", Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 1}}}))
 	cases := []struct{ method, path, body string }{
@@ -100,7 +102,9 @@ func TestInvalidValuesAre422(t *testing.T) {
 		{"POST", "/v1/receipts", `{"id":"r1","sku":"A","location":"w1","quantity":-5}`},
 		{"POST", "/v1/receipts", `{"id":"r1","sku":"A","location":"w1","quantity":10000000000}`},
 		{"POST", "/v1/receipts", `{"id":"","sku":"A","location":"w1","quantity":1}`},
-		{"POST", "/v1/receipts", `{"id":"r1","sku":"A B","location":"w1","quantity":1}`},
+		{"POST", "/v1/receipts", `{"id":"r1","sku":"A\u200bB","location":"w1","quantity":1}`},
+		{"POST", "/v1/receipts", `{"id":"r1","sku":" A","location":"w1","quantity":1}`},
+		{"POST", "/v1/receipts", `{"id":"r1","sku":"A","location":"w1","quantity":1,"best_before":"2020-01-01"}`},
 		{"POST", "/v1/receipts", `{"id":"r1","sku":"A","location":"w1","quantity":1,"best_before":"15/03/2027"}`},
 		{"POST", "/v1/adjustments", `{"id":"a1","sku":"A","location":"w1","delta":0,"reason":"lost"}`},
 		{"POST", "/v1/adjustments", `{"id":"a1","sku":"A","location":"w1","delta":1,"reason":"stolen"}`},
@@ -163,6 +167,7 @@ func TestInvalidValuesAre422(t *testing.T) {
 // the limit is configurable.
 func TestBodyTooLarge(t *testing.T) {
 	s := Start(t, Options{})
+	locations(t, s.Client, "w1")
 	big := `{"id":"r","sku":"A","location":"w1","quantity":1,"lot":"` + strings.Repeat("x", 1<<20) + `"}`
 	for _, path := range []string{"/v1/receipts", "/v1/reservations", "/v1/batch", "/v1/reservations/x/commit"} {
 		wantProblem(t, raw(t, s, "POST", path, big), 413, stockd.CodeBodyTooLarge)
@@ -188,6 +193,7 @@ func TestBodyTooLarge(t *testing.T) {
 func TestIdempotencyKeyOnCommitAndExtend(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
+	locations(t, c, "w1")
 	receive(t, c, "r", "A", "w1", 10)
 	receive(t, c, "rb", "B", "w1", 10)
 	must3(c.Reserve(ctx, stockd.Reserve{ID: "c1", TTL: time.Hour, Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 2}, {SKU: "B", Quantity: 2}}}))
@@ -264,7 +270,8 @@ func TestNotFound(t *testing.T) {
 func TestOddIDsRoundTrip(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	for _, id := range []string{"a?b", "a#b", "a%2Fb", "ümlaut", "a+b", "50%", "a;b", "...x", "a&sku=B"} {
+	for _, id := range []string{"a?b", "a#b", "a%2Fb", "ümlaut", "a+b", "50%", "a;b", "...x", "a&sku=B", "a b"} {
+		locations(t, c, "loc-"+id)
 		receive(t, c, "r-"+id, id, "loc-"+id, 3)
 		if st := stockOf(t, c, id); st.SKU != id || st.OnHand != 3 || st.Locations[0].Location != "loc-"+id {
 			t.Errorf("SKU(%q) = %+v", id, st)
@@ -314,10 +321,12 @@ func TestFieldNamesAreExact(t *testing.T) {
 }
 
 // TestAvailabilityRejectsBadSKUs: GET /v1/availability refuses a SKU no
-// command would accept (empty, with a space) with 422 invalid_request: bad
-// input gets a clear error (DESIGN §2.8).
+// command would accept (empty, with a space at an end, with an invisible
+// character) with 422 invalid_request: bad input gets a clear error (DESIGN
+// §2.8).
 func TestAvailabilityRejectsBadSKUs(t *testing.T) {
 	s := Start(t, Options{})
 	wantProblem(t, raw(t, s, "GET", "/v1/availability?sku=", nil), 422, stockd.CodeInvalid)
-	wantProblem(t, raw(t, s, "GET", "/v1/availability?sku=a%20b", nil), 422, stockd.CodeInvalid)
+	wantProblem(t, raw(t, s, "GET", "/v1/availability?sku=a%20", nil), 422, stockd.CodeInvalid)
+	wantProblem(t, raw(t, s, "GET", "/v1/availability?sku=a%E2%80%8Bb", nil), 422, stockd.CodeInvalid)
 }

@@ -47,6 +47,7 @@ func benchReserve(b *testing.B, workload string, callers int) {
 	ctx := context.Background()
 	obs := &batchCounter{}
 	e, _ := open(b, 64, engine.Options{SkipSnapshotOnClose: true, Observer: obs, Logger: quiet})
+	configureLocations(b, e, "w1")
 	skus := []string{"hot"}
 	if workload == "uniform" {
 		skus = make([]string, uniformSKUs)
@@ -244,6 +245,19 @@ func writeLog(b *testing.B, store stockd.Store, parts, total int) {
 			if sku := "sku-" + strconv.Itoa(i); stockd.PartitionOf(sku, parts) == p {
 				skus = append(skus, sku)
 			}
+		}
+		// Three locations, configured in the partition that owns them
+		// and handed to the others, as the engine does.
+		locs := stockd.Locations{}
+		for i := range 3 {
+			l := stockd.ConfigureLocation{ID: "w" + strconv.Itoa(i), Kind: stockd.KindWarehouse, Priority: i}
+			if p == stockd.LocationPartition {
+				do(l)
+			}
+			locs[l.ID] = stockd.Location(l)
+		}
+		if p != stockd.LocationPartition {
+			st.SetLocations(locs)
 		}
 		for i, sku := range skus {
 			do(stockd.ReceiveStock{ID: "r-" + sku, SKU: sku, Location: "w" + strconv.Itoa(i%3), Quantity: 1_000_000_000})

@@ -56,6 +56,10 @@ func crashChild(dir, cycle string) {
 		fmt.Fprintln(os.Stderr, "engine:", err)
 		os.Exit(3)
 	}
+	if _, err := e.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w1", Kind: stockd.KindWarehouse, Priority: 1}); err != nil {
+		fmt.Fprintln(os.Stderr, "configure w1:", err)
+		os.Exit(3)
+	}
 	var mu sync.Mutex
 	ack := func(format string, args ...any) {
 		line := fmt.Sprintf(format, args...) + "\n"

@@ -140,6 +140,7 @@ func TestCartLifecycle(t *testing.T) {
 func TestHotSKU(t *testing.T) {
 	ctx := context.Background()
 	e, _ := open(t, 8, engine.Options{})
+	configureLocations(t, e, "w1")
 	must3(e.Receive(ctx, stockd.ReceiveStock{ID: "r", SKU: "hot", Location: "w1", Quantity: 100}))
 	const callers = 1000
 	var granted, refused atomic.Int64
@@ -207,6 +208,7 @@ func TestTimersAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	configureLocations(t, e, "w1")
 	for i, sku := range skus {
 		must3(e.Receive(ctx, stockd.ReceiveStock{ID: fmt.Sprint("r", i), SKU: sku, Location: "w1", Quantity: 5}))
 	}
@@ -243,6 +245,7 @@ func TestTimersAfterRestart(t *testing.T) {
 func TestOverload(t *testing.T) {
 	ctx := context.Background()
 	e, _ := open(t, 1, engine.Options{InboxSize: 4})
+	configureLocations(t, e, "w1")
 	must3(e.Receive(ctx, stockd.ReceiveStock{ID: "r", SKU: "A", Location: "w1", Quantity: 1_000_000}))
 	var overloaded, ok atomic.Int64
 	var wg sync.WaitGroup

@@ -55,6 +55,7 @@ func TestFsyncFailureStopsTheEngine(t *testing.T) {
 		return nil
 	}))
 	e, store := openFS(t, fs, 4)
+	configureLocations(t, e, "w1")
 	for i := range 50 {
 		if _, _, err := e.Receive(ctx, stockd.ReceiveStock{ID: fmt.Sprint("r-", i), SKU: fmt.Sprint("sku-", i%5), Location: "w1", Quantity: 3}); err != nil {
 			t.Fatal(err)
@@ -130,6 +131,7 @@ func TestCrashLosesOnlyUnacknowledged(t *testing.T) {
 	for round := range 8 {
 		mem := vfs.NewCrashableMem()
 		e, store := openFS(t, mem, 4)
+		configureLocations(t, e, "w1")
 		var mu sync.Mutex
 		var receipts, holds []string
 		stop := make(chan struct{})

@@ -34,6 +34,7 @@ func TestLinearizable(t *testing.T) {
 		initial    = 6
 	)
 	e, _ := open(t, partitions, engine.Options{})
+	configureLocations(t, e, "w1")
 	ctx := context.Background()
 	names := make([]string, skus)
 	for i := range names {

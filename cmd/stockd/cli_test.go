@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/e2e"
+	"github.com/stockd/stockd/engine"
 )
 
 // run runs the command line against s and returns the exit code and output.
@@ -58,6 +60,7 @@ func runCases(t *testing.T, s *e2e.Server, cases []cliCase) {
 
 func TestStockCommands(t *testing.T) {
 	s := e2e.Start(t, e2e.Options{})
+	configureLocations(t, s, "w1", "s1")
 	runCases(t, s, []cliCase{
 		{"receive", []string{"receive", "--sku", "A", "--location", "w1", "--quantity", "10", "--lot", "L1", "--best-before", "2099-03-15", "--id", "r-1"}, 0, `receipt r-1: 10 of A at w1 lot L1 best before 2099-03-15`, "", false},
 		{"receive replay", []string{"receive", "--sku", "A", "--location", "w1", "--quantity", "10", "--lot", "L1", "--best-before", "2099-03-15", "--id", "r-1"}, 0, `already done earlier`, "", false},
@@ -157,6 +160,7 @@ func must3[T any](v T, _ bool, err error) T { return must(v, err) }
 
 func TestSKUAndLocationCommands(t *testing.T) {
 	s := e2e.Start(t, e2e.Options{})
+	configureLocations(t, s, "w1")
 	c := s.Client
 	ctx := context.Background()
 	r1 := must3(c.Receive(ctx, stockd.ReceiveStock{ID: "r-1", SKU: "A", Location: "w1", Quantity: 10, Lot: "L1", BestBefore: "2099-03-15"}))
@@ -243,6 +247,7 @@ func TestGlobalBehaviour(t *testing.T) {
 		{"unreachable", []string{"sku", "A", "--url", "http://127.0.0.1:1"}, 1, "", `(?s)no answer.*Is the service running at http://127.0.0.1:1`, false},
 	})
 	// STOCKD_URL is the default --url.
+	configureLocations(t, s, "w1")
 	t.Setenv("STOCKD_URL", s.URL)
 	stdout.Reset()
 	stderr.Reset()
@@ -252,6 +257,7 @@ func TestGlobalBehaviour(t *testing.T) {
 	// STOCKD_KEY is the default --key; the key's name is the actor.
 	keys, tokens := e2e.NewKeys(t, map[string][]stockd.Scope{"ops-bot": {stockd.ScopeStockWrite}})
 	keyed := e2e.Start(t, e2e.Options{Keys: keys})
+	must(keyed.Engine.ConfigureLocation(context.Background(), stockd.ConfigureLocation{ID: "w1", Kind: stockd.KindWarehouse, Priority: 1}))
 	t.Setenv("STOCKD_URL", keyed.URL)
 	if code := Run(context.Background(), []string{"receive", "--sku", "E", "--location", "w1", "--quantity", "1"}, &stdout, &stderr); code != exitRejected {
 		t.Errorf("receive without a key: exit %d, want %d (refused)", code, exitRejected)
@@ -287,6 +293,7 @@ func writeFile(t *testing.T, name, content string) string {
 
 func TestImport(t *testing.T) {
 	s := e2e.Start(t, e2e.Options{})
+	configureLocations(t, s, "w1", "w2")
 	ctx := context.Background()
 	good := writeFile(t, "delivery.csv", "sku,quantity,best_before,lot\nA,10,2099-03-15,L1\nB,5,,\nA,2,2099-01-01,L0\n")
 	runCases(t, s, []cliCase{
@@ -307,14 +314,14 @@ func TestImport(t *testing.T) {
 	})
 
 	// Every bad row is reported by line, and nothing is sent.
-	bad := writeFile(t, "bad.csv", "ingredient,quantity,best_before\nC,3,2099-01-01\nC,zero,2099-01-01\nbad sku,1,\nC,-4,\nC,2,31/12/2099\nC,1,2099-01-01,extra\n\"C,1\n")
+	bad := writeFile(t, "bad.csv", "ingredient,quantity,best_before\nC,3,2099-01-01\nC,zero,2099-01-01\nbad\u200bsku,1,\nC,-4,\nC,2,31/12/2099\nC,1,2099-01-01,extra\n\"C,1\n")
 	code, out, errOut := run(t, s, "import", "--location", "w1", bad)
 	if code != 1 {
 		t.Errorf("import with bad rows: exit %d, want 1\n%s\n%s", code, out, errOut)
 	}
 	for _, want := range []string{
 		`bad.csv:3: quantity "zero" is not a whole number`,
-		`bad.csv:4: sku "bad sku" contains a space`,
+		`bad.csv:4: sku contains U+200B, a format character (invisible)`,
 		`bad.csv:5: quantity -4 must be between 1`,
 		`bad.csv:6: best_before "31/12/2099" is not a date`,
 		`bad.csv:7: 4 field(s), but the header has 3`,
@@ -352,9 +359,14 @@ func TestImport(t *testing.T) {
 
 // TestImportSeedSample imports the supplier sample of seed 001 (pizza
 // ingredients, header ingredient,quantity,best_before) as it is printed
-// there, in chunks of 2 to exercise chunking.
+// there, in chunks of 2 to exercise chunking, on a server whose clock is set
+// to when the sample was fresh; its lots expire when that clock reaches
+// today. Imported today, its rows are refused: their dates have passed.
 func TestImportSeedSample(t *testing.T) {
-	s := e2e.Start(t, e2e.Options{})
+	var now atomic.Int64
+	now.Store(time.Date(2018, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
+	s := e2e.Start(t, e2e.Options{Engine: engine.Options{Now: func() time.Time { return time.Unix(0, now.Load()).UTC() }}})
+	configureLocations(t, s, "kitchen")
 	sample := "ingredient,quantity,best_before\npepperoni,2000,2019-03-15\nmushroom,1000,2018-11-30\npineapple,500,2018-03-15\nham,3000,2018-12-31\n"
 	if seed, err := os.ReadFile("/work/shared/seeds/001_b6ce5bfdd53de691.txt"); err == nil && !strings.Contains(string(seed), sample) {
 		t.Fatalf("the sample no longer matches seed 001")
@@ -371,7 +383,9 @@ func TestImportSeedSample(t *testing.T) {
 			t.Errorf("%s history = %+v", sku, page.Events)
 		}
 	}
-	// The sample's dates are long past: its lots expire at once.
+	// Today the sample's dates are long past: its lots expire at once.
+	now.Store(time.Now().UnixNano())
+	s.Engine.Poke()
 	deadline := time.Now().Add(10 * time.Second)
 	for must(s.Client.SKU(ctx, "ham", stockd.AsOf{})).OnHand != 0 {
 		if time.Now().After(deadline) {
@@ -379,11 +393,17 @@ func TestImportSeedSample(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// A row with such a date delivered today is refused, and says why.
+	today := writeFile(t, "pizza-today.csv", "ingredient,quantity,best_before\nham,10,2018-12-31\n")
+	runCases(t, s, []cliCase{
+		{"past date today", []string{"import", "--location", "kitchen", today}, 3, `1 row\(s\): 0 received, 0 already imported, 1 refused`, `pizza-today.csv:2: refused: best_before 2018-12-31 has already passed: the lot would expire at once`, false},
+	})
 }
 
 // TestImportLarge imports more rows than one batch holds.
 func TestImportLarge(t *testing.T) {
 	s := e2e.Start(t, e2e.Options{})
+	configureLocations(t, s, "w1")
 	var b strings.Builder
 	b.WriteString("sku,quantity,location\n")
 	for i := range 2500 {
