@@ -3,6 +3,7 @@ package stockd
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is a stable, machine-readable error code. Codes are part of the public
@@ -66,6 +67,10 @@ type Error struct {
 	Lines []Shortfall
 	// Status is, for CodeNotHeld, the reservation's current status.
 	Status ReservationStatus
+	// RetryAfter is, for CodeOverloaded and CodeUnavailable, how long the
+	// service expects the client to wait before trying again (the HTTP
+	// layer sends it as Retry-After), or 0 when it names no pause.
+	RetryAfter time.Duration
 	// Err is an underlying cause. It is for logs only and never shown to
 	// clients.
 	Err error
