@@ -147,7 +147,7 @@ type Engine struct {
 	opts Options
 	// history bounds the time-travel reads running at once.
 	history chan struct{}
-	log  *slog.Logger
+	log     *slog.Logger
 
 	parts []*partition
 	reg   *registry
@@ -433,8 +433,8 @@ func (e *Engine) failed() bool {
 }
 
 var (
-	errClosed   = stockd.Errorf(stockd.CodeUnavailable, "the service is shutting down")
-	errFailed   = stockd.Errorf(stockd.CodeUnavailable, "the service stopped after a storage failure")
+	errClosed = stockd.Errorf(stockd.CodeUnavailable, "the service is shutting down")
+	errFailed = stockd.Errorf(stockd.CodeUnavailable, "the service stopped after a storage failure")
 )
 
 // Close stops taking requests, finishes every batch already taken (their
