@@ -24,19 +24,21 @@ import (
 // max(0, F + ⌊Q/MaxBatch⌋ + 1 − Pipeline) batches complete, and after the Q
 // before it are decided:
 //
-//		wait = max(0, F + ⌊Q/MaxBatch⌋ + 1 − Pipeline) × perBatch + Q × perCmd + stall
+//	wait = max(0, F + ⌊Q/MaxBatch⌋ + 1 − Pipeline) × perBatch + Q × perCmd + stall
 //
-//	  - perCmd is the decider's measured time per command (moving average).
-//	  - perBatch is the measured time between two completions of a backlogged
-//	    partition less its commands' share (perCmd × n): what a batch costs
-//	    whatever its size, a slow fsync included. A batch is backlogged when
-//	    requests waited for room in the pipeline, or when it was cut at
-//	    MaxBatch; for other batches (an idle partition, one request, one
-//	    fsync) the batch's own latency stands in for the interval.
-//	  - stall is how far the batch now in flight is overdue: the time since
-//	    the partition last completed a batch (or became busy), less the usual
-//	    latency of a batch. It is 0 while the store keeps its pace, and grows
-//	    when an fsync hangs, before any batch completes to say so.
+// where:
+//
+//   - perCmd is the decider's measured time per command (moving average).
+//   - perBatch is the measured time between two completions of a backlogged
+//     partition less its commands' share (perCmd × n): what a batch costs
+//     whatever its size, a slow fsync included. A batch is backlogged when
+//     requests waited for room in the pipeline, or when it was cut at
+//     MaxBatch; for other batches (an idle partition, one request, one
+//     fsync) the batch's own latency stands in for the interval.
+//   - stall is how far the batch now in flight is overdue: the time since
+//     the partition last completed a batch (or became busy), less the usual
+//     latency of a batch. It is 0 while the store keeps its pace, and grows
+//     when an fsync hangs, before any batch completes to say so.
 //
 // A request that joins the next batch to be taken (Q < MaxBatch) is admitted
 // whatever the estimate unless the partition is stalled: waiting for the one
