@@ -71,18 +71,107 @@ type HistoryPage struct {
 // that SKU. It is how a SKU's state as of a past moment is rebuilt: the same
 // Apply as live, over a subset of a partition's log.
 func ReplaySKU(sku string, partition, partitions int, limits Limits, events []Event) (SKUState, bool, error) {
-	s := NewState(partition, partitions, limits)
+	r := NewSKUReplayer(sku, partition, partitions, limits)
+	if err := r.Apply(events); err != nil {
+		return SKUState{}, false, err
+	}
+	v, ok := r.View()
+	return v, ok, nil
+}
+
+// SKUReplayer folds the events of one SKU page by page, so that rebuilding a
+// SKU with a long history needs memory for one page and for what the SKU
+// holds at that point, not for the whole history. Between pages it forgets
+// what no later event of the SKU can need and no view shows: reservations
+// that are no longer held (committed, released, expired), the records of
+// receipts, adjustments and counts, and transfers that arrived. Once a
+// reservation is settled no later event of the SKU holds stock for it again
+// (a retry of a cart that a participant compensated is a new hold, and the
+// participant forgot the old one): forgetting it changes no view.
+type SKUReplayer struct {
+	sku string
+	s   *State
+	// settled counts what became forgettable since the last compaction.
+	settled int
+}
+
+// NewSKUReplayer returns a replayer of sku, which lives in partition of
+// partitions.
+func NewSKUReplayer(sku string, partition, partitions int, limits Limits) *SKUReplayer {
+	return &SKUReplayer{sku: sku, s: NewState(partition, partitions, limits)}
+}
+
+// compactEvery is the least number of settled entries that makes a
+// replayer compact its state; it also waits until they are at least half of
+// what it holds, so compaction costs O(1) per event.
+var compactEvery = 4096
+
+// Apply folds the next events of the SKU, in version order, continuing from
+// the last event applied.
+func (r *SKUReplayer) Apply(events []Event) error {
+	s := r.s
 	for _, e := range events {
 		// The events of one SKU are a subsequence of the partition's log:
 		// positions have gaps, versions do not.
 		s.head = e.Position - 1
 		if err := s.Apply(e); err != nil {
-			return SKUState{}, false, err
+			return err
+		}
+		switch d := e.Data.(type) {
+		case ReservationReleased:
+			r.settled++
+			if d.Reason == ReleaseCompensated {
+				// A cart that could not be held is forgotten once it is
+				// undone, so that a retry with its id holds afresh: by a
+				// participant in the decision that releases its lines, by
+				// the home at SagaSettled. Neither the other lines nor
+				// SagaSettled are in this SKU's history, so the fold
+				// forgets the cart here; nothing of this SKU refers to it
+				// in between. Otherwise a retry's hold would join the
+				// released cart: counted in reserved, not listed in holds.
+				delete(s.reservations, d.Reservation)
+			}
+		case ReservationCommitted, StockReceived, StockAdjusted, StockCounted, TransferArrived:
+			r.settled++
 		}
 	}
-	v, ok := s.SKUView(sku)
-	return v, ok, nil
+	if r.settled >= compactEvery && 2*r.settled >= len(s.reservations)+len(s.records)+len(s.transfers) {
+		r.compact()
+	}
+	return nil
 }
+
+// compact forgets what no later event of the SKU needs and no view shows.
+func (r *SKUReplayer) compact() {
+	s := r.s
+	for id, res := range s.reservations {
+		if res.status != StatusHeld && res.status != StatusPending {
+			delete(s.reservations, id)
+		}
+	}
+	for id, t := range s.transfers {
+		if !t.arrivedAt.IsZero() {
+			delete(s.transfers, id)
+		}
+	}
+	clear(s.records)
+	// Timers point at reservations: rebuild them from those kept.
+	s.rearm()
+	r.settled = 0
+}
+
+// Version returns the SKU version of the last event applied, 0 if none: the
+// AfterVersion of the next page to read.
+func (r *SKUReplayer) Version() uint64 {
+	if sk := r.s.skus[r.sku]; sk != nil {
+		return sk.version
+	}
+	return 0
+}
+
+// View returns the SKU's state after the events applied so far, with the
+// position and time of the last of them, and false if none was applied.
+func (r *SKUReplayer) View() (SKUState, bool) { return r.s.SKUView(r.sku) }
 
 type actorKey struct{}
 

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -70,6 +71,7 @@ func benchReserve(b *testing.B, workload string, callers int) {
 
 	lat := make([][]time.Duration, callers)
 	var next atomic.Int64
+	var refused atomic.Int64
 	var wg sync.WaitGroup
 	b.ResetTimer()
 	start := time.Now()
@@ -89,6 +91,14 @@ func benchReserve(b *testing.B, workload string, callers int) {
 					ID: prefix + strconv.FormatInt(i, 10), TTL: time.Hour,
 					Lines: []stockd.ReserveLine{{SKU: sku, Quantity: 1}},
 				})
+				for backOff(err) {
+					refused.Add(1)
+					t0 = time.Now()
+					_, _, err = e.Reserve(ctx, stockd.Reserve{
+						ID: prefix + strconv.FormatInt(i, 10), TTL: time.Hour,
+						Lines: []stockd.ReserveLine{{SKU: sku, Quantity: 1}},
+					})
+				}
 				lat[c] = append(lat[c], time.Since(t0))
 				if err != nil {
 					b.Error(err)
@@ -101,10 +111,22 @@ func benchReserve(b *testing.B, workload string, callers int) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	reportLatency(b, b.N, elapsed, slices.Concat(lat...))
+	b.ReportMetric(float64(refused.Load())/float64(b.N), "refused/op")
 	if n := obs.batches.Load(); n > 0 {
 		b.ReportMetric(float64(obs.cmds.Load())/float64(n), "cmds/batch")
 		b.ReportMetric(float64(obs.appendNs.Load())/float64(obs.appends.Load())/1e6, "append-ms")
 	}
+}
+
+// backOff reports whether err is an overload refusal and, if so, waits the
+// pause it asks for, as a well-behaved client does.
+func backOff(err error) bool {
+	var se *stockd.Error
+	if !errors.As(err, &se) || se.Code != stockd.CodeOverloaded {
+		return false
+	}
+	time.Sleep(se.RetryAfter)
+	return true
 }
 
 // batchCounter is an Observer that counts batches and append latency, so

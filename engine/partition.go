@@ -52,6 +52,9 @@ type partition struct {
 	snapshotted atomic.Uint64
 	// held is state.Held() as of the last batch decided, for metrics.
 	held atomic.Int64
+	// adm measures how fast the partition drains its queue and admits
+	// requests by the wait they would have.
+	adm admission
 }
 
 // request is one command or read waiting for a partition.
@@ -96,6 +99,11 @@ type batch struct {
 	started   time.Time
 	wait      func() error
 	locs      *stockd.Locations // set when this batch changed locations
+	// For admission: how many requests and internal commands the decider
+	// took for this batch, when, and whether they had waited for room.
+	taken      int
+	takenAt    int64
+	backlogged bool
 }
 
 func newPartition(e *Engine, id int, st *stockd.State) *partition {
@@ -113,6 +121,7 @@ func newPartition(e *Engine, id int, st *stockd.State) *partition {
 	}
 	p.durable.Store(st.Head())
 	p.held.Store(int64(st.Held()))
+	p.adm.maxBatch, p.adm.pipeline = int64(e.opts.MaxBatch), int64(e.opts.Pipeline)
 	return p
 }
 
@@ -140,7 +149,15 @@ func (p *partition) run() {
 	reqs := make([]*request, 0, 64)
 	for {
 		reqs = reqs[:0]
-		p.inflight <- struct{}{} // wait for room in the pipeline
+		// Wait for room in the pipeline. Requests that were waiting
+		// meanwhile make this batch a measure of the partition's capacity.
+		backlogged := false
+		select {
+		case p.inflight <- struct{}{}:
+		default:
+			p.inflight <- struct{}{}
+			backlogged = len(p.inbox) > 0
+		}
 		select {
 		case r := <-p.inbox:
 			reqs = append(reqs, r)
@@ -162,14 +179,16 @@ func (p *partition) run() {
 			// so it is always the last request this partition sees.
 			reqs, stopping = reqs[:n-1], true
 		}
+		backlogged = backlogged || len(reqs) >= p.e.opts.MaxBatch
 		if p.e.failed() {
 			b := &batch{partition: p.id}
+			p.take(b, len(reqs), 0, backlogged)
 			for _, r := range reqs {
 				b.reply(r, nil, false, errFailed)
 			}
 			p.appends <- b
 		} else {
-			p.appends <- p.decide(reqs)
+			p.appends <- p.decide(reqs, backlogged)
 		}
 		if stopping {
 			p.drop()
@@ -197,6 +216,7 @@ func (p *partition) drop() {
 	}
 	p.inflight <- struct{}{}
 	b := &batch{partition: p.id}
+	p.take(b, 0, 0, false)
 	for id, ws := range p.waiters {
 		for _, w := range ws {
 			b.reply(w, nil, false, errClosed)
@@ -206,8 +226,15 @@ func (p *partition) drop() {
 	p.appends <- b
 }
 
+// take records in b, and tells admission, that the decider took n requests
+// and internal more commands for it.
+func (p *partition) take(b *batch, n, internal int, backlogged bool) {
+	b.taken, b.takenAt, b.backlogged = n+internal, p.e.opts.clock(), backlogged
+	p.adm.took(n, b.takenAt)
+}
+
 // decide decides a batch and starts its append.
-func (p *partition) decide(reqs []*request) *batch {
+func (p *partition) decide(reqs []*request, backlogged bool) *batch {
 	now := p.e.opts.Now()
 	st := p.state
 	if l := p.e.locs.Load(); p.id != stockd.LocationPartition && l != p.seen {
@@ -225,6 +252,7 @@ func (p *partition) decide(reqs []*request) *batch {
 		events:    make([]stockd.Event, 0, n),
 		replies:   make([]reply, 0, len(reqs)),
 	}
+	p.take(b, len(reqs), len(internal), backlogged)
 	for _, c := range internal {
 		p.fire(b, now)
 		p.apply(b, c, nil, now)
@@ -241,6 +269,7 @@ func (p *partition) decide(reqs []*request) *batch {
 	p.fire(b, now)
 	b.head = st.Head()
 	p.held.Store(int64(st.Held()))
+	p.adm.decided(b.taken, p.e.opts.clock()-b.takenAt)
 	if o := p.e.opts.Observer; o != nil && len(reqs)+len(internal) > 0 {
 		o.Batch(p.id, len(reqs)+len(internal), len(b.events))
 	}
@@ -348,6 +377,10 @@ func (p *partition) complete() {
 				o.Appended(p.id, time.Since(b.started))
 			}
 		}
+		// Admission counts the batch out before its replies go: a caller
+		// that sends its next request at once must not find its last one
+		// still counted ahead of it.
+		p.adm.done(b.taken, b.takenAt, p.e.opts.clock(), b.backlogged)
 		if p.e.failed() {
 			for _, r := range b.replies {
 				p.e.reg.settle(r.req.claim, false)

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/stockd/stockd"
 )
@@ -191,26 +192,57 @@ func (e *Engine) SKU(ctx context.Context, sku string, at stockd.AsOf) (stockd.SK
 		}
 		return v.(stockd.SKUState), nil
 	}
+	select {
+	case e.history <- struct{}{}:
+		defer func() { <-e.history }()
+	default:
+		return stockd.SKUState{}, errHistoryBusy
+	}
 	upTo := e.parts[p].durable.Load()
 	if at.Position != 0 && at.Position < upTo {
 		upTo = at.Position
 	}
-	events, err := e.store.ReadSKU(ctx, sku, stockd.SKUQuery{UpToPosition: upTo, UpToTime: at.Time})
-	if err != nil {
-		return stockd.SKUState{}, err
+	// Fold the history a page at a time: memory for one page and for what
+	// the SKU holds, however long its history.
+	r := stockd.NewSKUReplayer(sku, p, len(e.parts), e.opts.Limits)
+	q := stockd.SKUQuery{UpToPosition: upTo, UpToTime: at.Time, Limit: asOfPage}
+	for {
+		q.AfterVersion = r.Version()
+		events, err := e.store.ReadSKU(ctx, sku, q)
+		if err != nil {
+			return stockd.SKUState{}, err
+		}
+		if err := r.Apply(events); err != nil {
+			return stockd.SKUState{}, err
+		}
+		if len(events) < q.Limit {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return stockd.SKUState{}, err
+		}
 	}
-	v, ok, err := stockd.ReplaySKU(sku, p, len(e.parts), e.opts.Limits, events)
-	if err != nil {
-		return stockd.SKUState{}, err
-	}
+	v, ok := r.View()
 	if !ok {
 		return stockd.SKUState{}, stockd.Errorf(stockd.CodeNotFound, "sku %q has no events at that point", sku)
 	}
-	v.Position = upTo
+	// The view carries the position and time of the last event it
+	// reflects; asked for a moment, it is the state as of that moment.
 	if !at.Time.IsZero() {
 		v.AsOf = at.Time
 	}
 	return v, nil
+}
+
+// asOfPage is how many events a time-travel read folds at a time.
+var asOfPage = 4096
+
+// errHistoryBusy refuses a time-travel read while MaxHistoryReads others run.
+// Each takes about a second per 200,000 events of the SKU's history.
+var errHistoryBusy = &stockd.Error{
+	Code:       stockd.CodeOverloaded,
+	Message:    "too many time-travel reads in progress; retry shortly",
+	RetryAfter: time.Second,
 }
 
 // MaxHistoryPage bounds a page of history.
