@@ -197,13 +197,14 @@ stockd reservation list --customer c-9`, stdout, stderr)
 }
 
 func runReservationList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newClientCmd("reservation list", "reservation list --customer C [--limit N]",
-		"Lists a customer's reservations, newest first, from the read model (it may lag a moment).",
+	c := newClientCmd("reservation list", "reservation list --customer C [--after CURSOR] [--limit N]",
+		"Lists a customer's reservations, newest first, a page at a time, from the read model\n(it may lag a moment). The output ends with the command that shows the next page.",
 		`stockd reservation list --customer c-9 --limit 20`, stdout, stderr)
-	var customer string
+	var customer, after string
 	var limit int
 	c.fs.StringVar(&customer, "customer", "", "customer id (required)")
-	c.fs.IntVar(&limit, "limit", 0, "most reservations listed (default: the service's)")
+	c.fs.StringVar(&after, "after", "", "cursor: the 'next' of the previous page")
+	c.fs.IntVar(&limit, "limit", 0, "reservations per page, 1 to 1000 (default: the service's)")
 	pos, code, ok := c.parse(args)
 	if !ok {
 		return code
@@ -214,7 +215,7 @@ func runReservationList(ctx context.Context, args []string, stdout, stderr io.Wr
 	if code, ok := c.required("customer", customer); !ok {
 		return code
 	}
-	rs, err := c.client().CustomerReservations(ctx, stockd.CustomerQuery{Customer: customer, Limit: limit})
+	rs, err := c.client().CustomerReservations(ctx, stockd.CustomerQuery{Customer: customer, After: after, Limit: limit})
 	if err != nil {
 		return c.fail(err)
 	}
@@ -233,6 +234,9 @@ func runReservationList(ctx context.Context, args []string, stdout, stderr io.Wr
 	}
 	tw.Flush()
 	fmt.Fprintf(stdout, "%d reservation(s) of %s, as of %s%s\n", len(rs.Items), customer, formatTime(rs.AsOf), lagNote(rs.Lag.Events))
+	if rs.Next != "" {
+		fmt.Fprintf(stdout, "next page: stockd reservation list --customer %s --after %s\n", customer, rs.Next)
+	}
 	return exitOK
 }
 

@@ -28,11 +28,13 @@ func runSKU(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return runSKUHistory(ctx, args[1:], stdout, stderr)
 		case "config":
 			return runSKUConfig(ctx, args[1:], stdout, stderr)
+		case "list":
+			return runSKUList(ctx, args[1:], stdout, stderr)
 		case "show":
 			args = args[1:]
 		}
 	}
-	c := newClientCmd("sku", "sku [show] SKU [--as-of RFC3339 | --position N]\n       stockd sku history SKU [--after N] [--limit N] [--all]\n       stockd sku config SKU --safety-stock N [--low-stock-threshold N]",
+	c := newClientCmd("sku", "sku [show] SKU [--as-of RFC3339 | --position N]\n       stockd sku history SKU [--after N] [--limit N] [--all]\n       stockd sku list [--prefix P] [--after SKU] [--limit N] [--all]\n       stockd sku config SKU --safety-stock N [--low-stock-threshold N]",
 		"Shows a SKU's stock per location, with lots and holds. It reflects every acknowledged\nwrite; --as-of shows the state at a past moment, rebuilt from the events.",
 		`stockd sku A
 stockd sku A --as-of 2026-11-27T10:00:00Z
@@ -151,6 +153,65 @@ stockd sku history A --all --json`, stdout, stderr)
 		fmt.Fprintf(stdout, "next page: stockd sku history %s --after %d --limit %d\n", pos[0], next, q.Limit)
 	}
 	return exitOK
+}
+
+func runSKUList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := newClientCmd("sku list", "sku list [--prefix P] [--after SKU] [--limit N] [--all]",
+		"Lists SKUs in lexical order with their stock, a page at a time, from the read model\n(it may lag a moment). The output ends with the command that shows the next page.",
+		`stockd sku list --prefix shoe- --limit 50
+stockd sku list --all --json`, stdout, stderr)
+	var q stockd.SKUListQuery
+	var all bool
+	c.fs.StringVar(&q.Prefix, "prefix", "", "list only SKUs that start with this")
+	c.fs.StringVar(&q.After, "after", "", "cursor: list SKUs after this one (the 'next' of the previous page)")
+	c.fs.IntVar(&q.Limit, "limit", 100, "SKUs per page, 1 to 1000")
+	c.fs.BoolVar(&all, "all", false, "follow the cursor to the end")
+	pos, code, ok := c.parse(args)
+	if !ok {
+		return code
+	}
+	if len(pos) > 0 {
+		return c.usageError("unexpected argument %q", pos[0])
+	}
+	cl := c.client()
+	var page stockd.SKUPage
+	var items []stockd.SKUSummary
+	for {
+		p, err := cl.SKUs(ctx, q)
+		if err != nil {
+			return c.fail(err)
+		}
+		page = p
+		items = append(items, p.Items...)
+		if !all || p.Next == "" {
+			break
+		}
+		q.After = p.Next
+	}
+	page.Items = items
+	if c.json {
+		c.printJSON(page)
+		return exitOK
+	}
+	tw := c.table()
+	fmt.Fprintln(tw, "SKU\tON HAND\tRESERVED\tAVAILABLE")
+	for _, it := range items {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", it.SKU, it.OnHand, it.Reserved, it.Available)
+	}
+	tw.Flush()
+	fmt.Fprintf(stdout, "%d SKU(s), as of %s%s\n", len(items), formatTime(page.AsOf), lagNote(page.Lag.Events))
+	if page.Next != "" {
+		fmt.Fprintf(stdout, "next page: stockd sku list --after %s --limit %d%s\n", page.Next, q.Limit, prefixFlag(q.Prefix))
+	}
+	return exitOK
+}
+
+// prefixFlag repeats a --prefix in a suggested command line.
+func prefixFlag(p string) string {
+	if p == "" {
+		return ""
+	}
+	return " --prefix " + p
 }
 
 // compactJSON shows event data on one line.

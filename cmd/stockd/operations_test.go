@@ -1,0 +1,130 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/stockd/stockd/api"
+	"github.com/stockd/stockd/e2e"
+)
+
+// cliOperations is, for every declared operation, a command line that
+// carries it out against the seed of TestEveryOperationHasACommand.
+var cliOperations = map[string][]string{
+	"listLocations":      {"location", "list"},
+	"putLocation":        {"location", "set", "w2", "--kind", "store", "--priority", "2"},
+	"getLocation":        {"location", "show", "w1"},
+	"listSKUs":           {"sku", "list"},
+	"getSKU":             {"sku", "A"},
+	"putSKUConfig":       {"sku", "config", "A", "--safety-stock", "1"},
+	"getSKUEvents":       {"sku", "history", "A"},
+	"postReceipt":        {"receive", "--id", "r-2", "--sku", "A", "--location", "w1", "-q", "3"},
+	"postAdjustment":     {"adjust", "--id", "a-1", "--sku", "A", "--location", "w1", "--delta", "-1", "--reason", "damaged"},
+	"postCount":          {"count", "--id", "c-1", "--sku", "B", "--location", "w1", "--on-hand", "4"},
+	"postTransfer":       {"transfer", "--id", "t-2", "--sku", "A", "--from", "w1", "--to", "w2", "-q", "1"},
+	"getTransfer":        {"transfer", "show", "t-1"},
+	"arriveTransfer":     {"transfer", "arrive", "t-1"},
+	"postReservation":    {"reserve", "--id", "cart-2", "--customer", "c-9", "A=1"},
+	"listReservations":   {"reservation", "list", "--customer", "c-9"},
+	"getReservation":     {"reservation", "show", "cart-1"},
+	"commitReservation":  {"commit", "cart-1"},
+	"releaseReservation": {"release", "cart-3"},
+	"extendReservation":  {"extend", "cart-4", "--ttl", "20m"},
+	"getAvailability":    {"availability", "A", "B"},
+	"postBatch":          {"import", "--location", "w1", "DELIVERY"},
+}
+
+// TestEveryOperationHasACommand keeps the CLI in step with the operation
+// table: every declared operation has a command, and running that command
+// against the real server is seen by the server's own request metrics on
+// exactly that operation's route.
+func TestEveryOperationHasACommand(t *testing.T) {
+	s := e2e.Start(t, e2e.Options{})
+	delivery := filepath.Join(t.TempDir(), "delivery.csv")
+	if err := os.WriteFile(delivery, []byte("sku,quantity\nC,5\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"location", "set", "w1", "--kind", "warehouse", "--priority", "1"},
+		{"location", "set", "w3", "--kind", "store", "--priority", "3"},
+		{"receive", "--id", "r-1", "--sku", "A", "--location", "w1", "-q", "20"},
+		{"transfer", "--id", "t-1", "--sku", "A", "--from", "w1", "--to", "w3", "-q", "1"},
+		{"reserve", "--id", "cart-1", "--customer", "c-9", "A=1"},
+		{"reserve", "--id", "cart-3", "A=1"},
+		{"reserve", "--id", "cart-4", "A=1"},
+	} {
+		if code, _, errOut := run(t, s, args...); code != 0 {
+			t.Fatalf("seed %v: exit %d: %s", args, code, errOut)
+		}
+	}
+	ops := append([]*api.Operation{&api.Batch}, opsOf(api.Operations)...)
+	declared := map[string]bool{}
+	for _, op := range ops {
+		declared[op.Name] = true
+		args, ok := cliOperations[op.Name]
+		if !ok {
+			t.Errorf("%s (%s) has no CLI command", op.Name, op.Pattern())
+			continue
+		}
+		for i, a := range args {
+			if a == "DELIVERY" {
+				args = append(append(append([]string{}, args[:i]...), delivery), args[i+1:]...)
+			}
+		}
+		before := routeCount(t, s, op.Pattern())
+		if code, out, errOut := run(t, s, args...); code != 0 {
+			t.Errorf("stockd %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errOut)
+			continue
+		}
+		if after := routeCount(t, s, op.Pattern()); after <= before {
+			t.Errorf("stockd %s did not call %s", strings.Join(args, " "), op.Pattern())
+		}
+	}
+	for name := range cliOperations {
+		if !declared[name] {
+			t.Errorf("cliOperations names %s, which no operation declares", name)
+		}
+	}
+}
+
+func opsOf(hs []api.Handler) []*api.Operation {
+	out := make([]*api.Operation, len(hs))
+	for i, h := range hs {
+		out[i] = h.Op()
+	}
+	return out
+}
+
+// routeCount is how many requests the server has answered on route.
+func routeCount(t *testing.T, s *e2e.Server, route string) float64 {
+	t.Helper()
+	mfs, err := s.Metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() != "stockd_http_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if label(m, "route") == route {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
+}
+
+func label(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
