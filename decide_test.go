@@ -25,7 +25,7 @@ func TestReceive(t *testing.T) {
 			check: func(t *testing.T, c *cluster) {
 				wantLoc(t, c, "A", "w1", 10, 0, 10, 0, 0)
 				wantLots(t, c, "A", "w1", LotView{Lot: "L1", Quantity: 10, BestBefore: bb15})
-				res, err := c.states[0].Result(recvLot("r1", "A", "w1", 10, "L1", bb15))
+				res, err := result(c.states[0], recvLot("r1", "A", "w1", 10, "L1", bb15))
 				if err != nil || res.(Receipt).Position != 2 || !res.(Receipt).Time.Equal(t0) {
 					t.Fatalf("result = %+v, %v", res, err)
 				}
@@ -64,7 +64,7 @@ func TestReceive(t *testing.T) {
 			replay: true,
 			check: func(t *testing.T, c *cluster) {
 				wantLoc(t, c, "A", "w1", 10, 0, 10, 0, 0)
-				res, _ := c.states[0].Result(recv("r1", "A", "w1", 10))
+				res, _ := result(c.states[0], recv("r1", "A", "w1", 10))
 				if !res.(Receipt).Time.Equal(t0) {
 					t.Fatalf("replay answered %+v, want the first receipt", res)
 				}
@@ -151,7 +151,7 @@ func TestAdjust(t *testing.T) {
 			want:  []Event{ev("A", StockAdjusted{Location: "w1", Delta: -3, Reason: r, Lots: []LotQty{lq("w1", "", "", 3)}})},
 			check: func(t *testing.T, c *cluster) {
 				wantLoc(t, c, "A", "w1", 7, 0, 7, 0, 0)
-				res, _ := c.states[0].Result(adjust("a1", "A", "w1", -3, r))
+				res, _ := result(c.states[0], adjust("a1", "A", "w1", -3, r))
 				if a := res.(Adjustment); a.Delta != -3 || a.Reason != r || a.Position != 3 {
 					t.Fatalf("result = %+v", a)
 				}
@@ -282,7 +282,7 @@ func TestCount(t *testing.T) {
 			want:  []Event{ev("A", StockCounted{Location: "w1", OnHand: 15, Delta: 5, Lots: []LotQty{lq("w1", "", "", 5)}})},
 			check: func(t *testing.T, c *cluster) {
 				wantLoc(t, c, "A", "w1", 15, 0, 15, 0, 0)
-				res, _ := c.states[0].Result(CountStock{ID: "c1", SKU: "A", Location: "w1", OnHand: 15})
+				res, _ := result(c.states[0], CountStock{ID: "c1", SKU: "A", Location: "w1", OnHand: 15})
 				if n := res.(Count); n.Delta != 5 || n.OnHand != 15 {
 					t.Fatalf("result = %+v", n)
 				}
@@ -295,7 +295,7 @@ func TestCount(t *testing.T) {
 			want:  []Event{ev("A", StockCounted{Location: "w1", OnHand: 6, Delta: -4, Lots: []LotQty{lq("w1", "L1", bb15, 3), lq("w1", "", "", 1)}})},
 			check: func(t *testing.T, c *cluster) {
 				wantLots(t, c, "A", "w1", LotView{Quantity: 6})
-				res, _ := c.states[0].Result(CountStock{ID: "c1", SKU: "A", Location: "w1", OnHand: 6})
+				res, _ := result(c.states[0], CountStock{ID: "c1", SKU: "A", Location: "w1", OnHand: 6})
 				if n := res.(Count); n.Delta != -4 {
 					t.Fatalf("result = %+v", n)
 				}

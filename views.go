@@ -152,75 +152,76 @@ func (s *State) TransferView(id string) (Transfer, bool) {
 	return v, true
 }
 
-// Result returns the answer to a command that was just decided and applied,
-// or repeated: the entity it created or acted on, as it is now. The concrete
-// type depends on the command: Location, SKUConfig, Receipt, Adjustment,
-// Count, Transfer or Reservation.
-func (s *State) Result(cmd Command) (any, error) {
-	switch c := cmd.(type) {
-	case ConfigureLocation:
-		if l, ok := s.locations[c.ID]; ok {
-			return l, nil
-		}
-		return nil, notFound("location", c.ID)
-	case ConfigureSKU:
-		sk := s.skus[c.SKU]
-		if sk == nil {
-			return nil, notFound("sku", c.SKU)
-		}
-		return SKUConfig{SKU: sk.id, SafetyStock: sk.safety, LowStockThreshold: sk.lowStock}, nil
-	case ReceiveStock:
-		r, ok := s.records[receiptKey(c.ID)]
-		if !ok {
-			return nil, notFound("receipt", c.ID)
-		}
-		return Receipt{
-			ID: c.ID, SKU: c.SKU, Location: c.Location, Quantity: c.Quantity, Lot: c.Lot,
-			BestBefore: c.BestBefore, Time: r.time, Position: r.position,
-		}, nil
-	case AdjustStock:
-		r, ok := s.records[adjustmentKey(c.ID)]
-		if !ok {
-			return nil, notFound("adjustment", c.ID)
-		}
-		return Adjustment{
-			ID: c.ID, SKU: c.SKU, Location: c.Location, Delta: c.Delta, Reason: c.Reason, Lot: c.Lot,
-			Time: r.time, Position: r.position,
-		}, nil
-	case CountStock:
-		r, ok := s.records[countKey(c.ID)]
-		if !ok {
-			return nil, notFound("count", c.ID)
-		}
-		return Count{ID: c.ID, SKU: c.SKU, Location: c.Location, OnHand: c.OnHand, Delta: r.delta, Time: r.time, Position: r.position}, nil
-	case TransferStock:
-		return s.transferResult(c.ID)
-	case ArriveTransfer:
-		return s.transferResult(c.ID)
-	case Reserve:
-		return s.reservationResult(c.ID)
-	case ExtendReservation:
-		return s.reservationResult(c.ID)
-	case CommitReservation:
-		return s.reservationResult(c.ID)
-	case ReleaseReservation:
-		return s.reservationResult(c.ID)
+// The results of commands: the entity a command that was just decided and
+// applied, or repeated, created or acted on, as it is now. Each has its own
+// type, so that the engine hands its callers typed answers.
+
+// LocationResult is the answer to ConfigureLocation.
+func (s *State) LocationResult(id string) (Location, error) {
+	if l, ok := s.locations[id]; ok {
+		return l, nil
 	}
-	return nil, nil
+	return Location{}, notFound("location", id)
 }
 
-func (s *State) transferResult(id string) (any, error) {
+// SKUConfigResult is the answer to ConfigureSKU.
+func (s *State) SKUConfigResult(sku string) (SKUConfig, error) {
+	sk := s.skus[sku]
+	if sk == nil {
+		return SKUConfig{}, notFound("sku", sku)
+	}
+	return SKUConfig{SKU: sk.id, SafetyStock: sk.safety, LowStockThreshold: sk.lowStock}, nil
+}
+
+// ReceiptResult is the answer to ReceiveStock.
+func (s *State) ReceiptResult(c ReceiveStock) (Receipt, error) {
+	r, ok := s.records[receiptKey(c.ID)]
+	if !ok {
+		return Receipt{}, notFound("receipt", c.ID)
+	}
+	return Receipt{
+		ID: c.ID, SKU: c.SKU, Location: c.Location, Quantity: c.Quantity, Lot: c.Lot,
+		BestBefore: c.BestBefore, Time: r.time, Position: r.position,
+	}, nil
+}
+
+// AdjustmentResult is the answer to AdjustStock.
+func (s *State) AdjustmentResult(c AdjustStock) (Adjustment, error) {
+	r, ok := s.records[adjustmentKey(c.ID)]
+	if !ok {
+		return Adjustment{}, notFound("adjustment", c.ID)
+	}
+	return Adjustment{
+		ID: c.ID, SKU: c.SKU, Location: c.Location, Delta: c.Delta, Reason: c.Reason, Lot: c.Lot,
+		Time: r.time, Position: r.position,
+	}, nil
+}
+
+// CountResult is the answer to CountStock.
+func (s *State) CountResult(c CountStock) (Count, error) {
+	r, ok := s.records[countKey(c.ID)]
+	if !ok {
+		return Count{}, notFound("count", c.ID)
+	}
+	return Count{ID: c.ID, SKU: c.SKU, Location: c.Location, OnHand: c.OnHand, Delta: r.delta, Time: r.time, Position: r.position}, nil
+}
+
+// TransferResult is the answer to TransferStock and ArriveTransfer, and to
+// a read of a transfer.
+func (s *State) TransferResult(id string) (Transfer, error) {
 	if t, ok := s.TransferView(id); ok {
 		return t, nil
 	}
-	return nil, notFound("transfer", id)
+	return Transfer{}, notFound("transfer", id)
 }
 
-func (s *State) reservationResult(id string) (any, error) {
+// ReservationResult is the answer to Reserve, ExtendReservation,
+// CommitReservation and ReleaseReservation, and to a read of a reservation.
+func (s *State) ReservationResult(id string) (Reservation, error) {
 	if r, ok := s.ReservationView(id); ok {
 		return r, nil
 	}
-	return nil, notFound("reservation", id)
+	return Reservation{}, notFound("reservation", id)
 }
 
 // SKUPage returns, sorted, the first limit ids of the SKUs in this partition

@@ -549,10 +549,14 @@ func (e *Engine) QueueWait(p int) time.Duration {
 	return w
 }
 
-// exec runs a command and returns its result and whether it was new.
-func (e *Engine) exec(ctx context.Context, cmd stockd.Command) (any, bool, error) {
+// exec runs a command and reports whether it was new. result, when not nil,
+// is called on the partition's state once the command is decided, to store
+// the command's typed answer; it may still be called after exec has
+// returned on a cancelled ctx, so the caller must read what it stores only
+// when exec returns without an error.
+func (e *Engine) exec(ctx context.Context, cmd stockd.Command, result func(*stockd.State) error) (bool, error) {
 	if err := cmd.Validate(e.opts.Limits); err != nil {
-		return nil, false, err
+		return false, err
 	}
 	rt := stockd.RouteOf(cmd)
 	var p int
@@ -562,7 +566,7 @@ func (e *Engine) exec(ctx context.Context, cmd stockd.Command) (any, bool, error
 	case rt.Lookup.ID != "":
 		var ok bool
 		if p, ok = e.reg.lookup(rt.Lookup); !ok {
-			return nil, false, notFoundKey(rt.Lookup)
+			return false, notFoundKey(rt.Lookup)
 		}
 	default:
 		p = stockd.PartitionOf(rt.SKU, len(e.parts))
@@ -571,45 +575,62 @@ func (e *Engine) exec(ctx context.Context, cmd stockd.Command) (any, bool, error
 	if rt.Claim.ID != "" {
 		var err error
 		if c, err = e.reg.claim(ctx, rt.Claim, rt.Fingerprint, p); err != nil {
-			return nil, false, err
+			return false, err
 		}
 	}
 	r := newRequest()
-	r.cmd, r.actor, r.claim = cmd, stockd.ActorFrom(ctx), c
+	r.cmd, r.result, r.actor, r.claim = cmd, result, stockd.ActorFrom(ctx), c
 	if err := e.submit(p, r); err != nil {
 		e.reg.settle(c, false)
 		r.recycle()
-		return nil, false, err
+		return false, err
 	}
 	select {
 	case rep := <-r.done:
 		r.recycle()
-		return rep.val, rep.created, rep.err
+		return rep.created, rep.err
 	case <-ctx.Done():
 		// The command may still be carried out; its claim is settled by
 		// the partition either way. The request is not recycled: the
 		// partition still holds it.
-		return nil, false, ctx.Err()
+		return false, ctx.Err()
 	}
 }
 
 // query runs fn on partition p's state. The answer waits, like a command's,
 // until everything it reflects is durable: a read never shows a write that a
 // crash could still take back.
-func (e *Engine) query(ctx context.Context, p int, fn func(*stockd.State) (any, error)) (any, error) {
+func (e *Engine) query(ctx context.Context, p int, fn func(*stockd.State) error) error {
 	r := newRequest()
 	r.query = fn
 	if err := e.submit(p, r); err != nil {
 		r.recycle()
-		return nil, err
+		return err
 	}
 	select {
 	case rep := <-r.done:
 		r.recycle()
-		return rep.val, rep.err
+		return rep.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
+}
+
+// queryAs runs fn on partition p's state and returns its typed answer. The
+// answer is read only after the partition replied: fn may still run after
+// a cancelled ctx made queryAs return.
+func queryAs[T any](ctx context.Context, e *Engine, p int, fn func(*stockd.State) (T, error)) (T, error) {
+	var out T
+	err := e.query(ctx, p, func(s *stockd.State) error {
+		v, err := fn(s)
+		out = v
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return out, nil
 }
 
 func notFoundKey(key stockd.Key) error {

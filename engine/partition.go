@@ -59,8 +59,15 @@ type partition struct {
 
 // request is one command or read waiting for a partition.
 type request struct {
-	cmd    stockd.Command
-	query  func(*stockd.State) (any, error)
+	cmd stockd.Command
+	// result, when set, is called on the state once the command is
+	// decided and applied (or found to repeat one), and stores the typed
+	// answer for the caller, which reads it after the reply; its error is
+	// the command's.
+	result func(*stockd.State) error
+	// query, when set, makes the request a read: it is called on the
+	// state in the partition's order.
+	query  func(*stockd.State) error
 	actor  string
 	claim  *claim
 	replay bool // set while waiting: the command was a repeat
@@ -82,7 +89,6 @@ func (r *request) recycle() {
 
 type reply struct {
 	req     *request
-	val     any
 	created bool
 	err     error
 }
@@ -184,7 +190,7 @@ func (p *partition) run() {
 			b := &batch{partition: p.id}
 			p.take(b, len(reqs), 0, backlogged)
 			for _, r := range reqs {
-				b.reply(r, nil, false, errFailed)
+				b.reply(r, false, errFailed)
 			}
 			p.appends <- b
 		} else {
@@ -219,7 +225,7 @@ func (p *partition) drop() {
 	p.take(b, 0, 0, false)
 	for id, ws := range p.waiters {
 		for _, w := range ws {
-			b.reply(w, nil, false, errClosed)
+			b.reply(w, false, errClosed)
 		}
 		delete(p.waiters, id)
 	}
@@ -260,8 +266,7 @@ func (p *partition) decide(reqs []*request, backlogged bool) *batch {
 	for _, r := range reqs {
 		p.fire(b, now)
 		if r.query != nil {
-			v, err := r.query(st)
-			b.reply(r, v, false, err)
+			b.reply(r, false, r.query(st))
 			continue
 		}
 		p.apply(b, r.cmd, r, now)
@@ -308,7 +313,7 @@ func (p *partition) apply(b *batch, cmd stockd.Command, r *request, now time.Tim
 	d, err := st.Decide(cmd, now)
 	if err != nil {
 		if r != nil {
-			b.reply(r, nil, false, err)
+			b.reply(r, false, err)
 		} else {
 			p.e.log.Error("internal command rejected", "partition", p.id, "command", fmt.Sprintf("%T", cmd), "err", err)
 		}
@@ -341,11 +346,10 @@ func (p *partition) apply(b *batch, cmd stockd.Command, r *request, now time.Tim
 	for _, res := range d.Resolved {
 		for _, w := range p.waiters[res.Reservation] {
 			if res.Err != nil {
-				b.reply(w, nil, false, res.Err)
+				b.reply(w, false, res.Err)
 				continue
 			}
-			v, err := st.Result(w.cmd)
-			b.reply(w, v, !w.replay, err)
+			b.reply(w, !w.replay, w.answer(st))
 		}
 		delete(p.waiters, res.Reservation)
 	}
@@ -357,12 +361,20 @@ func (p *partition) apply(b *batch, cmd stockd.Command, r *request, now time.Tim
 		p.waiters[d.Wait] = append(p.waiters[d.Wait], r)
 		return
 	}
-	v, err := st.Result(cmd)
-	b.reply(r, v, !d.Replay, err)
+	b.reply(r, !d.Replay, r.answer(st))
 }
 
-func (b *batch) reply(r *request, v any, created bool, err error) {
-	b.replies = append(b.replies, reply{req: r, val: v, created: created, err: err})
+// answer stores the typed answer to the request's command, if its caller
+// asked for one.
+func (r *request) answer(st *stockd.State) error {
+	if r.result == nil {
+		return nil
+	}
+	return r.result(st)
+}
+
+func (b *batch) reply(r *request, created bool, err error) {
+	b.replies = append(b.replies, reply{req: r, created: created, err: err})
 }
 
 // complete is the completer loop: it makes batches durable in order, then

@@ -8,57 +8,65 @@ import (
 	"github.com/stockd/stockd"
 )
 
-// run executes a command whose result has type T.
-func run[T any](ctx context.Context, e *Engine, cmd stockd.Command) (T, bool, error) {
-	v, created, err := e.exec(ctx, cmd)
+// run executes a command and returns its answer, which view reads off the
+// partition's state once the command is decided, with its own type: no
+// answer travels as an any. The answer is read only after the partition
+// replied (see exec).
+func run[T any](ctx context.Context, e *Engine, cmd stockd.Command, view func(*stockd.State) (T, error)) (T, bool, error) {
+	var out T
+	created, err := e.exec(ctx, cmd, func(s *stockd.State) error {
+		v, err := view(s)
+		out = v
+		return err
+	})
 	if err != nil {
 		var zero T
 		return zero, false, err
 	}
-	return v.(T), created, nil
+	return out, created, nil
 }
 
 // ConfigureLocation sets a location's kind, priority and region.
 func (e *Engine) ConfigureLocation(ctx context.Context, c stockd.ConfigureLocation) (stockd.Location, error) {
-	l, _, err := run[stockd.Location](ctx, e, c)
+	l, _, err := run(ctx, e, c, func(s *stockd.State) (stockd.Location, error) { return s.LocationResult(c.ID) })
 	return l, err
 }
 
 // ConfigureSKU sets a SKU's safety stock and low-stock threshold.
 func (e *Engine) ConfigureSKU(ctx context.Context, c stockd.ConfigureSKU) (stockd.SKUConfig, error) {
-	s, _, err := run[stockd.SKUConfig](ctx, e, c)
+	s, _, err := run(ctx, e, c, func(s *stockd.State) (stockd.SKUConfig, error) { return s.SKUConfigResult(c.SKU) })
 	return s, err
 }
 
 // Receive books a receipt.
 func (e *Engine) Receive(ctx context.Context, c stockd.ReceiveStock) (stockd.Receipt, bool, error) {
-	return run[stockd.Receipt](ctx, e, c)
+	return run(ctx, e, c, func(s *stockd.State) (stockd.Receipt, error) { return s.ReceiptResult(c) })
 }
 
 // Adjust books an adjustment.
 func (e *Engine) Adjust(ctx context.Context, c stockd.AdjustStock) (stockd.Adjustment, bool, error) {
-	return run[stockd.Adjustment](ctx, e, c)
+	return run(ctx, e, c, func(s *stockd.State) (stockd.Adjustment, error) { return s.AdjustmentResult(c) })
 }
 
 // Count books a physical count.
 func (e *Engine) Count(ctx context.Context, c stockd.CountStock) (stockd.Count, bool, error) {
-	return run[stockd.Count](ctx, e, c)
+	return run(ctx, e, c, func(s *stockd.State) (stockd.Count, error) { return s.CountResult(c) })
 }
 
 // Transfer sends stock from one location towards another.
 func (e *Engine) Transfer(ctx context.Context, c stockd.TransferStock) (stockd.Transfer, bool, error) {
-	return run[stockd.Transfer](ctx, e, c)
+	return run(ctx, e, c, func(s *stockd.State) (stockd.Transfer, error) { return s.TransferResult(c.ID) })
 }
 
 // ArriveTransfer books a transfer into its destination.
 func (e *Engine) ArriveTransfer(ctx context.Context, c stockd.ArriveTransfer) (stockd.Transfer, error) {
-	t, _, err := run[stockd.Transfer](ctx, e, c)
+	t, _, err := run(ctx, e, c, func(s *stockd.State) (stockd.Transfer, error) { return s.TransferResult(c.ID) })
 	return t, err
 }
 
 // Reserve holds stock for a cart.
 func (e *Engine) Reserve(ctx context.Context, c stockd.Reserve) (stockd.Reservation, bool, error) {
-	r, created, err := run[stockd.Reservation](ctx, e, c)
+	r, created, err := run(ctx, e, c, func(s *stockd.State) (stockd.Reservation, error) { return s.ReservationResult(c.ID) })
 	if stockd.IsCode(err, stockd.CodeInsufficientStock) {
 		err = e.everyShortLine(ctx, c, err)
 	}
@@ -90,11 +98,11 @@ func (e *Engine) everyShortLine(ctx context.Context, c stockd.Reserve, err error
 	}
 	found := map[string]stockd.Shortfall{}
 	for p := range others {
-		v, qerr := e.query(ctx, p, func(s *stockd.State) (any, error) { return s.Shortfalls(c.Lines, c.Region), nil })
+		v, qerr := queryAs(ctx, e, p, func(s *stockd.State) ([]stockd.Shortfall, error) { return s.Shortfalls(c.Lines, c.Region), nil })
 		if qerr != nil {
 			return err
 		}
-		for _, s := range v.([]stockd.Shortfall) {
+		for _, s := range v {
 			found[s.SKU] = s
 		}
 	}
@@ -118,19 +126,19 @@ func (e *Engine) everyShortLine(ctx context.Context, c stockd.Reserve, err error
 
 // Extend moves a held reservation's deadline.
 func (e *Engine) Extend(ctx context.Context, c stockd.ExtendReservation) (stockd.Reservation, error) {
-	r, _, err := run[stockd.Reservation](ctx, e, c)
+	r, _, err := run(ctx, e, c, func(s *stockd.State) (stockd.Reservation, error) { return s.ReservationResult(c.ID) })
 	return r, err
 }
 
 // Commit turns a held reservation, or part of it, into a sale.
 func (e *Engine) Commit(ctx context.Context, c stockd.CommitReservation) (stockd.Reservation, error) {
-	r, _, err := run[stockd.Reservation](ctx, e, c)
+	r, _, err := run(ctx, e, c, func(s *stockd.State) (stockd.Reservation, error) { return s.ReservationResult(c.ID) })
 	return r, err
 }
 
 // Release returns a held reservation's stock to available.
 func (e *Engine) Release(ctx context.Context, c stockd.ReleaseReservation) (stockd.Reservation, error) {
-	r, _, err := run[stockd.Reservation](ctx, e, c)
+	r, _, err := run(ctx, e, c, func(s *stockd.State) (stockd.Reservation, error) { return s.ReservationResult(c.ID) })
 	return r, err
 }
 
@@ -141,16 +149,12 @@ func (e *Engine) GetReservation(ctx context.Context, id string) (stockd.Reservat
 	if !ok {
 		return stockd.Reservation{}, notFoundKey(key)
 	}
-	v, err := e.query(ctx, p, func(s *stockd.State) (any, error) {
+	return queryAs(ctx, e, p, func(s *stockd.State) (stockd.Reservation, error) {
 		if r, ok := s.ReservationView(id); ok {
 			return r, nil
 		}
-		return nil, notFoundKey(key)
+		return stockd.Reservation{}, notFoundKey(key)
 	})
-	if err != nil {
-		return stockd.Reservation{}, err
-	}
-	return v.(stockd.Reservation), nil
 }
 
 // GetTransfer returns a transfer as it is now.
@@ -160,16 +164,12 @@ func (e *Engine) GetTransfer(ctx context.Context, id string) (stockd.Transfer, e
 	if !ok {
 		return stockd.Transfer{}, notFoundKey(key)
 	}
-	v, err := e.query(ctx, p, func(s *stockd.State) (any, error) {
+	return queryAs(ctx, e, p, func(s *stockd.State) (stockd.Transfer, error) {
 		if t, ok := s.TransferView(id); ok {
 			return t, nil
 		}
-		return nil, notFoundKey(key)
+		return stockd.Transfer{}, notFoundKey(key)
 	})
-	if err != nil {
-		return stockd.Transfer{}, err
-	}
-	return v.(stockd.Transfer), nil
 }
 
 // SKU returns a SKU's state now, through its partition (reflecting every
@@ -181,16 +181,12 @@ func (e *Engine) SKU(ctx context.Context, sku string, at stockd.AsOf) (stockd.SK
 	}
 	p := stockd.PartitionOf(sku, len(e.parts))
 	if at.IsZero() {
-		v, err := e.query(ctx, p, func(s *stockd.State) (any, error) {
+		return queryAs(ctx, e, p, func(s *stockd.State) (stockd.SKUState, error) {
 			if v, ok := s.SKUView(sku); ok {
 				return v, nil
 			}
-			return nil, stockd.Errorf(stockd.CodeNotFound, "sku %q not found", sku)
+			return stockd.SKUState{}, stockd.Errorf(stockd.CodeNotFound, "sku %q not found", sku)
 		})
-		if err != nil {
-			return stockd.SKUState{}, err
-		}
-		return v.(stockd.SKUState), nil
 	}
 	select {
 	case e.history <- struct{}{}:
