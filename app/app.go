@@ -98,6 +98,7 @@ func (c *Config) setDefaults() {
 	if c.MaxConns <= 0 {
 		c.MaxConns = 4096
 	}
+
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
