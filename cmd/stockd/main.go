@@ -82,7 +82,7 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "  %-12s %s\n", "help", "print this, or a command's help: stockd help <command>")
 	fmt.Fprintln(w, `
 Every client command takes --url (env STOCKD_URL), --key (env STOCKD_KEY; an API key from
-'stockd keys new'), --actor and --json. Commands that change something print the id they
+'stockd keys new') and --json. Commands that change something print the id they
 used and, when no answer comes, send the command again with the same id (--retries).
 
 Exit status: 0 ok, 1 failure (service unreachable or failing), 2 usage error, 3 refused by
