@@ -549,12 +549,17 @@ func (e *Engine) QueueWait(p int) time.Duration {
 	return w
 }
 
+// answerer stores the typed answer to a command, read off the partition's
+// state once the command is decided (see answer in service.go).
+type answerer interface {
+	store(*stockd.State) error
+}
+
 // exec runs a command and reports whether it was new. result, when not nil,
-// is called on the partition's state once the command is decided, to store
-// the command's typed answer; it may still be called after exec has
-// returned on a cancelled ctx, so the caller must read what it stores only
-// when exec returns without an error.
-func (e *Engine) exec(ctx context.Context, cmd stockd.Command, result func(*stockd.State) error) (bool, error) {
+// stores the command's answer once it is decided; it may still do so after
+// exec has returned on a cancelled ctx, so the caller must read what it
+// stores only when exec returns without an error.
+func (e *Engine) exec(ctx context.Context, cmd stockd.Command, result answerer) (bool, error) {
 	if err := cmd.Validate(e.opts.Limits); err != nil {
 		return false, err
 	}

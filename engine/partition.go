@@ -60,11 +60,10 @@ type partition struct {
 // request is one command or read waiting for a partition.
 type request struct {
 	cmd stockd.Command
-	// result, when set, is called on the state once the command is
-	// decided and applied (or found to repeat one), and stores the typed
-	// answer for the caller, which reads it after the reply; its error is
-	// the command's.
-	result func(*stockd.State) error
+	// result, when set, stores the typed answer for the caller, which
+	// reads it after the reply, once the command is decided and applied
+	// (or found to repeat one); its error is the command's.
+	result answerer
 	// query, when set, makes the request a read: it is called on the
 	// state in the partition's order.
 	query  func(*stockd.State) error
@@ -370,7 +369,7 @@ func (r *request) answer(st *stockd.State) error {
 	if r.result == nil {
 		return nil
 	}
-	return r.result(st)
+	return r.result.store(st)
 }
 
 func (b *batch) reply(r *request, created bool, err error) {

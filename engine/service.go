@@ -8,65 +8,109 @@ import (
 	"github.com/stockd/stockd"
 )
 
-// run executes a command and returns its answer, which view reads off the
-// partition's state once the command is decided, with its own type: no
-// answer travels as an any. The answer is read only after the partition
-// replied (see exec).
-func run[T any](ctx context.Context, e *Engine, cmd stockd.Command, view func(*stockd.State) (T, error)) (T, bool, error) {
-	var out T
-	created, err := e.exec(ctx, cmd, func(s *stockd.State) error {
-		v, err := view(s)
-		out = v
-		return err
-	})
+// answer holds a command and, once the partition has decided it, the
+// command's answer with its own type: view reads it off the partition's
+// state. The caller reads out only after the partition replied (see exec),
+// so no answer travels as an any.
+type answer[C stockd.Command, T any] struct {
+	cmd  C
+	view func(*stockd.State, C) (T, error)
+	out  T
+}
+
+func (a *answer[C, T]) store(s *stockd.State) error {
+	v, err := a.view(s, a.cmd)
+	a.out = v
+	return err
+}
+
+// run executes cmd and returns its answer as view reads it. view is a
+// method expression or a function that captures nothing, so that a command
+// costs one allocation for its answer, as many as the any it replaces.
+func run[C stockd.Command, T any](ctx context.Context, e *Engine, cmd C, view func(*stockd.State, C) (T, error)) (T, bool, error) {
+	a := &answer[C, T]{cmd: cmd, view: view}
+	created, err := e.exec(ctx, cmd, a)
 	if err != nil {
 		var zero T
 		return zero, false, err
 	}
-	return out, created, nil
+	return a.out, created, nil
+}
+
+// Views of the answers to commands that name their entity by id.
+func locationOf(s *stockd.State, c stockd.ConfigureLocation) (stockd.Location, error) {
+	return s.LocationResult(c.ID)
+}
+
+func skuConfigOf(s *stockd.State, c stockd.ConfigureSKU) (stockd.SKUConfig, error) {
+	return s.SKUConfigResult(c.SKU)
+}
+
+func transferOf(s *stockd.State, c stockd.TransferStock) (stockd.Transfer, error) {
+	return s.TransferResult(c.ID)
+}
+
+func arrivedOf(s *stockd.State, c stockd.ArriveTransfer) (stockd.Transfer, error) {
+	return s.TransferResult(c.ID)
+}
+
+func reservedOf(s *stockd.State, c stockd.Reserve) (stockd.Reservation, error) {
+	return s.ReservationResult(c.ID)
+}
+
+func extendedOf(s *stockd.State, c stockd.ExtendReservation) (stockd.Reservation, error) {
+	return s.ReservationResult(c.ID)
+}
+
+func committedOf(s *stockd.State, c stockd.CommitReservation) (stockd.Reservation, error) {
+	return s.ReservationResult(c.ID)
+}
+
+func releasedOf(s *stockd.State, c stockd.ReleaseReservation) (stockd.Reservation, error) {
+	return s.ReservationResult(c.ID)
 }
 
 // ConfigureLocation sets a location's kind, priority and region.
 func (e *Engine) ConfigureLocation(ctx context.Context, c stockd.ConfigureLocation) (stockd.Location, error) {
-	l, _, err := run(ctx, e, c, func(s *stockd.State) (stockd.Location, error) { return s.LocationResult(c.ID) })
+	l, _, err := run(ctx, e, c, locationOf)
 	return l, err
 }
 
 // ConfigureSKU sets a SKU's safety stock and low-stock threshold.
 func (e *Engine) ConfigureSKU(ctx context.Context, c stockd.ConfigureSKU) (stockd.SKUConfig, error) {
-	s, _, err := run(ctx, e, c, func(s *stockd.State) (stockd.SKUConfig, error) { return s.SKUConfigResult(c.SKU) })
+	s, _, err := run(ctx, e, c, skuConfigOf)
 	return s, err
 }
 
 // Receive books a receipt.
 func (e *Engine) Receive(ctx context.Context, c stockd.ReceiveStock) (stockd.Receipt, bool, error) {
-	return run(ctx, e, c, func(s *stockd.State) (stockd.Receipt, error) { return s.ReceiptResult(c) })
+	return run(ctx, e, c, (*stockd.State).ReceiptResult)
 }
 
 // Adjust books an adjustment.
 func (e *Engine) Adjust(ctx context.Context, c stockd.AdjustStock) (stockd.Adjustment, bool, error) {
-	return run(ctx, e, c, func(s *stockd.State) (stockd.Adjustment, error) { return s.AdjustmentResult(c) })
+	return run(ctx, e, c, (*stockd.State).AdjustmentResult)
 }
 
 // Count books a physical count.
 func (e *Engine) Count(ctx context.Context, c stockd.CountStock) (stockd.Count, bool, error) {
-	return run(ctx, e, c, func(s *stockd.State) (stockd.Count, error) { return s.CountResult(c) })
+	return run(ctx, e, c, (*stockd.State).CountResult)
 }
 
 // Transfer sends stock from one location towards another.
 func (e *Engine) Transfer(ctx context.Context, c stockd.TransferStock) (stockd.Transfer, bool, error) {
-	return run(ctx, e, c, func(s *stockd.State) (stockd.Transfer, error) { return s.TransferResult(c.ID) })
+	return run(ctx, e, c, transferOf)
 }
 
 // ArriveTransfer books a transfer into its destination.
 func (e *Engine) ArriveTransfer(ctx context.Context, c stockd.ArriveTransfer) (stockd.Transfer, error) {
-	t, _, err := run(ctx, e, c, func(s *stockd.State) (stockd.Transfer, error) { return s.TransferResult(c.ID) })
+	t, _, err := run(ctx, e, c, arrivedOf)
 	return t, err
 }
 
 // Reserve holds stock for a cart.
 func (e *Engine) Reserve(ctx context.Context, c stockd.Reserve) (stockd.Reservation, bool, error) {
-	r, created, err := run(ctx, e, c, func(s *stockd.State) (stockd.Reservation, error) { return s.ReservationResult(c.ID) })
+	r, created, err := run(ctx, e, c, reservedOf)
 	if stockd.IsCode(err, stockd.CodeInsufficientStock) {
 		err = e.everyShortLine(ctx, c, err)
 	}
@@ -126,19 +170,19 @@ func (e *Engine) everyShortLine(ctx context.Context, c stockd.Reserve, err error
 
 // Extend moves a held reservation's deadline.
 func (e *Engine) Extend(ctx context.Context, c stockd.ExtendReservation) (stockd.Reservation, error) {
-	r, _, err := run(ctx, e, c, func(s *stockd.State) (stockd.Reservation, error) { return s.ReservationResult(c.ID) })
+	r, _, err := run(ctx, e, c, extendedOf)
 	return r, err
 }
 
 // Commit turns a held reservation, or part of it, into a sale.
 func (e *Engine) Commit(ctx context.Context, c stockd.CommitReservation) (stockd.Reservation, error) {
-	r, _, err := run(ctx, e, c, func(s *stockd.State) (stockd.Reservation, error) { return s.ReservationResult(c.ID) })
+	r, _, err := run(ctx, e, c, committedOf)
 	return r, err
 }
 
 // Release returns a held reservation's stock to available.
 func (e *Engine) Release(ctx context.Context, c stockd.ReleaseReservation) (stockd.Reservation, error) {
-	r, _, err := run(ctx, e, c, func(s *stockd.State) (stockd.Reservation, error) { return s.ReservationResult(c.ID) })
+	r, _, err := run(ctx, e, c, releasedOf)
 	return r, err
 }
 
