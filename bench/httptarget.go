@@ -227,36 +227,17 @@ func (s *Stockd) receiveAll(ctx context.Context, w Workload) error {
 						buf = append(buf, '}')
 					}
 					buf = append(buf, "]}"...)
-					status, body, err := s.post(ctx, "/v1/batch", buf)
-					switch {
-					case err != nil:
+					batched, err := s.postReceipts(ctx, buf, len(chunk))
+					if err != nil {
 						fail(err)
 						continue
-					case status == http.StatusNotFound || status == http.StatusMethodNotAllowed:
-						mu.Lock()
-						noBatch = true
-						mu.Unlock()
-					case status != http.StatusOK:
-						fail(fmt.Errorf("POST /v1/batch: HTTP %d: %s", status, snippet(body)))
-						continue
-					default:
-						bad := ""
-						n, err := scanBatchResults(body, func(st int, code string) {
-							if st != http.StatusOK && st != http.StatusCreated && bad == "" {
-								bad = fmt.Sprintf("a receive answered %d %s", st, code)
-							}
-						})
-						if err == nil && n != len(chunk) {
-							err = fmt.Errorf("%d results for %d operations", n, len(chunk))
-						}
-						if err == nil && bad != "" {
-							err = errors.New(bad)
-						}
-						if err != nil {
-							fail(fmt.Errorf("POST /v1/batch: %w", err))
-						}
+					}
+					if batched {
 						continue
 					}
+					mu.Lock()
+					noBatch = true
+					mu.Unlock()
 				}
 				if err := s.receiveEach(ctx, w, chunk); err != nil {
 					fail(err)
@@ -270,6 +251,56 @@ func (s *Stockd) receiveAll(ctx context.Context, w Workload) error {
 	}
 	return firstErr
 }
+
+// postReceipts sends one batch of n receipts, and sends it again, after a
+// pause, while the service refuses some as overloaded: receipt ids make the
+// repeats replays. It reports false when the service has no batch endpoint.
+func (s *Stockd) postReceipts(ctx context.Context, batch []byte, n int) (bool, error) {
+	for attempt := 1; ; attempt++ {
+		status, body, err := s.post(ctx, "/v1/batch", batch)
+		switch {
+		case err != nil:
+			return true, err
+		case status == http.StatusNotFound || status == http.StatusMethodNotAllowed:
+			return false, nil
+		case status != http.StatusOK:
+			return true, fmt.Errorf("POST /v1/batch: HTTP %d: %s", status, snippet(body))
+		}
+		bad, overloaded := "", false
+		got, err := scanBatchResults(body, func(st int, code string) {
+			switch {
+			case st == http.StatusOK || st == http.StatusCreated:
+			case code == "overloaded":
+				overloaded = true
+			case bad == "":
+				bad = fmt.Sprintf("a receive answered %d %s", st, code)
+			}
+		})
+		if err == nil && got != n {
+			err = fmt.Errorf("%d results for %d operations", got, n)
+		}
+		if err == nil && bad != "" {
+			err = errors.New(bad)
+		}
+		if err != nil {
+			return true, fmt.Errorf("POST /v1/batch: %w", err)
+		}
+		if !overloaded {
+			return true, nil
+		}
+		if attempt == maxStockingAttempts {
+			return true, fmt.Errorf("POST /v1/batch: receipts still refused as overloaded after %d attempts", attempt)
+		}
+		wait(ctx, time.Duration(attempt)*50*time.Millisecond)
+		if err := ctx.Err(); err != nil {
+			return true, err
+		}
+	}
+}
+
+// maxStockingAttempts bounds how often a batch of receipts is sent again
+// while the service is overloaded.
+const maxStockingAttempts = 40
 
 // receiveEach posts receipts one per request, 16 at a time.
 func (s *Stockd) receiveEach(ctx context.Context, w Workload, rs []receipt) error {
