@@ -2,11 +2,20 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	nethttp "net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -262,4 +271,54 @@ func TestConfigThatCannotWorkIsRefused(t *testing.T) {
 	if _, err := os.Stat(dir); err == nil {
 		t.Errorf("a taken port failed only after the data directory %s was created", dir)
 	}
+}
+
+// TestTLSServesOnlyModernVersions starts the App with a certificate: it
+// answers over HTTPS and refuses a client that offers nothing newer than
+// TLS 1.1.
+func TestTLSServesOnlyModernVersions(t *testing.T) {
+	certFile, keyFile, pool := selfSigned(t)
+	s := Start(t, Options{App: func(c *app.Config) { c.TLSCert, c.TLSKey = certFile, keyFile }})
+	if !strings.HasPrefix(s.URL, "https://") {
+		t.Fatalf("URL = %s, want https", s.URL)
+	}
+	modern := &nethttp.Client{Transport: &nethttp.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	res, err := modern.Get(s.URL + "/healthz")
+	if err != nil {
+		t.Fatalf("HTTPS: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || res.TLS == nil || res.TLS.Version < tls.VersionTLS12 {
+		t.Errorf("HTTPS answer %d over %v", res.StatusCode, res.TLS)
+	}
+	old := &nethttp.Client{Transport: &nethttp.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MaxVersion: tls.VersionTLS11}}}
+	if res, err := old.Get(s.URL + "/healthz"); err == nil {
+		res.Body.Close()
+		t.Error("a TLS 1.1 client was served")
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key, and returns
+// their files and a pool that trusts the certificate.
+func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key := must(ecdsa.GenerateKey(elliptic.P256(), rand.Reader))
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "stockd test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:    x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der := must(x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key))
+	dir := t.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: must(x509.MarshalECPrivateKey(key))}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pool = x509.NewCertPool()
+	pool.AddCert(must(x509.ParseCertificate(der)))
+	return certFile, keyFile, pool
 }
