@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/stockd/stockd"
@@ -91,12 +90,11 @@ func (c *Config) setDefaults() {
 
 // Server is the HTTP API. It is an http.Handler.
 type Server struct {
-	cfg      Config
-	api      stockd.API
-	log      *slog.Logger
-	mux      *http.ServeMux
-	routes   []string
-	inflight atomic.Int64
+	cfg    Config
+	api    stockd.API
+	log    *slog.Logger
+	mux    *http.ServeMux
+	routes []string
 }
 
 // NewServer returns the API over cfg.API.
@@ -121,9 +119,6 @@ func NewServer(cfg Config) *Server {
 // Routes returns the route patterns the server serves, such as
 // "POST /v1/reservations".
 func (s *Server) Routes() []string { return s.routes }
-
-// InFlight returns the number of requests being served.
-func (s *Server) InFlight() int64 { return s.inflight.Load() }
 
 // ServeHTTP implements http.Handler: the host guard and CORS come first, then
 // the route.
@@ -250,8 +245,6 @@ func (s *Server) handle(pattern string, a action) {
 	s.routes = append(s.routes, pattern)
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		s.inflight.Add(1)
-		defer s.inflight.Add(-1)
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
@@ -270,7 +263,9 @@ func (s *Server) answer(w http.ResponseWriter, r *http.Request, route string, st
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		w.Write(body)
-		w.Write(newline)
+		if len(body) == 0 || body[len(body)-1] != '\n' {
+			w.Write(newline)
+		}
 	default:
 		status = http.StatusOK // the action wrote its own answer
 	}
