@@ -69,6 +69,16 @@ type Config struct {
 	// MaxConns caps open connections; more are answered 503 at once and
 	// closed. Default 4096.
 	MaxConns int
+	// MinFreeBytes is the free space the data directory's disk must keep
+	// for stockd's own writes: with less, Open refuses to start, and a
+	// running App refuses new commands (503 unavailable, Retry-After) until
+	// space is freed, so that Pebble's flushes and compactions can still
+	// run and nothing is lost. Default 256 MiB; negative turns the guard
+	// off.
+	MinFreeBytes int64
+	// DiskCheckEvery is how often a running App looks at the free space.
+	// Default 1 s.
+	DiskCheckEvery time.Duration
 	// Metrics configures the metrics (build labels); their Logger is the
 	// App's.
 	Metrics metrics.Options
@@ -98,11 +108,22 @@ func (c *Config) setDefaults() {
 	if c.MaxConns <= 0 {
 		c.MaxConns = 4096
 	}
+	if c.MinFreeBytes == 0 {
+		c.MinFreeBytes = DefaultMinFreeBytes
+	}
+	if c.DiskCheckEvery <= 0 {
+		c.DiskCheckEvery = time.Second
+	}
 
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
 }
+
+// DefaultMinFreeBytes is the free disk space an App keeps for its own
+// writes unless told otherwise: room for Pebble to flush its 64 MiB
+// memtables and compact a few files.
+const DefaultMinFreeBytes = 256 << 20
 
 // Check refuses a configuration that cannot work, before anything is opened.
 func (c *Config) Check() error {
@@ -161,6 +182,8 @@ type App struct {
 	srv       *nethttp.Server
 	scheme    string
 	served    chan error
+	stopGuard chan struct{} // closed by Close; nil without a disk guard
+	guardDone chan struct{}
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -215,7 +238,7 @@ func (a *App) open(ctx context.Context) error {
 			return err
 		}
 	}
-	store, err := pebble.Open(cfg.Data, pebble.Options{Partitions: cfg.Partitions, FS: cfg.FS, Logger: a.log})
+	store, err := pebble.Open(cfg.Data, pebble.Options{Partitions: cfg.Partitions, FS: cfg.FS, Logger: a.log, MinFreeBytes: a.minFree()})
 	if err != nil {
 		return err
 	}
@@ -275,8 +298,16 @@ func (a *App) open(ctx context.Context) error {
 			if eng.Err() != nil {
 				return errors.New("storage failed")
 			}
+			if ro := eng.ReadOnly(); ro != nil {
+				return errors.New(ro.Message)
+			}
 			return nil
 		}
+	}
+	if a.minFree() > 0 {
+		a.stopGuard = make(chan struct{})
+		a.guardDone = make(chan struct{})
+		go a.guardDisk()
 	}
 	hc.Observe = m.ObserveRequest
 	hc.Metrics = m.Handler()
@@ -341,6 +372,10 @@ func (a *App) Close(ctx context.Context) error {
 		var errs []error
 		if err := a.srv.Shutdown(ctx); err != nil {
 			a.log.Warn("requests still in flight at the shutdown deadline", "err", err)
+		}
+		if a.stopGuard != nil {
+			close(a.stopGuard)
+			<-a.guardDone
 		}
 		if a.ReadModel != nil {
 			a.ReadModel.Close()

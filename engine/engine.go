@@ -176,6 +176,9 @@ type Engine struct {
 	// engine's registry is the guard.
 	keys bool
 	opts Options
+	// readOnly, when set, is the refusal every command from a caller gets:
+	// the service only reads (see SetReadOnly).
+	readOnly atomic.Pointer[stockd.Error]
 	// history bounds the time-travel reads running at once.
 	history chan struct{}
 	log     *slog.Logger
@@ -528,6 +531,11 @@ func (e *Engine) submit(p int, r *request) error {
 	if e.failed() {
 		return errFailed
 	}
+	if r.cmd != nil {
+		if ro := e.readOnly.Load(); ro != nil {
+			return ro
+		}
+	}
 	part := e.parts[p]
 	if err := part.adm.admit(e.opts.MaxQueueWait, e.opts.clock); err != nil {
 		return err
@@ -540,6 +548,17 @@ func (e *Engine) submit(p int, r *request) error {
 		return overloaded(errInboxMessage, e.QueueWait(p), max(e.opts.MaxQueueWait, 0))
 	}
 }
+
+// SetReadOnly makes the engine refuse every command callers send with
+// refusal (CodeUnavailable, say, with a RetryAfter), while it keeps answering
+// reads and writing what its own timers decide: holds and lots must still
+// expire. A nil refusal makes it take commands again. A guard of free disk
+// space uses it to stop writes before the disk is full.
+func (e *Engine) SetReadOnly(refusal *stockd.Error) { e.readOnly.Store(refusal) }
+
+// ReadOnly returns the refusal SetReadOnly set, or nil when the engine takes
+// commands.
+func (e *Engine) ReadOnly() *stockd.Error { return e.readOnly.Load() }
 
 // QueueWait returns how long a request sent to partition p now is expected
 // to wait before its batch is taken: the estimate admission compares with

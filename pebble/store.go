@@ -12,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -58,6 +59,9 @@ type Options struct {
 	// Logger receives Pebble's messages, informational ones at debug level
 	// and errors at warn level; nil means slog.Default().
 	Logger *slog.Logger
+	// MinFreeBytes, when not zero, makes Open refuse, with ErrDiskFull, a
+	// data directory whose disk has less free space than this.
+	MinFreeBytes uint64
 }
 
 // Store is a stockd.Store, stockd.PipelinedAppender and
@@ -69,6 +73,8 @@ type Store struct {
 	// opens the database and released by Close after closing it.
 	lock       *pebbledb.Lock
 	log        *slog.Logger
+	fs         vfs.FS
+	dir        string
 	partitions int
 	parts      []partition
 
@@ -117,18 +123,26 @@ func Open(dir string, opts Options) (*Store, error) {
 	if fs == nil {
 		fs = vfs.Default
 	}
+	if err := checkFree(fs, dir, opts.MinFreeBytes); err != nil {
+		return nil, err
+	}
 	lock, err := lockDir(dir, fs)
 	if err != nil {
 		return nil, err
 	}
-	po := pebbleOptions(fs, log)
+	full := make(chan error, 1)
+	po := pebbleOptions(fs, log, full)
 	po.Lock = lock
-	db, err := pebbledb.Open(dir, po)
+	db, err := openDB(dir, po, full)
+	if errors.Is(err, ErrDiskFull) {
+		// The lock stays with the open still running in the background.
+		return nil, fmt.Errorf("pebble: %w", err)
+	}
 	if err != nil {
 		_ = lock.Close()
 		return nil, fmt.Errorf("pebble: open %s: %w", dir, err)
 	}
-	s := &Store{db: db, lock: lock, log: log}
+	s := &Store{db: db, lock: lock, log: log, fs: fs, dir: dir}
 	if err := s.init(dir, opts.Partitions); err != nil {
 		_ = db.Close()
 		_ = lock.Close()
@@ -168,7 +182,24 @@ func lockDir(dir string, fs vfs.FS) (*pebbledb.Lock, error) {
 
 // pebbleOptions tunes Pebble for an append-heavy log that is read mostly by
 // recent position.
-func pebbleOptions(fs vfs.FS, log *slog.Logger) *pebbledb.Options {
+// pebbleOptions configures Pebble. The first full-disk error of a background
+// operation is also sent to full, without blocking.
+func pebbleOptions(fs vfs.FS, log *slog.Logger, full chan<- error) *pebbledb.Options {
+	var lastFull atomic.Int64 // unix nanoseconds of the last full-disk log
+	backgroundError := func(err error) {
+		if !isDiskFull(err) {
+			log.Warn("background error", "err", err)
+			return
+		}
+		select {
+		case full <- err:
+		default:
+		}
+		now := time.Now().UnixNano()
+		if last := lastFull.Load(); now-last >= int64(diskFullLogEvery) && lastFull.CompareAndSwap(last, now) {
+			log.Error("the disk is full: Pebble cannot flush or compact (retrying; logged every 10 s)", "err", err.Error())
+		}
+	}
 	o := &pebbledb.Options{
 		FS:                 fs,
 		FormatMajorVersion: pebbledb.FormatNewest,
@@ -186,7 +217,7 @@ func pebbleOptions(fs vfs.FS, log *slog.Logger) *pebbledb.Options {
 		},
 		Logger: pebbleLogger{log},
 		EventListener: &pebbledb.EventListener{
-			BackgroundError: func(err error) { log.Warn("background error", "err", err) },
+			BackgroundError: backgroundError,
 			DataCorruption: func(info pebbledb.DataCorruptionInfo) {
 				log.Error("data corruption", "info", info.String())
 			},

@@ -37,6 +37,7 @@ type serveConfig struct {
 	defaultTTL, maxTTL, shutdown    time.Duration
 	readTimeout, maxQueueWait       time.Duration
 	snapshotEvery                   uint64
+	minFree                         byteSize
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -57,6 +58,8 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.IntVar(&c.maxBatch, "max-batch", 1000, "most operations in one POST /v1/batch")
 	fs.IntVar(&c.maxConns, "max-conns", 4096, "most open connections; more are answered 503 at once")
 	fs.DurationVar(&c.maxQueueWait, "max-queue-wait", 200*time.Millisecond, "longest a request may be expected to wait in its partition's queue before it is refused at once with 503 overloaded and Retry-After; negative: only a full inbox refuses")
+	c.minFree = app.DefaultMinFreeBytes
+	fs.Var(&c.minFree, "min-free", "free disk space kept for stockd's own writes (like 256MiB or 2GiB): below it serve refuses to start and refuses commands with 503 until space is freed; -1 turns the guard off")
 	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "longest time to read one request, body included (headers: 5s)")
 	fs.DurationVar(&c.defaultTTL, "default-ttl", stockd.DefaultLimits.DefaultTTL, "hold time of a reservation that names no ttl")
 	fs.DurationVar(&c.maxTTL, "max-ttl", stockd.DefaultLimits.MaxTTL, "longest ttl a reservation or extension may ask")
@@ -139,7 +142,8 @@ func (c *serveConfig) appConfig(log *slog.Logger) (app.Config, error) {
 	cfg := app.Config{
 		Addr: c.addr, Data: c.data, Partitions: c.partitions, Insecure: c.insecure,
 		TLSCert: c.tlsCert, TLSKey: c.tlsKey, MaxConns: c.maxConns, ReadTimeout: c.readTimeout,
-		Engine: engine.Options{Limits: limits, InboxSize: c.inbox, SnapshotEvery: c.snapshotEvery, MaxQueueWait: c.maxQueueWait},
+		MinFreeBytes: int64(c.minFree),
+		Engine:       engine.Options{Limits: limits, InboxSize: c.inbox, SnapshotEvery: c.snapshotEvery, MaxQueueWait: c.maxQueueWait},
 		HTTP: http.Config{
 			MaxBatch: c.maxBatch, AllowedHosts: splitList(c.allowedHosts), CORSOrigins: splitList(c.corsOrigins),
 		},
