@@ -31,6 +31,7 @@ type Client struct {
 	hc        *nethttp.Client
 	key       string
 	userAgent string
+	batch     *batcher // nil: one request per command
 }
 
 var _ stockd.API = (*Client)(nil)
@@ -98,6 +99,9 @@ func seg(s string) string {
 // and the answer is decoded into the operation's own response type. It
 // reports whether the server created the entity (201).
 func call[Req, Res any](ctx context.Context, c *Client, ep *api.Endpoint[Req, Res], req *Req) (Res, bool, error) {
+	if c.batch != nil && ep.BatchName != "" {
+		return batched(ctx, c, ep, req)
+	}
 	var out Res
 	path, query, header, body, err := encode(&ep.Operation, req)
 	if err != nil {

@@ -142,3 +142,27 @@ func NewKeys(t testing.TB, scopes map[string][]stockd.Scope) (http.Keys, map[str
 	}
 	return app.Keys(ring), tokens
 }
+
+// Requests returns how many requests the server has answered on route, as
+// its own metrics count them: tests use it to see which route a client
+// called.
+func (s *Server) Requests(route string) (float64, error) {
+	mfs, err := s.Metrics.Registry().Gather()
+	if err != nil {
+		return 0, err
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() != "stockd_http_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "route" && l.GetValue() == route {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	return n, nil
+}

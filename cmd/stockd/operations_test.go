@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/stockd/stockd/api"
 	"github.com/stockd/stockd/e2e"
 )
@@ -102,29 +100,9 @@ func opsOf(hs []api.Handler) []*api.Operation {
 // routeCount is how many requests the server has answered on route.
 func routeCount(t *testing.T, s *e2e.Server, route string) float64 {
 	t.Helper()
-	mfs, err := s.Metrics.Registry().Gather()
+	n, err := s.Requests(route)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var n float64
-	for _, mf := range mfs {
-		if mf.GetName() != "stockd_http_requests_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if label(m, "route") == route {
-				n += m.GetCounter().GetValue()
-			}
-		}
-	}
 	return n
-}
-
-func label(m *dto.Metric, name string) string {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name {
-			return l.GetValue()
-		}
-	}
-	return ""
 }
