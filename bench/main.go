@@ -29,7 +29,7 @@ import (
 var StartEmbedded func(ctx context.Context, dir, keys string) (url string, stop func(), err error)
 
 // TargetNames lists every target Main knows.
-var TargetNames = []string{"stockd", "stockd-keys", "stockd-batch", "noop", "pg-rowlock", "pg-events"}
+var TargetNames = []string{"stockd", "stockd-keys", "stockd-client", "stockd-batch", "noop", "pg-rowlock", "pg-events"}
 
 // WorkloadNames lists every workload Main knows.
 var WorkloadNames = []string{"hot", "uniform"}
@@ -196,7 +196,8 @@ func parseFlags(args []string) (*options, error) {
 }
 
 func (o *options) needsStockd() bool {
-	return slices.Contains(o.targets, "stockd") || slices.Contains(o.targets, "stockd-batch") || slices.Contains(o.targets, "stockd-keys")
+	return slices.Contains(o.targets, "stockd") || slices.Contains(o.targets, "stockd-batch") ||
+		slices.Contains(o.targets, "stockd-keys") || slices.Contains(o.targets, "stockd-client")
 }
 
 // parseNames splits a comma-separated list and checks every name is known
@@ -431,7 +432,7 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 	// A fixed order, whatever the flag's: the ceiling first, before any
 	// server has accumulated state or background work, then stockd, then
 	// its peers.
-	for _, name := range []string{"noop", "stockd", "stockd-keys", "stockd-batch", "pg-rowlock", "pg-events"} {
+	for _, name := range []string{"noop", "stockd", "stockd-keys", "stockd-client", "stockd-batch", "pg-rowlock", "pg-events"} {
 		if !slices.Contains(o.targets, name) {
 			continue
 		}
@@ -440,6 +441,8 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 			targets = append(targets, stockd.Single())
 		case "stockd-keys":
 			targets = append(targets, keyed.Keyed())
+		case "stockd-client":
+			targets = append(targets, stockd.Client())
 		case "stockd-batch":
 			targets = append(targets, stockd.Batch(o.batch))
 		case "noop":

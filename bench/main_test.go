@@ -417,3 +417,33 @@ func TestRedactArgs(t *testing.T) {
 		t.Errorf("redactArgs = %q, want %q", got, want)
 	}
 }
+
+// TestClientTargetThroughBatches runs the stockd-client target against the
+// fake server: every reservation goes through the Go client, which sends
+// them as batches, and each is counted once.
+func TestClientTargetThroughBatches(t *testing.T) {
+	t.Setenv("STOCKD_BENCH_POSTGRES", "")
+	f := fakeEmbedded(t)
+	var out, errb bytes.Buffer
+	args := []string{"--json", "--targets", "stockd-client", "--workloads", "hot", "--clients", "8", "--ops", "400", "--warmup", "20ms"}
+	if code := Main(context.Background(), args, &out, &errb); code != 0 {
+		t.Fatalf("exit %d, stderr:\n%s", code, errb.String())
+	}
+	var rep struct {
+		Results []struct {
+			Target string
+			OK     int64 `json:"ok"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Results) != 1 || rep.Results[0].Target != "stockd-client" || rep.Results[0].OK != 400 {
+		t.Fatalf("results = %+v, want 400 ok for stockd-client", rep.Results)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dupIDs != 0 {
+		t.Errorf("%d reservation ids were sent twice", f.dupIDs)
+	}
+}

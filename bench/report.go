@@ -144,6 +144,8 @@ var ratioDefs = []struct {
 	{"stockd-batch", "pg-rowlock", false},
 	{"stockd", "noop", true},
 	{"stockd-keys", "stockd", true},
+	{"stockd-client", "stockd", false},
+	{"stockd-client", "pg-rowlock", false},
 	{"stockd", "pg-events", false},
 	{"stockd-batch", "pg-events", false},
 	{"pg-rowlock", "noop", true},
