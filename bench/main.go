@@ -101,7 +101,7 @@ func newFlagSet(o *options) (*flag.FlagSet, func() error) {
 	fs.BoolVar(&o.embedded, "embedded", false, "start an in-process stockd server on a free port (the default when --url is not given)")
 	fs.StringVar(&o.data, "data", "", "data directory of the embedded servers, one subdirectory per workload; put it on the disk you mean to measure (default: a new temporary directory, removed afterwards)")
 	fs.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN for the pg-rowlock and pg-events targets, e.g. postgres://localhost:5432/test (env STOCKD_BENCH_POSTGRES)")
-	fs.StringVar(&targets, "targets", "", "comma-separated targets among "+strings.Join(TargetNames, ",")+" (default stockd,stockd-keys,stockd-batch,noop, and pg-rowlock,pg-events when a DSN is given)")
+	fs.StringVar(&targets, "targets", "", "comma-separated targets among "+strings.Join(TargetNames, ",")+" (default stockd,stockd-keys,stockd-client,stockd-batch,noop, and pg-rowlock,pg-events when a DSN is given)")
 	fs.StringVar(&workloads, "workloads", "hot,uniform", "comma-separated workloads among "+strings.Join(WorkloadNames, ","))
 	fs.StringVar(&clients, "clients", "1,64,256", "comma-separated numbers of concurrent clients; each level is measured separately")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per target and level")
@@ -148,7 +148,7 @@ func parseFlags(args []string) (*options, error) {
 		return nil, err
 	}
 	if len(o.targets) == 0 {
-		o.targets = []string{"stockd", "stockd-keys", "stockd-batch", "noop"}
+		o.targets = []string{"stockd", "stockd-keys", "stockd-client", "stockd-batch", "noop"}
 		if o.postgres != "" {
 			o.targets = append(o.targets, "pg-rowlock", "pg-events")
 		}

@@ -22,7 +22,7 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(o.targets, []string{"stockd", "stockd-keys", "stockd-batch", "noop"}) ||
+	if !slices.Equal(o.targets, []string{"stockd", "stockd-keys", "stockd-client", "stockd-batch", "noop"}) ||
 		!slices.Equal(o.workloads, []string{"hot", "uniform"}) ||
 		!slices.Equal(o.clients, []int{1, 64, 256}) ||
 		o.duration != 5*time.Second || o.warmup != 500*time.Millisecond || o.ops != 0 ||
@@ -245,8 +245,8 @@ func TestMainJSON(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if len(rep.Results) != 2*4*2 || rep.Ops != 200 {
-		t.Fatalf("%d results (want 16), ops %v", len(rep.Results), rep.Ops)
+	if len(rep.Results) != 2*5*2 || rep.Ops != 200 {
+		t.Fatalf("%d results (want 20), ops %v", len(rep.Results), rep.Ops)
 	}
 	for _, r := range rep.Results {
 		if r.OK != 200 || r.OpsPerSec <= 0 || r.P50 <= 0 || r.P99 < r.P50 || r.P999 < r.P99 || r.Errors.Total() != 0 {
