@@ -29,7 +29,7 @@ import (
 var StartEmbedded func(ctx context.Context, dir, keys string) (url string, stop func(), err error)
 
 // TargetNames lists every target Main knows.
-var TargetNames = []string{"stockd", "stockd-keys", "stockd-client", "stockd-batch", "noop", "pg-rowlock", "pg-events"}
+var TargetNames = []string{"stockd", "stockd-keys", "stockd-client", "stockd-batch", "noop", "pg-rowlock", "pg-events", "redis-lua"}
 
 // WorkloadNames lists every workload Main knows.
 var WorkloadNames = []string{"hot", "uniform"}
@@ -40,6 +40,7 @@ type options struct {
 	embedded  bool
 	data      string
 	postgres  string
+	redis     string
 	targets   []string
 	workloads []string
 	clients   []int
@@ -100,6 +101,7 @@ func newFlagSet(o *options) (*flag.FlagSet, func() error) {
 	fs.StringVar(&o.url, "url", "", "base URL of a running stockd server to drive, e.g. http://127.0.0.1:8080 (default: an embedded server)")
 	fs.BoolVar(&o.embedded, "embedded", false, "start an in-process stockd server on a free port (the default when --url is not given)")
 	fs.StringVar(&o.data, "data", "", "data directory of the embedded servers, one subdirectory per workload; put it on the disk you mean to measure (default: a new temporary directory, removed afterwards)")
+	fs.StringVar(&o.redis, "redis", "", "Redis host:port for the redis-lua target, a Lua check-and-decrement per reservation (env STOCKD_BENCH_REDIS); the report says whether the server fsyncs each write (appendfsync always)")
 	fs.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN for the pg-rowlock and pg-events targets, e.g. postgres://localhost:5432/test (env STOCKD_BENCH_POSTGRES)")
 	fs.StringVar(&targets, "targets", "", "comma-separated targets among "+strings.Join(TargetNames, ",")+" (default stockd,stockd-keys,stockd-client,stockd-batch,noop, and pg-rowlock,pg-events when a DSN is given)")
 	fs.StringVar(&workloads, "workloads", "hot,uniform", "comma-separated workloads among "+strings.Join(WorkloadNames, ","))
@@ -144,6 +146,11 @@ func parseFlags(args []string) (*options, error) {
 	if !set {
 		o.postgres = os.Getenv("STOCKD_BENCH_POSTGRES")
 	}
+	set = false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "redis" })
+	if !set {
+		o.redis = os.Getenv("STOCKD_BENCH_REDIS")
+	}
 	if err := finish(); err != nil {
 		return nil, err
 	}
@@ -151,6 +158,9 @@ func parseFlags(args []string) (*options, error) {
 		o.targets = []string{"stockd", "stockd-keys", "stockd-client", "stockd-batch", "noop"}
 		if o.postgres != "" {
 			o.targets = append(o.targets, "pg-rowlock", "pg-events")
+		}
+		if o.redis != "" {
+			o.targets = append(o.targets, "redis-lua")
 		}
 	}
 	if len(o.workloads) == 0 {
@@ -187,6 +197,11 @@ func parseFlags(args []string) (*options, error) {
 	for _, t := range o.targets {
 		if strings.HasPrefix(t, "pg-") && o.postgres == "" {
 			return nil, fmt.Errorf("target %s needs --postgres DSN (or STOCKD_BENCH_POSTGRES)", t)
+		}
+		if t == "redis-lua" {
+			if err := redisAddr(o.redis); err != nil {
+				return nil, fmt.Errorf("target redis-lua needs --redis host:port (or STOCKD_BENCH_REDIS): %w", err)
+			}
 		}
 	}
 	if o.needsStockd() && o.url == "" && StartEmbedded == nil {
@@ -432,7 +447,7 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 	// A fixed order, whatever the flag's: the ceiling first, before any
 	// server has accumulated state or background work, then stockd, then
 	// its peers.
-	for _, name := range []string{"noop", "stockd", "stockd-keys", "stockd-client", "stockd-batch", "pg-rowlock", "pg-events"} {
+	for _, name := range []string{"noop", "stockd", "stockd-keys", "stockd-client", "stockd-batch", "pg-rowlock", "pg-events", "redis-lua"} {
 		if !slices.Contains(o.targets, name) {
 			continue
 		}
@@ -451,6 +466,8 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 				return nil, err
 			}
 			targets = append(targets, n)
+		case "redis-lua":
+			targets = append(targets, NewRedisLua(o.redis))
 		case "pg-rowlock":
 			targets = append(targets, NewPGRowLock(o.postgres))
 		case "pg-events":

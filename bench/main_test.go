@@ -31,13 +31,23 @@ func TestParseFlagsDefaults(t *testing.T) {
 	}
 
 	// A DSN, from the flag or the environment, adds the PostgreSQL peers.
+	t.Setenv("STOCKD_BENCH_REDIS", "")
+	withPG := slices.DeleteFunc(slices.Clone(TargetNames), func(s string) bool { return s == "redis-lua" })
 	o, err = parseFlags([]string{"--postgres", "postgres://x/y"})
-	if err != nil || !slices.Equal(o.targets, TargetNames) {
+	if err != nil || !slices.Equal(o.targets, withPG) {
 		t.Fatalf("with --postgres: %v %v", o, err)
+	}
+	// An address of Redis adds its peer too: every target.
+	o, err = parseFlags([]string{"--postgres", "postgres://x/y", "--redis", "127.0.0.1:6379"})
+	if err != nil || !slices.Equal(o.targets, TargetNames) {
+		t.Fatalf("with --postgres and --redis: %v %v", o, err)
+	}
+	if _, err := parseFlags([]string{"--targets", "redis-lua"}); err == nil || !strings.Contains(err.Error(), "--redis") {
+		t.Errorf("redis-lua without --redis: %v", err)
 	}
 	t.Setenv("STOCKD_BENCH_POSTGRES", "postgres://env/db")
 	o, err = parseFlags(nil)
-	if err != nil || o.postgres != "postgres://env/db" || !slices.Equal(o.targets, TargetNames) {
+	if err != nil || o.postgres != "postgres://env/db" || !slices.Equal(o.targets, withPG) {
 		t.Fatalf("with STOCKD_BENCH_POSTGRES: %v %v", o, err)
 	}
 	// An explicit --postgres "" leaves them out again.
