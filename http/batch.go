@@ -27,7 +27,7 @@ const batchDepth = 2
 // key's scopes on its own and answers as it would alone. Operations are
 // independent: one that depends on another of the same batch (a commit of a
 // reservation the batch makes) belongs in a later request.
-func (s *Server) postBatch(ctx context.Context, w http.ResponseWriter, r *http.Request) (int, []byte, error) {
+func (s *Server) postBatch(ctx context.Context, key Key, w http.ResponseWriter, r *http.Request) (int, []byte, error) {
 	var b api.BatchRequest
 	if err := s.readJSON(w, r, &b, batchNames, batchDepth, false); err != nil {
 		return 0, nil, err
@@ -44,7 +44,7 @@ func (s *Server) postBatch(ctx context.Context, w http.ResponseWriter, r *http.R
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			status, body, err := s.runOperation(ctx, op)
+			status, body, err := s.runOperation(ctx, key, op)
 			if err != nil {
 				p, _ := problemFor(ctx, s.log, err, r.URL.Path)
 				out.Results[i] = api.BatchResult{Status: p.Status, Problem: &p}
@@ -61,12 +61,12 @@ func (s *Server) postBatch(ctx context.Context, w http.ResponseWriter, r *http.R
 // runOperation checks, decodes and carries out one batch operation. Its body
 // is what the operation's route takes, with the route's path parameters
 // (such as "id") as fields; idempotency_key stands for the header.
-func (s *Server) runOperation(ctx context.Context, op api.BatchOperation) (int, []byte, error) {
+func (s *Server) runOperation(ctx context.Context, key Key, op api.BatchOperation) (int, []byte, error) {
 	h, ok := api.Batchable(op.Op)
 	if !ok {
 		return 0, nil, badRequest("unknown operation %q: use %s", op.Op, strings.Join(batchOpNames(), ", "))
 	}
-	if err := s.authorize(ctx, h.Op().Scope); err != nil {
+	if err := key.authorize(h.Op().Scope); err != nil {
 		return 0, nil, err
 	}
 	return h.Invoke(ctx, s.api, func(req any) error {

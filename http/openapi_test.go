@@ -936,12 +936,12 @@ func TestOpenAPIRequestShapes(t *testing.T) {
 	for _, name := range want {
 		// An op the server does not know is refused as unknown before
 		// its body is read; a known one fails on its empty body.
-		_, _, err := srv.runOperation(context.Background(), api.BatchOperation{Op: name})
+		_, _, err := srv.runOperation(context.Background(), anonymous, api.BatchOperation{Op: name})
 		if err == nil || strings.Contains(err.Error(), "unknown operation") {
 			t.Errorf("documented batch op %q: %v", name, err)
 		}
 	}
-	_, _, err := srv.runOperation(context.Background(), api.BatchOperation{Op: "undocumented"})
+	_, _, err := srv.runOperation(context.Background(), anonymous, api.BatchOperation{Op: "undocumented"})
 	if err == nil || !strings.Contains(err.Error(), "unknown operation") {
 		t.Errorf("an unknown op is not refused as unknown: %v", err)
 	}

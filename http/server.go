@@ -184,20 +184,26 @@ type action func(ctx context.Context, w http.ResponseWriter, r *http.Request) (i
 // scope.
 func (s *Server) route(h api.Handler) {
 	op := h.Op()
-	s.handle(op.Pattern(), s.keyed(func(ctx context.Context, w http.ResponseWriter, r *http.Request) (int, []byte, error) {
-		if err := s.authorize(ctx, op.Scope); err != nil {
+	s.handle(op.Pattern(), s.keyed(func(ctx context.Context, key Key, w http.ResponseWriter, r *http.Request) (int, []byte, error) {
+		if err := key.authorize(op.Scope); err != nil {
 			return 0, nil, err
 		}
 		return h.Invoke(ctx, s.api, func(req any) error { return s.bind(w, r, op, req) })
 	}))
 }
 
+// keyedAction is an action that runs on behalf of an authenticated key.
+type keyedAction func(ctx context.Context, key Key, w http.ResponseWriter, r *http.Request) (int, []byte, error)
+
+// anonymous is the key of every request to a server without keys.
+var anonymous = Key{Name: Anonymous, Scopes: []stockd.Scope{stockd.ScopeAdmin}}
+
 // keyed wraps an action that needs a key: the request's bearer token is
 // authenticated (and charged against the key's rate) before it runs, and
 // the key's name becomes the actor of every event it causes.
-func (s *Server) keyed(a action) action {
+func (s *Server) keyed(a keyedAction) action {
 	return func(ctx context.Context, w http.ResponseWriter, r *http.Request) (int, []byte, error) {
-		key := Key{Name: Anonymous, Scopes: []stockd.Scope{stockd.ScopeAdmin}}
+		key := anonymous
 		if s.cfg.Keys != nil {
 			token, ok := bearerToken(r.Header.Get("Authorization"))
 			if !ok {
@@ -208,18 +214,12 @@ func (s *Server) keyed(a action) action {
 				return 0, nil, err
 			}
 		}
-		ctx = withKey(stockd.WithActor(ctx, key.Name), key)
-		return a(ctx, w, r.WithContext(ctx))
+		return a(stockd.WithActor(ctx, key.Name), key, w, r)
 	}
 }
 
-type keyCtx struct{}
-
-func withKey(ctx context.Context, k Key) context.Context { return context.WithValue(ctx, keyCtx{}, k) }
-
-// authorize fails with CodeForbidden unless the request's key holds need.
-func (s *Server) authorize(ctx context.Context, need stockd.Scope) error {
-	k, _ := ctx.Value(keyCtx{}).(Key)
+// authorize fails with CodeForbidden unless the key holds need.
+func (k Key) authorize(need stockd.Scope) error {
 	if need == "" || stockd.Allows(k.Scopes, need) {
 		return nil
 	}
