@@ -500,7 +500,3 @@ func (c *Client) Ready(ctx context.Context) error {
 	_, err := c.do(ctx, nethttp.MethodGet, "/readyz", nil, nil, nil, nil)
 	return err
 }
-
-// FormatDuration writes d as a Go duration string without the zero units
-// time.Duration.String leaves at the end: "15m" rather than "15m0s".
-func FormatDuration(d time.Duration) string { return api.FormatDuration(d) }

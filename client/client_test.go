@@ -270,25 +270,6 @@ func TestEventsDecode(t *testing.T) {
 	}
 }
 
-func TestFormatDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		15 * time.Minute:        "15m",
-		time.Hour:               "1h",
-		90 * time.Minute:        "1h30m",
-		time.Second:             "1s",
-		1500 * time.Millisecond: "1.5s",
-		10 * time.Second:        "10s",
-		time.Hour + time.Second: "1h0m1s",
-	} {
-		if got := client.FormatDuration(d); got != want {
-			t.Errorf("FormatDuration(%v) = %q, want %q", d, got, want)
-		}
-		if back, err := time.ParseDuration(client.FormatDuration(d)); err != nil || back != d {
-			t.Errorf("FormatDuration(%v) does not parse back: %v %v", d, back, err)
-		}
-	}
-}
-
 func TestBatchResultError(t *testing.T) {
 	_, c := newScript(t, 200, `{"results":[{"status":201,"body":{"id":"r"}},{"status":404,"problem":{"type":"t","title":"Not found","status":404,"detail":"nope","code":"not_found"}}]}`)
 	op, err := client.BatchOp("receive", map[string]any{"id": "r"})
