@@ -16,7 +16,7 @@ import (
 // the others 200 (their body was the winner's) or 422.
 func TestConcurrentDuplicates(t *testing.T) {
 	s := Start(t, Options{})
-	locations(t, s.Client, "w1")
+	ConfigureLocations(t, s.Client, "w1")
 	const n = 40
 	statuses := make([]int, n)
 	var wg sync.WaitGroup
@@ -79,7 +79,7 @@ func count(xs []int, v int) int {
 // stocked.
 func TestHotSKUOverHTTP(t *testing.T) {
 	s := Start(t, Options{})
-	locations(t, s.Client, "w1")
+	ConfigureLocations(t, s.Client, "w1")
 	receive(t, s.Client, "r", "hot", "w1", 50)
 	const callers = 200
 	var granted, refused, other int
@@ -118,7 +118,7 @@ func TestHotSKUOverHTTP(t *testing.T) {
 func TestCartSpanningPartitions(t *testing.T) {
 	s := Start(t, Options{Partitions: 4})
 	c := s.Client
-	locations(t, c, "w1")
+	ConfigureLocations(t, c, "w1")
 	skus := []string{}
 	seen := map[int]bool{}
 	for i := 0; len(skus) < 3; i++ {
@@ -198,7 +198,7 @@ func TestCartSpanningPartitions(t *testing.T) {
 // so a storefront can tell the shopper every item that is short.
 func TestInsufficientStockListsEveryShortLine(t *testing.T) {
 	s := Start(t, Options{Partitions: 4})
-	locations(t, s.Client, "w1")
+	ConfigureLocations(t, s.Client, "w1")
 	var same, spread []string
 	for i := 0; len(same) < 2 || len(spread) < 2; i++ {
 		sku := fmt.Sprintf("s%d", i)

@@ -17,7 +17,7 @@ import (
 // invalid_request on every route that takes one, and change nothing.
 func TestMalformedRequestsAre400(t *testing.T) {
 	s := Start(t, Options{})
-	locations(t, s.Client, "w1", "w2")
+	ConfigureLocations(t, s.Client, "w1", "w2")
 	receive(t, s.Client, "r", "A", "w1", 5)
 	must3(s.Client.Reserve(ctx, stockd.Reserve{ID: "held", Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 1}}}))
 	must3(s.Client.Transfer(ctx, stockd.TransferStock{ID: "t", SKU: "A", From: "w1", To: "w2", Quantity: 1}))
@@ -94,7 +94,7 @@ func TestInvalidValuesAre422(t *testing.T) {
 	limits.MaxLines = 3
 	s := Start(t, Options{Engine: engine.Options{Limits: limits}})
 	c := s.Client
-	locations(t, c, "w1", "w2")
+	ConfigureLocations(t, c, "w1", "w2")
 	receive(t, c, "r", "A", "w1", 5)
 	must3(c.Reserve(ctx, stockd.Reserve{ID: "held", Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 1}}}))
 	cases := []struct{ method, path, body string }{
@@ -167,7 +167,7 @@ func TestInvalidValuesAre422(t *testing.T) {
 // the limit is configurable.
 func TestBodyTooLarge(t *testing.T) {
 	s := Start(t, Options{})
-	locations(t, s.Client, "w1")
+	ConfigureLocations(t, s.Client, "w1")
 	big := `{"id":"r","sku":"A","location":"w1","quantity":1,"lot":"` + strings.Repeat("x", 1<<20) + `"}`
 	for _, path := range []string{"/v1/receipts", "/v1/reservations", "/v1/batch", "/v1/reservations/x/commit"} {
 		wantProblem(t, raw(t, s, "POST", path, big), 413, stockd.CodeBodyTooLarge)
@@ -193,7 +193,7 @@ func TestBodyTooLarge(t *testing.T) {
 func TestIdempotencyKeyOnCommitAndExtend(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1")
+	ConfigureLocations(t, c, "w1")
 	receive(t, c, "r", "A", "w1", 10)
 	receive(t, c, "rb", "B", "w1", 10)
 	must3(c.Reserve(ctx, stockd.Reserve{ID: "c1", TTL: time.Hour, Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 2}, {SKU: "B", Quantity: 2}}}))
@@ -271,7 +271,7 @@ func TestOddIDsRoundTrip(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
 	for _, id := range []string{"a?b", "a#b", "a%2Fb", "ümlaut", "a+b", "50%", "a;b", "...x", "a&sku=B", "a b"} {
-		locations(t, c, "loc-"+id)
+		ConfigureLocations(t, c, "loc-"+id)
 		receive(t, c, "r-"+id, id, "loc-"+id, 3)
 		if st := stockOf(t, c, id); st.SKU != id || st.OnHand != 3 || st.Locations[0].Location != "loc-"+id {
 			t.Errorf("SKU(%q) = %+v", id, st)

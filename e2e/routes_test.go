@@ -83,7 +83,7 @@ func TestLocationsWire(t *testing.T) {
 func TestSKUConfigWire(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1")
+	ConfigureLocations(t, c, "w1")
 	r := raw(t, s, "PUT", "/v1/skus/A/config", `{"safety_stock":2,"low_stock_threshold":5}`)
 	wantStatus(t, r, 200)
 	m := r.JSON(t)
@@ -114,7 +114,7 @@ func TestSKUConfigWire(t *testing.T) {
 // another body.
 func TestStockCommandsCreatedThenReplayed(t *testing.T) {
 	s := Start(t, Options{})
-	locations(t, s.Client, "w1", "s1", "s2")
+	ConfigureLocations(t, s.Client, "w1", "s1", "s2")
 	receive(t, s.Client, "seed", "A", "w1", 100)
 	cases := []struct {
 		path, body, other string
@@ -160,7 +160,7 @@ func TestStockCommandsCreatedThenReplayed(t *testing.T) {
 func TestStockCommandsThroughClient(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1", "s1")
+	ConfigureLocations(t, c, "w1", "s1")
 	rc, created, err := c.Receive(ctx, stockd.ReceiveStock{ID: "r-1", SKU: "A", Location: "w1", Quantity: 10, Lot: "L1", BestBefore: "2099-03-15"})
 	if err != nil || !created || rc.ID != "r-1" || rc.Quantity != 10 || rc.Lot != "L1" || rc.BestBefore != "2099-03-15" || rc.Position == 0 || rc.Time.IsZero() {
 		t.Fatalf("Receive = %+v, %v, %v", rc, created, err)
@@ -324,7 +324,7 @@ func TestReservationWire(t *testing.T) {
 func TestReservationLifecycleThroughClient(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1")
+	ConfigureLocations(t, c, "w1")
 	receive(t, c, "r", "A", "w1", 10)
 	cmd := stockd.Reserve{ID: "c1", TTL: 10 * time.Minute, Customer: "c-9", Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 4}}}
 	r, created, err := c.Reserve(ctx, cmd)
@@ -384,7 +384,7 @@ func TestReservationLifecycleThroughClient(t *testing.T) {
 func TestRejectedCommandIsDecidedAgain(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1", "w2")
+	ConfigureLocations(t, c, "w1", "w2")
 	receive(t, c, "r1", "A", "w1", 1)
 	body := `{"id":"cart-9","lines":[{"sku":"A","quantity":3}]}`
 	p := wantProblem(t, raw(t, s, "POST", "/v1/reservations", body), 409, stockd.CodeInsufficientStock)
@@ -421,7 +421,7 @@ func TestRejectedCommandIsDecidedAgain(t *testing.T) {
 func TestMultiLineAllOrNothing(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1")
+	ConfigureLocations(t, c, "w1")
 	// SKUs in several partitions, so that the cart spans partitions too.
 	skus := []string{"sku-a", "sku-b", "sku-c", "sku-d", "sku-e", "sku-f"}
 	for i, sku := range skus {
@@ -457,7 +457,7 @@ func TestMultiLineAllOrNothing(t *testing.T) {
 func TestSKUWire(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1")
+	ConfigureLocations(t, c, "w1")
 	must3(c.Receive(ctx, stockd.ReceiveStock{ID: "r1", SKU: "A", Location: "w1", Quantity: 5, Lot: "L1", BestBefore: "2099-03-15"}))
 	must3(c.Receive(ctx, stockd.ReceiveStock{ID: "r2", SKU: "A", Location: "w1", Quantity: 3}))
 	must3(c.Receive(ctx, stockd.ReceiveStock{ID: "r3", SKU: "A", Location: "w1", Quantity: 2, Lot: "L0", BestBefore: "2099-01-01"}))

@@ -21,7 +21,7 @@ import (
 func TestHoldsExpire(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1")
+	ConfigureLocations(t, c, "w1")
 	receive(t, c, "r", "A", "w1", 5)
 	r := raw(t, s, "POST", "/v1/reservations", `{"id":"short","ttl":"300ms","lines":[{"sku":"A","quantity":4}]}`)
 	wantStatus(t, r, 201)
@@ -80,7 +80,7 @@ func TestHoldsExpire(t *testing.T) {
 func TestPartialCommit(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1")
+	ConfigureLocations(t, c, "w1")
 	receive(t, c, "ra", "A", "w1", 10)
 	receive(t, c, "rb", "B", "w1", 10)
 	receive(t, c, "rc", "C", "w1", 10)
@@ -129,7 +129,7 @@ func TestPartialCommit(t *testing.T) {
 func TestTransfers(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1", "s1")
+	ConfigureLocations(t, c, "w1", "s1")
 	must3(c.Receive(ctx, stockd.ReceiveStock{ID: "r1", SKU: "A", Location: "w1", Quantity: 4, Lot: "late", BestBefore: "2099-12-01"}))
 	must3(c.Receive(ctx, stockd.ReceiveStock{ID: "r2", SKU: "A", Location: "w1", Quantity: 4, Lot: "early", BestBefore: "2099-01-01"}))
 	must3(c.Reserve(ctx, stockd.Reserve{ID: "hold", Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 3, Location: "w1"}}}))
@@ -186,7 +186,7 @@ func TestTransfers(t *testing.T) {
 func TestLotsFEFO(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1")
+	ConfigureLocations(t, c, "w1")
 	must3(c.Receive(ctx, stockd.ReceiveStock{ID: "u", SKU: "milk", Location: "w1", Quantity: 5}))
 	must3(c.Receive(ctx, stockd.ReceiveStock{ID: "l2", SKU: "milk", Location: "w1", Quantity: 5, Lot: "L2", BestBefore: "2099-06-01"}))
 	must3(c.Receive(ctx, stockd.ReceiveStock{ID: "l1", SKU: "milk", Location: "w1", Quantity: 5, Lot: "L1", BestBefore: "2099-03-01"}))
@@ -221,7 +221,7 @@ func TestLotsFEFO(t *testing.T) {
 func TestReceiptPastBestBeforeIsRefused(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1")
+	ConfigureLocations(t, c, "w1")
 	must3(c.Receive(ctx, stockd.ReceiveStock{ID: "new", SKU: "ham", Location: "w1", Quantity: 2}))
 	p := wantProblem(t, raw(t, s, "POST", "/v1/receipts", `{"id":"old","sku":"ham","location":"w1","quantity":5,"lot":"L","best_before":"2018-12-31"}`), 422, stockd.CodeInvalid)
 	if d, _ := p["detail"].(string); d != "best_before 2018-12-31 has already passed: the lot would expire at once" {
@@ -243,7 +243,7 @@ func TestReceiptPastBestBeforeIsRefused(t *testing.T) {
 func TestUnknownLocationIsRefused(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1")
+	ConfigureLocations(t, c, "w1")
 	receive(t, c, "r1", "A", "w1", 5)
 	for _, tc := range []struct{ path, body string }{
 		{"/v1/receipts", `{"id":"r-9","sku":"A","location":"w9","quantity":10}`},
@@ -260,7 +260,7 @@ func TestUnknownLocationIsRefused(t *testing.T) {
 	if st := stockOf(t, c, "A"); st.OnHand != 5 || st.Reserved != 0 || len(st.Locations) != 1 {
 		t.Errorf("A = %+v after refused commands", st)
 	}
-	locations(t, c, "w9")
+	ConfigureLocations(t, c, "w9")
 	wantStatus(t, raw(t, s, "POST", "/v1/receipts", `{"id":"r-9","sku":"A","location":"w9","quantity":10}`), 201)
 }
 
@@ -269,7 +269,7 @@ func TestUnknownLocationIsRefused(t *testing.T) {
 func TestAsOf(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1")
+	ConfigureLocations(t, c, "w1")
 	r1 := receive(t, c, "r1", "A", "w1", 10)
 	time.Sleep(10 * time.Millisecond)
 	must3(c.Reserve(ctx, stockd.Reserve{ID: "cart", Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 4}}}))
@@ -310,7 +310,7 @@ func TestAsOf(t *testing.T) {
 func TestHistoryPaging(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1")
+	ConfigureLocations(t, c, "w1")
 	for i := range 5 {
 		receive(t, c, fmt.Sprintf("r%d", i), "A", "w1", int64(i+1))
 	}
@@ -382,7 +382,7 @@ func TestHistoryPaging(t *testing.T) {
 func TestBatch(t *testing.T) {
 	s := Start(t, Options{})
 	c := s.Client
-	locations(t, c, "w1", "w2", "w3")
+	ConfigureLocations(t, c, "w1", "w2", "w3")
 	receive(t, c, "seed", "A", "w1", 5)
 	must3(c.Reserve(ctx, stockd.Reserve{ID: "held", Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 1}}}))
 	must3(c.Transfer(ctx, stockd.TransferStock{ID: "tr", SKU: "A", From: "w1", To: "w2", Quantity: 1}))
@@ -481,7 +481,7 @@ func TestBatch(t *testing.T) {
 func TestOverload(t *testing.T) {
 	s := Start(t, Options{Partitions: 1, Engine: engine.Options{InboxSize: 1}})
 	c := s.Client
-	locations(t, c, "w1")
+	ConfigureLocations(t, c, "w1")
 	receive(t, c, "r", "hot", "w1", 1000)
 	const callers = 400
 	var mu sync.Mutex
@@ -555,7 +555,7 @@ func TestOverload(t *testing.T) {
 // Idempotency-Key is still remembered.
 func TestReplaysSurviveRestart(t *testing.T) {
 	s := Start(t, Options{})
-	locations(t, s.Client, "w1", "s1")
+	ConfigureLocations(t, s.Client, "w1", "s1")
 	bodies := []struct{ path, body, other string }{
 		{"/v1/receipts", `{"id":"r-1","sku":"A","location":"w1","quantity":10,"lot":"L1","best_before":"2099-03-15"}`,
 			`{"id":"r-1","sku":"A","location":"w1","quantity":9,"lot":"L1","best_before":"2099-03-15"}`},
@@ -636,7 +636,7 @@ func TestAvailabilityReadModel(t *testing.T) {
 	}
 	c := s.Client
 	must(c.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w1", Kind: stockd.KindWarehouse, Priority: 1}))
-	locations(t, c, "s1")
+	ConfigureLocations(t, c, "s1")
 	receive(t, c, "ra", "A", "w1", 10)
 	receive(t, c, "rb", "B", "s1", 4)
 	must3(c.Reserve(ctx, stockd.Reserve{ID: "cart", Customer: "c-9", Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 3}}}))

@@ -166,3 +166,16 @@ func (s *Server) Requests(route string) (float64, error) {
 	}
 	return n, nil
 }
+
+// ConfigureLocations configures each id as a warehouse of priority 1 through
+// s (an engine, a client), as a test must before it receives, counts,
+// adjusts, moves or reserves stock there: commands naming a location never
+// configured are refused with unknown_location (DESIGN §7).
+func ConfigureLocations(t testing.TB, s stockd.Service, ids ...string) {
+	t.Helper()
+	for _, id := range ids {
+		if _, err := s.ConfigureLocation(context.Background(), stockd.ConfigureLocation{ID: id, Kind: stockd.KindWarehouse, Priority: 1}); err != nil {
+			t.Fatalf("configure location %q: %v", id, err)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/e2e"
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/pebble"
 )
@@ -48,7 +49,7 @@ func benchReserve(b *testing.B, workload string, callers int) {
 	ctx := context.Background()
 	obs := &batchCounter{}
 	e, _ := open(b, 64, engine.Options{SkipSnapshotOnClose: true, Observer: obs, Logger: quiet})
-	configureLocations(b, e, "w1")
+	e2e.ConfigureLocations(b, e, "w1")
 	skus := []string{"hot"}
 	if workload == "uniform" {
 		skus = make([]string, uniformSKUs)

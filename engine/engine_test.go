@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/e2e"
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/pebble"
 )
@@ -140,7 +141,7 @@ func TestCartLifecycle(t *testing.T) {
 func TestHotSKU(t *testing.T) {
 	ctx := context.Background()
 	e, _ := open(t, 8, engine.Options{})
-	configureLocations(t, e, "w1")
+	e2e.ConfigureLocations(t, e, "w1")
 	must3(e.Receive(ctx, stockd.ReceiveStock{ID: "r", SKU: "hot", Location: "w1", Quantity: 100}))
 	const callers = 1000
 	var granted, refused atomic.Int64
@@ -208,7 +209,7 @@ func TestTimersAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	configureLocations(t, e, "w1")
+	e2e.ConfigureLocations(t, e, "w1")
 	for i, sku := range skus {
 		must3(e.Receive(ctx, stockd.ReceiveStock{ID: fmt.Sprint("r", i), SKU: sku, Location: "w1", Quantity: 5}))
 	}
@@ -245,7 +246,7 @@ func TestTimersAfterRestart(t *testing.T) {
 func TestOverload(t *testing.T) {
 	ctx := context.Background()
 	e, _ := open(t, 1, engine.Options{InboxSize: 4})
-	configureLocations(t, e, "w1")
+	e2e.ConfigureLocations(t, e, "w1")
 	must3(e.Receive(ctx, stockd.ReceiveStock{ID: "r", SKU: "A", Location: "w1", Quantity: 1_000_000}))
 	var overloaded, ok atomic.Int64
 	var wg sync.WaitGroup

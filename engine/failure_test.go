@@ -15,6 +15,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/e2e"
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/pebble"
 )
@@ -55,7 +56,7 @@ func TestFsyncFailureStopsTheEngine(t *testing.T) {
 		return nil
 	}))
 	e, store := openFS(t, fs, 4)
-	configureLocations(t, e, "w1")
+	e2e.ConfigureLocations(t, e, "w1")
 	for i := range 50 {
 		if _, _, err := e.Receive(ctx, stockd.ReceiveStock{ID: fmt.Sprint("r-", i), SKU: fmt.Sprint("sku-", i%5), Location: "w1", Quantity: 3}); err != nil {
 			t.Fatal(err)
@@ -131,7 +132,7 @@ func TestCrashLosesOnlyUnacknowledged(t *testing.T) {
 	for round := range 8 {
 		mem := vfs.NewCrashableMem()
 		e, store := openFS(t, mem, 4)
-		configureLocations(t, e, "w1")
+		e2e.ConfigureLocations(t, e, "w1")
 		var mu sync.Mutex
 		var receipts, holds []string
 		stop := make(chan struct{})

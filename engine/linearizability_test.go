@@ -13,6 +13,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/e2e"
 	"github.com/stockd/stockd/engine"
 )
 
@@ -34,7 +35,7 @@ func TestLinearizable(t *testing.T) {
 		initial    = 6
 	)
 	e, _ := open(t, partitions, engine.Options{})
-	configureLocations(t, e, "w1")
+	e2e.ConfigureLocations(t, e, "w1")
 	ctx := context.Background()
 	names := make([]string, skus)
 	for i := range names {

@@ -60,7 +60,7 @@ func runCases(t *testing.T, s *e2e.Server, cases []cliCase) {
 
 func TestStockCommands(t *testing.T) {
 	s := e2e.Start(t, e2e.Options{})
-	configureLocations(t, s, "w1", "s1")
+	e2e.ConfigureLocations(t, s.Client, "w1", "s1")
 	runCases(t, s, []cliCase{
 		{"receive", []string{"receive", "--sku", "A", "--location", "w1", "--quantity", "10", "--lot", "L1", "--best-before", "2099-03-15", "--id", "r-1"}, 0, `receipt r-1: 10 of A at w1 lot L1 best before 2099-03-15`, "", false},
 		{"receive replay", []string{"receive", "--sku", "A", "--location", "w1", "--quantity", "10", "--lot", "L1", "--best-before", "2099-03-15", "--id", "r-1"}, 0, `already done earlier`, "", false},
@@ -160,7 +160,7 @@ func must3[T any](v T, _ bool, err error) T { return must(v, err) }
 
 func TestSKUAndLocationCommands(t *testing.T) {
 	s := e2e.Start(t, e2e.Options{})
-	configureLocations(t, s, "w1")
+	e2e.ConfigureLocations(t, s.Client, "w1")
 	c := s.Client
 	ctx := context.Background()
 	r1 := must3(c.Receive(ctx, stockd.ReceiveStock{ID: "r-1", SKU: "A", Location: "w1", Quantity: 10, Lot: "L1", BestBefore: "2099-03-15"}))
@@ -247,7 +247,7 @@ func TestGlobalBehaviour(t *testing.T) {
 		{"unreachable", []string{"sku", "A", "--url", "http://127.0.0.1:1"}, 1, "", `(?s)no answer.*Is the service running at http://127.0.0.1:1`, false},
 	})
 	// STOCKD_URL is the default --url.
-	configureLocations(t, s, "w1")
+	e2e.ConfigureLocations(t, s.Client, "w1")
 	t.Setenv("STOCKD_URL", s.URL)
 	stdout.Reset()
 	stderr.Reset()
@@ -293,7 +293,7 @@ func writeFile(t *testing.T, name, content string) string {
 
 func TestImport(t *testing.T) {
 	s := e2e.Start(t, e2e.Options{})
-	configureLocations(t, s, "w1", "w2")
+	e2e.ConfigureLocations(t, s.Client, "w1", "w2")
 	ctx := context.Background()
 	good := writeFile(t, "delivery.csv", "sku,quantity,best_before,lot\nA,10,2099-03-15,L1\nB,5,,\nA,2,2099-01-01,L0\n")
 	runCases(t, s, []cliCase{
@@ -366,7 +366,7 @@ func TestImportSeedSample(t *testing.T) {
 	var now atomic.Int64
 	now.Store(time.Date(2018, 3, 1, 12, 0, 0, 0, time.UTC).UnixNano())
 	s := e2e.Start(t, e2e.Options{Engine: engine.Options{Now: func() time.Time { return time.Unix(0, now.Load()).UTC() }}})
-	configureLocations(t, s, "kitchen")
+	e2e.ConfigureLocations(t, s.Client, "kitchen")
 	sample := "ingredient,quantity,best_before\npepperoni,2000,2019-03-15\nmushroom,1000,2018-11-30\npineapple,500,2018-03-15\nham,3000,2018-12-31\n"
 	if seed, err := os.ReadFile("/work/shared/seeds/001_b6ce5bfdd53de691.txt"); err == nil && !strings.Contains(string(seed), sample) {
 		t.Fatalf("the sample no longer matches seed 001")
@@ -403,7 +403,7 @@ func TestImportSeedSample(t *testing.T) {
 // TestImportLarge imports more rows than one batch holds.
 func TestImportLarge(t *testing.T) {
 	s := e2e.Start(t, e2e.Options{})
-	configureLocations(t, s, "w1")
+	e2e.ConfigureLocations(t, s.Client, "w1")
 	var b strings.Builder
 	b.WriteString("sku,quantity,location\n")
 	for i := range 2500 {

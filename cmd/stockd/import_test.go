@@ -135,7 +135,7 @@ func TestImportIDs(t *testing.T) {
 // part of the batch; --batch names it explicitly.
 func TestImportEdited(t *testing.T) {
 	s := e2e.Start(t, e2e.Options{})
-	configureLocations(t, s, "w1")
+	e2e.ConfigureLocations(t, s.Client, "w1")
 	ctx := context.Background()
 	first := writeFile(t, "delivery-2026-11-30.csv", "sku,quantity,best_before,lot\nA,10,2099-03-15,L1\nB,5,,\nC,3,,\n")
 	runCases(t, s, []cliCase{
