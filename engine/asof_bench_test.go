@@ -107,47 +107,25 @@ func heapBytes() uint64 {
 // history holds settled reservations and live ones. It returns the head of
 // the SKU's partition.
 func writeSKUHistory(t testing.TB, store stockd.Store, sku string, parts, total int) uint64 {
-	ctx := context.Background()
-	p := stockd.PartitionOf(sku, parts)
-	st := stockd.NewState(p, parts, stockd.DefaultLimits)
-	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	var batch []stockd.Event
-	flush := func() {
-		if len(batch) == 0 {
-			return
-		}
-		if err := store.Append(ctx, p, batch[0].Position-1, stockd.Batch{Events: batch}); err != nil {
+	l := newStateLog(t, store, stockd.PartitionOf(sku, parts), parts, time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	must := func(c stockd.Command) {
+		if err := l.do(c); err != nil {
 			t.Fatal(err)
 		}
-		batch = batch[:0]
 	}
-	do := func(c stockd.Command) {
-		d, err := st.Decide(c, now)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, ev := range d.Events {
-			if err := st.Apply(ev); err != nil {
-				t.Fatal(err)
-			}
-			batch = append(batch, ev)
-		}
-		if len(batch) >= 1000 {
-			flush()
-		}
-	}
-	do(stockd.ReceiveStock{ID: "r-1", SKU: sku, Location: "w1", Quantity: 1_000_000_000})
-	for i := 0; int(st.Head()) < total; i++ {
-		now = now.Add(time.Millisecond)
+	l.locations("w1")
+	must(stockd.ReceiveStock{ID: "r-1", SKU: sku, Location: "w1", Quantity: 1_000_000_000})
+	for i := 0; int(l.st.Head()) < total; i++ {
+		l.now = l.now.Add(time.Millisecond)
 		id := "c-" + strconv.Itoa(i)
-		do(stockd.Reserve{ID: id, TTL: 24 * time.Hour, Lines: []stockd.ReserveLine{{SKU: sku, Quantity: 1}}})
+		must(stockd.Reserve{ID: id, TTL: 24 * time.Hour, Lines: []stockd.ReserveLine{{SKU: sku, Quantity: 1}}})
 		switch i % 3 {
 		case 0:
-			do(stockd.CommitReservation{ID: id})
+			must(stockd.CommitReservation{ID: id})
 		case 1:
-			do(stockd.ReleaseReservation{ID: id})
+			must(stockd.ReleaseReservation{ID: id})
 		}
 	}
-	flush()
-	return st.Head()
+	l.flush()
+	return l.st.Head()
 }

@@ -233,70 +233,93 @@ func BenchmarkRecovery(b *testing.B) {
 // writeLog fills a store with about total events by deciding commands on
 // per-partition states directly, as the engine would, in batches of 1,000.
 func writeLog(b *testing.B, store stockd.Store, parts, total int) {
-	ctx := context.Background()
-	now := time.Now()
 	per := total / parts
 	parallel(parts, 2, func(p int) {
-		st := stockd.NewState(p, parts, stockd.DefaultLimits)
-		var batch []stockd.Event
-		flush := func() {
-			if len(batch) == 0 {
-				return
-			}
-			if err := store.Append(ctx, p, batch[0].Position-1, stockd.Batch{Events: batch}); err != nil {
-				b.Error(err)
-			}
-			batch = batch[:0]
-		}
-		do := func(c stockd.Command) {
-			d, err := st.Decide(c, now)
-			if err != nil {
-				return
-			}
-			for _, ev := range d.Events {
-				if err := st.Apply(ev); err != nil {
-					b.Error(err)
-				}
-				batch = append(batch, ev)
-			}
-			if len(batch) >= 1000 {
-				flush()
-			}
-		}
+		l := newStateLog(b, store, p, parts, time.Now())
 		var skus []string
 		for i := 0; len(skus) < 10_000/parts; i++ {
 			if sku := "sku-" + strconv.Itoa(i); stockd.PartitionOf(sku, parts) == p {
 				skus = append(skus, sku)
 			}
 		}
-		// Three locations, configured in the partition that owns them
-		// and handed to the others, as the engine does.
-		locs := stockd.Locations{}
-		for i := range 3 {
-			l := stockd.ConfigureLocation{ID: "w" + strconv.Itoa(i), Kind: stockd.KindWarehouse, Priority: i}
-			if p == stockd.LocationPartition {
-				do(l)
-			}
-			locs[l.ID] = stockd.Location(l)
-		}
-		if p != stockd.LocationPartition {
-			st.SetLocations(locs)
-		}
+		l.locations("w0", "w1", "w2")
 		for i, sku := range skus {
-			do(stockd.ReceiveStock{ID: "r-" + sku, SKU: sku, Location: "w" + strconv.Itoa(i%3), Quantity: 1_000_000_000})
+			l.do(stockd.ReceiveStock{ID: "r-" + sku, SKU: sku, Location: "w" + strconv.Itoa(i%3), Quantity: 1_000_000_000})
 		}
-		for i := 0; int(st.Head()) < per; i++ {
+		for i := 0; int(l.st.Head()) < per; i++ {
 			id := "c-" + strconv.Itoa(p) + "-" + strconv.Itoa(i)
-			do(stockd.Reserve{ID: id, TTL: 24 * time.Hour, Lines: []stockd.ReserveLine{{SKU: skus[i%len(skus)], Quantity: 1}}})
+			l.do(stockd.Reserve{ID: id, TTL: 24 * time.Hour, Lines: []stockd.ReserveLine{{SKU: skus[i%len(skus)], Quantity: 1}}})
 			switch i % 3 {
 			case 0:
-				do(stockd.CommitReservation{ID: id})
+				l.do(stockd.CommitReservation{ID: id})
 			case 1:
-				do(stockd.ReleaseReservation{ID: id})
+				l.do(stockd.ReleaseReservation{ID: id})
 			}
 		}
-		flush()
+		l.flush()
 	})
+}
+
+// stateLog decides commands on one partition's State directly, as the
+// engine would, and appends their events to a store in batches of 1,000:
+// the fast way to fill a log for a benchmark.
+type stateLog struct {
+	tb    testing.TB
+	store stockd.Store
+	p     int
+	st    *stockd.State
+	now   time.Time
+	batch []stockd.Event
+}
+
+func newStateLog(tb testing.TB, store stockd.Store, p, parts int, now time.Time) *stateLog {
+	return &stateLog{tb: tb, store: store, p: p, st: stockd.NewState(p, parts, stockd.DefaultLimits), now: now}
+}
+
+// do decides and applies c, and returns its refusal, if any.
+func (l *stateLog) do(c stockd.Command) error {
+	d, err := l.st.Decide(c, l.now)
+	if err != nil {
+		return err
+	}
+	for _, ev := range d.Events {
+		if err := l.st.Apply(ev); err != nil {
+			l.tb.Error(err)
+		}
+		l.batch = append(l.batch, ev)
+	}
+	if len(l.batch) >= 1000 {
+		l.flush()
+	}
+	return nil
+}
+
+// flush appends the events not yet written.
+func (l *stateLog) flush() {
+	if len(l.batch) == 0 {
+		return
+	}
+	if err := l.store.Append(context.Background(), l.p, l.batch[0].Position-1, stockd.Batch{Events: l.batch}); err != nil {
+		l.tb.Error(err)
+	}
+	l.batch = l.batch[:0]
+}
+
+// locations configures warehouses of those ids, of priorities 0, 1, …: in
+// the partition that owns locations, by their events; in the others, handed
+// over, as the engine does.
+func (l *stateLog) locations(ids ...string) {
+	locs := stockd.Locations{}
+	for i, id := range ids {
+		c := stockd.ConfigureLocation{ID: id, Kind: stockd.KindWarehouse, Priority: i}
+		if l.p == stockd.LocationPartition {
+			l.do(c)
+		}
+		locs[id] = stockd.Location(c)
+	}
+	if l.p != stockd.LocationPartition {
+		l.st.SetLocations(locs)
+	}
 }
 
 var pprofFile *os.File
