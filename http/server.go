@@ -300,9 +300,6 @@ func (s *Server) notFound(w http.ResponseWriter, r *http.Request) {
 //go:embed openapi.json
 var openAPIDocument []byte
 
-// OpenAPI returns the OpenAPI document the server serves.
-func OpenAPI() []byte { return openAPIDocument }
-
 func (s *Server) openAPI(_ context.Context, w http.ResponseWriter, _ *http.Request) (int, []byte, error) {
 	return http.StatusOK, openAPIDocument, nil
 }
