@@ -405,7 +405,6 @@ func TestOpenAPIDocumentValid(t *testing.T) {
 
 	ids := make(map[string]string)
 	ops := oaOperations(t, doc)
-	paths := doc["paths"].(map[string]any)
 	for key, op := range ops {
 		id, _ := op["operationId"].(string)
 		if id == "" {
@@ -434,25 +433,11 @@ func TestOpenAPIDocumentValid(t *testing.T) {
 		// Every {name} of the path is a declared path parameter.
 		_, path, _ := strings.Cut(key, " ")
 		declared := make(map[string]bool)
-		item := paths[path].(map[string]any)
-		for _, list := range []any{item["parameters"], op["parameters"]} {
-			params, _ := list.([]any)
-			for _, p := range params {
-				pm, _ := p.(map[string]any)
-				if ref, ok := pm["$ref"].(string); ok {
-					r, err := oaResolve(doc, ref)
-					if err != nil {
-						continue // reported above
-					}
-					pm, _ = r.(map[string]any)
-				}
-				if pm["in"] == "path" {
-					if pm["required"] != true {
-						t.Errorf("%s: path parameter %v must be required", key, pm["name"])
-					}
-					declared[pm["name"].(string)] = true
-				}
+		for name, pm := range oaParams(t, doc, key)["path"] {
+			if pm["required"] != true {
+				t.Errorf("%s: path parameter %v must be required", key, name)
 			}
+			declared[name] = true
 		}
 		for _, seg := range strings.Split(path, "/") {
 			if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") && !declared[seg[1:len(seg)-1]] {
