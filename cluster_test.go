@@ -34,6 +34,12 @@ type cluster struct {
 	outbox  [][]Message   // messages of decisions of p that are not durable yet
 	queues  [][][]Command // queues[from][to]: messages in flight, oldest first
 	snaps   []snap        // the latest snapshot of each partition, if any
+	// retired are the retired records written with the logs' events, by
+	// partition and key, as a store keeps them: those of events a crash
+	// loses are lost with them. (Unlike the engine, the cluster has no
+	// registry making an id unique across partitions: ids are unique per
+	// partition here.)
+	retired map[retiredAt]RetiredRecord
 
 	// resolved collects, per reservation, the resolutions seen in applied
 	// decisions, oldest first.
@@ -41,7 +47,9 @@ type cluster struct {
 	// observe, when set, is called with every decision (or rejection)
 	// before it is applied, while states[p] still holds the state it was
 	// decided against.
-	observe func(p int, cmd Command, d Decision, err error)
+	// st is the State decided against: states[p], or for a retired id
+	// the State restored from its retired record.
+	observe func(p int, st *State, cmd Command, d Decision, err error)
 	// applied, when set, is called after a decision has been applied.
 	applied func(p int, cmd Command, d Decision)
 }
@@ -59,7 +67,7 @@ func newCluster(tb testing.TB, p int, now time.Time) *cluster {
 		tb: tb, p: p, limits: DefaultLimits, now: now, auto: true,
 		states: make([]*State, p), logs: make([][]Event, p), durable: make([]int, p),
 		outbox: make([][]Message, p), queues: make([][][]Command, p), snaps: make([]snap, p),
-		resolved: make(map[string][]Resolution),
+		resolved: make(map[string][]Resolution), retired: make(map[retiredAt]RetiredRecord),
 	}
 	for i := range p {
 		c.states[i] = NewState(i, p, c.limits)
@@ -148,12 +156,74 @@ func (c *cluster) tickAll() {
 	}
 }
 
-// do sends a client command to its partition, as the engine would.
+// do sends a client command to its partition, as the engine would: a
+// command naming an entity that was retired is decided against the State
+// restored from its retired record, and changes nothing.
 func (c *cluster) do(cmd Command) (int, Decision, error) {
 	c.tb.Helper()
 	p := c.route(cmd)
+	if key, lookup, ok := entityKey(cmd); ok {
+		if rec, ok := c.retiredRecord(p, key, lookup); ok {
+			st, err := RestoreRetired(rec, c.p, c.limits)
+			if err != nil {
+				c.fatalf("restore %s: %v", key, err)
+			}
+			d, err := st.Decide(cmd, c.now)
+			if err == nil && (!d.Replay || len(d.Events) > 0) {
+				c.fatalf("%#v would change retired %s", cmd, key)
+			}
+			if c.observe != nil {
+				c.observe(rec.Partition, st, cmd, d, err)
+			}
+			return rec.Partition, d, err
+		}
+	}
 	d, err := c.exec(p, cmd)
 	return p, d, err
+}
+
+// retiredAt names a retired record in the cluster.
+type retiredAt struct {
+	partition int
+	key       string
+}
+
+// retiredRecord returns the retired record of key that a command routed to
+// p is answered from: for a command that creates its entity, the record of
+// partition p, if p no longer holds the entity; for one that acts on an
+// existing entity (lookup), the record of whichever partition retired it, if
+// none holds it.
+func (c *cluster) retiredRecord(p int, key Key, lookup bool) (RetiredRecord, bool) {
+	if !lookup {
+		rec, ok := c.retired[retiredAt{p, key.String()}]
+		return rec, ok && !c.states[p].Knows(key)
+	}
+	for q, s := range c.states {
+		if s.Knows(key) {
+			return RetiredRecord{}, false
+		}
+		if rec, ok := c.retired[retiredAt{q, key.String()}]; ok {
+			return rec, true
+		}
+	}
+	return RetiredRecord{}, false
+}
+
+// entityKey returns the key of the entity a client command creates or acts
+// on, as the engine's registry knows it, and whether the command acts on an
+// existing entity rather than creating one.
+func entityKey(cmd Command) (key Key, lookup, ok bool) {
+	if !isClient(cmd) || cmd.Validate(DefaultLimits) != nil {
+		return Key{}, false, false
+	}
+	rt := RouteOf(cmd)
+	switch {
+	case rt.Lookup.ID != "":
+		return rt.Lookup, true, true
+	case rt.Claim.ID != "":
+		return rt.Claim, false, true
+	}
+	return Key{}, false, false
 }
 
 // exec fires p's due timers, then decides and applies cmd in p.
@@ -174,7 +244,7 @@ func (c *cluster) exec(p int, cmd Command) (Decision, error) {
 func (c *cluster) commit(p int, cmd Command, d Decision, err error) {
 	c.tb.Helper()
 	if c.observe != nil {
-		c.observe(p, cmd, d, err)
+		c.observe(p, c.states[p], cmd, d, err)
 	}
 	if err != nil {
 		return
@@ -193,6 +263,16 @@ func (c *cluster) commit(p int, cmd Command, d Decision, err error) {
 		if k.Partition != p || k.Position <= s.Head()-uint64(len(d.Events)) || k.Position > s.Head() {
 			c.fatalf("partition %d: key %+v outside the decision's events", p, k)
 		}
+	}
+	for _, r := range d.Retired {
+		if r.Partition != p || r.Position <= s.Head()-uint64(len(d.Events)) || r.Position > s.Head() {
+			c.fatalf("partition %d: retired record %+v outside the decision's events", p, r)
+		}
+		at := retiredAt{p, r.Key}
+		if _, dup := c.retired[at]; dup {
+			c.fatalf("partition %d: %s retired twice", p, r.Key)
+		}
+		c.retired[at] = r
 	}
 	for _, r := range d.Resolved {
 		c.resolved[r.Reservation] = append(c.resolved[r.Reservation], r)
@@ -321,6 +401,11 @@ func (c *cluster) replay(p int, events []Event, from *snap) *State {
 // commands returned by Recover are decided, messages sent.
 func (c *cluster) crash(useSnap func(p int) bool) {
 	c.tb.Helper()
+	for k, r := range c.retired {
+		if r.Position > uint64(c.durable[k.partition]) {
+			delete(c.retired, k)
+		}
+	}
 	for p := range c.states {
 		c.logs[p] = c.logs[p][:c.durable[p]:c.durable[p]]
 		c.outbox[p] = nil

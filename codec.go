@@ -181,6 +181,8 @@ func encodeData(w *writer, d EventData) {
 	case SagaSettled:
 		w.string(d.Reservation)
 		w.varint(int64(d.Step))
+	case EntitiesRetired:
+		w.stringList(d.Keys)
 	default:
 		panic(fmt.Sprintf("stockd: cannot encode event data %T", d))
 	}
@@ -285,6 +287,8 @@ func decodeData(r *reader, t EventType) EventData {
 		return d
 	case TypeSagaSettled:
 		return SagaSettled{Reservation: r.string(), Step: r.int()}
+	case TypeEntitiesRetired:
+		return EntitiesRetired{Keys: r.stringList()}
 	}
 	r.fail("unknown event type %d", t)
 	return nil
@@ -310,6 +314,11 @@ func (w *writer) bool(b bool) {
 	} else {
 		w.byte(0)
 	}
+}
+
+func (w *writer) stringList(v []string) {
+	w.uvarint(uint64(len(v)))
+	w.strings(v...)
 }
 
 func (w *writer) ints(v []int) {
@@ -466,6 +475,18 @@ func (r *reader) string() string {
 	s := string(r.buf[:n])
 	r.buf = r.buf[n:]
 	return s
+}
+
+func (r *reader) stringList() []string {
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	v := make([]string, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		v = append(v, r.string())
+	}
+	return v
 }
 
 func (r *reader) ints() []int {

@@ -46,6 +46,7 @@ func sampleData() []EventData {
 			Reason: ReleaseExpired, Lines: []CommitLine{{SKU: "B", Quantity: 1}},
 		},
 		SagaSettled{Reservation: "c1", Step: 3},
+		EntitiesRetired{Keys: []string{"reservation:c1", "receipt:r-1"}},
 	}
 }
 

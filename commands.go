@@ -41,6 +41,9 @@ type Limits struct {
 	DefaultTTL time.Duration
 	// MaxTTL is the longest hold time a reservation or extension may ask.
 	MaxTTL time.Duration
+	// Retain is how long a settled entity stays in memory before it is
+	// retired (see EntitiesRetired); 0 keeps everything.
+	Retain time.Duration
 }
 
 // DefaultLimits are the limits used when none are configured.
@@ -49,6 +52,7 @@ var DefaultLimits = Limits{
 	MaxQuantity: 1_000_000_000,
 	DefaultTTL:  15 * time.Minute,
 	MaxTTL:      7 * 24 * time.Hour,
+	Retain:      7 * 24 * time.Hour,
 }
 
 // MaxIDLength bounds ids, SKUs, locations, lots, customers and regions.

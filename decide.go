@@ -26,6 +26,9 @@ type Decision struct {
 	// Resolved lists reservations whose pending outcome this decision
 	// settled.
 	Resolved []Resolution
+	// Retired are the records of the entities Events retire, to be
+	// appended with them.
+	Retired []RetiredRecord
 }
 
 // Message is a command sent from one partition to another.
@@ -144,6 +147,8 @@ func (s *State) Decide(cmd Command, now time.Time) (Decision, error) {
 		err = x.sagaAck(c)
 	case abortSaga:
 		err = x.abortSaga(c)
+	case retireEntities:
+		err = x.retire(c)
 	default:
 		err = Errorf(CodeInvalid, "unknown command %T", cmd)
 	}

@@ -38,6 +38,8 @@ func DecodeEventJSON(t EventType, data []byte) (EventData, bool) {
 		return decodeAs[ReservationHeld](data)
 	case TypeSagaSettled:
 		return decodeAs[SagaSettled](data)
+	case TypeEntitiesRetired:
+		return decodeAs[EntitiesRetired](data)
 	}
 	return nil, false
 }

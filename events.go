@@ -62,6 +62,7 @@ const (
 	TypeReservationHeld      EventType = 16
 	TypeSagaStepStarted      EventType = 17
 	TypeSagaSettled          EventType = 18
+	TypeEntitiesRetired      EventType = 19
 )
 
 var eventTypeNames = [...]string{
@@ -83,6 +84,7 @@ var eventTypeNames = [...]string{
 	TypeReservationHeld:      "ReservationHeld",
 	TypeSagaStepStarted:      "SagaStepStarted",
 	TypeSagaSettled:          "SagaSettled",
+	TypeEntitiesRetired:      "EntitiesRetired",
 }
 
 // String returns the type's name, such as "StockReserved".
@@ -254,6 +256,16 @@ type SagaStepStarted struct {
 	Lines        []CommitLine  `json:"lines,omitempty"`
 }
 
+// EntitiesRetired records that settled entities left the partition's memory
+// once the retention window had passed since they settled: committed,
+// released and expired reservations, arrived transfers, and the records of
+// receipts, adjustments and counts. Keys are idempotency keys in their string
+// form ("reservation:r-1"). Nothing about stock changes; the entities' ids are
+// still answered, from the retired records the store keeps (RetiredRecord).
+type EntitiesRetired struct {
+	Keys []string `json:"keys"`
+}
+
 // SagaSettled records that every participant carried out a saga step.
 type SagaSettled struct {
 	Reservation string `json:"reservation"`
@@ -342,3 +354,6 @@ func (SagaStepStarted) EventType() EventType { return TypeSagaStepStarted }
 
 // EventType implements EventData.
 func (SagaSettled) EventType() EventType { return TypeSagaSettled }
+
+// EventType implements EventData.
+func (EntitiesRetired) EventType() EventType { return TypeEntitiesRetired }

@@ -195,6 +195,12 @@ type sim struct {
 	checked [][2]uint64
 	crashes uint64
 
+	// accepted holds every idempotency key accepted, with the partition
+	// and position of the event that accepted it, so that an id accepted
+	// twice is caught however the second acceptance came about (a crash
+	// takes back only what was not durable).
+	accepted map[string][2]uint64
+
 	// stats counts what the sequence exercised: event types, outcomes of
 	// client commands, crashes.
 	stats map[string]int
@@ -237,13 +243,22 @@ func newSim(tb testing.TB, seed uint64) *sim {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	p := 1 + rng.IntN(3)
 	s := &sim{
-		rng:   rng,
-		c:     newCluster(simTB{tb}, p, simStart),
-		locs:  []string{"w1", "w2", "s1", "x"},
-		lots:  []string{"L1", "L2", "L3"},
-		stats: map[string]int{},
+		rng:      rng,
+		c:        newCluster(simTB{tb}, p, simStart),
+		locs:     []string{"w1", "w2", "s1", "x"},
+		lots:     []string{"L1", "L2", "L3"},
+		stats:    map[string]int{},
+		accepted: map[string][2]uint64{},
 	}
 	s.c.auto = false
+	// Settled entities retire after the default week, or after an hour or
+	// two, so that sequences retire much of what they did while it is
+	// still being repeated, extended and committed.
+	retain := []time.Duration{DefaultLimits.Retain, time.Hour, 2 * time.Hour}[rng.IntN(3)]
+	s.c.limits.Retain = retain
+	for i := range s.c.states {
+		s.c.states[i] = NewState(i, p, s.c.limits)
+	}
 	// Four SKUs spread over the partitions.
 	for i := range 4 {
 		s.skus = append(s.skus, skuIn(string(rune('A'+i)), i%p, p))
@@ -253,6 +268,17 @@ func newSim(tb testing.TB, seed uint64) *sim {
 		for _, e := range d.Events {
 			s.stats["event."+e.Type().String()]++
 		}
+		for _, k := range d.Keys {
+			// Per partition: the cluster, unlike the engine, has no
+			// registry making ids unique across partitions. A cart
+			// spanning partitions claims its key once held everywhere.
+			at := strconv.Itoa(p) + "/" + k.Key
+			if was, dup := s.accepted[at]; dup {
+				s.fail("partition %d: %s accepted again at %d, after it was accepted at %d, by %s", p, k.Key, k.Position, was[1], describe(cmd))
+			}
+			s.accepted[at] = [2]uint64{uint64(k.Partition), k.Position}
+		}
+		s.stats["retired"] += len(d.Retired)
 	}
 	return s
 }
@@ -340,6 +366,44 @@ func (s *sim) run(steps int) {
 			}
 		}
 	}
+	// Then let everything retire, crash, and send every command again:
+	// each is answered as it was before (a replay, or a mismatch for a
+	// body that differs from the first), none is accepted anew.
+	s.c.now = s.c.now.Add(s.c.limits.Retain + time.Hour)
+	s.logf("final retirement at +%s", s.c.now.Sub(simStart))
+	s.c.tickAll()
+	s.c.quiesce()
+	for p, st := range s.c.states {
+		if n := len(st.records) + len(st.transfers) + len(st.reservations) - st.Held(); n > 0 && s.c.limits.Retain > 0 {
+			for _, t := range st.transfers {
+				if t.arrivedAt.IsZero() {
+					n-- // still in transit: live
+				}
+			}
+			if n > 0 {
+				s.fail("partition %d: %d settled entities left after the retention", p, n)
+			}
+		}
+	}
+	s.crash()
+	for _, c := range s.receipts {
+		s.send(c, meantValid)
+	}
+	for _, c := range s.adjusts {
+		s.send(c, meantValid)
+	}
+	for _, c := range s.counts {
+		s.send(c, meantValid)
+	}
+	for _, c := range s.transfers {
+		s.send(c, meantValid)
+	}
+	for _, c := range s.reserves {
+		s.send(c, meantValid)
+	}
+	s.c.quiesce()
+	s.checked = nil
+	s.checkChanged()
 }
 
 // advance moves the clock by a random amount.
@@ -392,6 +456,11 @@ func (s *sim) crash() {
 	s.logf("CRASH (durable heads %v, snapshots %v)", s.c.durable, snaps)
 	s.stats["crash"]++
 	s.crashes++
+	for k, at := range s.accepted {
+		if at[1] > uint64(s.c.durable[at[0]]) {
+			delete(s.accepted, k) // lost with the crash: may be accepted again
+		}
+	}
 	s.c.crash(func(int) bool { return snaps })
 }
 
@@ -744,9 +813,8 @@ func (s *sim) genCommit() (Command, intent) {
 // is decided against by the rules of the domain rather than by its code.
 
 // observe checks every decision before it is applied.
-func (s *sim) observe(p int, cmd Command, d Decision, err error) {
+func (s *sim) observe(p int, st *State, cmd Command, d Decision, err error) {
 	s.decisions++
-	st := s.c.states[p]
 	if err != nil {
 		var e *Error
 		if !errors.As(err, &e) {
@@ -1555,6 +1623,17 @@ func (s *sim) checkRebuild(p int) {
 	}
 }
 
+// retiredIn reports whether partition p's log retired reservation id.
+func (s *sim) retiredIn(p int, id string) bool {
+	key := reservationKey(id)
+	for _, e := range s.c.logs[p] {
+		if d, ok := e.Data.(EntitiesRetired); ok && slices.Contains(d.Keys, key) {
+			return true
+		}
+	}
+	return false
+}
+
 // checkQuiescent checks, with nothing in flight, that every reservation
 // spanning partitions is held, committed or released on every line alike.
 func (s *sim) checkQuiescent() {
@@ -1583,6 +1662,9 @@ func (s *sim) checkQuiescent() {
 					continue // refused as another home's cart
 				}
 				want := r.view(h)
+				if pr == nil && s.retiredIn(q, id) {
+					continue // settled there and retired since
+				}
 				switch r.status {
 				case StatusHeld, StatusCommitted:
 					if pr == nil || pr.status != r.status {

@@ -7,7 +7,12 @@ import "fmt"
 // from the reservations, and timers from reservations and lots, so a snapshot
 // cannot disagree with itself.
 
-const snapshotFormatV1 = 1
+// The snapshot formats: 2 added when each reservation settled and how many
+// entities the partition retired. Format 1 is still read.
+const (
+	snapshotFormatV1 = 1
+	snapshotFormatV2 = 2
+)
 
 // EncodeState returns the encoding of s for a snapshot.
 func EncodeState(s *State) []byte {
@@ -16,7 +21,7 @@ func EncodeState(s *State) []byte {
 	// partition encodes to megabytes, and growing a buffer by append's
 	// steps copies it many times over.
 	w := writer{buf: make([]byte, 0, 1<<12+64*(len(s.reservations)+len(s.skus)+len(s.transfers)+len(s.records)))}
-	w.byte(snapshotFormatV1)
+	w.byte(snapshotFormatV2)
 	w.varint(int64(s.partition))
 	w.varint(int64(s.partitions))
 	w.uvarint(s.head)
@@ -53,69 +58,28 @@ func EncodeState(s *State) []byte {
 
 	w.uvarint(uint64(len(s.reservations)))
 	for _, r := range s.reservations {
-		w.strings(r.id, string(r.status), r.customer)
-		w.u64(r.fingerprint)
-		w.time(r.createdAt)
-		w.time(r.expiresAt)
-		w.varint(int64(r.home))
-		w.uvarint(uint64(len(r.lines)))
-		for _, l := range r.lines {
-			w.string(l.sku)
-			w.varint(int64(l.partition))
-			w.varint(l.quantity)
-			w.varint(l.committed)
-			w.allocations(l.allocations)
-			w.allocations(l.committedAt)
-			w.bool(l.released)
-		}
-		w.bool(r.saga != nil)
-		if g := r.saga; g != nil {
-			w.ints(g.participants)
-			w.varint(int64(g.step))
-			w.byte(byte(g.action))
-			w.ints(g.pending)
-			w.ints(g.held)
-			w.uvarint(uint64(len(g.failed)))
-			for _, f := range g.failed {
-				w.string(f.SKU)
-				w.varint(f.Requested)
-				w.varint(f.Available)
-			}
-			w.bool(g.aborted)
-			encodeData(&w, g.last)
-		}
-		w.uvarint(uint64(len(r.keys)))
-		for k, fp := range r.keys {
-			w.string(k)
-			w.u64(fp)
-		}
+		w.reservation(r)
 	}
 
 	w.uvarint(uint64(len(s.transfers)))
 	for _, t := range s.transfers {
-		w.strings(t.id, t.sku, t.from, t.to)
-		w.u64(t.fingerprint)
-		w.varint(t.qty)
-		w.lots(t.lots)
-		w.time(t.sentAt)
-		w.time(t.arrivedAt)
+		w.transfer(t)
 	}
 
 	w.uvarint(uint64(len(s.records)))
 	for k, r := range s.records {
 		w.string(k)
-		w.u64(r.fingerprint)
-		w.uvarint(r.position)
-		w.time(r.time)
-		w.varint(r.delta)
+		w.record(r)
 	}
+	w.uvarint(s.retiredCount)
 	return w.buf
 }
 
 // DecodeState rebuilds a State from a snapshot made by EncodeState.
 func DecodeState(data []byte, limits Limits) (*State, error) {
 	r := reader{buf: data}
-	if v := r.byte(); v != snapshotFormatV1 && r.err == nil {
+	v := r.byte()
+	if v != snapshotFormatV1 && v != snapshotFormatV2 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown snapshot format %d", ErrCorrupt, v)
 	}
 	p, partitions := r.int(), r.int()
@@ -155,35 +119,13 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	}
 
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		res := &reservation{id: r.string(), status: ReservationStatus(r.string()), customer: r.string()}
-		res.fingerprint = r.u64()
-		res.createdAt = r.time()
-		res.expiresAt = r.time()
-		res.home = r.int()
-		for m := r.count(); m > 0 && r.err == nil; m-- {
-			l := &resLine{sku: r.string(), partition: r.int(), quantity: r.varint(), committed: r.varint()}
-			l.allocations = r.allocations()
-			l.committedAt = r.allocations()
-			l.released = r.bool()
-			res.lines = append(res.lines, l)
-		}
-		if r.bool() {
-			g := &saga{participants: r.ints(), step: r.int(), action: SagaAction(r.byte())}
-			g.pending = r.ints()
-			g.held = r.ints()
-			for k := r.count(); k > 0 && r.err == nil; k-- {
-				g.failed = append(g.failed, Shortfall{SKU: r.string(), Requested: r.varint(), Available: r.varint()})
-			}
-			g.aborted = r.bool()
-			if last, ok := decodeData(&r, TypeSagaStepStarted).(SagaStepStarted); ok {
-				g.last = last
-			}
-			res.saga = g
-		}
-		for k := r.count(); k > 0 && r.err == nil; k-- {
-			res.remember(r.string(), r.u64())
-		}
+		res := r.reservation(v >= snapshotFormatV2)
 		if r.err == nil {
+			if v < snapshotFormatV2 && s.settled(res) {
+				// Format 1 did not record when a reservation settled:
+				// its retention starts from the snapshot's moment.
+				res.settledAt = s.clock
+			}
 			s.reservations[res.id] = res
 			if res.home == p && res.status == StatusHeld {
 				s.held++
@@ -192,18 +134,16 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	}
 
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		t := &transfer{id: r.string(), sku: r.string(), from: r.string(), to: r.string()}
-		t.fingerprint = r.u64()
-		t.qty = r.varint()
-		t.lots = r.lots()
-		t.sentAt = r.time()
-		t.arrivedAt = r.time()
+		t := r.transfer()
 		s.transfers[t.id] = t
 	}
 
 	for n := r.count(); n > 0 && r.err == nil; n-- {
 		k := r.string()
-		s.records[k] = record{fingerprint: r.u64(), position: r.uvarint(), time: r.time(), delta: r.varint()}
+		s.records[k] = r.record()
+	}
+	if v >= snapshotFormatV2 {
+		s.retiredCount = r.uvarint()
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -235,4 +175,113 @@ func (s *State) rehold() {
 			}
 		}
 	}
+}
+
+// The encodings of entities, shared by snapshots and retired records.
+
+func (w *writer) reservation(r *reservation) {
+	w.strings(r.id, string(r.status), r.customer)
+	w.u64(r.fingerprint)
+	w.time(r.createdAt)
+	w.time(r.expiresAt)
+	w.time(r.settledAt)
+	w.varint(int64(r.home))
+	w.uvarint(uint64(len(r.lines)))
+	for _, l := range r.lines {
+		w.string(l.sku)
+		w.varint(int64(l.partition))
+		w.varint(l.quantity)
+		w.varint(l.committed)
+		w.allocations(l.allocations)
+		w.allocations(l.committedAt)
+		w.bool(l.released)
+	}
+	w.bool(r.saga != nil)
+	if g := r.saga; g != nil {
+		w.ints(g.participants)
+		w.varint(int64(g.step))
+		w.byte(byte(g.action))
+		w.ints(g.pending)
+		w.ints(g.held)
+		w.uvarint(uint64(len(g.failed)))
+		for _, f := range g.failed {
+			w.string(f.SKU)
+			w.varint(f.Requested)
+			w.varint(f.Available)
+		}
+		w.bool(g.aborted)
+		encodeData(w, g.last)
+	}
+	w.uvarint(uint64(len(r.keys)))
+	for k, fp := range r.keys {
+		w.string(k)
+		w.u64(fp)
+	}
+}
+
+// reservation decodes a reservation; settled says whether the encoding
+// carries the moment it settled (snapshot format 1 did not).
+func (r *reader) reservation(settled bool) *reservation {
+	res := &reservation{id: r.string(), status: ReservationStatus(r.string()), customer: r.string()}
+	res.fingerprint = r.u64()
+	res.createdAt = r.time()
+	res.expiresAt = r.time()
+	if settled {
+		res.settledAt = r.time()
+	}
+	res.home = r.int()
+	for m := r.count(); m > 0 && r.err == nil; m-- {
+		l := &resLine{sku: r.string(), partition: r.int(), quantity: r.varint(), committed: r.varint()}
+		l.allocations = r.allocations()
+		l.committedAt = r.allocations()
+		l.released = r.bool()
+		res.lines = append(res.lines, l)
+	}
+	if r.bool() {
+		g := &saga{participants: r.ints(), step: r.int(), action: SagaAction(r.byte())}
+		g.pending = r.ints()
+		g.held = r.ints()
+		for k := r.count(); k > 0 && r.err == nil; k-- {
+			g.failed = append(g.failed, Shortfall{SKU: r.string(), Requested: r.varint(), Available: r.varint()})
+		}
+		g.aborted = r.bool()
+		if last, ok := decodeData(r, TypeSagaStepStarted).(SagaStepStarted); ok {
+			g.last = last
+		}
+		res.saga = g
+	}
+	for k := r.count(); k > 0 && r.err == nil; k-- {
+		res.remember(r.string(), r.u64())
+	}
+	return res
+}
+
+func (w *writer) transfer(t *transfer) {
+	w.strings(t.id, t.sku, t.from, t.to)
+	w.u64(t.fingerprint)
+	w.varint(t.qty)
+	w.lots(t.lots)
+	w.time(t.sentAt)
+	w.time(t.arrivedAt)
+}
+
+func (r *reader) transfer() *transfer {
+	t := &transfer{id: r.string(), sku: r.string(), from: r.string(), to: r.string()}
+	t.fingerprint = r.u64()
+	t.qty = r.varint()
+	t.lots = r.lots()
+	t.sentAt = r.time()
+	t.arrivedAt = r.time()
+	return t
+}
+
+func (w *writer) record(rec record) {
+	w.u64(rec.fingerprint)
+	w.uvarint(rec.position)
+	w.time(rec.time)
+	w.varint(rec.delta)
+}
+
+func (r *reader) record() record {
+	return record{fingerprint: r.u64(), position: r.uvarint(), time: r.time(), delta: r.varint()}
 }

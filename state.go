@@ -35,6 +35,8 @@ type State struct {
 	locations Locations
 
 	timers timers
+	// retiredCount is how many entities this partition retired.
+	retiredCount uint64
 }
 
 // Locations maps location ids to their configuration. A Locations value is
@@ -75,6 +77,7 @@ type reservation struct {
 	customer    string
 	createdAt   time.Time
 	expiresAt   time.Time
+	settledAt   time.Time // when it was committed, released or expired here
 	// home is the partition that drives the reservation: its deadline and,
 	// for a reservation spanning partitions, its saga.
 	home  int
@@ -232,7 +235,7 @@ func (s *State) Apply(e Event) error {
 	case StockReceived:
 		st := sk.at(d.Location)
 		st.add(d.Lot, d.BestBefore, d.Quantity)
-		s.records[receiptKey(e.CommandID)] = record{fingerprint: d.Fingerprint, position: e.Position, time: e.Time}
+		s.addRecord(receiptKey(e.CommandID), record{fingerprint: d.Fingerprint, position: e.Position, time: e.Time})
 		s.armLot(sk.id, d.Location, d.Lot, d.BestBefore)
 	case StockAdjusted:
 		st := sk.at(d.Location)
@@ -245,7 +248,7 @@ func (s *State) Apply(e Event) error {
 		} else {
 			st.take(d.Lots, -d.Delta)
 		}
-		s.records[adjustmentKey(e.CommandID)] = record{fingerprint: d.Fingerprint, position: e.Position, time: e.Time, delta: d.Delta}
+		s.addRecord(adjustmentKey(e.CommandID), record{fingerprint: d.Fingerprint, position: e.Position, time: e.Time, delta: d.Delta})
 	case StockCounted:
 		st := sk.at(d.Location)
 		if d.Delta > 0 {
@@ -253,7 +256,7 @@ func (s *State) Apply(e Event) error {
 		} else if d.Delta < 0 {
 			st.take(d.Lots, -d.Delta)
 		}
-		s.records[countKey(e.CommandID)] = record{fingerprint: d.Fingerprint, position: e.Position, time: e.Time, delta: d.Delta}
+		s.addRecord(countKey(e.CommandID), record{fingerprint: d.Fingerprint, position: e.Position, time: e.Time, delta: d.Delta})
 	case StockTransferred:
 		from := sk.at(d.From)
 		from.take(d.Lots, d.Quantity)
@@ -271,6 +274,7 @@ func (s *State) Apply(e Event) error {
 		}
 		if t := s.transfers[e.CommandID]; t != nil {
 			t.arrivedAt = e.Time
+			s.armRetire(retireTransfer, t.id, t.arrivedAt)
 		}
 	case SKUConfigured:
 		sk.safety, sk.lowStock = d.SafetyStock, d.LowStockThreshold
@@ -281,6 +285,30 @@ func (s *State) Apply(e Event) error {
 		}
 		next[d.Location.ID] = d.Location
 		s.locations = next
+	case StockReserved, ReservationExtended, ReservationCommitted, ReservationReleased,
+		SagaStarted, SagaStepAcked, ReservationHeld, SagaStepStarted, SagaSettled:
+		s.applyToReservation(e, sk)
+	case LotExpired:
+		st := sk.at(d.Location)
+		st.take([]LotQty{{Location: d.Location, Lot: d.Lot, BestBefore: d.BestBefore, Quantity: d.Quantity}}, d.Quantity)
+	case ShortageDetected:
+		// The shortage is derived from on_hand and reserved; the event
+		// exists so that it is recorded and streamed, not inferred.
+	case EntitiesRetired:
+		s.applyRetired(d)
+	default:
+		return fmt.Errorf("stockd: cannot apply event data %T", e.Data)
+	}
+	return nil
+}
+
+// applyToReservation applies an event about a reservation and, when it
+// settles the reservation in this partition, schedules its retirement.
+func (s *State) applyToReservation(e Event, sk *skuState) {
+	id := reservationOf(e.Data)
+	r := s.reservations[id]
+	wasSettled := r != nil && s.settled(r)
+	switch d := e.Data.(type) {
 	case StockReserved:
 		s.applyReserved(e, sk, d)
 	case ReservationExtended:
@@ -295,18 +323,22 @@ func (s *State) Apply(e Event) error {
 		s.applyCommitted(sk, d)
 	case ReservationReleased:
 		s.applyReleased(sk, d)
-	case LotExpired:
-		st := sk.at(d.Location)
-		st.take([]LotQty{{Location: d.Location, Lot: d.Lot, BestBefore: d.BestBefore, Quantity: d.Quantity}}, d.Quantity)
-	case ShortageDetected:
-		// The shortage is derived from on_hand and reserved; the event
-		// exists so that it is recorded and streamed, not inferred.
-	case SagaStarted, SagaStepAcked, ReservationHeld, SagaStepStarted, SagaSettled:
-		s.applySaga(e)
 	default:
-		return fmt.Errorf("stockd: cannot apply event data %T", e.Data)
+		s.applySaga(e)
 	}
-	return nil
+	// The same reservation, not one re-created with its id, that settled
+	// with this event.
+	if after := s.reservations[id]; after != nil && !wasSettled && (after == r || r == nil) && s.settled(after) {
+		after.settledAt = s.clock
+		s.armRetire(retireReservation, id, after.settledAt)
+	}
+}
+
+// addRecord remembers an accepted receipt, adjustment or count, which is
+// settled as soon as it is applied.
+func (s *State) addRecord(key string, r record) {
+	s.records[key] = r
+	s.armRetire(retireRecord, key, r.time)
 }
 
 // sku returns the state of id, creating it.

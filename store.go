@@ -62,6 +62,14 @@ type Log interface {
 	// ReadSKU returns the events of one SKU in version order, as bounded by
 	// q.
 	ReadSKU(ctx context.Context, sku string, q SKUQuery) ([]Event, error)
+
+	// LookupRetired returns the retired record written for key (the string
+	// form of an idempotency key, "reservation:r-1"), and false if there is
+	// none. Retired records MUST be written in the same atomic write as the
+	// batch that carries them, and MUST stay readable for good, however
+	// much of the log around them is archived: they are how an id is
+	// answered after its entity left memory.
+	LookupRetired(ctx context.Context, key string) (RetiredRecord, bool, error)
 }
 
 // Snapshots keeps the latest encoded State of each partition, so that
@@ -167,6 +175,20 @@ type Batch struct {
 	// recorded; with any other store the engine is the guard, keeping every
 	// key in memory as its partitions' States rebuild them at start-up.
 	Keys []KeyRecord
+	// Retired are the records of entities this batch retires, written with
+	// its events by every store.
+	Retired []RetiredRecord
+}
+
+// RetiredRecord is what a store keeps of an entity that left memory: its
+// idempotency key, the partition and position of the EntitiesRetired event
+// that retired it, and its last state in the domain's encoding
+// (RestoreRetired reads it).
+type RetiredRecord struct {
+	Key       string
+	Partition int
+	Position  uint64
+	Data      []byte
 }
 
 // KeyRecord remembers that an idempotency key was accepted: where, at which

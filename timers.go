@@ -1,6 +1,9 @@
 package stockd
 
-import "time"
+import (
+	"math"
+	"time"
+)
 
 // Timers. A partition keeps two min-heaps of the moments something must
 // happen on its own: holds reaching their deadline and lots reaching their
@@ -14,8 +17,9 @@ import "time"
 // and free of strings: a time and a pointer to the reservation.
 
 type timers struct {
-	holds minHeap[holdTimer]
-	lots  minHeap[lotTimer]
+	holds  minHeap[holdTimer]
+	lots   minHeap[lotTimer]
+	retire minHeap[retireTimer] // settled entities, see retire.go
 }
 
 type holdTimer struct {
@@ -169,25 +173,37 @@ func (st *stock) lotQty(id, bestBefore string) int64 {
 // NextDeadline returns the earliest moment something in this partition is
 // due, and false if nothing is scheduled.
 func (s *State) NextDeadline() (time.Time, bool) {
-	h, l := &s.timers.holds, &s.timers.lots
+	h, l, rt := &s.timers.holds, &s.timers.lots, &s.timers.retire
 	for len(*h) > 0 && !s.liveHold((*h)[0]) {
 		h.pop()
 	}
 	for len(*l) > 0 && !s.liveLot((*l)[0]) {
 		l.pop()
 	}
-	switch {
-	case len(*h) > 0 && (len(*l) == 0 || (*h)[0].at <= (*l)[0].at):
-		return time.Unix(0, (*h)[0].at).UTC(), true
-	case len(*l) > 0:
-		return time.Unix(0, (*l)[0].at).UTC(), true
+	for len(*rt) > 0 && !s.retirable((*rt)[0]) {
+		rt.pop()
 	}
-	return time.Time{}, false
+	next := int64(math.MaxInt64)
+	if len(*h) > 0 {
+		next = (*h)[0].at
+	}
+	if len(*l) > 0 {
+		next = min(next, (*l)[0].at)
+	}
+	if len(*rt) > 0 {
+		next = min(next, (*rt)[0].at)
+	}
+	if next == math.MaxInt64 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, next).UTC(), true
 }
 
 // Due removes from the schedule everything due at now and returns the
-// commands that carry it out: expiries of holds and lots, in time order.
-// Deciding and applying them is the caller's job, in the same batch.
+// commands that carry it out: expiries of holds and lots, in time order, then
+// the retirement of settled entities whose retention has passed (at most
+// maxRetiredPerEvent of them; the rest stay due). Deciding and applying them
+// is the caller's job, in the same batch.
 func (s *State) Due(now time.Time) []Command {
 	n := now.UnixNano()
 	h, l := &s.timers.holds, &s.timers.lots
@@ -205,6 +221,9 @@ func (s *State) Due(now time.Time) []Command {
 				cmds = append(cmds, expireLot{sku: t.sku, location: t.location, lot: t.lot, bestBefore: t.bestBefore})
 			}
 		default:
+			if due := s.dueRetirements(n); len(due) > 0 {
+				cmds = append(cmds, retireEntities{due: due})
+			}
 			return cmds
 		}
 	}
@@ -214,9 +233,24 @@ func (s *State) Due(now time.Time) []Command {
 func (s *State) rearm() {
 	s.timers.holds = s.timers.holds[:0]
 	s.timers.lots = s.timers.lots[:0]
+	s.timers.retire = s.timers.retire[:0]
+	retain := s.limits.Retain
 	for _, r := range s.reservations {
 		if r.home == s.partition && (r.status == StatusHeld || r.status == StatusPending) {
 			s.timers.holds = append(s.timers.holds, holdTimer{at: r.expiresAt.UnixNano(), r: r})
+		}
+		if retain > 0 && s.settled(r) {
+			s.timers.retire = append(s.timers.retire, retireTimer{at: r.settledAt.Add(retain).UnixNano(), kind: retireReservation, id: r.id})
+		}
+	}
+	if retain > 0 {
+		for _, t := range s.transfers {
+			if !t.arrivedAt.IsZero() {
+				s.timers.retire = append(s.timers.retire, retireTimer{at: t.arrivedAt.Add(retain).UnixNano(), kind: retireTransfer, id: t.id})
+			}
+		}
+		for k, r := range s.records {
+			s.timers.retire = append(s.timers.retire, retireTimer{at: r.time.Add(retain).UnixNano(), kind: retireRecord, id: k})
 		}
 	}
 	for _, sk := range s.skus {
@@ -230,4 +264,5 @@ func (s *State) rearm() {
 	}
 	s.timers.holds.init()
 	s.timers.lots.init()
+	s.timers.retire.init()
 }

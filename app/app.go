@@ -137,6 +137,9 @@ func (c *Config) Check() error {
 	if l.MaxLines < 1 {
 		return errors.New("--max-lines must be at least 1")
 	}
+	if l.Retain < 0 {
+		return errors.New("--retain must not be negative (0 keeps every settled entity in memory)")
+	}
 	if c.Partitions < 0 || c.Partitions > 4096 {
 		return fmt.Errorf("--partitions must be between 1 and 4096, got %d", c.Partitions)
 	}

@@ -175,7 +175,11 @@ type Engine struct {
 	// owned by one process has every key in its log already, and this
 	// engine's registry is the guard.
 	keys bool
-	opts Options
+	// retired is set once any entity has been retired (at start-up, if
+	// the recovered states retired any): from then on a new id is looked
+	// up among the store's retired records before it is accepted.
+	retired atomic.Bool
+	opts    Options
 	// readOnly, when set, is the refusal every command from a caller gets:
 	// the service only reads (see SetReadOnly).
 	readOnly atomic.Pointer[stockd.Error]
@@ -237,6 +241,11 @@ func Open(ctx context.Context, store Store, opts Options) (*Engine, error) {
 		keys += st.KeyCount()
 	}
 	e.reg.reserve(keys)
+	for _, st := range states {
+		if st.RetiredCount() > 0 {
+			e.retired.Store(true)
+		}
+	}
 	workers.Each(n, func(p int) {
 		states[p].Keys(func(key stockd.Key, fp uint64) { e.reg.put(key, p, fp) })
 	})
@@ -392,7 +401,7 @@ func (e *Engine) writer() {
 			if len(b.events) == 0 || e.failed() {
 				continue
 			}
-			a := stockd.Append{Partition: b.partition, Expected: b.expected, Batch: stockd.Batch{Events: b.events}}
+			a := stockd.Append{Partition: b.partition, Expected: b.expected, Batch: stockd.Batch{Events: b.events, Retired: b.retired}}
 			if e.keys {
 				a.Batch.Keys = b.keys
 			}
@@ -590,20 +599,39 @@ func (e *Engine) exec(ctx context.Context, cmd stockd.Command, result answerer) 
 	case rt.Lookup.ID != "":
 		var ok bool
 		if p, ok = e.reg.lookup(rt.Lookup); !ok {
-			return false, notFoundKey(rt.Lookup)
+			return e.fromRetired(ctx, rt.Lookup, cmd, result, notFoundKey(rt.Lookup))
 		}
 	default:
 		p = stockd.PartitionOf(rt.SKU, len(e.parts))
 	}
 	var c *claim
+	var known stockd.Key
 	if rt.Claim.ID != "" {
 		var err error
 		if c, err = e.reg.claim(ctx, rt.Claim, rt.Fingerprint, p); err != nil {
 			return false, err
 		}
+		switch {
+		case c == nil:
+			// A repeat of an accepted command: its partition answers,
+			// unless it is retiring the entity right now.
+			known = rt.Claim
+		case e.retired.Load():
+			// A key the registry does not hold may have been retired.
+			st, ok, err := e.retiredState(ctx, rt.Claim)
+			if err != nil || ok {
+				e.reg.settle(c, false)
+			}
+			if err != nil {
+				return false, err
+			}
+			if ok {
+				return e.answerRetired(st, rt.Claim, cmd, result)
+			}
+		}
 	}
 	r := newRequest()
-	r.cmd, r.result, r.actor, r.claim = cmd, result, stockd.ActorFrom(ctx), c
+	r.cmd, r.result, r.actor, r.claim, r.known = cmd, result, stockd.ActorFrom(ctx), c, known
 	if err := e.submit(p, r); err != nil {
 		e.reg.settle(c, false)
 		r.recycle()
@@ -612,6 +640,13 @@ func (e *Engine) exec(ctx context.Context, cmd stockd.Command, result answerer) 
 	select {
 	case rep := <-r.done:
 		r.recycle()
+		switch {
+		case rep.err == errRetired:
+			return e.fromRetired(ctx, known, cmd, result, notFoundKey(known))
+		case rt.Lookup.ID != "" && e.retired.Load() && stockd.IsCode(rep.err, stockd.CodeNotFound):
+			// Retired while the command was on its way.
+			return e.fromRetired(ctx, rt.Lookup, cmd, result, rep.err)
+		}
 		return rep.created, rep.err
 	case <-ctx.Done():
 		// The command may still be carried out; its claim is settled by

@@ -66,9 +66,14 @@ type request struct {
 	result answerer
 	// query, when set, makes the request a read: it is called on the
 	// state in the partition's order.
-	query  func(*stockd.State) error
-	actor  string
-	claim  *claim
+	query func(*stockd.State) error
+	actor string
+	claim *claim
+	// known, when set, is the key of an entity the registry says this
+	// partition holds: the command repeats it or acts on it. If the state
+	// no longer knows it, its retirement is being written, and the
+	// command is answered from the retired record instead (errRetired).
+	known  stockd.Key
 	replay bool // set while waiting: the command was a repeat
 	stop   bool // the engine is closing
 	done   chan reply
@@ -97,6 +102,7 @@ type batch struct {
 	partition int
 	events    []stockd.Event
 	keys      []stockd.KeyRecord
+	retired   []stockd.RetiredRecord
 	messages  []stockd.Message
 	replies   []reply
 	expected  uint64 // the head the batch's append expects
@@ -309,6 +315,10 @@ func (p *partition) fire(b *batch, now time.Time) {
 // apply decides one command, applies its events and records its answer.
 func (p *partition) apply(b *batch, cmd stockd.Command, r *request, now time.Time) {
 	st := p.state
+	if r != nil && r.known.ID != "" && !st.Knows(r.known) {
+		b.reply(r, false, errRetired)
+		return
+	}
 	d, err := st.Decide(cmd, now)
 	if err != nil {
 		if r != nil {
@@ -340,6 +350,7 @@ func (p *partition) apply(b *batch, cmd stockd.Command, r *request, now time.Tim
 		if p.e.keys {
 			b.keys = append(b.keys, d.Keys...)
 		}
+		b.retired = append(b.retired, d.Retired...)
 	}
 	b.messages = append(b.messages, d.Messages...)
 	for _, res := range d.Resolved {
@@ -406,6 +417,14 @@ func (p *partition) complete() {
 		}
 		if b.locs != nil {
 			p.e.locs.Store(b.locs)
+		}
+		if len(b.retired) > 0 {
+			// Durable now: the retired ids are answered from the store
+			// from here on, and the registry forgets them.
+			p.e.retired.Store(true)
+			for _, rec := range b.retired {
+				p.e.reg.forget(stockd.ParseKey(rec.Key))
+			}
 		}
 		for _, m := range b.messages {
 			p.e.parts[m.To].post(m.Command)

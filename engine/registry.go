@@ -172,6 +172,15 @@ func (r *registry) settle(c *claim, accepted bool) {
 	sh.mu.Unlock()
 }
 
+// forget drops an accepted key whose entity was retired: from now on it is
+// answered from the store's retired record.
+func (r *registry) forget(key stockd.Key) {
+	sh := r.shard(key)
+	sh.mu.Lock()
+	delete(sh.m, key.ID)
+	sh.mu.Unlock()
+}
+
 // lookup returns the partition that accepted key.
 func (r *registry) lookup(key stockd.Key) (int, bool) {
 	sh := r.shard(key)

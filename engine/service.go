@@ -189,31 +189,34 @@ func (e *Engine) Release(ctx context.Context, c stockd.ReleaseReservation) (stoc
 // GetReservation returns a reservation as it is now.
 func (e *Engine) GetReservation(ctx context.Context, id string) (stockd.Reservation, error) {
 	key := stockd.Key{Kind: stockd.KindReservation, ID: id}
-	p, ok := e.reg.lookup(key)
-	if !ok {
-		return stockd.Reservation{}, notFoundKey(key)
-	}
-	return queryAs(ctx, e, p, func(s *stockd.State) (stockd.Reservation, error) {
-		if r, ok := s.ReservationView(id); ok {
-			return r, nil
-		}
-		return stockd.Reservation{}, notFoundKey(key)
-	})
+	return getEntity(ctx, e, key, func(s *stockd.State) (stockd.Reservation, bool) { return s.ReservationView(id) })
 }
 
 // GetTransfer returns a transfer as it is now.
 func (e *Engine) GetTransfer(ctx context.Context, id string) (stockd.Transfer, error) {
 	key := stockd.Key{Kind: stockd.KindTransfer, ID: id}
+	return getEntity(ctx, e, key, func(s *stockd.State) (stockd.Transfer, bool) { return s.TransferView(id) })
+}
+
+// getEntity reads the entity of key with view: from the partition that
+// accepted it or, once retired, from its retired record.
+func getEntity[T any](ctx context.Context, e *Engine, key stockd.Key, view func(*stockd.State) (T, bool)) (T, error) {
 	p, ok := e.reg.lookup(key)
 	if !ok {
-		return stockd.Transfer{}, notFoundKey(key)
+		return retiredView(ctx, e, key, view)
 	}
-	return queryAs(ctx, e, p, func(s *stockd.State) (stockd.Transfer, error) {
-		if t, ok := s.TransferView(id); ok {
-			return t, nil
+	v, err := queryAs(ctx, e, p, func(s *stockd.State) (T, error) {
+		v, ok := view(s)
+		if !ok {
+			return v, notFoundKey(key)
 		}
-		return stockd.Transfer{}, notFoundKey(key)
+		return v, nil
 	})
+	if stockd.IsCode(err, stockd.CodeNotFound) {
+		// Retired between the lookup and the read.
+		return retiredView(ctx, e, key, view)
+	}
+	return v, err
 }
 
 // SKU returns a SKU's state now, through its partition (reflecting every

@@ -1016,7 +1016,7 @@ var oaEventData = []stockd.EventData{
 	stockd.TransferArrived{}, stockd.SKUConfigured{}, stockd.LocationConfigured{}, stockd.StockReserved{},
 	stockd.ReservationExtended{}, stockd.ReservationCommitted{}, stockd.ReservationReleased{}, stockd.LotExpired{},
 	stockd.ShortageDetected{}, stockd.SagaStarted{}, stockd.SagaStepAcked{}, stockd.ReservationHeld{},
-	stockd.SagaStepStarted{}, stockd.SagaSettled{},
+	stockd.SagaStepStarted{}, stockd.SagaSettled{}, stockd.EntitiesRetired{},
 }
 
 // TestOpenAPIEventTypes checks that every event type is documented under its

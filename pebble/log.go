@@ -268,6 +268,19 @@ func (s *Store) validateBatch(p int, expected uint64, batch stockd.Batch) error 
 		}
 		seen[k.Key] = struct{}{}
 	}
+	clear(seen)
+	for _, r := range batch.Retired {
+		if r.Key == "" {
+			return stockd.Errorf(stockd.CodeInvalid, "retired record without a key")
+		}
+		if r.Partition != p || r.Position <= expected || r.Position > expected+uint64(len(batch.Events)) {
+			return stockd.Errorf(stockd.CodeInvalid, "retired record %q names partition %d position %d, outside the batch", r.Key, r.Partition, r.Position)
+		}
+		if _, dup := seen[r.Key]; dup {
+			return stockd.Errorf(stockd.CodeInvalid, "retired record %q appears twice in one batch", r.Key)
+		}
+		seen[r.Key] = struct{}{}
+	}
 	return nil
 }
 
@@ -313,6 +326,11 @@ func (s *Store) addRecord(b *pebbledb.Batch, p int, expected uint64, batch stock
 	}
 	for _, k := range batch.Keys {
 		if err := set(idempotencyKey(k.Key), keyValue(k)); err != nil {
+			return err
+		}
+	}
+	for _, r := range batch.Retired {
+		if err := set(retiredKey(r.Key), retiredValue(r)); err != nil {
 			return err
 		}
 	}

@@ -42,6 +42,7 @@ const (
 	prefixKey        = 'k'
 	prefixSnapshot   = 's'
 	prefixCheckpoint = 'c'
+	prefixRetired    = 'r'
 )
 
 // Options configures Open.

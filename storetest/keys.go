@@ -139,3 +139,58 @@ func wantKeyRecorded(t testing.TB, s stockd.Log, p int, key string) {
 		t.Fatalf("a refused batch naming the recorded key %q moved the head of partition %d from %d to %d", key, p, h, after)
 	}
 }
+
+// testRetired checks retired records: written with their batch and read back
+// by key, whole; absent for a key never retired; not written by a refused
+// batch; and refused when they do not belong to the batch.
+func testRetired(t *testing.T, s stockd.Log) {
+	if _, ok, err := s.LookupRetired(ctx, "reservation:never"); err != nil || ok {
+		t.Fatalf("LookupRetired of a key never retired = %v, %v; want false, nil", ok, err)
+	}
+	log := NewLog(0)
+	data := []byte{1, 2, 0, 255, 7}
+	rec := stockd.RetiredRecord{Key: "reservation:cart-1", Partition: 0, Position: 2, Data: data}
+	long := stockd.RetiredRecord{Key: strings.Repeat("r", 300) + "/ünïcode", Partition: 0, Position: 2, Data: make([]byte, 64<<10)}
+	events := log.Events("A", "B")
+	if err := s.Append(ctx, 0, 0, stockd.Batch{Events: events, Retired: []stockd.RetiredRecord{rec, long}}); err != nil {
+		t.Fatalf("Append with retired records: %v", err)
+	}
+	log.Commit(events)
+	data[0] = 99 // the store must not keep the caller's slice
+	for _, want := range []stockd.RetiredRecord{{Key: rec.Key, Partition: 0, Position: 2, Data: []byte{1, 2, 0, 255, 7}}, long} {
+		got, ok, err := s.LookupRetired(ctx, want.Key)
+		if err != nil || !ok {
+			t.Fatalf("LookupRetired(%.20q) = %v, %v; want the record", want.Key, ok, err)
+		}
+		if got.Key != want.Key || got.Partition != want.Partition || got.Position != want.Position || string(got.Data) != string(want.Data) {
+			t.Fatalf("LookupRetired(%.20q) = %+.40v, want %+.40v", want.Key, got, want)
+		}
+	}
+
+	// A batch refused for its head writes none of its records.
+	stale := stockd.RetiredRecord{Key: "receipt:stale", Partition: 0, Position: 1, Data: []byte{1}}
+	err := s.Append(ctx, 0, 0, stockd.Batch{Events: NewLog(0).Events("A"), Retired: []stockd.RetiredRecord{stale}})
+	wantCode(t, err, stockd.CodeConflict, "Append at a stale head with a retired record")
+	if _, ok, _ := s.LookupRetired(ctx, stale.Key); ok {
+		t.Fatalf("a refused batch's retired record was written")
+	}
+
+	// Records must name the batch's partition and one of its positions,
+	// once each.
+	for name, bad := range map[string][]stockd.RetiredRecord{
+		"without a key":        {{Partition: 0, Position: log.Head + 1}},
+		"of another position":  {{Key: "receipt:x", Partition: 0, Position: log.Head + 5}},
+		"of a position before": {{Key: "receipt:x", Partition: 0, Position: log.Head}},
+		"of another partition": {{Key: "receipt:x", Partition: 1, Position: log.Head + 1}},
+		"twice":                {{Key: "receipt:x", Partition: 0, Position: log.Head + 1}, {Key: "receipt:x", Partition: 0, Position: log.Head + 1}},
+	} {
+		err := s.Append(ctx, 0, log.Head, stockd.Batch{Events: log.Events("A"), Retired: bad})
+		wantCode(t, err, stockd.CodeInvalid, "Append with a retired record %s", name)
+		if _, ok, _ := s.LookupRetired(ctx, "receipt:x"); ok {
+			t.Fatalf("a retired record %s was written", name)
+		}
+	}
+	if got := readAll(t, s, 0); len(got) != int(log.Head) {
+		t.Fatalf("partition 0 has %d events after refused batches, want %d", len(got), log.Head)
+	}
+}

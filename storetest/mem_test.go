@@ -19,6 +19,7 @@ type memStore struct {
 	mu     sync.Mutex
 	parts  [][]stockd.Event
 	keys   map[string]stockd.KeyRecord
+	gone   map[string]stockd.RetiredRecord
 	snaps  map[int]stockd.Snapshot
 	checks map[string]stockd.Checkpoint
 	closed bool
@@ -28,6 +29,7 @@ func newMemStore(partitions int) *memStore {
 	return &memStore{
 		parts:  make([][]stockd.Event, partitions),
 		keys:   make(map[string]stockd.KeyRecord),
+		gone:   make(map[string]stockd.RetiredRecord),
 		snaps:  make(map[int]stockd.Snapshot),
 		checks: make(map[string]stockd.Checkpoint),
 	}
@@ -65,6 +67,13 @@ func (m *memStore) Append(_ context.Context, p int, expected uint64, batch stock
 		}
 		seen[k.Key] = true
 	}
+	clear(seen)
+	for _, r := range batch.Retired {
+		if r.Key == "" || seen[r.Key] || r.Partition != p || r.Position <= expected || r.Position > expected+uint64(len(batch.Events)) {
+			return stockd.Errorf(stockd.CodeInvalid, "bad retired record %q", r.Key)
+		}
+		seen[r.Key] = true
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if uint64(len(m.parts[p])) != expected {
@@ -79,7 +88,19 @@ func (m *memStore) Append(_ context.Context, p int, expected uint64, batch stock
 	for _, k := range batch.Keys {
 		m.keys[k.Key] = k
 	}
+	for _, r := range batch.Retired {
+		r.Data = bytes.Clone(r.Data)
+		m.gone[r.Key] = r
+	}
 	return nil
+}
+
+func (m *memStore) LookupRetired(_ context.Context, key string) (stockd.RetiredRecord, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.gone[key]
+	r.Data = bytes.Clone(r.Data)
+	return r, ok, nil
 }
 
 func (m *memStore) ReadPartition(_ context.Context, p int, after uint64, limit int) ([]stockd.Event, error) {

@@ -35,6 +35,7 @@ type serveConfig struct {
 	partitions, inbox, maxLines     int
 	maxBatch, maxConns              int
 	defaultTTL, maxTTL, shutdown    time.Duration
+	retain                          time.Duration
 	readTimeout, maxQueueWait       time.Duration
 	snapshotEvery                   uint64
 	minFree                         byteSize
@@ -63,6 +64,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.readTimeout, "read-timeout", 30*time.Second, "longest time to read one request, body included (headers: 5s)")
 	fs.DurationVar(&c.defaultTTL, "default-ttl", stockd.DefaultLimits.DefaultTTL, "hold time of a reservation that names no ttl")
 	fs.DurationVar(&c.maxTTL, "max-ttl", stockd.DefaultLimits.MaxTTL, "longest ttl a reservation or extension may ask")
+	fs.DurationVar(&c.retain, "retain", stockd.DefaultLimits.Retain, "how long a settled reservation, arrived transfer or receipt/adjustment/count record stays in memory before it is retired to disk (its id is still answered, from the store); 0 keeps everything in memory")
 	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", 1_000_000, "events a partition gains before a background snapshot")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go's pprof profiles on this address (keep it private)")
@@ -138,7 +140,7 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 // appConfig turns the flags into the App's configuration.
 func (c *serveConfig) appConfig(log *slog.Logger) (app.Config, error) {
 	limits := stockd.DefaultLimits
-	limits.MaxLines, limits.DefaultTTL, limits.MaxTTL = c.maxLines, c.defaultTTL, c.maxTTL
+	limits.MaxLines, limits.DefaultTTL, limits.MaxTTL, limits.Retain = c.maxLines, c.defaultTTL, c.maxTTL, c.retain
 	cfg := app.Config{
 		Addr: c.addr, Data: c.data, Partitions: c.partitions, Insecure: c.insecure,
 		TLSCert: c.tlsCert, TLSKey: c.tlsKey, MaxConns: c.maxConns, ReadTimeout: c.readTimeout,
