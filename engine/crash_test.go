@@ -222,12 +222,19 @@ func verifyCrashState(t *testing.T, dir string, acks []crashAck) {
 	for _, a := range acks {
 		switch a.kind {
 		case "receive":
-			_, created, err := e.Receive(ctx, stockd.ReceiveStock{ID: a.id, SKU: a.sku, Location: "w1", Quantity: a.qty})
+			c := stockd.ReceiveStock{ID: a.id, SKU: a.sku, Location: "w1", Quantity: a.qty}
+			_, created, err := e.Receive(ctx, c)
+			for backOff(err) { // a loaded machine's first batches can be slow
+				_, created, err = e.Receive(ctx, c)
+			}
 			if err != nil || created {
 				t.Fatalf("acknowledged receipt %s lost: created=%v err=%v", a.id, created, err)
 			}
 		case "reserve", "commit", "release":
 			r, err := e.GetReservation(ctx, a.id)
+			for backOff(err) {
+				r, err = e.GetReservation(ctx, a.id)
+			}
 			if err != nil {
 				t.Fatalf("acknowledged %s of %s lost: %v", a.kind, a.id, err)
 			}
