@@ -416,7 +416,12 @@ func (x *decision) reserve(c Reserve) error {
 	}
 	expires := x.now.Add(ttl)
 	var shortfalls []Shortfall
-	allocations := make([][]Allocation, len(c.Lines))
+	// Most carts have one line: theirs fits in an array on the stack.
+	var one [1][]Allocation
+	allocations := one[:]
+	if len(c.Lines) > 1 {
+		allocations = make([][]Allocation, len(c.Lines))
+	}
 	var participants []int
 	for i, l := range c.Lines {
 		if p := PartitionOf(l.SKU, x.s.partitions); p != x.s.partition {

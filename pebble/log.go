@@ -151,8 +151,14 @@ func (s *Store) begin(ctx context.Context, appends []stockd.Append) (*pebbledb.B
 		next[a.Partition] = a.Expected + uint64(len(a.Batch.Events))
 	}
 	// Encode and build the Pebble batch before taking any lock, so that
-	// partitions are held only for the checks and the write.
-	b := s.db.NewBatch()
+	// partitions are held only for the checks and the write. It starts at
+	// about the size it will have (an event encodes to some 60 bytes), not
+	// grown step by step.
+	size := 0
+	for _, a := range appends {
+		size += 96*len(a.Batch.Events) + 64
+	}
+	b := s.db.NewBatchWithSize(size)
 	for _, a := range appends {
 		if err := s.addRecord(b, a.Partition, a.Expected, a.Batch); err != nil {
 			_ = b.Close()
@@ -287,10 +293,17 @@ func (s *Store) validateBatch(p int, expected uint64, batch stockd.Batch) error 
 // addRecord encodes batch into the Pebble batch b: the record, one history
 // index entry per SKU, and the idempotency keys.
 func (s *Store) addRecord(b *pebbledb.Batch, p int, expected uint64, batch stockd.Batch) error {
-	value, err := encodeEvents(batch.Events)
+	buf := recordBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*buf) <= maxPooledRecord {
+			recordBuffers.Put(buf)
+		}
+	}()
+	value, err := encodeEvents((*buf)[:0], batch.Events)
 	if err != nil {
 		return err
 	}
+	*buf = value
 	if len(value) > maxRecordSize {
 		return stockd.Errorf(stockd.CodeInvalid, "batch of %d bytes exceeds the limit of %d", len(value), maxRecordSize)
 	}
@@ -337,16 +350,24 @@ func (s *Store) addRecord(b *pebbledb.Batch, p int, expected uint64, batch stock
 	return nil
 }
 
-// encodeEvents encodes events, turning the encoder's panic on an event data
-// type it does not know into a CodeInvalid error.
-func encodeEvents(events []stockd.Event) (value []byte, err error) {
+// encodeEvents appends the encoding of events to dst, turning the encoder's
+// panic on an event data type it does not know into a CodeInvalid error.
+func encodeEvents(dst []byte, events []stockd.Event) (value []byte, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			value, err = nil, stockd.Errorf(stockd.CodeInvalid, "cannot encode events: %v", r)
 		}
 	}()
-	return stockd.AppendEvents(nil, events), nil
+	return stockd.AppendEvents(dst, events), nil
 }
+
+// recordBuffers hold encoded records until Pebble's batch has copied them
+// (Set copies its arguments): a batch of hundreds of events otherwise grows
+// a fresh buffer step by step on every append.
+var recordBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// maxPooledRecord bounds the buffers kept for reuse.
+const maxPooledRecord = 4 << 20
 
 // ReadPartition returns up to limit events of partition p with positions
 // greater than after, in position order. A limit of 0 or less means
