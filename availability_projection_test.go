@@ -3,6 +3,7 @@ package stockd
 import (
 	"bytes"
 	"errors"
+	"flag"
 	"fmt"
 	"reflect"
 	"runtime"
@@ -23,10 +24,15 @@ import (
 // decision boundaries it is also rebuilt from the State (AvailabilityOf), as
 // a read model starting from an engine snapshot does.
 
+var availSequences = flag.Int("availability.n", 0, "simulated sequences in TestAvailabilityMatchesState (default 300, 100 with -short)")
+
 func TestAvailabilityMatchesState(t *testing.T) {
-	n := 1000
+	n := 300
 	if testing.Short() {
-		n = 200
+		n = 100
+	}
+	if *availSequences > 0 {
+		n = *availSequences
 	}
 	var (
 		next   atomic.Int64
