@@ -7,10 +7,11 @@ import (
 	"time"
 )
 
-// Read helpers for projections. A read model folds the partition logs into
-// States of its own (package readmodel) and answers many queries from them;
-// these helpers answer in time proportional to what is asked for, where the
-// views made for single reads may walk every reservation of a partition.
+// Read helpers for projections. The availability read model (package
+// readmodel) folds the partition logs into AvailabilityStates, not States;
+// these helpers answer from a State in time proportional to what is asked
+// for, where the views made for single reads may walk every reservation of a
+// partition, and are what AvailabilityState's answers are tested against.
 
 // StockLevels returns the state of a SKU in this partition like SKUView, but
 // without the holds: every Holds list is empty and every HoldCount 0. SKUView

@@ -13,7 +13,7 @@ type Reads interface {
 	// Availability returns the availability of skus, in the order asked,
 	// without repeats.
 	Availability(ctx context.Context, skus []string) (Availability, error)
-	// CustomerReservations returns a page of a customer's reservations,
+	// CustomerReservations returns a page of a customer's held reservations,
 	// newest first.
 	CustomerReservations(ctx context.Context, q CustomerQuery) (ReservationPage, error)
 	// SKUs returns a page of SKUs in lexical order.
@@ -92,10 +92,11 @@ type CustomerQuery struct {
 	Limit int
 }
 
-// ReservationPage is a page of a customer's reservations, newest first, with
-// the freshness of the read model across every partition (see Availability
-// for AsOf and Lag): a customer's reservations may live in any of them. Next
-// is the cursor of the following page, or "" on the last one.
+// ReservationPage is a page of a customer's held reservations, newest first,
+// with the freshness of the read model across every partition (see
+// Availability for AsOf and Lag): a customer's reservations may live in any
+// of them. A reservation leaves the listing once it is committed, released or
+// expired. Next is the cursor of the following page, or "" on the last one.
 type ReservationPage struct {
 	Items []Reservation `json:"items"`
 	Next  string        `json:"next"`

@@ -251,7 +251,7 @@ var (
 		},
 	})
 	CustomerReservations = declare(&Endpoint[CustomerReservationsRequest, stockd.ReservationPage]{
-		Operation: Operation{Name: "listReservations", Method: "GET", Path: "/v1/reservations", Scope: stockd.ScopeStockRead, Summary: "List a customer's reservations"},
+		Operation: Operation{Name: "listReservations", Method: "GET", Path: "/v1/reservations", Scope: stockd.ScopeStockRead, Summary: "List a customer's held reservations"},
 		Call: func(ctx context.Context, s stockd.API, r *CustomerReservationsRequest) (stockd.ReservationPage, bool, error) {
 			if r.Customer == "" {
 				return stockd.ReservationPage{}, false, stockd.Errorf(stockd.CodeInvalid, "customer is required: reservations are listed by customer")

@@ -430,8 +430,8 @@ func (c *Client) Availability(ctx context.Context, skus []string) (stockd.Availa
 	return out, err
 }
 
-// CustomerReservations returns a page of a customer's reservations from the
-// read model with GET /v1/reservations?customer=..., newest first. Pass a
+// CustomerReservations returns a page of a customer's held reservations from
+// the read model with GET /v1/reservations?customer=..., newest first. Pass a
 // page's Next as the After of the following query.
 func (c *Client) CustomerReservations(ctx context.Context, q stockd.CustomerQuery) (stockd.ReservationPage, error) {
 	out, _, err := call(ctx, c, api.CustomerReservations, &api.CustomerReservationsRequest{Customer: q.Customer, After: q.After, Limit: limit(q.Limit)})

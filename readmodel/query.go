@@ -58,15 +58,8 @@ func (pr *Projection) Availability(skus []string) stockd.Availability {
 		durable := pr.durableHead(p)
 		part.mu.RLock()
 		for _, i := range items {
-			v, ok := part.state.StockLevels(out.Items[i].SKU)
-			if !ok {
-				continue
-			}
-			it := &out.Items[i]
-			it.Available, it.OnHand, it.Reserved = v.Available, v.OnHand, v.Reserved
-			it.Locations = make([]stockd.LocationAvailability, len(v.Locations))
-			for j, l := range v.Locations {
-				it.Locations[j] = stockd.LocationAvailability{Location: l.Location, Available: l.Available, OnHand: l.OnHand, Reserved: l.Reserved}
+			if v, ok := part.state.Availability(out.Items[i].SKU); ok {
+				out.Items[i] = v
 			}
 		}
 		applied, clock := part.head, part.clock
@@ -77,14 +70,16 @@ func (pr *Projection) Availability(skus []string) stockd.Availability {
 	return out
 }
 
-// Reservations returns a page of a customer's reservations, across every
+// Reservations returns a page of a customer's held reservations, across every
 // partition, newest first: by creation time, latest first, then by id,
 // greatest first. A limit of 0 or less means DefaultReservations; more than
 // MaxReservations is refused. Next is a cursor after the page's last
 // reservation, or "" when no reservation follows it. Reservations of a cart
 // spanning partitions are listed once, whole, as their home partition has
 // them; a cart still being held across partitions is not listed until it is
-// held, and one that could not be held is never listed.
+// held, and one that could not be held is never listed. A reservation leaves
+// the listing once it is committed, released or expired (GET
+// /v1/reservations/{id} still shows it).
 //
 // A page costs a binary search and at most limit+1 reservations per
 // partition, however many reservations the customer has.
@@ -96,35 +91,26 @@ func (pr *Projection) Reservations(q stockd.CustomerQuery) (stockd.ReservationPa
 	if err != nil {
 		return stockd.ReservationPage{}, err
 	}
-	var cursor entry
-	hasCursor := q.After != ""
-	if hasCursor {
-		if cursor, err = decodeReservationCursor(q.After); err != nil {
+	var cursor *stockd.CustomerCursor
+	if q.After != "" {
+		c, err := decodeReservationCursor(q.After)
+		if err != nil {
 			return stockd.ReservationPage{}, err
 		}
+		cursor = &c
 	}
 	f := newFreshness(pr.opts.Now())
 	var found []stockd.Reservation
 	for p, part := range pr.parts {
 		durable := pr.durableHead(p)
 		part.mu.RLock()
-		// Each list is sorted oldest first, so the newest of this
-		// partition before the cursor end where the cursor would be
-		// inserted; one more than the page tells whether another
-		// page follows.
-		list := part.customers[q.Customer]
-		end := len(list)
-		if hasCursor {
-			end, _ = slices.BinarySearchFunc(list, cursor, compareEntries)
-		}
+		// One more than the page tells whether another page follows.
 		taken := 0
-		for i := end - 1; i >= 0 && taken <= limit; i-- {
-			r, ok := part.state.ReservationView(list[i].id)
-			if !ok || r.Status == stockd.StatusPending || r.Customer != q.Customer {
-				continue
-			}
+		for r := range part.state.CustomerHeld(q.Customer, cursor) {
 			found = append(found, r)
-			taken++
+			if taken++; taken > limit {
+				break
+			}
 		}
 		applied, clock := part.head, part.clock
 		part.mu.RUnlock()
@@ -140,7 +126,7 @@ func (pr *Projection) Reservations(q stockd.CustomerQuery) (stockd.ReservationPa
 	if len(found) > limit {
 		page.Items = found[:limit]
 		last := page.Items[limit-1]
-		page.Next = encodeReservationCursor(entry{created: last.CreatedAt, id: last.ID})
+		page.Next = encodeReservationCursor(stockd.CustomerCursor{CreatedAt: last.CreatedAt, ID: last.ID})
 	}
 	if page.Items == nil {
 		page.Items = []stockd.Reservation{}
@@ -170,7 +156,7 @@ func (pr *Projection) SKUs(q stockd.SKUListQuery) (stockd.SKUPage, error) {
 		part.mu.RLock()
 		names := part.state.SKUPage(q.Prefix, q.After, limit+1)
 		for _, sku := range names {
-			v, ok := part.state.StockLevels(sku)
+			v, ok := part.state.Availability(sku)
 			if !ok {
 				continue
 			}
@@ -206,20 +192,20 @@ func pageLimit(limit, def, most int) (int, error) {
 
 // A reservation cursor is the creation time and id of the last reservation
 // of a page, opaque to clients: base64url of "<unix nanoseconds>:<id>".
-func encodeReservationCursor(e entry) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(e.created.UnixNano(), 10) + ":" + e.id))
+func encodeReservationCursor(c stockd.CustomerCursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.CreatedAt.UnixNano(), 10) + ":" + c.ID))
 }
 
-func decodeReservationCursor(s string) (entry, error) {
+func decodeReservationCursor(s string) (stockd.CustomerCursor, error) {
 	bad := stockd.Errorf(stockd.CodeInvalid, "after must be a cursor returned as next, got %q", s)
 	raw, err := base64.RawURLEncoding.DecodeString(s)
 	if err != nil {
-		return entry{}, bad
+		return stockd.CustomerCursor{}, bad
 	}
 	ns, id, ok := strings.Cut(string(raw), ":")
 	n, err := strconv.ParseInt(ns, 10, 64)
 	if !ok || err != nil || id == "" {
-		return entry{}, bad
+		return stockd.CustomerCursor{}, bad
 	}
-	return entry{created: time.Unix(0, n).UTC(), id: id}, nil
+	return stockd.CustomerCursor{CreatedAt: time.Unix(0, n).UTC(), ID: id}, nil
 }

@@ -1,7 +1,7 @@
 // Package readmodel is stockd's availability read model: a projection that
 // folds every partition's log, read from the store behind a checkpoint, into
-// states of its own, and answers availability for many SKUs at once and
-// reservations by customer from them.
+// states of its own, and answers availability for many SKUs at once, SKU
+// listings and customers' held reservations from them.
 //
 // It never touches the engine's partition goroutines: product pages and
 // search ask for availability far more often than carts change it, and a
@@ -9,20 +9,24 @@
 // is freshness, which every answer states: the moment up to which it is
 // complete (as_of) and how many durable events it does not reflect yet (lag).
 //
-// Each partition is folded with the domain's own code, a stockd.State that
-// applies the same events as the engine's, so the read model cannot disagree
-// with the write path about what an event means; it can only be behind. Its
-// checkpoint carries the encoded State with the position, written together,
-// so a restart resumes where it stopped instead of replaying the log.
+// Each partition is folded into a stockd.AvailabilityState, which keeps only
+// what the read model answers: on_hand and reserved per SKU and location,
+// safety stock per SKU, and the reservations that are held or still hold
+// stock. A reservation is forgotten once it is committed, released or expired,
+// so the read model's memory and checkpoints follow the live reservations,
+// not every reservation the partitions ever settled. The fold lives in the
+// domain package beside State and is tested against it event by event, so
+// the read model does not disagree with the write path about what an event
+// means; it can only be behind. Its checkpoint carries the encoded
+// AvailabilityState with the position, written together, so a restart
+// resumes where it stopped instead of replaying the log.
 package readmodel
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,10 +43,10 @@ const (
 	// looks at the durable head again, unless Notify wakes it.
 	DefaultInterval = 20 * time.Millisecond
 	// DefaultSaveEvery is how often a partition that moved saves its
-	// checkpoint. A save encodes the partition's whole State, which grows
-	// with every reservation, while a crash only costs the replay of what
-	// came after the last save: at tens of thousands of events a second,
-	// half a minute replays in well under a second.
+	// checkpoint. A save encodes the partition's availability (its SKUs and
+	// live reservations), while a crash only costs the replay of what came
+	// after the last save: at tens of thousands of events a second, half a
+	// minute replays in well under a second.
 	DefaultSaveEvery = 30 * time.Second
 )
 
@@ -73,8 +77,8 @@ const maxBackoff = time.Second
 
 // saveBudget is the largest share of a partition's time that saving its
 // checkpoint may take: a save that took d postpones the next by at least
-// d/saveBudget. A partition's State holds every reservation it ever drove, so
-// encoding it can take long, and it must not end up doing little else.
+// d/saveBudget. A partition with many SKUs or live reservations can take a
+// while to encode, and it must not end up doing little else.
 const saveBudget = 0.02
 
 // Options configure a Projection.
@@ -88,9 +92,9 @@ type Options struct {
 	// because the store may already show events whose append has not been
 	// synced, and a crash could still take those back.
 	DurableHead func(p int) uint64
-	// Limits are passed to the States the projection folds into. Folding
-	// does not depend on them; they are kept so that a State saved here
-	// decodes like the engine's. Default stockd.DefaultLimits.
+	// Limits are those the engine's snapshots are decoded with, when a
+	// partition starts from one. Folding does not depend on them. Default
+	// stockd.DefaultLimits.
 	Limits stockd.Limits
 	// Interval is how long a caught-up partition waits before it looks at
 	// the durable head again. Notify cuts the wait short. Default
@@ -98,9 +102,8 @@ type Options struct {
 	Interval time.Duration
 	// SaveEvery is how often a partition that moved saves its checkpoint;
 	// Close saves it too. A crash loses at most this much progress, which
-	// the next start replays. A save that takes long (a State holds every
-	// reservation its partition drove) postpones the next one to keep
-	// saving under a fiftieth of the partition's time. Default
+	// the next start replays. A save that takes long postpones the next
+	// one to keep saving under a fiftieth of the partition's time. Default
 	// DefaultSaveEvery.
 	SaveEvery time.Duration
 	// Logger receives the projection's logs. Default slog.Default().
@@ -152,21 +155,16 @@ type Projection struct {
 type partition struct {
 	id int
 
-	// mu guards state, head, clock and customers: the partition's
-	// goroutine changes them under the write lock, queries read them under
-	// the read lock.
+	// mu guards state, head and clock: the partition's goroutine changes
+	// them under the write lock, queries read them under the read lock.
 	mu    sync.RWMutex
-	state *stockd.State
+	state *stockd.AvailabilityState
 	// head and clock are the position and time of the last event applied
-	// in full. They are kept apart from the State's because State.Apply
-	// may move its head before failing on an event it cannot apply, and a
-	// failed event must show as lag, not as progress.
+	// in full. They are kept apart from the state's because Apply may move
+	// its head before failing on an event it cannot apply, and a failed
+	// event must show as lag, not as progress.
 	head  uint64
 	clock time.Time
-	// customers indexes the reservations driven by this partition by
-	// customer, each list sorted by creation time and id, so that the
-	// newest are at its end.
-	customers map[string][]entry
 
 	// applied is head, published for readers that take no lock.
 	applied atomic.Uint64
@@ -193,19 +191,6 @@ type partition struct {
 	nextSave time.Time // when the checkpoint may be saved next
 }
 
-// entry is one reservation in the customer index.
-type entry struct {
-	created time.Time
-	id      string
-}
-
-func compareEntries(a, b entry) int {
-	if c := a.created.Compare(b.created); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.id, b.id)
-}
-
 // New returns a projection of store's partitions. It reads nothing until
 // Start; until then every answer is empty and as far behind as the log is
 // durable.
@@ -220,25 +205,28 @@ func New(store Store, opts Options) *Projection {
 	}
 	for p := range pr.parts {
 		pr.parts[p] = &partition{
-			id:        p,
-			state:     stockd.NewState(p, n, opts.Limits),
-			customers: make(map[string][]entry),
-			wake:      make(chan struct{}, 1),
+			id:    p,
+			state: stockd.NewAvailabilityState(p, n),
+			wake:  make(chan struct{}, 1),
 		}
 	}
 	return pr
 }
 
-// Start loads every partition's checkpoint, with the State saved in it, and
-// starts one goroutine per partition that folds the log from there on. ctx
-// bounds the loading only: the goroutines run until Close.
+// Start loads every partition's checkpoint, with the availability saved in
+// it, and starts one goroutine per partition that folds the log from there
+// on. ctx bounds the loading only: the goroutines run until Close.
 //
 // A partition starts from the furthest of its checkpoint and the engine's
 // latest snapshot that does not pass its durable head: both are exact folds
-// of the log up to their position, and a snapshot spares a new projection the
-// replay of the whole log. A checkpoint without a State (one set by hand to
-// rewind the consumer) or beyond the durable head (a store restored from an
-// older copy) cannot be resumed from, and is replaced by a replay.
+// of the log up to their position (a snapshot's State is converted with
+// stockd.AvailabilityOf), and a snapshot spares a new projection the replay
+// of the whole log. A checkpoint without a state (one set by hand to rewind
+// the consumer), beyond the durable head (a store restored from an older
+// copy), or holding a whole encoded State (written by read models before
+// they kept only availability, possibly between the events of one
+// decision) is not resumed from: the partition starts from the snapshot, or
+// replays its log from the start.
 func (pr *Projection) Start(ctx context.Context) error {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
@@ -279,13 +267,13 @@ func (pr *Projection) Start(ctx context.Context) error {
 	return nil
 }
 
-// load restores one partition's State and index and returns where it came
+// load restores one partition's availability and returns where it came
 // from: "checkpoint", "snapshot" or "start".
 func (pr *Projection) load(ctx context.Context, part *partition) (string, error) {
 	p := part.id
 	durable := pr.opts.DurableHead(p)
 	var (
-		st     *stockd.State
+		av     *stockd.AvailabilityState
 		source = "start"
 		saved  uint64
 	)
@@ -299,10 +287,16 @@ func (pr *Projection) load(ctx context.Context, part *partition) (string, error)
 		pr.log.Warn("checkpoint is beyond the durable log; replaying", "partition", p, "checkpoint", c.Position, "durable", durable)
 	case len(c.State) == 0:
 		pr.log.Info("checkpoint carries no state; replaying", "partition", p, "checkpoint", c.Position)
+	case !stockd.IsAvailabilityEncoding(c.State):
+		// Written by a read model that kept whole States. It may have
+		// been saved between the events of one decision, where a State
+		// cannot be told from one that needs no more events; it is not
+		// converted.
+		pr.log.Info("checkpoint in the old format (a whole State); rebuilding from the snapshot or the log", "partition", p, "checkpoint", c.Position)
 	default:
-		if st, err = pr.decode(c.State, p, c.Position); err != nil {
+		if av, err = pr.decode(c.State, p, c.Position); err != nil {
 			pr.log.Warn("checkpoint state unusable; replaying", "partition", p, "checkpoint", c.Position, "err", err)
-			st = nil
+			av = nil
 		} else {
 			source, saved = "checkpoint", c.Position
 		}
@@ -311,38 +305,42 @@ func (pr *Projection) load(ctx context.Context, part *partition) (string, error)
 	if err != nil {
 		return "", fmt.Errorf("readmodel: load snapshot of partition %d: %w", p, err)
 	}
-	if ok && snap.Position <= durable && (st == nil || snap.Position > st.Head()) {
-		if s, err := pr.decode(snap.Data, p, snap.Position); err != nil {
+	if ok && snap.Position <= durable && (av == nil || snap.Position > av.Head()) {
+		if st, err := pr.decodeSnapshot(snap.Data, p, snap.Position); err != nil {
 			pr.log.Warn("snapshot unusable", "partition", p, "position", snap.Position, "err", err)
 		} else {
-			st, source = s, "snapshot"
+			av, source = stockd.AvailabilityOf(st), "snapshot"
 		}
 	}
-	if st == nil {
-		st = stockd.NewState(p, len(pr.parts), pr.opts.Limits)
-	}
-	customers := make(map[string][]entry)
-	for id := range st.HomeReservations() {
-		if customer, created, ok := st.ReservationCustomer(id); ok && customer != "" {
-			customers[customer] = append(customers[customer], entry{created: created, id: id})
-		}
-	}
-	for _, list := range customers {
-		slices.SortFunc(list, compareEntries)
+	if av == nil {
+		av = stockd.NewAvailabilityState(p, len(pr.parts))
 	}
 	part.mu.Lock()
-	part.state, part.customers = st, customers
-	part.head, part.clock = st.Head(), st.Clock()
+	part.state = av
+	part.head, part.clock = av.Head(), av.Clock()
 	part.mu.Unlock()
-	part.applied.Store(st.Head())
-	part.loaded, part.saved = st.Head(), saved
+	part.applied.Store(av.Head())
+	part.loaded, part.saved = av.Head(), saved
 	part.nextSave = time.Now().Add(pr.opts.SaveEvery)
 	return source, nil
 }
 
-// decode decodes a saved State and checks that it is the State of partition p
-// at position pos.
-func (pr *Projection) decode(data []byte, p int, pos uint64) (*stockd.State, error) {
+// decode decodes a saved availability and checks that it is that of
+// partition p at position pos.
+func (pr *Projection) decode(data []byte, p int, pos uint64) (*stockd.AvailabilityState, error) {
+	av, err := stockd.DecodeAvailability(data)
+	if err != nil {
+		return nil, err
+	}
+	if av.Partition() != p || av.Head() != pos {
+		return nil, fmt.Errorf("holds partition %d at %d, want partition %d at %d", av.Partition(), av.Head(), p, pos)
+	}
+	return av, nil
+}
+
+// decodeSnapshot decodes the engine's snapshot, a State, and checks that it
+// is the State of partition p at position pos.
+func (pr *Projection) decodeSnapshot(data []byte, p int, pos uint64) (*stockd.State, error) {
 	st, err := stockd.DecodeState(data, pr.opts.Limits)
 	if err != nil {
 		return nil, err
@@ -456,109 +454,24 @@ func (pr *Projection) step(ctx context.Context, part *partition) (bool, error) {
 	return part.applied.Load() > pos, nil
 }
 
-// apply folds events into the partition's State under the write lock and
-// keeps the customer index up to date.
+// apply folds events into the partition's availability under the write
+// lock.
 func (part *partition) apply(events []stockd.Event) error {
 	part.mu.Lock()
 	defer part.mu.Unlock()
 	defer func() { part.applied.Store(part.head) }()
-	st := part.state
+	av := part.state
 	for _, e := range events {
-		id := reservationOf(e.Data)
-		var (
-			before         entry
-			customer       string
-			hadReservation bool
-		)
-		if id != "" {
-			customer, before.created, hadReservation = st.ReservationCustomer(id)
-			before.id = id
-		}
-		if err := st.Apply(e); err != nil {
+		if err := av.Apply(e); err != nil {
 			return &applyError{event: e, err: err}
 		}
-		part.head, part.clock = st.Head(), st.Clock()
-		if id == "" {
-			continue
-		}
-		// An event may create a reservation, or end one (a cart that
-		// could not be held everywhere is forgotten), or let its id be
-		// used again, by another customer even.
-		after := entry{id: id}
-		customerAfter, created, has := st.ReservationCustomer(id)
-		after.created = created
-		same := hadReservation && has && customer == customerAfter && before.created.Equal(after.created)
-		if same {
-			continue
-		}
-		if hadReservation {
-			part.unindex(customer, before)
-		}
-		if has {
-			part.index(customerAfter, after)
-		}
+		part.head, part.clock = av.Head(), av.Clock()
 	}
 	return nil
 }
 
-// index adds a reservation to the customer index.
-func (part *partition) index(customer string, e entry) {
-	if customer == "" {
-		return
-	}
-	list := part.customers[customer]
-	i, found := slices.BinarySearchFunc(list, e, compareEntries)
-	if !found {
-		// Reservations are mostly created in time order, so this is
-		// mostly an append.
-		part.customers[customer] = slices.Insert(list, i, e)
-	}
-}
-
-// unindex removes a reservation from the customer index.
-func (part *partition) unindex(customer string, e entry) {
-	if customer == "" {
-		return
-	}
-	list := part.customers[customer]
-	i, found := slices.BinarySearchFunc(list, e, compareEntries)
-	if !found {
-		return
-	}
-	if len(list) == 1 {
-		delete(part.customers, customer)
-		return
-	}
-	part.customers[customer] = slices.Delete(list, i, i+1)
-}
-
-// reservationOf returns the reservation an event concerns, or "".
-func reservationOf(d stockd.EventData) string {
-	switch d := d.(type) {
-	case stockd.StockReserved:
-		return d.Reservation
-	case stockd.ReservationExtended:
-		return d.Reservation
-	case stockd.ReservationCommitted:
-		return d.Reservation
-	case stockd.ReservationReleased:
-		return d.Reservation
-	case stockd.SagaStarted:
-		return d.Reservation
-	case stockd.SagaStepAcked:
-		return d.Reservation
-	case stockd.ReservationHeld:
-		return d.Reservation
-	case stockd.SagaStepStarted:
-		return d.Reservation
-	case stockd.SagaSettled:
-		return d.Reservation
-	}
-	return ""
-}
-
 // maybeSave saves the partition's checkpoint if it moved and is due. Only the
-// partition's goroutine changes the State, so it encodes it without a lock
+// partition's goroutine changes the state, so it encodes it without a lock
 // while queries go on reading it.
 func (pr *Projection) maybeSave(ctx context.Context, part *partition) {
 	if part.applied.Load() == part.saved || time.Now().Before(part.nextSave) {
@@ -569,13 +482,13 @@ func (pr *Projection) maybeSave(ctx context.Context, part *partition) {
 	}
 }
 
-// save writes the partition's checkpoint: its position and the State at
-// exactly that position.
+// save writes the partition's checkpoint: its position and the availability
+// at exactly that position.
 func (pr *Projection) save(ctx context.Context, part *partition) error {
 	start := time.Now()
-	st := part.state
-	pos := st.Head()
-	err := pr.store.SetCheckpoint(ctx, pr.opts.Name, part.id, stockd.Checkpoint{Position: pos, State: stockd.EncodeState(st)})
+	av := part.state
+	pos := av.Head()
+	err := pr.store.SetCheckpoint(ctx, pr.opts.Name, part.id, stockd.Checkpoint{Position: pos, State: stockd.EncodeAvailability(av)})
 	took := time.Since(start)
 	part.nextSave = start.Add(max(pr.opts.SaveEvery, time.Duration(float64(took)/saveBudget)))
 	if err != nil {
@@ -618,7 +531,7 @@ func (pr *Projection) Close() error {
 	var errs []error
 	for _, part := range pr.parts {
 		if part.err.Load() != nil {
-			// A State that failed to apply an event is not the State
+			// A state that failed to apply an event is not the state
 			// at its position; it must not be resumed from.
 			continue
 		}

@@ -216,7 +216,7 @@ func diffSKUs(pr *Projection, eng *engine.Engine, skus []string) string {
 }
 
 // diffCustomers compares the projection's listing of each customer with the
-// engine's reservations among ids, and describes the first difference.
+// engine's held reservations among ids, and describes the first difference.
 func diffCustomers(pr *Projection, eng *engine.Engine, customers []string, ids []string) string {
 	want := map[string][]stockd.Reservation{}
 	for _, id := range ids {
@@ -227,7 +227,7 @@ func diffCustomers(pr *Projection, eng *engine.Engine, customers []string, ids [
 		if err != nil {
 			return err.Error()
 		}
-		if r.Customer != "" && r.Status != stockd.StatusPending {
+		if r.Customer != "" && r.Status == stockd.StatusHeld {
 			want[r.Customer] = append(want[r.Customer], r)
 		}
 	}
@@ -595,9 +595,9 @@ func TestRestartResumesFromCheckpoint(t *testing.T) {
 			t.Fatalf("checkpoint of partition %d at %d, want %d", p, c.Position, pos)
 		}
 		if pos > 0 {
-			st, err := stockd.DecodeState(c.State, stockd.DefaultLimits)
-			if err != nil || st.Head() != pos {
-				t.Fatalf("checkpoint state of partition %d: %v, head %d; want the state at %d", p, err, st.Head(), pos)
+			av, err := stockd.DecodeAvailability(c.State)
+			if err != nil || av.Head() != pos {
+				t.Fatalf("checkpoint state of partition %d: %v; want the state at %d", p, err, pos)
 			}
 		}
 	}
@@ -642,7 +642,7 @@ func prefixed(prefix string, names []string) []string {
 }
 
 // TestSavesPeriodically checks that a running projection saves checkpoints on
-// its own, each with the State at exactly its position.
+// its own, each with the availability at exactly its position.
 func TestSavesPeriodically(t *testing.T) {
 	e := newEnv(t, 2)
 	e.locations()
@@ -660,8 +660,8 @@ func TestSavesPeriodically(t *testing.T) {
 				return false
 			}
 			if c.Position > 0 {
-				st, err := stockd.DecodeState(c.State, stockd.DefaultLimits)
-				if err != nil || st.Head() != c.Position || st.Partition() != p {
+				av, err := stockd.DecodeAvailability(c.State)
+				if err != nil || av.Head() != c.Position || av.Partition() != p {
 					t.Fatalf("checkpoint of partition %d at %d holds a state that does not match: %v", p, c.Position, err)
 				}
 			}
@@ -686,11 +686,13 @@ func TestStartsFromSnapshotOrReplays(t *testing.T) {
 	}
 
 	// Without snapshots: a checkpoint without state, one with a state that
-	// does not decode, and one beyond the durable log all mean a replay.
+	// does not decode, one beyond the durable log, and one in the old
+	// format (a whole State) all mean a replay.
 	for p, c := range []stockd.Checkpoint{
 		{Position: heads[0]},
 		{Position: heads[1], State: []byte("not a state")},
 		{Position: heads[2] + 100, State: []byte("from the future")},
+		{Position: heads[3], State: stockd.EncodeState(foldState(t, e.store, 3, heads[3]))},
 	} {
 		if err := e.store.SetCheckpoint(ctx, "odd", p, c); err != nil {
 			t.Fatal(err)
@@ -724,9 +726,214 @@ func TestStartsFromSnapshotOrReplays(t *testing.T) {
 	}
 }
 
+// TestUpgradesOldCheckpoints starts a projection over checkpoints that hold
+// whole States, as read models saved them before they kept only
+// availability: it starts from the engine's snapshots instead (replaying
+// from 0 without one, see TestStartsFromSnapshotOrReplays), answers like
+// the engine, and saves its checkpoints in the new format.
+func TestUpgradesOldCheckpoints(t *testing.T) {
+	e := newEnv(t, 4)
+	e.locations()
+	skus := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	for i, sku := range skus {
+		e.receive(fmt.Sprint("r", i), sku, "w1", int64(10+i))
+	}
+	e.reserve(stockd.Reserve{ID: "cart", TTL: time.Hour, Customer: "c-9", Lines: []stockd.ReserveLine{{SKU: "a", Quantity: 2}, {SKU: "b", Quantity: 1}, {SKU: "c", Quantity: 3}}})
+	e.reopen() // snapshots at the durable heads
+	heads := make([]uint64, 4)
+	for p := range heads {
+		heads[p] = e.eng.DurableHead(p)
+		if err := e.store.SetCheckpoint(ctx, DefaultName, p, stockd.Checkpoint{Position: heads[p], State: stockd.EncodeState(foldState(t, e.store, p, heads[p]))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.receive("later", "a", "w2", 5)
+	pr := e.projection(Options{Interval: time.Millisecond})
+	for p, part := range pr.parts {
+		if part.loaded != heads[p] {
+			t.Errorf("partition %d started from %d, want the snapshot at %d", p, part.loaded, heads[p])
+		}
+	}
+	waitFor(t, "the upgraded projection", func() bool {
+		return caughtUp(pr, e.eng) && diffSKUs(pr, e.eng, skus) == "" && diffCustomers(pr, e.eng, []string{"c-9"}, []string{"cart"}) == ""
+	})
+	if err := pr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for p := range heads {
+		c, err := e.store.Checkpoint(ctx, DefaultName, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if av, err := stockd.DecodeAvailability(c.State); err != nil || av.Head() != e.eng.DurableHead(p) {
+			t.Errorf("partition %d: checkpoint at %d not in the new format at the head %d: %v", p, c.Position, e.eng.DurableHead(p), err)
+		}
+	}
+}
+
+// foldState folds the first n events of partition p into a State, as the
+// read model did before it kept only availability.
+func foldState(t *testing.T, store stockd.Store, p int, n uint64) *stockd.State {
+	t.Helper()
+	st := stockd.NewState(p, store.Partitions(), stockd.DefaultLimits)
+	for st.Head() < n {
+		events, err := store.ReadPartition(ctx, p, st.Head(), int(min(n-st.Head(), ReadBatch)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(events) == 0 {
+			t.Fatalf("partition %d ends at %d, before %d", p, st.Head(), n)
+		}
+		for _, e := range events {
+			if err := st.Apply(e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return st
+}
+
+// recordingStore keeps a copy of every checkpoint saved through it.
+type recordingStore struct {
+	stockd.Store
+	mu    sync.Mutex
+	saved []recorded
+}
+
+type recorded struct {
+	p int
+	c stockd.Checkpoint
+}
+
+func (r *recordingStore) SetCheckpoint(ctx context.Context, consumer string, p int, c stockd.Checkpoint) error {
+	r.mu.Lock()
+	r.saved = append(r.saved, recorded{p: p, c: stockd.Checkpoint{Position: c.Position, State: slices.Clone(c.State)}})
+	r.mu.Unlock()
+	return r.Store.SetCheckpoint(ctx, consumer, p, c)
+}
+
+// TestCheckpointsMatchState runs carts of one and several partitions through
+// every end (commit, partial commit, release, expiry, a cart that cannot be
+// held) while the projection saves checkpoints often, and checks every
+// checkpoint saved against a State folded from the log up to its position:
+// the answers it gives must be the State's.
+func TestCheckpointsMatchState(t *testing.T) {
+	const partitions = 4
+	e := newEnv(t, partitions)
+	e.locations()
+	skus := make([]string, 12)
+	for i := range skus {
+		skus[i] = fmt.Sprint("sku-", i)
+		e.receive("r-"+skus[i], skus[i], "w1", 20)
+		e.receive("r2-"+skus[i], skus[i], "w2", 5)
+	}
+	rec := &recordingStore{Store: e.store}
+	pr := New(rec, Options{DurableHead: e.eng.DurableHead, Logger: quiet, Now: e.clock.Now, Interval: time.Millisecond, SaveEvery: time.Nanosecond})
+	if err := pr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close() })
+	rng := rand.New(rand.NewPCG(3, 4))
+	var ids []string
+	for i := range 150 {
+		e.clock.Advance(time.Duration(rng.IntN(30)) * time.Second)
+		id := fmt.Sprint("cart-", i)
+		c := stockd.Reserve{ID: id, TTL: time.Duration(1+rng.IntN(10)) * time.Minute, Customer: fmt.Sprint("c-", rng.IntN(4))}
+		used := map[string]bool{}
+		for range 1 + rng.IntN(3) {
+			sku := skus[rng.IntN(len(skus))]
+			if !used[sku] {
+				used[sku] = true
+				c.Lines = append(c.Lines, stockd.ReserveLine{SKU: sku, Quantity: 1 + rng.Int64N(8), Split: rng.IntN(2) == 0})
+			}
+		}
+		if _, _, err := e.eng.Reserve(ctx, c); err == nil {
+			ids = append(ids, id)
+		}
+		if len(ids) > 0 {
+			target := ids[rng.IntN(len(ids))]
+			switch rng.IntN(5) {
+			case 0:
+				e.eng.Commit(ctx, stockd.CommitReservation{ID: target})
+			case 1:
+				if r, err := e.eng.GetReservation(ctx, target); err == nil {
+					e.eng.Commit(ctx, stockd.CommitReservation{ID: target, Lines: []stockd.CommitLine{{SKU: r.Lines[0].SKU, Quantity: r.Lines[0].Quantity / 2}}})
+				}
+			case 2:
+				e.eng.Release(ctx, stockd.ReleaseReservation{ID: target})
+			case 3:
+				e.eng.Adjust(ctx, stockd.AdjustStock{ID: fmt.Sprint("adj-", i), SKU: skus[rng.IntN(len(skus))], Location: "w1", Delta: -rng.Int64N(6) - 1, Reason: stockd.ReasonLost})
+			}
+		}
+		e.eng.Poke() // expiries
+	}
+	waitFor(t, "the projection to catch up", func() bool { return caughtUp(pr, e.eng) })
+	if err := pr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec.mu.Lock()
+	saved := slices.Clone(rec.saved)
+	rec.mu.Unlock()
+	checked := 0
+	for _, r := range saved {
+		if r.c.Position == 0 {
+			continue
+		}
+		av, err := stockd.DecodeAvailability(r.c.State)
+		if err != nil {
+			t.Fatalf("checkpoint of partition %d at %d: %v", r.p, r.c.Position, err)
+		}
+		if d := diffState(foldState(t, e.store, r.p, r.c.Position), av); d != "" {
+			t.Fatalf("checkpoint of partition %d at %d: %s", r.p, r.c.Position, d)
+		}
+		checked++
+	}
+	if checked < 5 {
+		t.Errorf("only %d checkpoints checked", checked)
+	}
+	t.Logf("%d checkpoints match the State, %d carts", checked, len(ids))
+}
+
+// diffState describes the first answer of av that differs from st's, or
+// returns "".
+func diffState(st *stockd.State, av *stockd.AvailabilityState) string {
+	if av.Head() != st.Head() || !av.Clock().Equal(st.Clock()) || !slices.Equal(av.SKUs(), st.SKUs()) {
+		return fmt.Sprintf("at %d/%v with SKUs %v; State at %d/%v with %v", av.Head(), av.Clock(), av.SKUs(), st.Head(), st.Clock(), st.SKUs())
+	}
+	for _, sku := range st.SKUs() {
+		v, _ := st.StockLevels(sku)
+		want := stockd.AvailabilityItem{SKU: sku, Available: v.Available, OnHand: v.OnHand, Reserved: v.Reserved, Locations: []stockd.LocationAvailability{}}
+		for _, l := range v.Locations {
+			want.Locations = append(want.Locations, stockd.LocationAvailability{Location: l.Location, Available: l.Available, OnHand: l.OnHand, Reserved: l.Reserved})
+		}
+		if got, _ := av.Availability(sku); !reflect.DeepEqual(got, want) {
+			return fmt.Sprintf("%s: %+v, State %+v", sku, got, want)
+		}
+	}
+	held := 0
+	for id := range st.HomeReservations() {
+		want, _ := st.ReservationView(id)
+		got, ok := av.HeldReservation(id)
+		if want.Status != stockd.StatusHeld {
+			if ok {
+				return fmt.Sprintf("%s is %s but listed as held", id, want.Status)
+			}
+			continue
+		}
+		held++
+		if !ok || !reflect.DeepEqual(got, want) {
+			return fmt.Sprintf("held %s: %+v (%v), State %+v", id, got, ok, want)
+		}
+	}
+	if av.Held() != held {
+		return fmt.Sprintf("%d held, State %d", av.Held(), held)
+	}
+	return ""
+}
+
 // TestReservationsByCustomer follows one customer's reservations through
 // every status, including carts spanning partitions and a cart that could
-// not be held and was then retried.
+// not be held and was then retried: only the held ones are listed.
 func TestReservationsByCustomer(t *testing.T) {
 	const partitions = 8
 	e := newEnv(t, partitions)
@@ -805,23 +1012,22 @@ func TestReservationsByCustomer(t *testing.T) {
 		t.Fatal(d)
 	}
 	got := byCustomer(t, pr, "c-9", 0)
-	wantOrder := []string{"cart-retried", "cart-committed", "cart-held", "expires", "released", "committed", "held"}
-	wantStatus := []stockd.ReservationStatus{stockd.StatusHeld, stockd.StatusCommitted, stockd.StatusHeld, stockd.StatusExpired, stockd.StatusReleased, stockd.StatusCommitted, stockd.StatusHeld}
+	wantOrder := []string{"cart-retried", "cart-held", "held"}
 	if len(got.Items) != len(wantOrder) {
 		t.Fatalf("c-9 has %d reservations, want %d: %+v", len(got.Items), len(wantOrder), got.Items)
 	}
 	for i, r := range got.Items {
-		if r.ID != wantOrder[i] || r.Status != wantStatus[i] {
-			t.Errorf("reservation %d is %s (%s), want %s (%s)", i, r.ID, r.Status, wantOrder[i], wantStatus[i])
+		if r.ID != wantOrder[i] || r.Status != stockd.StatusHeld {
+			t.Errorf("reservation %d is %s (%s), want %s (held)", i, r.ID, r.Status, wantOrder[i])
 		}
 	}
-	if cart := got.Items[2]; len(cart.Lines) != 3 {
+	if cart := got.Items[1]; len(cart.Lines) != 3 {
 		t.Errorf("the cart spanning three partitions lists %d lines", len(cart.Lines))
 	}
 	if got.Lag != (stockd.Lag{}) || !got.AsOf.Equal(e.clock.Now()) {
 		t.Errorf("lag %+v as_of %v, want none and now", got.Lag, got.AsOf)
 	}
-	if two := byCustomer(t, pr, "c-9", 2).Items; len(two) != 2 || two[0].ID != "cart-retried" || two[1].ID != "cart-committed" {
+	if two := byCustomer(t, pr, "c-9", 2).Items; len(two) != 2 || two[0].ID != "cart-retried" || two[1].ID != "cart-held" {
 		t.Errorf("limit 2: %v", ids(two))
 	}
 	if none := byCustomer(t, pr, "nobody", 10); none.Items == nil || len(none.Items) != 0 {
@@ -895,25 +1101,55 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
-// bogus is event data the State does not know.
+// bogus is event data of a type the read model does not know, such as one
+// added to the domain after it was written.
 type bogus struct{}
 
 func (bogus) EventType() stockd.EventType { return 200 }
 
-// corruptStore replaces the data of partition's events with bogus data.
+// corruptStore spoils the events of partition: with unknown set it replaces
+// their data with bogus data, which the read model ignores; otherwise it
+// breaks their SKU's version order, which no fold can apply.
 type corruptStore struct {
 	stockd.Store
 	partition int
+	unknown   bool
 }
 
 func (c *corruptStore) ReadPartition(ctx context.Context, p int, after uint64, limit int) ([]stockd.Event, error) {
 	events, err := c.Store.ReadPartition(ctx, p, after, limit)
 	if p == c.partition {
 		for i := range events {
-			events[i].Data = bogus{}
+			if c.unknown {
+				events[i].Data = bogus{}
+			} else {
+				events[i].SKU, events[i].Version = "A", events[i].Version+7
+			}
 		}
 	}
 	return events, err
+}
+
+// TestIgnoresUnknownEvents checks that events of a type the read model does
+// not know are passed over: they move its position and change nothing.
+func TestIgnoresUnknownEvents(t *testing.T) {
+	e := newEnv(t, 1)
+	e.locations()
+	e.receive("r1", "A", "w1", 1)
+	pr := New(&corruptStore{Store: e.store, partition: 0, unknown: true}, Options{
+		DurableHead: e.eng.DurableHead, Interval: time.Millisecond, Logger: quiet, Now: e.clock.Now,
+	})
+	if err := pr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close() })
+	waitFor(t, "the projection to pass every event", func() bool { return caughtUp(pr, e.eng) })
+	if err := pr.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if a := pr.Availability([]string{"A"}); a.Items[0].OnHand != 0 || len(a.Items[0].Locations) != 0 {
+		t.Errorf("unknown events changed availability: %+v", a.Items[0])
+	}
 }
 
 // TestStopsOnEventItCannotApply checks that a partition whose log the code

@@ -136,11 +136,13 @@ func TestReservationCommands(t *testing.T) {
 		{"reservation show json", []string{"reservation", "show", "cart-42", "--json"}, 0, `"id": "cart-42"`, "", true},
 		{"reservation unknown", []string{"reservation", "nope"}, 3, "", `not_found`, false},
 	})
-	// The read model catches up in a moment.
+	// The list shows held reservations only (cart-42 is committed); the
+	// read model catches up in a moment.
+	must3(c.Reserve(ctx, stockd.Reserve{ID: "cart-44", TTL: time.Hour, Customer: "c-9", Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 1}}}))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		code, out, _ := run(t, s, "reservation", "list", "--customer", "c-9")
-		if code == 0 && regexp.MustCompile(`cart-42 +committed`).MatchString(out) {
+		if code == 0 && regexp.MustCompile(`cart-44 +held`).MatchString(out) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -149,7 +151,7 @@ func TestReservationCommands(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	runCases(t, s, []cliCase{
-		{"reservation list", []string{"reservation", "list", "--customer", "c-9"}, 0, `(?s)ID +STATUS.*cart-42 +committed .*A=1 B=0.*1 reservation\(s\) of c-9`, "", false},
+		{"reservation list", []string{"reservation", "list", "--customer", "c-9"}, 0, `(?s)ID +STATUS.*cart-44 +held .*A=1.*1 reservation\(s\) of c-9`, "", false},
 		{"reservation list json", []string{"reservation", "list", "--customer", "c-9", "--json"}, 0, `"items"`, "", true},
 		{"reservation list none", []string{"reservation", "list", "--customer", "nobody", "--json"}, 0, `"items": \[\]`, "", true},
 		{"reservation list no customer", []string{"reservation", "list"}, 2, "", `--customer is required`, false},

@@ -198,7 +198,7 @@ stockd reservation list --customer c-9`, stdout, stderr)
 
 func runReservationList(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newClientCmd("reservation list", "reservation list --customer C [--after CURSOR] [--limit N]",
-		"Lists a customer's reservations, newest first, a page at a time, from the read model\n(it may lag a moment). The output ends with the command that shows the next page.",
+		"Lists a customer's held reservations, newest first, a page at a time, from the read model\n(it may lag a moment; committed, released and expired ones are not listed). The output ends with the command that shows the next page.",
 		`stockd reservation list --customer c-9 --limit 20`, stdout, stderr)
 	var customer, after string
 	var limit int
