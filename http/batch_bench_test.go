@@ -1,0 +1,99 @@
+package http
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/api"
+)
+
+// benchBatchBody is a POST /v1/batch body of n reservations, as the
+// stockd-batch bench target sends it.
+func benchBatchBody(n int) []byte {
+	b := []byte(`{"operations":[`)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, `{"op":"reserve","body":{"id":"run-b1-%d","ttl":"15m0s","lines":[{"sku":"hot","quantity":1}]}}`, i)
+	}
+	return append(b, `]}`...)
+}
+
+// benchReservation is a held reservation as the engine answers one.
+func benchReservation(i int) stockd.Reservation {
+	at := time.Date(2026, 12, 2, 16, 56, 7, 123456789, time.UTC)
+	return stockd.Reservation{
+		ID: fmt.Sprint("run-b1-", i), Status: stockd.StatusHeld, CreatedAt: at, ExpiresAt: at.Add(15 * time.Minute),
+		Lines: []stockd.ReservationLine{{SKU: "hot", Quantity: 1, Held: 1, Allocations: []stockd.Allocation{{Location: "w1", Quantity: 1}}}},
+	}
+}
+
+// decodeBatchReflect is the reflective decoding of a batch: the request
+// with decodeJSON, then each operation's body into its request type.
+func decodeBatchReflect(data []byte) ([]any, error) {
+	var b api.BatchRequest
+	if err := decodeJSON(data, &b, batchNames, batchDepth, false); err != nil {
+		return nil, err
+	}
+	out := make([]any, len(b.Operations))
+	for i, op := range b.Operations {
+		h, ok := api.Batchable(op.Op)
+		if !ok {
+			continue
+		}
+		req := reflect.New(h.Op().Request)
+		if err := decodeJSON(op.Body, req.Interface(), api.JSONNames(req.Elem().Type()), anyDepth, false); err != nil {
+			out[i] = err
+			continue
+		}
+		out[i] = req.Interface()
+	}
+	return out, nil
+}
+
+func BenchmarkBatchDecode(b *testing.B) {
+	data := benchBatchBody(100)
+	b.Run("reflect", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(int64(len(data)))
+		for b.Loop() {
+			if _, err := decodeBatchReflect(data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// encodeBatchReflect is the reflective encoding of a batch's answer: each
+// result's entity, then the whole response.
+func encodeBatchReflect(rs []stockd.Reservation) ([]byte, error) {
+	out := api.BatchResponse{Results: make([]api.BatchResult, len(rs))}
+	for i := range rs {
+		body, err := json.Marshal(rs[i])
+		if err != nil {
+			return nil, err
+		}
+		out.Results[i] = api.BatchResult{Status: 201, Body: body}
+	}
+	return json.Marshal(out)
+}
+
+func BenchmarkBatchEncode(b *testing.B) {
+	rs := make([]stockd.Reservation, 100)
+	for i := range rs {
+		rs[i] = benchReservation(i)
+	}
+	b.Run("reflect", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := encodeBatchReflect(rs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
