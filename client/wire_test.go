@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"testing"
 	"time"
 
@@ -87,4 +88,69 @@ func TestBatchWireMatchesEncodingJSON(t *testing.T) {
 	if _, ok := readReservation(body); !ok {
 		t.Errorf("readReservation declined the server's answer %s", body)
 	}
+}
+
+// BenchmarkBatchWire is the batcher's share of a batch of 100
+// reservations: encoding each request and the batch, and decoding the
+// answer and each reservation, with encoding/json (reflect) and by hand.
+func BenchmarkBatchWire(b *testing.B) {
+	at := time.Date(2026, 12, 2, 16, 56, 7, 123456789, time.UTC)
+	reqs := make([]api.ReservationRequest, 100)
+	answer := []byte(`{"results":[`)
+	for i := range reqs {
+		reqs[i] = api.ReservationRequest{ID: "run-c1-" + strconv.Itoa(i), TTL: "15m", Lines: []stockd.ReserveLine{{SKU: "hot", Quantity: 1}}}
+		body, _ := json.Marshal(stockd.Reservation{ID: reqs[i].ID, Status: stockd.StatusHeld, CreatedAt: at, ExpiresAt: at.Add(15 * time.Minute),
+			Lines: []stockd.ReservationLine{{SKU: "hot", Quantity: 1, Held: 1, Allocations: []stockd.Allocation{{Location: "w1", Quantity: 1}}}}})
+		if i > 0 {
+			answer = append(answer, ',')
+		}
+		answer = append(answer, `{"status":201,"body":`...)
+		answer = append(answer, body...)
+		answer = append(answer, '}')
+	}
+	answer = append(answer, "]}"...)
+	b.Run("reflect", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ops := make([]api.BatchOperation, len(reqs))
+			for i := range reqs {
+				body, _ := json.Marshal(&reqs[i])
+				ops[i] = api.BatchOperation{Op: "reserve", Body: body}
+			}
+			if _, err := json.Marshal(api.BatchRequest{Operations: ops}); err != nil {
+				b.Fatal(err)
+			}
+			var out api.BatchResponse
+			if err := json.Unmarshal(answer, &out); err != nil {
+				b.Fatal(err)
+			}
+			for _, r := range out.Results {
+				var v stockd.Reservation
+				if err := json.Unmarshal(r.Body, &v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("hand", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			batch := make([]*queued, len(reqs))
+			for i := range reqs {
+				body, _ := api.AppendEntity(make([]byte, 0, 128), &reqs[i])
+				batch[i] = &queued{op: api.BatchOperation{Op: "reserve", Body: body}}
+			}
+			appendBatchRequest(make([]byte, 0, 128*len(batch)), batch)
+			out, err := decodeBatchResponse(answer)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, r := range out.Results {
+				var v stockd.Reservation
+				if err := decodeEntity(r.Body, &v); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
 }

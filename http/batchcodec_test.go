@@ -75,7 +75,7 @@ func problemOf(err error) *api.Problem {
 
 // decodeBatchWith decodes a batch request as postBatch and runOperation
 // do, with the batch codec or (fast false) with decodeJSON alone.
-func decodeBatchWith(t *testing.T, data []byte, fast bool) batchAnswer {
+func decodeBatchWith(data []byte, fast bool) batchAnswer {
 	var a batchAnswer
 	ok := false
 	if fast {
@@ -118,7 +118,7 @@ func decodeBatchWith(t *testing.T, data []byte, fast bool) batchAnswer {
 // with the same values, and every answer, refusals included, is the same.
 func checkBatchDecode(t *testing.T, data []byte) {
 	t.Helper()
-	want := decodeBatchWith(t, data, false)
+	want := decodeBatchWith(data, false)
 	if ops, ok := decodeBatch(data); ok {
 		if want.refusal != nil {
 			t.Fatalf("decodeBatch took %q, which decodeJSON refuses: %s", data, want.refusal.Detail)
@@ -133,7 +133,7 @@ func checkBatchDecode(t *testing.T, data []byte) {
 			}
 		}
 	}
-	got := decodeBatchWith(t, data, true)
+	got := decodeBatchWith(data, true)
 	if !reflect.DeepEqual(got.refusal, want.refusal) {
 		t.Fatalf("%q: the batch codec answers %+v, decodeJSON %+v", data, got.refusal, want.refusal)
 	}
