@@ -14,8 +14,11 @@ import (
 // hand-written encoders decline (a time json.Marshal refuses), go through
 // json.Marshal.
 func marshal(v any) ([]byte, error) {
-	if b, ok := AppendEntity(make([]byte, 0, 256), v); ok {
-		return b, nil
+	switch v.(type) {
+	case *stockd.Reservation, *stockd.Receipt, *stockd.Adjustment, *stockd.Count, *stockd.Transfer:
+		if b, ok := AppendEntity(make([]byte, 0, 256), v); ok {
+			return b, nil
+		}
 	}
 	return json.Marshal(v)
 }

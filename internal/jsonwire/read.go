@@ -36,9 +36,6 @@ func (r *Reader) Failed() bool { return r.failed }
 // Fail declines the input: the caller found something it does not take.
 func (r *Reader) Fail() { r.failed = true }
 
-// Offset is the position of the next byte to read.
-func (r *Reader) Offset() int { return r.i }
-
 func (r *Reader) ws() {
 	for r.i < len(r.data) {
 		switch r.data[r.i] {

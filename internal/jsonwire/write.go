@@ -81,9 +81,6 @@ func AppendInt(dst []byte, n int64) []byte { return strconv.AppendInt(dst, n, 10
 // AppendUint appends n as a JSON number.
 func AppendUint(dst []byte, n uint64) []byte { return strconv.AppendUint(dst, n, 10) }
 
-// AppendBool appends b as a JSON boolean.
-func AppendBool(dst []byte, b bool) []byte { return strconv.AppendBool(dst, b) }
-
 // AppendTime appends t as time.Time.MarshalJSON does (RFC 3339 with
 // nanoseconds, quoted). It reports false for the times MarshalJSON refuses:
 // years outside 0–9999 and zone offsets of 24 hours or more or with seconds;
