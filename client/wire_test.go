@@ -154,3 +154,24 @@ func BenchmarkBatchWire(b *testing.B) {
 		}
 	})
 }
+
+// FuzzBatchWire: what the batcher's readers take, json.Unmarshal decodes
+// to the same values.
+func FuzzBatchWire(f *testing.F) {
+	f.Add([]byte(`{"results":[{"status":201,"body":{"id":"c1","status":"held","customer":"cu","created_at":"2026-12-02T16:56:07.123456789Z","expires_at":"2026-12-02T17:11:07+01:00","lines":[{"sku":"A","quantity":1,"held":1,"allocations":[{"location":"w1","quantity":1}]}]}},{"status":409,"problem":{"code":"insufficient_stock"}}]}`))
+	f.Add([]byte(`{"id":"c\u00e9","status":"held","created_at":"2026-12-02T16:56:07Z","lines":[]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if got, ok := readBatchResponse(data); ok {
+			var want api.BatchResponse
+			if err := json.Unmarshal(data, &want); err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("readBatchResponse(%q) = %+v; json.Unmarshal %+v, %v", data, got, want, err)
+			}
+		}
+		if got, ok := readReservation(data); ok {
+			var want stockd.Reservation
+			if err := json.Unmarshal(data, &want); err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("readReservation(%q) = %+v; json.Unmarshal %+v, %v", data, got, want, err)
+			}
+		}
+	})
+}
