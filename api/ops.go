@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"reflect"
 	"strconv"
 	"time"
@@ -59,8 +58,8 @@ type Handler interface {
 // Op implements Handler.
 func (e *Endpoint[Req, Res]) Op() *Operation { return &e.Operation }
 
-// Invoke implements Handler. The answer is encoded from its own type, never
-// through a type assertion.
+// Invoke implements Handler. The answer is encoded from its own type, by
+// hand for the entities of the batchable operations (see marshal).
 func (e *Endpoint[Req, Res]) Invoke(ctx context.Context, s stockd.API, bind func(any) error) (int, []byte, error) {
 	var req Req
 	if err := bind(&req); err != nil {
@@ -70,7 +69,7 @@ func (e *Endpoint[Req, Res]) Invoke(ctx context.Context, s stockd.API, bind func
 	if err != nil {
 		return 0, nil, err
 	}
-	body, err := json.Marshal(res)
+	body, err := marshal(&res)
 	if err != nil {
 		return 0, nil, err
 	}

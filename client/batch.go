@@ -98,15 +98,18 @@ func (b *batcher) flush() {
 	}
 }
 
-// post sends one batch request and hands each command its result. A batch
+// post sends one batch request and hands each command its result. The
+// request is encoded and its answer decoded by hand (see appendBatchRequest). A batch
 // carries no caller's context: commands already gathered are sent whatever
 // happens to one of their callers.
 func (b *batcher) post(batch []*queued) {
-	ops := make([]api.BatchOperation, len(batch))
-	for i, q := range batch {
-		ops[i] = q.op
+	var res api.BatchResponse
+	status, data, err := b.c.send(context.Background(), api.Batch.Method, api.Batch.Path, nil, appendBatchRequest(make([]byte, 0, 128*len(batch)), batch), nil)
+	if err == nil {
+		if res, err = decodeBatchResponse(data); err != nil {
+			err = notExpected(api.Batch.Method, api.Batch.Path, status, err)
+		}
 	}
-	res, err := b.c.Batch(context.Background(), ops)
 	if err == nil && len(res.Results) != len(batch) {
 		err = &stockd.Error{Code: stockd.CodeInternal, Message: fmt.Sprintf("the server answered %d results for %d operations", len(res.Results), len(batch))}
 	}
@@ -125,9 +128,12 @@ func (b *batcher) post(batch []*queued) {
 // into the operation's own response type.
 func batched[Req, Res any](ctx context.Context, c *Client, ep *api.Endpoint[Req, Res], req *Req) (Res, bool, error) {
 	var out Res
-	body, err := json.Marshal(req)
-	if err != nil {
-		return out, false, fmt.Errorf("client: encoding the request: %w", err)
+	body, ok := api.AppendEntity(make([]byte, 0, 128), req)
+	if !ok {
+		var err error
+		if body, err = json.Marshal(req); err != nil {
+			return out, false, fmt.Errorf("client: encoding the request: %w", err)
+		}
 	}
 	op := api.BatchOperation{Op: ep.BatchName, Body: body}
 	v := reflect.ValueOf(req).Elem()
@@ -143,7 +149,7 @@ func batched[Req, Res any](ctx context.Context, c *Client, ep *api.Endpoint[Req,
 	if err := ResultError(r); err != nil {
 		return out, false, err
 	}
-	if err := json.Unmarshal(r.Body, &out); err != nil {
+	if err := decodeEntity(r.Body, &out); err != nil {
 		return out, false, &stockd.Error{Code: stockd.CodeInternal, Message: fmt.Sprintf("a %s result is not the expected JSON: %v", ep.BatchName, err)}
 	}
 	return out, r.Status == 201, nil

@@ -168,6 +168,30 @@ func encode[Req any](op *api.Operation, req *Req) (path string, query url.Values
 // not nil). It returns the HTTP status of a success; every failure is an
 // error, a *stockd.Error for anything the server answered.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte, header map[string]string, out any) (int, error) {
+	status, data, err := c.send(ctx, method, path, query, body, header)
+	if err != nil || out == nil {
+		return status, err
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return status, notExpected(method, path, status, err)
+	}
+	return status, nil
+}
+
+// notExpected is the error of a successful answer whose body does not
+// decode.
+func notExpected(method, path string, status int, err error) error {
+	return &stockd.Error{
+		Code:    stockd.CodeInternal,
+		Message: fmt.Sprintf("%s %s answered HTTP %d with a body that is not the expected JSON: %v", method, path, status, err),
+		Err:     &StatusError{StatusCode: status},
+	}
+}
+
+// send sends one request and returns the status and body of a successful
+// answer; every failure is an error, a *stockd.Error for anything the
+// server answered.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body []byte, header map[string]string) (int, []byte, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -178,7 +202,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	req, err := nethttp.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
-		return 0, fmt.Errorf("client: %w", err)
+		return 0, nil, fmt.Errorf("client: %w", err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -197,26 +221,17 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return 0, transportError(ctx, method, u, err)
+		return 0, nil, transportError(ctx, method, u, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return 0, transportError(ctx, method, u, err)
+		return 0, nil, transportError(ctx, method, u, err)
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, responseError(resp, data)
+		return resp.StatusCode, nil, responseError(resp, data)
 	}
-	if out != nil {
-		if err := json.Unmarshal(data, out); err != nil {
-			return resp.StatusCode, &stockd.Error{
-				Code:    stockd.CodeInternal,
-				Message: fmt.Sprintf("%s %s answered HTTP %d with a body that is not the expected JSON: %v", method, path, resp.StatusCode, err),
-				Err:     &StatusError{StatusCode: resp.StatusCode},
-			}
-		}
-	}
-	return resp.StatusCode, nil
+	return resp.StatusCode, data, nil
 }
 
 // transportError describes a request that got no answer. A cancelled or

@@ -58,30 +58,45 @@ func (s *Server) bind(w http.ResponseWriter, r *http.Request, op *api.Operation,
 }
 
 // readJSON reads a JSON request body into dst strictly, at most the
-// configured size; see decodeJSON. A body must be typed as JSON: the types
-// a browser may send across origins without asking first (text/plain, forms)
-// are refused, so that no page elsewhere can post to the API (CSRF).
+// configured size; see decodeJSON.
 func (s *Server) readJSON(w http.ResponseWriter, r *http.Request, dst any, names map[string]bool, depth int, optional bool) error {
+	buf, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	defer releaseBody(buf)
+	return decodeJSON(buf.Bytes(), dst, names, depth, optional)
+}
+
+// readBody reads a request body of at most the configured size into a
+// buffer the caller hands back to releaseBody once it is done with its
+// bytes. A body must be typed as JSON: the types a browser may send across
+// origins without asking first (text/plain, forms) are refused, so that no
+// page elsewhere can post to the API (CSRF).
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*bytes.Buffer, error) {
 	if r.ContentLength != 0 {
 		if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	buf := bodies.Get().(*bytes.Buffer)
-	defer func() {
-		if buf.Cap() <= 64<<10 { // keep small buffers only
-			buf.Reset()
-			bodies.Put(buf)
-		}
-	}()
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)); err != nil {
+		releaseBody(buf)
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return stockd.Errorf(stockd.CodeBodyTooLarge, "the body is larger than %d bytes", tooBig.Limit)
+			return nil, stockd.Errorf(stockd.CodeBodyTooLarge, "the body is larger than %d bytes", tooBig.Limit)
 		}
-		return badRequest("reading the body: %v", err)
+		return nil, badRequest("reading the body: %v", err)
 	}
-	return decodeJSON(buf.Bytes(), dst, names, depth, optional)
+	return buf, nil
+}
+
+// releaseBody recycles a buffer of readBody.
+func releaseBody(buf *bytes.Buffer) {
+	if buf.Cap() <= 64<<10 { // keep small buffers only
+		buf.Reset()
+		bodies.Put(buf)
+	}
 }
 
 // checkContentType accepts JSON media types only: application/json and
