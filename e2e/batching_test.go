@@ -26,7 +26,11 @@ func TestClientCoalescesIntoBatches(t *testing.T) {
 	held, short := 0, 0
 	for i := range callers {
 		wg.Go(func() {
-			_, created, err := c.Reserve(ctx, stockd.Reserve{ID: fmt.Sprint("cart-", i), Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 1}}})
+			r := stockd.Reserve{ID: fmt.Sprint("cart-", i), Lines: []stockd.ReserveLine{{SKU: "A", Quantity: 1}}}
+			_, created, err := c.Reserve(ctx, r)
+			for backOff(err) {
+				_, created, err = c.Reserve(ctx, r)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

@@ -89,7 +89,11 @@ func TestHotSKUOverHTTP(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, err := s.Client.Reserve(ctx, stockd.Reserve{ID: fmt.Sprintf("c-%d", i), Lines: []stockd.ReserveLine{{SKU: "hot", Quantity: 1}}})
+			c := stockd.Reserve{ID: fmt.Sprintf("c-%d", i), Lines: []stockd.ReserveLine{{SKU: "hot", Quantity: 1}}}
+			_, _, err := s.Client.Reserve(ctx, c)
+			for backOff(err) {
+				_, _, err = s.Client.Reserve(ctx, c)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			switch stockd.ErrorCode(err) {

@@ -212,3 +212,15 @@ func receive(t testing.TB, c *client.Client, id, sku, loc string, qty int64) sto
 	}
 	return r
 }
+
+// backOff reports whether err refuses a request as overloaded and, if so,
+// waits the pause the server asked for, as a well-behaved client does before
+// it retries with the same id: a slow machine (the race detector, a loaded
+// CI runner) may refuse some requests of a burst.
+func backOff(err error) bool {
+	if stockd.ErrorCode(err) != stockd.CodeOverloaded {
+		return false
+	}
+	time.Sleep(max(client.RetryAfter(err), 10*time.Millisecond))
+	return true
+}
