@@ -268,6 +268,9 @@ func CompareReads(t testing.TB, got, want stockd.Log, skus []string) {
 		}
 		for after := uint64(0); after <= uint64(len(all)); after++ {
 			for _, limit := range []int{1, 7, 1000} {
+				if limit == 1000 && after%16 != 0 && after != uint64(len(all)) {
+					continue // long reads from every position cost n² time
+				}
 				events, err := got.ReadPartition(ctx, p, after, limit)
 				if err != nil {
 					t.Fatalf("ReadPartition(%d, %d, %d): %v", p, after, limit, err)
