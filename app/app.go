@@ -194,6 +194,7 @@ type App struct {
 	ArchiveLog *archive.Log
 
 	archiveBucket *archive.Bucket
+
 	cfg       Config
 	log       *slog.Logger
 	ln        net.Listener

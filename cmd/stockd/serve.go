@@ -146,13 +146,14 @@ func (c *serveConfig) appConfig(log *slog.Logger) (app.Config, error) {
 	cfg := app.Config{
 		Addr: c.addr, Data: c.data, Partitions: c.partitions, Insecure: c.insecure,
 		TLSCert: c.tlsCert, TLSKey: c.tlsKey, MaxConns: c.maxConns, ReadTimeout: c.readTimeout,
-		MinFreeBytes: int64(c.minFree), ArchiveURL: c.archive, ArchiveAfter: c.archiveAfter,
+		MinFreeBytes: int64(c.minFree),
 		Engine:       engine.Options{Limits: limits, InboxSize: c.inbox, SnapshotEvery: c.snapshotEvery, MaxQueueWait: c.maxQueueWait},
 		HTTP: http.Config{
 			MaxBatch: c.maxBatch, AllowedHosts: splitList(c.allowedHosts), CORSOrigins: splitList(c.corsOrigins),
 		},
 		Logger: log,
 	}
+	cfg.ArchiveURL, cfg.ArchiveAfter = c.archive, c.archiveAfter
 	if c.keys != "" {
 		keys, err := app.LoadKeys(c.keys)
 		if err != nil {
