@@ -40,6 +40,8 @@ var skus = func() []string {
 type history struct {
 	logs [parts]*storetest.Log
 	rng  *rand.Rand
+	// maxBatch is the most events in one batch; default 6.
+	maxBatch int
 }
 
 func newHistory(seed uint64) *history {
@@ -61,7 +63,7 @@ func (h *history) append(t testing.TB, n int, stores ...stockd.Log) {
 					mine = append(mine, s)
 				}
 			}
-			batch := make([]string, 1+h.rng.IntN(6))
+			batch := make([]string, 1+h.rng.IntN(max(h.maxBatch, 6)))
 			for i := range batch {
 				if j := h.rng.IntN(len(mine) + 1); j < len(mine) {
 					batch[i] = mine[j]

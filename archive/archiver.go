@@ -74,14 +74,17 @@ func (o *Options) setDefaults() {
 	}
 }
 
-// Archiver moves old events of a store to segments in a bucket. One Archiver
-// may run per store; it is not meant to run twice at once.
+// Archiver moves old events of a store to segments in a bucket. Only one
+// Archiver may run per store and bucket; its passes (the background loop's
+// and RunOnce's) take turns.
 type Archiver struct {
 	store  Store
 	bucket *Bucket
 	opts   Options
 	log    *slog.Logger
 
+	// runMu makes passes take turns.
+	runMu sync.Mutex
 	// resumed records the partitions whose interrupted trim, if any, was
 	// completed by this process.
 	resumed []bool
@@ -156,6 +159,8 @@ func (a *Archiver) Close() {
 // RunOnce archives, in every partition, whatever is eligible now, a segment
 // at a time, and returns the first error.
 func (a *Archiver) RunOnce(ctx context.Context) error {
+	a.runMu.Lock()
+	defer a.runMu.Unlock()
 	var errs []error
 	for p := range a.store.Partitions() {
 		for {
