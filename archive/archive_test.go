@@ -389,3 +389,60 @@ func TestVerifyDetects(t *testing.T) {
 		})
 	}
 }
+
+// TestReadsWhileArchiving reads through a Log while the archiver moves the
+// range being read, so that reads meet a log start that moves under them:
+// every read must still equal the same read of a store that archived
+// nothing.
+func TestReadsWhileArchiving(t *testing.T) {
+	ref := openStore(t, t.TempDir(), nil)
+	defer ref.Close()
+	s := openStore(t, t.TempDir(), nil)
+	defer s.Close()
+	b := openBucket(t, "mem://")
+	h := newHistory(5)
+	h.append(t, 80, ref, s)
+	markRead(t, s, h)
+	l := NewLog(s, b, LogOptions{CachedSegments: 1, CachedIndexes: 1})
+	a, err := New(s, b, Options{After: time.Second, SegmentEvents: 10, MinEvents: 1, TrimChunk: 3, Log: l, Now: func() time.Time { return storetest.TimeAt(1 << 20) }, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.RunOnce(ctx) }()
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		default:
+		}
+		for p := range parts {
+			for _, after := range []uint64{0, 13, 40} {
+				got, err := l.ReadPartition(ctx, p, after, 25)
+				if err != nil {
+					t.Fatalf("ReadPartition(%d, %d) while archiving: %v", p, after, err)
+				}
+				want, _ := ref.ReadPartition(ctx, p, after, 25)
+				if fmt.Sprint(storetest.Normalize(got)) != fmt.Sprint(storetest.Normalize(want)) {
+					t.Fatalf("ReadPartition(%d, %d) while archiving differs", p, after)
+				}
+			}
+		}
+		for _, sku := range skus[:4] {
+			got, err := l.ReadSKU(ctx, sku, stockd.SKUQuery{})
+			if err != nil {
+				t.Fatalf("ReadSKU(%s) while archiving: %v", sku, err)
+			}
+			want, _ := ref.ReadSKU(ctx, sku, stockd.SKUQuery{})
+			if fmt.Sprint(storetest.Normalize(got)) != fmt.Sprint(storetest.Normalize(want)) {
+				t.Fatalf("ReadSKU(%s) while archiving differs: %d events, want %d", sku, len(got), len(want))
+			}
+		}
+	}
+	if start, _ := s.LogStart(ctx, 0); start != h.logs[0].Head {
+		t.Errorf("archived up to %d, want %d", start, h.logs[0].Head)
+	}
+}

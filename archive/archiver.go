@@ -265,11 +265,12 @@ func (a *Archiver) archivePartition(ctx context.Context, p int) (bool, error) {
 	if err := a.hook("segment", p); err != nil {
 		return false, err
 	}
-	if err := a.store.SetLogStart(ctx, p, h.Last); err != nil {
-		return false, err
-	}
+	setStart := a.store.SetLogStart
 	if a.opts.Log != nil {
-		a.opts.Log.forget(p)
+		setStart = a.opts.Log.setLogStart
+	}
+	if err := setStart(ctx, p, h.Last); err != nil {
+		return false, err
 	}
 	if err := a.hook("start", p); err != nil {
 		return false, err

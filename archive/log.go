@@ -48,11 +48,28 @@ type Log struct {
 	bucket      *Bucket
 	partitionOf func(string) int
 
-	mu     sync.Mutex
-	parts  []catalog
-	data   *lru[*segmentData]
-	index  *lru[[]skuEntry]
-	loadMu sync.Mutex // one fetch at a time: see load
+	// moving, per partition, is held for reading by a read that spans
+	// the archive and the source, and for writing by an Archiver of this
+	// process while it moves the log start, so that such reads never see
+	// the start move under them. (A log start moved by another process is
+	// caught by checking it again, and the read retried.)
+	moving []sync.RWMutex
+
+	mu    sync.Mutex
+	parts []catalog
+	data  *lru[*segmentData]
+	index *lru[[]skuEntry]
+	// loading holds the fetches in progress, by segment key, so that
+	// readers of one segment wait for one fetch rather than each fetching.
+	loading map[string]*load
+}
+
+// load is one fetch of a segment in progress; done is closed when seg and
+// err are set.
+type load struct {
+	done chan struct{}
+	seg  *segmentData
+	err  error
 }
 
 // catalog is what Log knows of one partition's segments.
@@ -84,9 +101,11 @@ func NewLog(src Source, bucket *Bucket, opts LogOptions) *Log {
 	}
 	return &Log{
 		src: src, bucket: bucket, partitionOf: opts.PartitionOf,
-		parts: make([]catalog, n),
-		data:  newLRU[*segmentData](opts.CachedSegments),
-		index: newLRU[[]skuEntry](opts.CachedIndexes),
+		parts:   make([]catalog, n),
+		moving:  make([]sync.RWMutex, n),
+		data:    newLRU[*segmentData](opts.CachedSegments),
+		index:   newLRU[[]skuEntry](opts.CachedIndexes),
+		loading: make(map[string]*load),
 	}
 }
 
@@ -126,23 +145,50 @@ func (l *Log) ReadPartition(ctx context.Context, p int, after uint64, limit int)
 			}
 			return events, err
 		}
-		out, err := l.readArchived(ctx, p, after, min(start, after+uint64(limit)), start)
-		if err != nil {
-			return nil, err
-		}
-		if len(out) == limit {
-			return out, nil
-		}
-		rest, err := l.src.ReadPartition(ctx, p, start, limit-len(out))
-		if errors.Is(err, stockd.ErrTrimmed) {
+		out, retry, err := l.readAcross(ctx, p, after, limit)
+		if retry {
 			continue
 		}
-		if err != nil {
-			return nil, err
-		}
-		return append(out, rest...), nil
+		return out, err
 	}
 	return nil, fmt.Errorf("archive: partition %d: the log start kept moving during a read", p)
+}
+
+// readAcross reads from the archive up to the log start, then the source,
+// with the start held still; retry says the start had moved before the lock
+// was taken, so the caller must look again.
+func (l *Log) readAcross(ctx context.Context, p int, after uint64, limit int) (out []stockd.Event, retry bool, err error) {
+	l.moving[p].RLock()
+	defer l.moving[p].RUnlock()
+	start, err := l.src.LogStart(ctx, p)
+	if err != nil {
+		return nil, false, err
+	}
+	if after >= start {
+		return nil, true, nil
+	}
+	out, err = l.readArchived(ctx, p, after, min(start, after+uint64(limit)), start)
+	if err != nil || len(out) == limit {
+		return out, false, err
+	}
+	rest, err := l.src.ReadPartition(ctx, p, start, limit-len(out))
+	if errors.Is(err, stockd.ErrTrimmed) {
+		return nil, true, nil // moved by another process
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	return append(out, rest...), false, nil
+}
+
+// setLogStart moves partition p's log start in the source, with the reads
+// that span the boundary held off, and drops what Log knows of p's segments.
+func (l *Log) setLogStart(ctx context.Context, p int, start uint64) error {
+	l.moving[p].Lock()
+	defer l.moving[p].Unlock()
+	err := l.src.SetLogStart(ctx, p, start)
+	l.forget(p)
+	return err
 }
 
 // readArchived returns the archived events of partition p with positions in
@@ -216,13 +262,35 @@ func (l *Log) loadData(ctx context.Context, p int, first uint64) (*segmentData, 
 	if seg, ok := l.data.get(key); ok {
 		return seg, nil
 	}
-	// Readers of one range arrive together (a consumer and the engine
-	// catching up): let one fetch while the others wait for its result.
-	l.loadMu.Lock()
-	defer l.loadMu.Unlock()
-	if seg, ok := l.data.get(key); ok {
-		return seg, nil
+	// Readers of one range arrive together (consumers catching up): let
+	// one fetch while the others wait for its result.
+	l.mu.Lock()
+	if f, ok := l.loading[key]; ok {
+		l.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.seg, f.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
+	f := &load{done: make(chan struct{})}
+	l.loading[key] = f
+	l.mu.Unlock()
+	f.seg, f.err = l.fetch(ctx, p, first)
+	if f.err == nil {
+		l.data.put(key, f.seg)
+	}
+	l.mu.Lock()
+	delete(l.loading, key)
+	l.mu.Unlock()
+	close(f.done)
+	return f.seg, f.err
+}
+
+// fetch reads and decodes a whole segment from the bucket.
+func (l *Log) fetch(ctx context.Context, p int, first uint64) (*segmentData, error) {
+	key := segmentKey(p, first)
 	raw, err := l.bucket.get(ctx, key, 0, -1)
 	if err != nil {
 		return nil, err
@@ -231,7 +299,6 @@ func (l *Log) loadData(ctx context.Context, p int, first uint64) (*segmentData, 
 	if err != nil {
 		return nil, fmt.Errorf("archive: segment %s: %w", key, err)
 	}
-	l.data.put(key, seg)
 	return seg, nil
 }
 
@@ -293,17 +360,23 @@ func (l *Log) ReadSKU(ctx context.Context, sku string, q stockd.SKUQuery) ([]sto
 		return l.src.ReadSKU(ctx, sku, q)
 	}
 	p := l.partitionOf(sku)
+	if p < 0 || p >= len(l.moving) {
+		return nil, stockd.Errorf(stockd.CodeInvalid, "SKU %q maps to partition %d of %d", sku, p, len(l.moving))
+	}
+	l.moving[p].RLock()
+	defer l.moving[p].RUnlock()
 	for range maxRetries {
 		start, err := l.src.LogStart(ctx, p)
 		if err != nil {
 			return nil, err
 		}
-		if start == 0 {
-			return l.src.ReadSKU(ctx, sku, q)
-		}
-		out, done, err := l.readSKUArchived(ctx, p, start, sku, q)
-		if err != nil || done {
-			return out, err
+		var out []stockd.Event
+		if start > 0 {
+			var done bool
+			out, done, err = l.readSKUArchived(ctx, p, start, sku, q)
+			if err != nil || done {
+				return out, err
+			}
 		}
 		rest := q
 		if len(out) > 0 {
@@ -418,15 +491,5 @@ func (c *lru[V]) put(key string, v V) {
 		el := c.order.Back()
 		c.order.Remove(el)
 		delete(c.items, el.Value.(*lruItem[V]).key)
-	}
-}
-
-// drop removes key from the cache.
-func (c *lru[V]) drop(key string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if el, ok := c.items[key]; ok {
-		c.order.Remove(el)
-		delete(c.items, key)
 	}
 }
