@@ -235,3 +235,62 @@ type Snapshot struct {
 	Position  uint64
 	Data      []byte
 }
+
+// Trimmer is an optional Log capability, discovered by type assertion: a log
+// whose oldest events can be removed once they are kept elsewhere, in cold
+// storage (package archive). Trimming never changes positions: the head of a
+// partition stays what it was, appends continue from it, and the positions up
+// to the partition's log start are simply no longer held by this log.
+//
+// Trimming is two steps, so that the caller can make the copy durable
+// between deciding and deleting, and delete in bounded chunks: SetLogStart
+// records how far the log is trimmed, then Trim deletes, a chunk per call,
+// what lies at or below that start.
+//
+// Crash invariants, which every implementation MUST keep:
+//   - SetLogStart MUST NOT return nil before the new start is durable, and
+//     MUST record it before anything at or below it is deleted; the start
+//     never moves backwards and never passes the head.
+//   - As soon as SetLogStart returns, and after any crash that kept the new
+//     start, ReadPartition MUST refuse (see ErrTrimmed) to read from a
+//     position below the start, and ReadSKU MUST return only events above
+//     it, whether or not Trim has deleted them yet: a reader never sees a
+//     half-trimmed range.
+//   - Trim MUST delete only events at or below the durable start (with their
+//     entries in the SKU history index), never idempotency records,
+//     snapshots or checkpoints. A crash during Trim loses nothing but the
+//     deletion itself, which a later Trim completes.
+type Trimmer interface {
+	// LogStart returns the position of the last trimmed event of partition
+	// p, 0 if none was: the log holds the positions after it.
+	LogStart(ctx context.Context, p int) (uint64, error)
+
+	// SetLogStart durably records that partition p is trimmed up to and
+	// including position start. A start at or below the current one
+	// changes nothing; one above the head is refused with CodeInvalid.
+	SetLogStart(ctx context.Context, p int, start uint64) error
+
+	// Trim deletes up to about maxEvents events of partition p at or below
+	// its log start (whole stored batches: a stored batch that straddles
+	// the start is kept until the start passes its end) and reports
+	// whether more remain to delete. It may be called at any time; with
+	// nothing to delete it returns false.
+	Trim(ctx context.Context, p int, maxEvents int) (more bool, err error)
+
+	// Consumers returns, in order, the names of the consumers that have
+	// saved a checkpoint in any partition.
+	Consumers(ctx context.Context) ([]string, error)
+}
+
+// ErrTrimmed is wrapped, in an *Error of code CodeNotFound, by the error a
+// Trimmer's ReadPartition returns when asked to read from a position below
+// the partition's log start: those events are in cold storage, which a
+// reader reaches through the archive package's Log.
+var ErrTrimmed error = trimmedError{}
+
+// trimmedError is the type of ErrTrimmed.
+type trimmedError struct{}
+
+func (trimmedError) Error() string {
+	return "stockd: the log is trimmed: the positions asked for are in cold storage"
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/archive"
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/http"
 	"github.com/stockd/stockd/metrics"
@@ -79,6 +80,18 @@ type Config struct {
 	// DiskCheckEvery is how often a running App looks at the free space.
 	// Default 1 s.
 	DiskCheckEvery time.Duration
+	// ArchiveAfter is the age after which events, once behind their
+	// partition's latest snapshot and every consumer's checkpoint, move to
+	// cold storage at ArchiveURL (see package archive); 0 turns archiving
+	// off (archived history stays readable).
+	ArchiveAfter time.Duration
+	// ArchiveURL is the blob store of cold storage (file://, s3://, gs://,
+	// azblob://, mem://). Default: the folder "archive" in Data, or mem://
+	// with FS set.
+	ArchiveURL string
+	// ArchiveEvery is how often the archiver looks for events to move.
+	// Default 1 minute.
+	ArchiveEvery time.Duration
 	// Metrics configures the metrics (build labels); their Logger is the
 	// App's.
 	Metrics metrics.Options
@@ -178,6 +191,12 @@ type App struct {
 	ReadModel *readmodel.Projection
 	API       *http.Server
 	Metrics   *metrics.Metrics
+	// Archiver moves old events to cold storage, and ArchiveLog reads
+	// them back; nil when cold storage is off and nothing was archived.
+	Archiver   *archive.Archiver
+	ArchiveLog *archive.Log
+
+	archiveBucket *archive.Bucket
 
 	cfg       Config
 	log       *slog.Logger
@@ -254,6 +273,11 @@ func (a *App) open(ctx context.Context) error {
 		store.Close()
 		return err
 	}
+	reads, err := a.openArchive(ctx, store)
+	if err != nil {
+		store.Close()
+		return err
+	}
 	// The read model needs the engine's durable heads and the engine wakes
 	// the read model after each durable batch; the pointer ties the knot.
 	var projection atomic.Pointer[readmodel.Projection]
@@ -269,21 +293,26 @@ func (a *App) open(ctx context.Context) error {
 			pr.Notify(p)
 		}
 	}
-	eng, err := engine.Open(ctx, store, eopts)
+	eng, err := engine.Open(ctx, reads, eopts)
 	if err != nil {
+		a.closeArchive()
 		store.Close()
 		return err
 	}
 	a.Engine = eng
 	if !cfg.NoReadModel {
-		proj := readmodel.New(store, readmodel.Options{DurableHead: eng.DurableHead, Limits: eopts.Limits, Logger: a.log})
+		proj := readmodel.New(reads, readmodel.Options{DurableHead: eng.DurableHead, Limits: eopts.Limits, Logger: a.log})
 		if err := proj.Start(ctx); err != nil {
 			eng.Close(context.Background())
+			a.closeArchive()
 			store.Close()
 			return err
 		}
 		projection.Store(proj)
 		a.ReadModel = proj
+	}
+	if err := a.startArchive(); err != nil {
+		return a.closeParts(err)
 	}
 	if err := m.RegisterEngine(eng); err != nil {
 		return a.closeParts(err)
@@ -323,6 +352,7 @@ func (a *App) open(ctx context.Context) error {
 
 // closeParts closes what open opened, after a failure, and returns err.
 func (a *App) closeParts(err error) error {
+	a.closeArchive()
 	if a.ReadModel != nil {
 		a.ReadModel.Close()
 	}
@@ -380,6 +410,7 @@ func (a *App) Close(ctx context.Context) error {
 			close(a.stopGuard)
 			<-a.guardDone
 		}
+		errs = append(errs, a.closeArchive())
 		if a.ReadModel != nil {
 			a.ReadModel.Close()
 		}

@@ -382,6 +382,9 @@ func (s *Store) ReadPartition(ctx context.Context, p int, after uint64, limit in
 	if limit <= 0 {
 		limit = DefaultReadLimit
 	}
+	if start := s.logStart(p); after < start {
+		return nil, trimmedError(p, after, start)
+	}
 	if after >= s.parts[p].head.Load() {
 		// Consumers poll the tail often; answer without touching Pebble.
 		return nil, nil
@@ -414,6 +417,9 @@ func (s *Store) ReadPartition(ctx context.Context, p int, after uint64, limit in
 			return nil, err
 		}
 		if first > next {
+			if start := s.logStart(p); next <= start {
+				return nil, trimmedError(p, next-1, start) // trimmed meanwhile
+			}
 			return nil, fmt.Errorf("pebble: %w: partition %d has no event at position %d", stockd.ErrCorrupt, p, next)
 		}
 		value, err := it.ValueAndErr()
@@ -507,7 +513,7 @@ func (s *Store) ReadSKU(ctx context.Context, sku string, q stockd.SKUQuery) ([]s
 			return nil, err
 		}
 		for _, e := range events {
-			if e.SKU != sku || e.Version <= q.AfterVersion {
+			if e.SKU != sku || e.Version <= q.AfterVersion || e.Position <= s.logStart(p) {
 				continue
 			}
 			if q.UpToPosition != 0 && e.Position > q.UpToPosition {
@@ -533,6 +539,9 @@ func (s *Store) ReadSKU(ctx context.Context, sku string, q stockd.SKUQuery) ([]s
 func (s *Store) readRecord(p int, first uint64) ([]stockd.Event, error) {
 	value, closer, err := s.db.Get(eventKey(p, first))
 	if errors.Is(err, pebbledb.ErrNotFound) {
+		if first <= s.logStart(p) {
+			return nil, nil // trimmed since the history entry was read
+		}
 		return nil, fmt.Errorf("pebble: %w: history points at missing record %d of partition %d", stockd.ErrCorrupt, first, p)
 	}
 	if err != nil {

@@ -93,6 +93,9 @@ type Store struct {
 	// checkpointMu orders the writers of each checkpoint, striped by key:
 	// SetCheckpoint reads the previous header before replacing it.
 	checkpointMu [checkpointStripes]sync.Mutex
+
+	// trim holds the partitions' log starts (trim.go).
+	trim trimState
 }
 
 var (
@@ -284,7 +287,10 @@ func (s *Store) init(dir string, partitions int) error {
 	}
 	s.partitions = partitions
 	s.parts = make([]partition, partitions)
-	return s.loadHeads()
+	if err := s.loadHeads(); err != nil {
+		return err
+	}
+	return s.loadTrims()
 }
 
 // checkEmpty refuses to initialise a database that has data but no meta key:

@@ -29,6 +29,8 @@ func init() {
 type serveConfig struct {
 	addr, data, logLevel, logFormat string
 	debugAddr                       string
+	archive                         string
+	archiveAfter                    time.Duration
 	keys, tlsCert, tlsKey           string
 	allowedHosts, corsOrigins       string
 	insecure                        bool
@@ -66,6 +68,8 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.maxTTL, "max-ttl", stockd.DefaultLimits.MaxTTL, "longest ttl a reservation or extension may ask")
 	fs.DurationVar(&c.retain, "retain", stockd.DefaultLimits.Retain, "how long a settled reservation, arrived transfer or receipt/adjustment/count record stays in memory before it is retired to disk (its id is still answered, from the store); 0 keeps everything in memory")
 	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", 1_000_000, "events a partition gains before a background snapshot")
+	fs.StringVar(&c.archive, "archive", "", "blob store URL of cold storage (file:///path, s3://bucket, gs://bucket, azblob://container); unset: the folder archive in --data")
+	fs.DurationVar(&c.archiveAfter, "archive-after", 720*time.Hour, "age after which events behind the latest snapshot and every consumer move to --archive (history and as_of still read them, more slowly); 720h keeps a month of history, more than any hold, retention or replay window, on the fast disk; 0 turns archiving off")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go's pprof profiles on this address (keep it private)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -151,6 +155,7 @@ func (c *serveConfig) appConfig(log *slog.Logger) (app.Config, error) {
 		},
 		Logger: log,
 	}
+	cfg.ArchiveURL, cfg.ArchiveAfter = c.archive, c.archiveAfter
 	if c.keys != "" {
 		keys, err := app.LoadKeys(c.keys)
 		if err != nil {
