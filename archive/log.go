@@ -120,6 +120,12 @@ func (l *Log) Append(ctx context.Context, p int, expected uint64, batch stockd.B
 	return l.src.Append(ctx, p, expected, batch)
 }
 
+// LookupRetired returns the source's retired record of key. Retired records
+// are never archived: ids are answered from the fast store for good.
+func (l *Log) LookupRetired(ctx context.Context, key string) (stockd.RetiredRecord, bool, error) {
+	return l.src.LookupRetired(ctx, key)
+}
+
 // maxRetries bounds how often a read starts again because the archiver
 // trimmed the range it was reading meanwhile.
 const maxRetries = 8
