@@ -575,7 +575,7 @@ func AvailabilityOf(s *State) *AvailabilityState {
 	}
 	for id, r := range s.reservations {
 		x := &liveReservation{
-			id: id, status: r.status, customer: r.customer, createdAt: r.createdAt, expiresAt: r.expiresAt,
+			id: id, status: r.status, customer: r.customer, createdAt: fromUnixNano(r.createdAt), expiresAt: fromUnixNano(r.expiresAt),
 			home: r.home, saga: r.saga != nil, aborted: r.saga != nil && r.saga.aborted,
 		}
 		live := r.status == StatusHeld || r.status == StatusPending

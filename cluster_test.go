@@ -557,7 +557,7 @@ func sameSKU(x, y *skuState) bool {
 
 func sameReservation(x, y *reservation) bool {
 	if x.id != y.id || x.fingerprint != y.fingerprint || x.status != y.status || x.customer != y.customer ||
-		!x.createdAt.Equal(y.createdAt) || !x.expiresAt.Equal(y.expiresAt) || x.home != y.home || len(x.lines) != len(y.lines) {
+		x.createdAt != y.createdAt || x.expiresAt != y.expiresAt || x.settledAt != y.settledAt || x.home != y.home || len(x.lines) != len(y.lines) {
 		return false
 	}
 	for i, a := range x.lines {
@@ -620,7 +620,7 @@ func normRes(r *reservation) string {
 		return "absent"
 	}
 	out := fmt.Sprintf("%s %x %s %s %s %s h%d [", r.id, r.fingerprint, r.status, r.customer,
-		r.createdAt.UTC().Format(time.RFC3339Nano), r.expiresAt.UTC().Format(time.RFC3339Nano), r.home)
+		fromUnixNano(r.createdAt).Format(time.RFC3339Nano), fromUnixNano(r.expiresAt).Format(time.RFC3339Nano), r.home)
 	for _, l := range r.lines {
 		out += fmt.Sprintf("%s p%d q%d c%d %v %v %v; ", l.sku, l.partition, l.quantity, l.committed, l.allocations, l.committedAt, l.released)
 	}

@@ -561,7 +561,7 @@ func (s *State) homeReservation(id string) (*reservation, error) {
 
 // held checks that a reservation is held at now.
 func (x *decision) held(r *reservation) error {
-	if r.status == StatusHeld && !x.now.Before(r.expiresAt) {
+	if r.status == StatusHeld && unixNano(x.now) >= r.expiresAt {
 		return notHeld(r.id, StatusExpired)
 	}
 	if r.status != StatusHeld {
@@ -726,7 +726,7 @@ func (x *decision) releaseLines(r *reservation, reason ReleaseReason) {
 
 func (x *decision) expireReservation(c expireReservation) error {
 	r := x.s.reservations[c.id]
-	if r == nil || r.home != x.s.partition || x.now.Before(r.expiresAt) {
+	if r == nil || r.home != x.s.partition || unixNano(x.now) < r.expiresAt {
 		return nil
 	}
 	switch r.status {

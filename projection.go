@@ -62,7 +62,7 @@ func (s *State) ReservationCustomer(id string) (customer string, createdAt time.
 	if err != nil {
 		return "", time.Time{}, false
 	}
-	return r.customer, r.createdAt, true
+	return r.customer, fromUnixNano(r.createdAt), true
 }
 
 // HomeReservations yields the id of every reservation driven by this

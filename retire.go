@@ -1,9 +1,6 @@
 package stockd
 
-import (
-	"fmt"
-	"time"
-)
+import "fmt"
 
 // Retirement. A settled entity — a committed, released or expired
 // reservation, an arrived transfer, the record of a receipt, adjustment or
@@ -75,12 +72,13 @@ type retireEntities struct{ due []retireTimer }
 func (retireEntities) Validate(Limits) error { return nil }
 func (retireEntities) route() route          { return route{} }
 
-// armRetire schedules the retirement of an entity settled at settled.
-func (s *State) armRetire(kind uint8, id string, settled time.Time) {
+// armRetire schedules the retirement of an entity settled at settled (Unix
+// nanoseconds).
+func (s *State) armRetire(kind uint8, id string, settled int64) {
 	if s.limits.Retain <= 0 {
 		return
 	}
-	s.timers.retire.push(retireTimer{at: settled.Add(s.limits.Retain).UnixNano(), kind: kind, id: id})
+	s.timers.retire.push(retireTimer{at: settled + int64(s.limits.Retain), kind: kind, id: id})
 }
 
 // settled reports whether a reservation is done with in this partition:
@@ -109,7 +107,7 @@ func (s *State) retirable(t retireTimer) bool {
 		// A reservation that settled again (a later saga step) has a
 		// later timer; only the one of its last settling counts.
 		r := s.reservations[t.id]
-		return r != nil && s.settled(r) && r.settledAt.Add(s.limits.Retain).UnixNano() == t.at
+		return r != nil && s.settled(r) && r.settledAt+int64(s.limits.Retain) == t.at
 	}
 	return false
 }

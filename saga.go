@@ -238,7 +238,7 @@ func (s *State) applySaga(e Event) {
 	case SagaStarted:
 		r := &reservation{
 			id: d.Reservation, fingerprint: d.Fingerprint, status: StatusPending, customer: d.Customer,
-			createdAt: d.CreatedAt, expiresAt: d.ExpiresAt, home: s.partition,
+			createdAt: unixNano(d.CreatedAt), expiresAt: unixNano(d.ExpiresAt), home: s.partition,
 			saga: &saga{participants: d.Participants, step: 1, action: SagaHold, pending: slices.Clone(d.Participants)},
 		}
 		for _, l := range d.Lines {
@@ -313,7 +313,7 @@ func (s *State) applySaga(e Event) {
 				s.setStatus(r, StatusReleased)
 			}
 		case SagaExtend:
-			r.expiresAt = d.ExpiresAt
+			r.expiresAt = unixNano(d.ExpiresAt)
 			s.armHold(r)
 		}
 	case SagaSettled:

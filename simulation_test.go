@@ -1325,8 +1325,8 @@ func sameLots(a, b []LotQty) bool { return reflect.DeepEqual(nonNil(a), nonNil(b
 func (s *sim) checkDeadlines() {
 	for p, st := range s.c.states {
 		for id, r := range st.reservations {
-			if r.home == p && (r.status == StatusHeld || r.status == StatusPending) && !r.expiresAt.After(s.c.now) {
-				s.fail("partition %d: reservation %s is %s past its deadline %v", p, id, r.status, r.expiresAt)
+			if r.home == p && (r.status == StatusHeld || r.status == StatusPending) && r.expiresAt <= unixNano(s.c.now) {
+				s.fail("partition %d: reservation %s is %s past its deadline %v", p, id, r.status, fromUnixNano(r.expiresAt))
 			}
 		}
 		for sku, sk := range st.skus {

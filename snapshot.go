@@ -124,7 +124,7 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 			if v < snapshotFormatV2 && s.settled(res) {
 				// Format 1 did not record when a reservation settled:
 				// its retention starts from the snapshot's moment.
-				res.settledAt = s.clock
+				res.settledAt = unixNano(s.clock)
 			}
 			s.reservations[res.id] = res
 			if res.home == p && res.status == StatusHeld {
@@ -182,9 +182,9 @@ func (s *State) rehold() {
 func (w *writer) reservation(r *reservation) {
 	w.strings(r.id, string(r.status), r.customer)
 	w.u64(r.fingerprint)
-	w.time(r.createdAt)
-	w.time(r.expiresAt)
-	w.time(r.settledAt)
+	w.varint(r.createdAt)
+	w.varint(r.expiresAt)
+	w.varint(r.settledAt)
 	w.varint(int64(r.home))
 	w.uvarint(uint64(len(r.lines)))
 	for _, l := range r.lines {
@@ -224,10 +224,10 @@ func (w *writer) reservation(r *reservation) {
 func (r *reader) reservation(settled bool) *reservation {
 	res := &reservation{id: r.string(), status: ReservationStatus(r.string()), customer: r.string()}
 	res.fingerprint = r.u64()
-	res.createdAt = r.time()
-	res.expiresAt = r.time()
+	res.createdAt = r.varint()
+	res.expiresAt = r.varint()
 	if settled {
-		res.settledAt = r.time()
+		res.settledAt = r.varint()
 	}
 	res.home = r.int()
 	for m := r.count(); m > 0 && r.err == nil; m-- {

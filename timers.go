@@ -132,7 +132,7 @@ func LotExpiry(bestBefore string) (time.Time, bool) {
 
 // armHold schedules a home reservation's deadline.
 func (s *State) armHold(r *reservation) {
-	s.timers.holds.push(holdTimer{at: r.expiresAt.UnixNano(), r: r})
+	s.timers.holds.push(holdTimer{at: r.expiresAt, r: r})
 }
 
 // armLot schedules a dated lot's expiry.
@@ -147,7 +147,7 @@ func (s *State) armLot(sku, location, lotID, bestBefore string) {
 // held, with that deadline.
 func (s *State) liveHold(t holdTimer) bool {
 	r := t.r
-	return s.reservations[r.id] == r && r.home == s.partition && r.expiresAt.UnixNano() == t.at &&
+	return s.reservations[r.id] == r && r.home == s.partition && r.expiresAt == t.at &&
 		(r.status == StatusHeld || r.status == StatusPending)
 }
 
@@ -237,10 +237,10 @@ func (s *State) rearm() {
 	retain := s.limits.Retain
 	for _, r := range s.reservations {
 		if r.home == s.partition && (r.status == StatusHeld || r.status == StatusPending) {
-			s.timers.holds = append(s.timers.holds, holdTimer{at: r.expiresAt.UnixNano(), r: r})
+			s.timers.holds = append(s.timers.holds, holdTimer{at: r.expiresAt, r: r})
 		}
 		if retain > 0 && s.settled(r) {
-			s.timers.retire = append(s.timers.retire, retireTimer{at: r.settledAt.Add(retain).UnixNano(), kind: retireReservation, id: r.id})
+			s.timers.retire = append(s.timers.retire, retireTimer{at: r.settledAt + int64(retain), kind: retireReservation, id: r.id})
 		}
 	}
 	if retain > 0 {

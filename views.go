@@ -38,7 +38,7 @@ func (s *State) holdsOf(sku string) map[string][]HoldView {
 				continue
 			}
 			for _, a := range l.allocations {
-				out[a.Location] = append(out[a.Location], HoldView{Reservation: r.id, Quantity: a.Quantity, ExpiresAt: r.expiresAt})
+				out[a.Location] = append(out[a.Location], HoldView{Reservation: r.id, Quantity: a.Quantity, ExpiresAt: fromUnixNano(r.expiresAt)})
 			}
 		}
 	}
@@ -108,7 +108,7 @@ func (s *State) ReservationView(id string) (Reservation, bool) {
 // the lines held in partition p.
 func (r *reservation) view(p int) Reservation {
 	v := Reservation{
-		ID: r.id, Status: r.status, Customer: r.customer, CreatedAt: r.createdAt, ExpiresAt: r.expiresAt,
+		ID: r.id, Status: r.status, Customer: r.customer, CreatedAt: fromUnixNano(r.createdAt), ExpiresAt: fromUnixNano(r.expiresAt),
 		Lines: make([]ReservationLine, 0, len(r.lines)),
 	}
 	for _, l := range r.lines {

@@ -56,7 +56,11 @@ type Options struct {
 	// 1,024, and over HTTP about 10 % more. Default 2.
 	Pipeline int
 	// SnapshotEvery is how many events a partition may gain before a new
-	// snapshot is written in the background. Default 1,000,000.
+	// snapshot is written in the background. Default 50,000: with settled
+	// entities retired, a snapshot holds live work only and is cheap to
+	// write, and recovery replays at most this many events a partition
+	// (64 partitions: 3.2 million, about two seconds, however long the
+	// history).
 	SnapshotEvery uint64
 	// SnapshotCheck is how often the snapshotter looks. Default 10 s.
 	SnapshotCheck time.Duration
@@ -146,7 +150,7 @@ func (o *Options) setDefaults() {
 		o.Pipeline = 2
 	}
 	if o.SnapshotEvery == 0 {
-		o.SnapshotEvery = 1_000_000
+		o.SnapshotEvery = 50_000
 	}
 	if o.SnapshotCheck <= 0 {
 		o.SnapshotCheck = 10 * time.Second

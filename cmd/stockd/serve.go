@@ -67,7 +67,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.defaultTTL, "default-ttl", stockd.DefaultLimits.DefaultTTL, "hold time of a reservation that names no ttl")
 	fs.DurationVar(&c.maxTTL, "max-ttl", stockd.DefaultLimits.MaxTTL, "longest ttl a reservation or extension may ask")
 	fs.DurationVar(&c.retain, "retain", stockd.DefaultLimits.Retain, "how long a settled reservation, arrived transfer or receipt/adjustment/count record stays in memory before it is retired to disk (its id is still answered, from the store); 0 keeps everything in memory")
-	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", 1_000_000, "events a partition gains before a background snapshot")
+	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", 50_000, "events a partition gains before a background snapshot; recovery replays at most this many a partition")
 	fs.StringVar(&c.archive, "archive", "", "blob store URL of cold storage (file:///path, s3://bucket, gs://bucket, azblob://container); unset: the folder archive in --data")
 	fs.DurationVar(&c.archiveAfter, "archive-after", 720*time.Hour, "age after which events behind the latest snapshot and every consumer move to --archive (history and as_of still read them, more slowly); 720h keeps a month of history, more than any hold, retention or replay window, on the fast disk; 0 turns archiving off")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
