@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/archive"
 	"github.com/stockd/stockd/e2e"
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/pebble"
@@ -69,10 +71,27 @@ func BenchmarkSoak(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e, err = engine.Open(ctx, store, opts)
+	// Old events go to cold storage as they would in production: behind
+	// the latest snapshot, older than STOCKD_SOAK_ARCHIVE_AFTER (10s).
+	archiveAfter := 10 * time.Second
+	if s := os.Getenv("STOCKD_SOAK_ARCHIVE_AFTER"); s != "" {
+		archiveAfter, _ = time.ParseDuration(s)
+	}
+	bucket, err := archive.OpenBucket(ctx, "file://"+filepath.ToSlash(filepath.Join(dir, "archive")))
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer bucket.Close()
+	alog := archive.NewLog(store, bucket, archive.LogOptions{})
+	e, err = engine.Open(ctx, archive.Wrap(store, alog), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	arc, err := archive.New(store, bucket, archive.Options{After: archiveAfter, Every: time.Second, Log: alog, Now: now, Logger: quiet})
+	if err != nil {
+		b.Fatal(err)
+	}
+	arc.Start()
 	e2e.ConfigureLocations(b, e, "w1")
 	skus := make([]string, skuCount)
 	for i := range skus {
@@ -175,10 +194,14 @@ func BenchmarkSoak(b *testing.B) {
 	b.ReportMetric((heap2-heap1)/live, "B/sku-location")
 
 	// Recovery of the whole store, as after a crash: the latest
-	// background snapshots plus the log since.
-	events := uint64(0)
+	// background snapshots plus the log since, with what was archived in
+	// cold storage.
+	arc.Close()
+	events, archived := uint64(0), uint64(0)
 	for p := range e.Partitions() {
 		events += e.DurableHead(p)
+		start, _ := store.LogStart(ctx, p)
+		archived += start
 	}
 	if err := e.Close(ctx); err != nil {
 		b.Fatal(err)
@@ -189,12 +212,13 @@ func BenchmarkSoak(b *testing.B) {
 		b.Fatal(err)
 	}
 	start := time.Now()
-	e, err = engine.Open(ctx, store, opts)
+	e, err = engine.Open(ctx, archive.Wrap(store, archive.NewLog(store, bucket, archive.LogOptions{})), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(time.Since(start).Seconds(), "recovery-s")
 	b.ReportMetric(float64(events), "events")
+	b.ReportMetric(float64(archived), "events-archived")
 	e.Close(ctx)
 	store.Close()
 	b.ReportMetric(0, "ns/op")

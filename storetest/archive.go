@@ -105,6 +105,15 @@ func testTrimHides(t *testing.T, s TrimStore) {
 		}
 		all = append(all, log.Append(t, s, batch...)...)
 	}
+	// A retired record written with an early batch, which the trims below
+	// pass: retired records are kept for good.
+	retired := stockd.RetiredRecord{Key: "reservation:early", Partition: p, Position: log.Head + 1, Data: []byte{1, 2, 3}}
+	events := log.Events("A")
+	if err := s.Append(ctx, p, log.Head, stockd.Batch{Events: events, Retired: []stockd.RetiredRecord{retired}}); err != nil {
+		t.Fatalf("Append with a retired record: %v", err)
+	}
+	log.Commit(events)
+	all = append(all, events...)
 	head := log.Head
 	check := func(start uint64, when string) {
 		t.Helper()
@@ -157,6 +166,9 @@ func testTrimHides(t *testing.T, s TrimStore) {
 			}
 		}
 		check(start, fmt.Sprintf("start %d, deleted", start))
+		if got, ok, err := s.LookupRetired(ctx, retired.Key); err != nil || !ok || got.Position != retired.Position || string(got.Data) != string(retired.Data) {
+			t.Fatalf("start %d: the retired record written at %d = %+v, %v, %v; a trim must keep it", start, retired.Position, got, ok, err)
+		}
 	}
 	// Appends continue from the head, and are read as usual.
 	all = append(all, log.Append(t, s, "A", "", "B")...)
