@@ -14,13 +14,23 @@ import (
 // how timers are re-armed after a restart.
 //
 // A hot SKU can hold millions of reservations, so a hold entry is kept small
-// and free of strings: a time and a pointer to the reservation.
+// and free of strings: a time and a pointer to the reservation. Most carts
+// are committed or released long before their deadline, and an entry would
+// keep its settled (even retired) reservation alive until then: so once dead
+// entries outnumber live ones the schedule is rebuilt from the live ones,
+// which keeps it, and what it holds on to, in proportion to the holds.
 
 type timers struct {
 	holds  minHeap[holdTimer]
 	lots   minHeap[lotTimer]
 	retire minHeap[retireTimer] // settled entities, see retire.go
+	// compactHolds is the length of holds at which it is rebuilt from its
+	// live entries.
+	compactHolds int
 }
+
+// minCompactHolds is the least length of the hold schedule worth rebuilding.
+const minCompactHolds = 4096
 
 type holdTimer struct {
 	at int64 // Unix nanoseconds
@@ -132,7 +142,20 @@ func LotExpiry(bestBefore string) (time.Time, bool) {
 
 // armHold schedules a home reservation's deadline.
 func (s *State) armHold(r *reservation) {
-	s.timers.holds.push(holdTimer{at: r.expiresAt, r: r})
+	h := &s.timers.holds
+	if len(*h) >= max(s.timers.compactHolds, minCompactHolds) {
+		live := (*h)[:0]
+		for _, t := range *h {
+			if s.liveHold(t) {
+				live = append(live, t)
+			}
+		}
+		clear((*h)[len(live):]) // drop the references for the collector
+		*h = live
+		h.init()
+		s.timers.compactHolds = 2 * len(live)
+	}
+	h.push(holdTimer{at: r.expiresAt, r: r})
 }
 
 // armLot schedules a dated lot's expiry.
