@@ -145,17 +145,14 @@ func (a *AvailabilityState) Held() int {
 // order is an error, as it is for State.Apply, and so is a stock event
 // without a SKU. Any other event, of a type known or not, is applied.
 func (a *AvailabilityState) Apply(e Event) error {
-	if e.Partition != a.partition {
-		return fmt.Errorf("stockd: event %s belongs to partition %d, not %d", e.ID(), e.Partition, a.partition)
-	}
-	if e.Position != a.head+1 {
-		return fmt.Errorf("stockd: event %s applied at head %d: positions must be consecutive", e.ID(), a.head)
+	if err := checkNext(e, a.partition, a.head); err != nil {
+		return err
 	}
 	var sk *availSKU
 	if e.SKU != "" {
 		sk = a.sku(e.SKU)
-		if e.Version != sk.version+1 {
-			return fmt.Errorf("stockd: event %s of %q has version %d, want %d", e.ID(), e.SKU, e.Version, sk.version+1)
+		if err := checkVersion(e, sk.version); err != nil {
+			return err
 		}
 		sk.version = e.Version
 	}
@@ -480,22 +477,7 @@ func sellable(onHand, reserved, safety int64) int64 {
 // SKUPage returns, sorted, the first limit ids of the SKUs in this partition
 // that start with prefix and sort after after, like State.SKUPage.
 func (a *AvailabilityState) SKUPage(prefix, after string, limit int) []string {
-	var out []string
-	for sku := range a.skus {
-		if sku <= after || !strings.HasPrefix(sku, prefix) {
-			continue
-		}
-		out = append(out, sku)
-		if len(out) >= 4*limit {
-			slices.Sort(out)
-			out = out[:limit]
-		}
-	}
-	slices.Sort(out)
-	if len(out) > limit {
-		out = out[:limit]
-	}
-	return out
+	return skuPage(a.skus, prefix, after, limit)
 }
 
 // SKUs returns the ids of the SKUs in this partition, sorted.

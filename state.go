@@ -216,17 +216,14 @@ func (s *State) KeyCount() int {
 // order; an event out of order or of the wrong partition is an error and
 // leaves the state unchanged.
 func (s *State) Apply(e Event) error {
-	if e.Partition != s.partition {
-		return fmt.Errorf("stockd: event %s belongs to partition %d, not %d", e.ID(), e.Partition, s.partition)
-	}
-	if e.Position != s.head+1 {
-		return fmt.Errorf("stockd: event %s applied at head %d: positions must be consecutive", e.ID(), s.head)
+	if err := checkNext(e, s.partition, s.head); err != nil {
+		return err
 	}
 	var sk *skuState
 	if e.SKU != "" {
 		sk = s.sku(e.SKU)
-		if e.Version != sk.version+1 {
-			return fmt.Errorf("stockd: event %s of %q has version %d, want %d", e.ID(), e.SKU, e.Version, sk.version+1)
+		if err := checkVersion(e, sk.version); err != nil {
+			return err
 		}
 		sk.version = e.Version
 	}
@@ -342,6 +339,27 @@ func (s *State) applyToReservation(e Event, sk *skuState) {
 func (s *State) addRecord(key string, r record) {
 	s.records[key] = r
 	s.armRetire(retireRecord, key, unixNano(r.time))
+}
+
+// checkNext refuses an event that is not the next one of partition p, whose
+// last applied position is head: folds apply events in position order.
+func checkNext(e Event, p int, head uint64) error {
+	if e.Partition != p {
+		return fmt.Errorf("stockd: event %s belongs to partition %d, not %d", e.ID(), e.Partition, p)
+	}
+	if e.Position != head+1 {
+		return fmt.Errorf("stockd: event %s applied at head %d: positions must be consecutive", e.ID(), head)
+	}
+	return nil
+}
+
+// checkVersion refuses a SKU event that is not the next of its stream, whose
+// last applied version is version.
+func checkVersion(e Event, version uint64) error {
+	if e.Version != version+1 {
+		return fmt.Errorf("stockd: event %s of %q has version %d, want %d", e.ID(), e.SKU, e.Version, version+1)
+	}
+	return nil
 }
 
 // sku returns the state of id, creating it.

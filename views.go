@@ -229,8 +229,13 @@ func (s *State) ReservationResult(id string) (Reservation, error) {
 // partition but copies and sorts only those that qualify, keeping at most
 // limit of them.
 func (s *State) SKUPage(prefix, after string, limit int) []string {
+	return skuPage(s.skus, prefix, after, limit)
+}
+
+// skuPage pages the keys of a partition's map of SKUs, for SKUPage.
+func skuPage[V any](skus map[string]V, prefix, after string, limit int) []string {
 	var out []string
-	for sku := range s.skus {
+	for sku := range skus {
 		if sku <= after || !strings.HasPrefix(sku, prefix) {
 			continue
 		}
