@@ -1,7 +1,10 @@
 package pebble
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -126,4 +129,57 @@ func BenchmarkPipelined(b *testing.B) {
 			b.ReportMetric(float64(n*size)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+}
+
+// BenchmarkLookupRetired measures what a new id costs once a store has
+// retired anything: LookupRetired of a key that was never retired (a miss),
+// and of one that was (a hit), in a store of STOCKD_BENCH_EVENTS events
+// (default 1,000,000) written in batches of 1,000, each batch retiring 300
+// ids, as a busy partition's would.
+//
+//	go test ./pebble -run='^$' -bench=LookupRetired
+func BenchmarkLookupRetired(b *testing.B) {
+	total := 1_000_000
+	if s := os.Getenv("STOCKD_BENCH_EVENTS"); s != "" {
+		total, _ = strconv.Atoi(s)
+	}
+	s, err := Open(b.TempDir(), Options{Partitions: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	m := newBatchMaker(0, 1000)
+	data := make([]byte, 120) // about a settled one-line cart's record
+	n := 0
+	for m.head < uint64(total) {
+		expected, batch := m.next()
+		for range 300 {
+			batch.Retired = append(batch.Retired, stockd.RetiredRecord{
+				Key: "reservation:c-" + strconv.Itoa(n), Partition: 0, Position: expected + 1, Data: data,
+			})
+			n++
+		}
+		if err := s.Append(context.Background(), 0, expected, batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	b.Run("miss", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if _, ok, err := s.LookupRetired(ctx, "reservation:new-"+strconv.Itoa(i)); err != nil || ok {
+				b.Fatal(ok, err)
+			}
+			i++
+		}
+	})
+	b.Run("hit", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			if _, ok, err := s.LookupRetired(ctx, "reservation:c-"+strconv.Itoa(i*7919%n)); err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+			i++
+		}
+	})
 }
