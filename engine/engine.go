@@ -113,6 +113,12 @@ type Observer interface {
 	// Recovered is called once by Open when every partition was
 	// recovered, with the time recovery took and the events it replayed.
 	Recovered(d time.Duration, events int)
+	// Retired is called when settled entities of a partition left memory,
+	// once their retirement is durable.
+	Retired(partition int, entities int)
+	// AnsweredRetired is called for every command or read answered from a
+	// retired record in the store rather than from memory.
+	AnsweredRetired()
 }
 
 // NopObserver is an Observer that does nothing, to embed in observers that
@@ -125,6 +131,8 @@ func (NopObserver) Expired(partition int, holds, lots int)             {}
 func (NopObserver) Decided(int, stockd.Command, bool, stockd.Code)     {}
 func (NopObserver) Snapshot(partition int, d time.Duration, bytes int) {}
 func (NopObserver) Recovered(d time.Duration, events int)              {}
+func (NopObserver) Retired(partition int, entities int)                {}
+func (NopObserver) AnsweredRetired()                                   {}
 
 func (o *Options) setDefaults() {
 	if o.Limits == (stockd.Limits{}) {

@@ -425,6 +425,9 @@ func (p *partition) complete() {
 			for _, rec := range b.retired {
 				p.e.reg.forget(stockd.ParseKey(rec.Key))
 			}
+			if o := p.e.opts.Observer; o != nil {
+				o.Retired(p.id, len(b.retired))
+			}
 		}
 		for _, m := range b.messages {
 			p.e.parts[m.To].post(m.Command)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,7 +40,8 @@ func TestRetiredIDsAreAnsweredAsBefore(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)}
 	limits := stockd.DefaultLimits
 	limits.Retain = time.Hour
-	opts := engine.Options{Now: clock.Now, Limits: limits}
+	obs := &retireCounter{}
+	opts := engine.Options{Now: clock.Now, Limits: limits, Observer: obs}
 	skus := skusInDistinctPartitions(2, 4)
 	a, b := skus[0], skus[1]
 	dir := t.TempDir()
@@ -171,6 +173,9 @@ func TestRetiredIDsAreAnsweredAsBefore(t *testing.T) {
 	if got := e.Keys(); got != 0 {
 		t.Fatalf("answering retired ids brought %d of them back into memory", got)
 	}
+	if r, a := obs.retired.Load(), obs.answered.Load(); r != 9 || a < int64(len(ops))-2 {
+		t.Fatalf("the observer saw %d entities retired and %d answers from their records; want 9 and at least %d", r, a, len(ops)-2)
+	}
 
 	// After a restart the ids are answered from the store alike.
 	if err := e.Close(ctx); err != nil {
@@ -185,6 +190,15 @@ func TestRetiredIDsAreAnsweredAsBefore(t *testing.T) {
 		t.Fatalf("a new reservation after retirement: created %v, %v", created, err)
 	}
 }
+
+// retireCounter counts what the engine reports of retirement.
+type retireCounter struct {
+	engine.NopObserver
+	retired, answered atomic.Int64
+}
+
+func (o *retireCounter) Retired(_ int, n int) { o.retired.Add(int64(n)) }
+func (o *retireCounter) AnsweredRetired()     { o.answered.Add(1) }
 
 // skuOfPartition returns a SKU name that partition p of n owns.
 func skuOfPartition(p, n int) string {

@@ -37,6 +37,9 @@ func (e *Engine) retiredState(ctx context.Context, key stockd.Key) (*stockd.Stat
 		e.log.Error("retired record cannot be read", "key", key.String(), "err", err)
 		return nil, false, stockd.Errorf(stockd.CodeInternal, "the record of %s %q cannot be read", key.Kind, key.ID)
 	}
+	if o := e.opts.Observer; o != nil {
+		o.AnsweredRetired()
+	}
 	return st, true, nil
 }
 

@@ -99,6 +99,7 @@ type Metrics struct {
 	batchCommands, batchEvents prometheus.Histogram
 	appendSeconds              prometheus.Histogram
 	expiredHolds, expiredLots  prometheus.Counter
+	retired, retiredAnswers    prometheus.Counter
 	granted, replayed          prometheus.Counter
 	refused                    *prometheus.CounterVec
 	codeMu                     sync.Mutex
@@ -143,6 +144,8 @@ func New(opts Options) *Metrics {
 	m.appendSeconds = f.histogram("stockd_append_duration_seconds", "Time from starting a batch's append until it is durable (write and fsync).", AppendBuckets)
 	expired := f.counterVec("stockd_expired_total", "Holds and lots that expired on their own, by kind.", "kind")
 	m.expiredHolds, m.expiredLots = expired.WithLabelValues("hold"), expired.WithLabelValues("lot")
+	m.retired = f.counter("stockd_retired_total", "Settled entities (reservations, transfers, receipt/adjustment/count records) that left memory once --retain had passed; their ids are answered from the store.")
+	m.retiredAnswers = f.counter("stockd_retired_answers_total", "Commands and reads answered from a retired entity's record in the store rather than from memory.")
 	m.granted = f.counter("stockd_reservations_granted_total", "Reservations held (new ones; replays are counted apart).")
 	m.replayed = f.counter("stockd_reservations_replayed_total", "Reservation requests answered from an earlier grant (same id, same body).")
 	m.refused = f.counterVec("stockd_reservations_refused_total", "Reservations refused by a partition, by error code.", "code")
@@ -343,6 +346,12 @@ func (m *Metrics) Batch(_, commands, events int) {
 
 // Appended records how long a batch took to become durable.
 func (m *Metrics) Appended(_ int, d time.Duration) { m.appendSeconds.Observe(d.Seconds()) }
+
+// Retired counts settled entities that left memory.
+func (m *Metrics) Retired(_ int, entities int) { m.retired.Add(float64(entities)) }
+
+// AnsweredRetired counts answers read from retired records.
+func (m *Metrics) AnsweredRetired() { m.retiredAnswers.Inc() }
 
 // Expired counts holds and lots that expired on their own.
 func (m *Metrics) Expired(_ int, holds, lots int) {
