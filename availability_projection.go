@@ -548,8 +548,8 @@ func AvailabilityOf(s *State) *AvailabilityState {
 	a := NewAvailabilityState(s.partition, s.partitions)
 	a.head, a.clock = s.head, s.clock
 	for id, sk := range s.skus {
-		x := &availSKU{version: sk.version, safety: sk.safety, locs: make([]availStock, 0, len(sk.stock))}
-		for loc, st := range sk.stock {
+		x := &availSKU{version: sk.version, safety: sk.safety, locs: make([]availStock, 0, len(sk.stocks))}
+		for loc, st := range sk.all() {
 			x.locs = append(x.locs, availStock{location: loc, onHand: st.onHand, reserved: st.reserved})
 		}
 		slices.SortFunc(x.locs, func(p, q availStock) int { return strings.Compare(p.location, q.location) })

@@ -542,11 +542,11 @@ func sameState(a, b *State) string {
 }
 
 func sameSKU(x, y *skuState) bool {
-	if x.id != y.id || x.version != y.version || x.safety != y.safety || x.lowStock != y.lowStock || len(x.stock) != len(y.stock) {
+	if x.id != y.id || x.version != y.version || x.safety != y.safety || x.lowStock != y.lowStock || len(x.stocks) != len(y.stocks) {
 		return false
 	}
-	for loc, a := range x.stock {
-		b := y.stock[loc]
+	for loc, a := range x.all() {
+		b := y.find(loc)
 		if b == nil || a.onHand != b.onHand || a.reserved != b.reserved || a.inTransit != b.inTransit ||
 			!slices.Equal(a.lots, b.lots) {
 			return false
@@ -608,8 +608,8 @@ func normSKU(sk *skuState) string {
 		return "absent"
 	}
 	out := fmt.Sprintf("%s v%d s%d l%d [", sk.id, sk.version, sk.safety, sk.lowStock)
-	for _, loc := range slices.Sorted(maps.Keys(sk.stock)) {
-		st := sk.stock[loc]
+	for _, loc := range slices.Sorted(slices.Values(sk.stockList)) {
+		st := sk.find(loc)
 		out += fmt.Sprintf("%s:%d/%d/%d %v; ", loc, st.onHand, st.reserved, st.inTransit, st.lots)
 	}
 	return out + "]"

@@ -233,7 +233,7 @@ func (s *State) stockAt(sku, location string) (*skuState, *stock) {
 	if sk == nil {
 		return nil, nil
 	}
-	return sk, sk.stock[location]
+	return sk, sk.find(location)
 }
 
 func (x *decision) adjust(c AdjustStock) error {
@@ -495,7 +495,7 @@ func (s *State) allocate(l ReserveLine, region string) ([]Allocation, *Shortfall
 		if region != "" && s.locations[loc].Region != region {
 			continue
 		}
-		st := sk.stock[loc]
+		st := sk.find(loc)
 		if st == nil || slices.ContainsFunc(allocs, func(a Allocation) bool { return a.Location == loc }) {
 			continue
 		}
@@ -670,7 +670,7 @@ func (x *decision) commitLine(reservation string, l *resLine, q int64) {
 	data := ReservationCommitted{Reservation: reservation, Quantity: q, Released: l.quantity - q, Key: x.key, KeyFingerprint: x.keyFP}
 	data.Allocations = commitAllocations(l.allocations, q)
 	for _, a := range data.Allocations {
-		lots, _ := sk.stock[a.Location].fefo(a.Location, a.Quantity)
+		lots, _ := sk.find(a.Location).fefo(a.Location, a.Quantity)
 		data.Lots = append(data.Lots, lots...)
 	}
 	x.emit(l.sku, reservation, data)

@@ -2,7 +2,6 @@ package stockd
 
 import (
 	"iter"
-	"maps"
 	"slices"
 	"time"
 )
@@ -28,10 +27,10 @@ func (s *State) StockLevels(sku string) (SKUState, bool) {
 	v := SKUState{
 		SKU: sku, SafetyStock: sk.safety, LowStockThreshold: sk.lowStock,
 		Version: sk.version, Position: s.head, AsOf: s.clock,
-		Locations: make([]LocationState, 0, len(sk.stock)),
+		Locations: make([]LocationState, 0, len(sk.stocks)),
 	}
-	for _, loc := range slices.Sorted(maps.Keys(sk.stock)) {
-		st := sk.stock[loc]
+	for _, loc := range slices.Sorted(slices.Values(sk.stockList)) {
+		st := sk.find(loc)
 		ls := LocationState{
 			Location: loc, OnHand: st.onHand, Reserved: st.reserved, Available: st.available(sk.safety),
 			InTransit: st.inTransit, Shortage: st.shortage(), Lots: make([]LotView, 0, len(st.lots)),

@@ -616,7 +616,7 @@ func (s *sim) heldLocation() (string, string) {
 	var found [][2]string
 	for _, st := range s.c.states {
 		for id, sk := range st.skus {
-			for loc, stock := range sk.stock {
+			for loc, stock := range sk.all() {
 				if stock.reserved > 0 {
 					found = append(found, [2]string{id, loc})
 				}
@@ -1330,7 +1330,7 @@ func (s *sim) checkDeadlines() {
 			}
 		}
 		for sku, sk := range st.skus {
-			for loc, stock := range sk.stock {
+			for loc, stock := range sk.all() {
 				for _, l := range stock.lots {
 					if at, ok := LotExpiry(l.bestBefore); ok && !at.After(s.c.now) {
 						s.fail("partition %d: lot %+v of %s at %s is past its best_before", p, l, sku, loc)

@@ -44,7 +44,7 @@ func EncodeState(s *State) []byte {
 		w.varint(sk.lowStock)
 		w.uvarint(uint64(len(sk.stockList)))
 		for _, loc := range sk.stockList {
-			st := sk.stock[loc]
+			st := sk.find(loc)
 			w.string(loc)
 			w.varint(st.onHand)
 			w.varint(st.inTransit)

@@ -180,7 +180,7 @@ func (s *State) liveLot(t lotTimer) bool {
 	if sk == nil {
 		return false
 	}
-	st := sk.stock[t.location]
+	st := sk.find(t.location)
 	return st != nil && st.lotQty(t.lot, t.bestBefore) > 0
 }
 
@@ -277,7 +277,7 @@ func (s *State) rearm() {
 		}
 	}
 	for _, sk := range s.skus {
-		for loc, st := range sk.stock {
+		for loc, st := range sk.all() {
 			for _, l := range st.lots {
 				if at, ok := LotExpiry(l.bestBefore); ok {
 					s.timers.lots = append(s.timers.lots, lotTimer{at: at.UnixNano(), sku: sk.id, location: loc, lot: l.id, bestBefore: l.bestBefore})
