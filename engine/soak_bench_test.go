@@ -212,8 +212,10 @@ func BenchmarkSoak(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	pprofStart(b) // STOCKD_BENCH_CPUPROFILE profiles the recovery alone
 	start := time.Now()
 	e, err = engine.Open(ctx, archive.Wrap(store, archive.NewLog(store, bucket, archive.LogOptions{})), opts)
+	pprofStop()
 	if err != nil {
 		b.Fatal(err)
 	}

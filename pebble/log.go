@@ -385,10 +385,15 @@ func (s *Store) ReadPartition(ctx context.Context, p int, after uint64, limit in
 	if start := s.logStart(p); after < start {
 		return nil, trimmedError(p, after, start)
 	}
-	if after >= s.parts[p].head.Load() {
+	head := s.parts[p].head.Load()
+	if after >= head {
 		// Consumers poll the tail often; answer without touching Pebble.
 		return nil, nil
 	}
+	// How many events this read returns, unless appends land meanwhile:
+	// the one allocation the result needs, when it cannot keep a record
+	// as decoded.
+	want := int(min(uint64(limit), head-after))
 	s.closeMu.RLock()
 	defer s.closeMu.RUnlock()
 	if s.closed {
@@ -438,12 +443,11 @@ func (s *Store) ReadPartition(ctx context.Context, p int, after uint64, limit in
 			continue
 		}
 		if cap(out)-len(out) < len(events) {
-			// Double, up to the limit, rather than grow by append's steps
-			// of a quarter: replaying reads thousands of events a call,
-			// and copying them again at every step cost a third of
-			// recovery. Growing straight to the limit would cost a tail
-			// reader that finds a few small records a large allocation.
-			grown := make([]stockd.Event, len(out), max(min(limit, 2*cap(out)), len(out)+len(events)))
+			// Grow once, to what the read will return as the head stood
+			// when it started, rather than by append's steps: replaying
+			// reads thousands of events a call, and copying them again at
+			// every step cost a third of recovery.
+			grown := make([]stockd.Event, len(out), max(want, len(out)+len(events)))
 			copy(grown, out)
 			out = grown
 		}
