@@ -158,12 +158,7 @@ func encodeData(w *writer, d EventData) {
 			w.varint(l.Quantity)
 			w.allocations(l.Allocations)
 		}
-		w.uvarint(uint64(len(d.Shortfalls)))
-		for _, s := range d.Shortfalls {
-			w.string(s.SKU)
-			w.varint(s.Requested)
-			w.varint(s.Available)
-		}
+		w.shortfalls(d.Shortfalls)
 	case ReservationHeld:
 		w.string(d.Reservation)
 	case SagaStepStarted:
@@ -264,12 +259,7 @@ func decodeData(r *reader, t EventType) EventData {
 				d.Held = append(d.Held, l)
 			}
 		}
-		if n := r.count(); n > 0 {
-			d.Shortfalls = make([]Shortfall, 0, n)
-			for i := 0; i < n && r.err == nil; i++ {
-				d.Shortfalls = append(d.Shortfalls, Shortfall{SKU: r.string(), Requested: r.varint(), Available: r.varint()})
-			}
-		}
+		d.Shortfalls = r.shortfalls()
 		return d
 	case TypeReservationHeld:
 		return ReservationHeld{Reservation: r.string()}
@@ -313,6 +303,15 @@ func (w *writer) bool(b bool) {
 		w.byte(1)
 	} else {
 		w.byte(0)
+	}
+}
+
+func (w *writer) shortfalls(v []Shortfall) {
+	w.uvarint(uint64(len(v)))
+	for _, s := range v {
+		w.string(s.SKU)
+		w.varint(s.Requested)
+		w.varint(s.Available)
 	}
 }
 
@@ -475,6 +474,18 @@ func (r *reader) string() string {
 	s := string(r.buf[:n])
 	r.buf = r.buf[n:]
 	return s
+}
+
+func (r *reader) shortfalls() []Shortfall {
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	v := make([]Shortfall, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		v = append(v, Shortfall{SKU: r.string(), Requested: r.varint(), Available: r.varint()})
+	}
+	return v
 }
 
 func (r *reader) stringList() []string {

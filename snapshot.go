@@ -203,12 +203,7 @@ func (w *writer) reservation(r *reservation) {
 		w.byte(byte(g.action))
 		w.ints(g.pending)
 		w.ints(g.held)
-		w.uvarint(uint64(len(g.failed)))
-		for _, f := range g.failed {
-			w.string(f.SKU)
-			w.varint(f.Requested)
-			w.varint(f.Available)
-		}
+		w.shortfalls(g.failed)
 		w.bool(g.aborted)
 		encodeData(w, g.last)
 	}
@@ -241,9 +236,7 @@ func (r *reader) reservation(settled bool) *reservation {
 		g := &saga{participants: r.ints(), step: r.int(), action: SagaAction(r.byte())}
 		g.pending = r.ints()
 		g.held = r.ints()
-		for k := r.count(); k > 0 && r.err == nil; k-- {
-			g.failed = append(g.failed, Shortfall{SKU: r.string(), Requested: r.varint(), Available: r.varint()})
-		}
+		g.failed = r.shortfalls()
 		g.aborted = r.bool()
 		if last, ok := decodeData(r, TypeSagaStepStarted).(SagaStepStarted); ok {
 			g.last = last
