@@ -257,13 +257,10 @@ func RestoreRetired(rec RetiredRecord, partitions int, limits Limits) (*State, e
 	return s, nil
 }
 
-// reservationOf returns the id of the reservation an event is about.
+// reservationOf returns the id of the reservation an event that may settle
+// one is about.
 func reservationOf(d EventData) string {
 	switch d := d.(type) {
-	case StockReserved:
-		return d.Reservation
-	case ReservationExtended:
-		return d.Reservation
 	case ReservationCommitted:
 		return d.Reservation
 	case ReservationReleased:

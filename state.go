@@ -312,9 +312,20 @@ func (s *State) Apply(e Event) error {
 		}
 		next[d.Location.ID] = d.Location
 		s.locations = next
-	case StockReserved, ReservationExtended, ReservationCommitted, ReservationReleased,
+	case StockReserved:
+		s.applyReserved(e, sk, d)
+	case ReservationExtended:
+		if r := s.reservations[d.Reservation]; r != nil {
+			r.remember(d.Key, d.KeyFingerprint)
+			r.expiresAt = unixNano(d.ExpiresAt)
+			if r.home == s.partition {
+				s.armHold(r)
+			}
+		}
+	case ReservationCommitted, ReservationReleased,
 		SagaStarted, SagaStepAcked, ReservationHeld, SagaStepStarted, SagaSettled:
-		s.applyToReservation(e, sk)
+		// Holding and extending never settle a reservation; these may.
+		s.applySettling(e, sk)
 	case LotExpired:
 		st := sk.at(d.Location)
 		st.take([]LotQty{{Location: d.Location, Lot: d.Lot, BestBefore: d.BestBefore, Quantity: d.Quantity}}, d.Quantity)
@@ -329,23 +340,13 @@ func (s *State) Apply(e Event) error {
 	return nil
 }
 
-// applyToReservation applies an event about a reservation and, when it
-// settles the reservation in this partition, schedules its retirement.
-func (s *State) applyToReservation(e Event, sk *skuState) {
+// applySettling applies an event that may settle a reservation and, when it
+// settles it in this partition, schedules its retirement.
+func (s *State) applySettling(e Event, sk *skuState) {
 	id := reservationOf(e.Data)
 	r := s.reservations[id]
 	wasSettled := r != nil && s.settled(r)
 	switch d := e.Data.(type) {
-	case StockReserved:
-		s.applyReserved(e, sk, d)
-	case ReservationExtended:
-		if r := s.reservations[d.Reservation]; r != nil {
-			r.remember(d.Key, d.KeyFingerprint)
-			r.expiresAt = unixNano(d.ExpiresAt)
-			if r.home == s.partition {
-				s.armHold(r)
-			}
-		}
 	case ReservationCommitted:
 		s.applyCommitted(sk, d)
 	case ReservationReleased:
