@@ -115,6 +115,51 @@ type Checkpoints interface {
 	SetCheckpoint(ctx context.Context, consumer string, p int, c Checkpoint) error
 }
 
+// Records is an optional store capability, discovered by type assertion:
+// small named records the service keeps about itself beside the log — feed
+// subscriptions, webhook endpoints and their dead letters, queued commands,
+// reports of imported files. Each kind of record has a key space of its own,
+// listed in key order. Records are not events: they are the service's
+// bookkeeping, never the history of stock.
+//
+// Crash invariants, which every implementation MUST keep:
+//   - PutRecord, CreateRecord and DeleteRecord MUST NOT return nil before
+//     the change is durable.
+//   - A record MUST be replaced atomically: after a crash GetRecord returns
+//     the old value or the new one, whole.
+//   - A store MUST NOT keep the caller's value, nor return one it still
+//     uses.
+//
+// Kinds and keys are non-empty strings without NUL bytes; values are at most
+// MaxRecordSize bytes.
+type Records interface {
+	// PutRecord durably stores value under kind and key, replacing any
+	// record there.
+	PutRecord(ctx context.Context, kind, key string, value []byte) error
+	// CreateRecord durably stores value under kind and key only if there
+	// is no record there, and reports whether it did. Of concurrent
+	// creates of one record exactly one succeeds.
+	CreateRecord(ctx context.Context, kind, key string, value []byte) (bool, error)
+	// GetRecord returns the record under kind and key, and false if there
+	// is none.
+	GetRecord(ctx context.Context, kind, key string) ([]byte, bool, error)
+	// DeleteRecord durably removes the record under kind and key; removing
+	// a missing record is not an error.
+	DeleteRecord(ctx context.Context, kind, key string) error
+	// ListRecords returns up to limit records of kind with keys greater
+	// than after, in key order.
+	ListRecords(ctx context.Context, kind, after string, limit int) ([]Record, error)
+}
+
+// MaxRecordSize bounds the value of one Record.
+const MaxRecordSize = 1 << 20
+
+// Record is one record of a kind: its key and value.
+type Record struct {
+	Key   string
+	Value []byte
+}
+
 // PipelinedAppender is an optional Log capability, discovered by type
 // assertion. BeginAppend checks and orders a batch exactly like Append but
 // returns before the batch is durable; wait blocks until it is, or reports the

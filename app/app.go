@@ -24,6 +24,7 @@ import (
 	"github.com/stockd/stockd/archive"
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/http"
+	"github.com/stockd/stockd/internal/notify"
 	"github.com/stockd/stockd/metrics"
 	"github.com/stockd/stockd/pebble"
 	"github.com/stockd/stockd/readmodel"
@@ -195,6 +196,14 @@ type App struct {
 	// them back; nil when cold storage is off and nothing was archived.
 	Archiver   *archive.Archiver
 	ArchiveLog *archive.Log
+	// Log is the store's log as readers downstream of the engine see it:
+	// archived ranges read back from cold storage. Readers must not read
+	// past the engine's DurableHead.
+	Log stockd.Log
+	// Heads is told after every durable batch, so that whatever follows
+	// the log (feed streams, publishers) waits for new events without
+	// polling.
+	Heads *notify.Hub
 
 	archiveBucket *archive.Bucket
 
@@ -288,10 +297,13 @@ func (a *App) open(ctx context.Context) error {
 	if eopts.Observer == nil {
 		eopts.Observer = m
 	}
+	a.Log = reads
+	a.Heads = notify.New(store.Partitions())
 	eopts.OnDurable = func(p int) {
 		if pr := projection.Load(); pr != nil {
 			pr.Notify(p)
 		}
+		a.Heads.Notify(p)
 	}
 	eng, err := engine.Open(ctx, reads, eopts)
 	if err != nil {

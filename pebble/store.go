@@ -43,6 +43,7 @@ const (
 	prefixSnapshot   = 's'
 	prefixCheckpoint = 'c'
 	prefixRetired    = 'r'
+	prefixRecord     = 'x'
 )
 
 // Options configures Open.
@@ -93,6 +94,9 @@ type Store struct {
 	// checkpointMu orders the writers of each checkpoint, striped by key:
 	// SetCheckpoint reads the previous header before replacing it.
 	checkpointMu [checkpointStripes]sync.Mutex
+	// recordMu orders creators of records, so that a check and a write
+	// of one record are not interleaved with another's.
+	recordMu sync.Mutex
 
 	// trim holds the partitions' log starts (trim.go).
 	trim trimState
