@@ -47,6 +47,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	c := &serveConfig{}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.String(configFlag, "", "file of settings, one \"flag-name = value\" per line (# comments); flags and STOCKD_* variables override it")
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on; port 0 picks a free one")
 	fs.StringVar(&c.data, "data", "./data", "directory of the embedded store, created if missing")
 	fs.StringVar(&c.keys, "keys", "", "file of API keys (see stockd keys new); without it everyone may do everything, so serve only on loopback")
@@ -75,14 +76,21 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: stockd serve [flags]\n\nRuns the stockd HTTP API on embedded storage (no server to install).\nEvery flag can also be set by an environment variable: --max-ttl by STOCKD_MAX_TTL, and so on.\n\nFlags:")
+		fmt.Fprintln(stderr, "Usage: stockd serve [flags]\n\nRuns the stockd HTTP API on embedded storage (no server to install).\nEvery flag can also be set by an environment variable (--max-ttl by STOCKD_MAX_TTL,\nand so on) or in the file named by --config (STOCKD_CONFIG), one \"max-ttl = 20m\" per line.\nThe command line wins over the environment, which wins over the file.\n\nFlags:")
 		fs.PrintDefaults()
 	}
 	return fs, c
 }
 
-// parseFlags sets flags from STOCKD_* variables, then from args, which win.
+// parseFlags sets flags from the configuration file named by --config or
+// STOCKD_CONFIG, if any, then from STOCKD_* variables, then from args, which
+// win.
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	if path := configPath(args); path != "" && fs.Lookup(configFlag) != nil {
+		if err := applyConfigFile(fs, path); err != nil {
+			return err
+		}
+	}
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := "STOCKD_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
