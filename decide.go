@@ -155,6 +155,7 @@ func (s *State) Decide(cmd Command, now time.Time) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
+	x.signals()
 	return x.d, nil
 }
 
