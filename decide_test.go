@@ -1170,9 +1170,9 @@ func TestLotExpiry(t *testing.T) {
 			check: func(t *testing.T, c *cluster) { wantLoc(t, c, "A", "w1", 0, 0, 0, 0, 0) },
 		},
 		{
-			name:    "a lot that arrives by transfer keeps its date",
-			given:   []Command{recvLot("r1", "A", "w1", 5, "L1", bb15), TransferStock{ID: "t1", SKU: "A", From: "w1", To: "s1", Quantity: 2}, ArriveTransfer{ID: "t1"}},
-			when:    at(end15, tick{}),
+			name:  "a lot that arrives by transfer keeps its date",
+			given: []Command{recvLot("r1", "A", "w1", 5, "L1", bb15), TransferStock{ID: "t1", SKU: "A", From: "w1", To: "s1", Quantity: 2}, ArriveTransfer{ID: "t1"}},
+			when:  at(end15, tick{}),
 			wantDue: []Event{
 				ev("A", LotExpired{Location: "s1", Lot: "L1", BestBefore: bb15, Quantity: 2}),
 				// Each lot expires by its own decision: the second empties A.
