@@ -236,7 +236,7 @@ func TestSSEResumesFromLastEventID(t *testing.T) {
 func TestSSEStreamOutlivesTheServerTimeouts(t *testing.T) {
 	s := Start(t, Options{Partitions: 2, App: func(c *app.Config) {
 		c.ReadTimeout, c.WriteTimeout = 300*time.Millisecond, 300*time.Millisecond
-		c.HTTP.StreamKeepAlive = 100 * time.Millisecond
+		c.HTTP.StreamKeepAlive, c.HTTP.StreamWriteTimeout = 100*time.Millisecond, 400*time.Millisecond
 	}})
 	ConfigureLocations(t, s.Client, "w1")
 	_, rd := openStream(t, ctx, s, "?after=now")

@@ -115,9 +115,10 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, q stockd.Fee
 	}
 
 	rc := http.NewResponseController(w)
-	// The server's read timeout would cancel the request's context while
-	// it streams: the request was read long ago.
-	rc.SetReadDeadline(time.Time{})
+	// The server's WriteTimeout counts from the request: each write of the
+	// stream gets a deadline of its own instead. (Its ReadTimeout does not
+	// end the stream: net/http clears the read deadline once a request
+	// without a body is read.)
 	rc.SetWriteDeadline(time.Now().Add(s.cfg.StreamWriteTimeout))
 	h := w.Header()
 	h.Set("Content-Type", EventStream)
