@@ -133,6 +133,12 @@ var ErrStopFollowing = errors.New("client: stop following the feed")
 // fn's error; nil for ErrStopFollowing), or when the server refuses the
 // request for good (a bad cursor, a missing scope).
 func (c *Client) FollowFeed(ctx context.Context, q stockd.FeedQuery, opts FollowOptions, fn func(e stockd.Event, cursor string) error) error {
+	return c.FollowFeedEvents(ctx, q, opts, func(e api.EventJSON, cursor string) error { return fn(e.Event(), cursor) })
+}
+
+// FollowFeedEvents is FollowFeed with the events as the API shows them,
+// each event's data as JSON.
+func (c *Client) FollowFeedEvents(ctx context.Context, q stockd.FeedQuery, opts FollowOptions, fn func(e api.EventJSON, cursor string) error) error {
 	if opts.Retry <= 0 {
 		opts.Retry = 500 * time.Millisecond
 	}
@@ -183,7 +189,7 @@ func retryable(err error) bool {
 }
 
 // followOnce makes one connection and reads events until it ends.
-func (c *Client) followOnce(ctx context.Context, q stockd.FeedQuery, resume string, last *string, opts *FollowOptions, fn func(stockd.Event, string) error) error {
+func (c *Client) followOnce(ctx context.Context, q stockd.FeedQuery, resume string, last *string, opts *FollowOptions, fn func(api.EventJSON, string) error) error {
 	q.Wait = 0
 	_, query, _, _, err := encode(&api.GetFeed.Operation, feedRequest(q))
 	if err != nil {
@@ -235,7 +241,7 @@ func (c *Client) followOnce(ctx context.Context, q stockd.FeedQuery, resume stri
 		if err := json.Unmarshal([]byte(data), &ej); err != nil {
 			return &stockd.Error{Code: stockd.CodeInternal, Message: fmt.Sprintf("the feed sent an event that is not JSON: %v", err)}
 		}
-		if err := fn(ej.Event(), id); err != nil {
+		if err := fn(ej, id); err != nil {
 			return handlerError{err}
 		}
 		if id != "" {
