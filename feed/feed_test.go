@@ -24,7 +24,7 @@ var quiet = slog.New(slog.DiscardHandler)
 // world is a store, an engine and the feed over them, with a clock the test
 // moves: each command's events are one millisecond after the last's.
 type world struct {
-	t      *testing.T
+	t      testing.TB
 	fs     vfs.FS
 	dir    string
 	parts  int
@@ -40,7 +40,7 @@ type world struct {
 
 var t0 = time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
 
-func newWorld(t *testing.T, parts int) *world {
+func newWorld(t testing.TB, parts int) *world {
 	w := &world{t: t, fs: vfs.NewMem(), dir: "data", parts: parts}
 	w.clock.Store(t0.UnixMilli())
 	w.open()
