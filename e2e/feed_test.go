@@ -209,6 +209,9 @@ func TestSSEResumesFromLastEventID(t *testing.T) {
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type %q", ct)
 	}
+	if n := s.API.OpenStreams(); n != 1 {
+		t.Errorf("%d streams open, want 1", n)
+	}
 	var third sseMessage
 	for i := range 3 {
 		m, ej := rd.nextEvent(t)
@@ -219,6 +222,13 @@ func TestSSEResumesFromLastEventID(t *testing.T) {
 	}
 	cancel()
 	resp.Body.Close()
+
+	metrics := string(raw(t, s, "GET", "/metrics", nil).Body)
+	for _, m := range []string{"stockd_feed_streams", "stockd_feed_events_served_total"} {
+		if !strings.Contains(metrics, m) {
+			t.Errorf("/metrics has no %s", m)
+		}
+	}
 
 	// The id resumes, in place of after (which a browser repeats).
 	_, rd = openStream(t, ctx, s, "?after=now", "Last-Event-ID", third.id)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stockd/stockd"
@@ -39,10 +40,15 @@ type Options struct {
 
 // Service is the feed. It is safe for concurrent use.
 type Service struct {
-	o     Options
-	n     int
-	locks [64]sync.Mutex // subscriptions, by a hash of their name
+	o      Options
+	n      int
+	locks  [64]sync.Mutex // subscriptions, by a hash of their name
+	served atomic.Uint64
 }
+
+// Served returns the number of events the feed has served in pages,
+// streams and subscription reads since it started.
+func (s *Service) Served() uint64 { return s.served.Load() }
 
 // New returns the feed over o.
 func New(o Options) *Service {
@@ -183,6 +189,7 @@ func (s *Service) page(ctx context.Context, cur stockd.FeedCursor, limit int, f 
 			}
 		}
 		if len(events) > 0 || !caughtUp || wait <= 0 || woken == nil {
+			s.served.Add(uint64(len(events)))
 			return stockd.FeedPage{Events: events, Next: next.String()}, nil
 		}
 		if deadline == nil {

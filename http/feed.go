@@ -26,6 +26,9 @@ const streamBatch = 500
 // by itself. Register it with http.Server.RegisterOnShutdown.
 func (s *Server) CloseStreams() { s.closeStreams() }
 
+// OpenStreams returns the number of feed streams open now.
+func (s *Server) OpenStreams() int64 { return s.streams.Load() }
+
 // routeFeed serves GET /v1/feed: a page of JSON like every declared
 // operation, or, to a client that accepts text/event-stream, Server-Sent
 // Events for as long as the client stays. Both go through the same key,
@@ -83,6 +86,8 @@ func (s *Server) stream(ctx context.Context, w http.ResponseWriter, q stockd.Fee
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(s.closing, cancel)()
+	s.streams.Add(1)
+	defer s.streams.Add(-1)
 
 	// Where the stream starts, as a cursor: the cursor after each event
 	// is made from it.

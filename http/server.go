@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/stockd/stockd"
@@ -111,6 +112,7 @@ type Server struct {
 	// streams.
 	closing      context.Context
 	closeStreams context.CancelFunc
+	streams      atomic.Int64 // open feed streams
 }
 
 // NewServer returns the API over cfg.API.
