@@ -340,10 +340,10 @@ func (a *App) open(ctx context.Context) error {
 			return a.closeParts(err)
 		}
 	}
+	a.Feed = feed.New(feed.Options{Log: reads, DurableHead: eng.DurableHead, Heads: a.Heads, Records: store, Logger: a.log.With("component", "feed")})
 	if err := a.registerFeedMetrics(); err != nil {
 		return a.closeParts(err)
 	}
-	a.Feed = feed.New(feed.Options{Log: reads, DurableHead: eng.DurableHead, Heads: a.Heads, Records: store, Logger: a.log.With("component", "feed")})
 	hc := cfg.HTTP
 	hc.API = service{Engine: eng, rm: a.ReadModel, Service: a.Feed}
 	hc.Keys = cfg.Keys
