@@ -17,6 +17,7 @@ import (
 	"github.com/stockd/stockd/api"
 	"github.com/stockd/stockd/app"
 	"github.com/stockd/stockd/client"
+	"github.com/stockd/stockd/http"
 )
 
 // sseMessage is one message of a Server-Sent Events stream.
@@ -284,6 +285,11 @@ func TestShutdownEndsFeedStreams(t *testing.T) {
 	}
 	if d := time.Since(began); d > 5*time.Second {
 		t.Fatalf("Close took %v with a stream open", d)
+	}
+	// Shutdown waited for the stream's handler, which counted it under its
+	// own route.
+	if n, err := s.Requests(http.StreamRoute); err != nil || n != 1 {
+		t.Errorf("%v streams counted under %q (%v), want 1", n, http.StreamRoute, err)
 	}
 	for {
 		if _, err := rd.next(); err != nil {

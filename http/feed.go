@@ -17,6 +17,10 @@ import (
 // EventStream is the media type of the feed's Server-Sent Events.
 const EventStream = "text/event-stream"
 
+// StreamRoute is the route label the request metrics give feed streams:
+// their durations are the streams' lifetimes.
+const StreamRoute = "GET /v1/feed (stream)"
+
 // streamBatch is the most events a stream reads at a time, unless the
 // request's limit says otherwise.
 const streamBatch = 500
@@ -58,8 +62,9 @@ func (s *Server) routeFeed(h api.Handler) {
 			return
 		}
 		// No request timeout: the stream lasts until the client goes or
-		// the server shuts down.
-		s.answer(w, r, pattern, time.Now(), func(ctx context.Context) (int, []byte, error) { return stream(ctx, w, r) })
+		// the server shuts down. Its own route label keeps the lifetimes
+		// of streams out of the latencies of pages.
+		s.answer(w, r, StreamRoute, time.Now(), func(ctx context.Context) (int, []byte, error) { return stream(ctx, w, r) })
 	})
 }
 
