@@ -386,3 +386,32 @@ func TestSubscriptionsOverHTTP(t *testing.T) {
 	_, err = c.Subscription(ctx, "erp")
 	wantCode(t, err, stockd.CodeNotFound)
 }
+
+// TestSSEFilteredStreamMovesItsID: events a filter leaves out still move the
+// stream's id, sent alone, so that a client resuming does not look at them
+// again.
+func TestSSEFilteredStreamMovesItsID(t *testing.T) {
+	s := Start(t, Options{Partitions: 4})
+	ConfigureLocations(t, s.Client, "w1")
+	for i := range 5 {
+		receive(t, s.Client, fmt.Sprintf("r-%d", i), fmt.Sprintf("S%d", i), "w1", 1)
+	}
+	heads := must(s.Client.FeedPage(ctx, stockd.FeedQuery{After: "now"})).Next
+	_, rd := openStream(t, ctx, s, "?type=ReservationCommitted")
+	var ids []string
+	for len(ids) < 2 {
+		m, err := rd.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.data != "" {
+			t.Fatalf("an event passed the filter: %s", m.data)
+		}
+		if m.id != "" {
+			ids = append(ids, m.id)
+		}
+	}
+	if ids[0] != (stockd.FeedCursor{0, 0, 0, 0}).String() || ids[1] != heads {
+		t.Fatalf("ids %v, want the beginning then the heads %s", ids, heads)
+	}
+}
