@@ -26,6 +26,7 @@ type Reads interface {
 type API interface {
 	Service
 	Reads
+	Feed
 }
 
 // Availability is the answer to a question about many SKUs.

@@ -23,6 +23,7 @@ import (
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/archive"
 	"github.com/stockd/stockd/engine"
+	"github.com/stockd/stockd/feed"
 	"github.com/stockd/stockd/http"
 	"github.com/stockd/stockd/internal/notify"
 	"github.com/stockd/stockd/metrics"
@@ -204,6 +205,8 @@ type App struct {
 	// the log (feed streams, publishers) waits for new events without
 	// polling.
 	Heads *notify.Hub
+	// Feed serves the change feed and its subscriptions.
+	Feed *feed.Service
 
 	archiveBucket *archive.Bucket
 
@@ -258,6 +261,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelDebug),
 	}
+	// Shutdown waits for requests to end, and a feed stream never does
+	// by itself: tell the streams to end.
+	a.srv.RegisterOnShutdown(a.API.CloseStreams)
 	return a, nil
 }
 
@@ -334,8 +340,12 @@ func (a *App) open(ctx context.Context) error {
 			return a.closeParts(err)
 		}
 	}
+	a.Feed = feed.New(feed.Options{Log: reads, DurableHead: eng.DurableHead, Heads: a.Heads, Records: store, Logger: a.log.With("component", "feed")})
+	if err := a.registerFeedMetrics(); err != nil {
+		return a.closeParts(err)
+	}
 	hc := cfg.HTTP
-	hc.API = service{Engine: eng, rm: a.ReadModel}
+	hc.API = service{Engine: eng, rm: a.ReadModel, Service: a.Feed}
 	hc.Keys = cfg.Keys
 	if hc.Ready == nil {
 		hc.Ready = func() error {
@@ -437,6 +447,7 @@ func (a *App) Close(ctx context.Context) error {
 type service struct {
 	*engine.Engine
 	rm *readmodel.Projection
+	*feed.Service
 }
 
 var errNoReadModel = stockd.Errorf(stockd.CodeUnavailable, "the read model is not running")

@@ -26,6 +26,9 @@ func TestEveryRouteIsCovered(t *testing.T) {
 		"POST /v1/reservations", "GET /v1/reservations", "GET /v1/reservations/{id}",
 		"POST /v1/reservations/{id}/commit", "POST /v1/reservations/{id}/release", "POST /v1/reservations/{id}/extend",
 		"GET /v1/availability", "POST /v1/batch",
+		"GET /v1/feed", "GET /v1/subscriptions", "PUT /v1/subscriptions/{name}", "GET /v1/subscriptions/{name}",
+		"DELETE /v1/subscriptions/{name}", "GET /v1/subscriptions/{name}/events", "POST /v1/subscriptions/{name}/ack",
+		"POST /v1/subscriptions/{name}/reset",
 		"GET /openapi.json", "GET /metrics", "GET /healthz", "GET /readyz",
 	}
 	for _, r := range s.API.Routes() {

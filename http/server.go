@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/stockd/stockd"
@@ -56,6 +57,12 @@ type Config struct {
 	// RequestTimeout bounds how long a request waits for the service.
 	// Default 10 s.
 	RequestTimeout time.Duration
+	// StreamKeepAlive is how often an idle feed stream sends a comment
+	// line, so that proxies and clients see it alive. Default 15 s.
+	StreamKeepAlive time.Duration
+	// StreamWriteTimeout bounds each write of a feed stream (the
+	// server's WriteTimeout would end the stream). Default 30 s.
+	StreamWriteTimeout time.Duration
 	// AllowedHosts, when not empty, are the only Host headers served
 	// (host names, with or without a port): a guard against DNS
 	// rebinding. Others get 421.
@@ -83,6 +90,12 @@ func (c *Config) setDefaults() {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = 10 * time.Second
 	}
+	if c.StreamKeepAlive <= 0 {
+		c.StreamKeepAlive = 15 * time.Second
+	}
+	if c.StreamWriteTimeout <= 0 {
+		c.StreamWriteTimeout = 30 * time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -95,13 +108,23 @@ type Server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	routes []string
+	// closing is cancelled by CloseStreams, which ends the feed's
+	// streams.
+	closing      context.Context
+	closeStreams context.CancelFunc
+	streams      atomic.Int64 // open feed streams
 }
 
 // NewServer returns the API over cfg.API.
 func NewServer(cfg Config) *Server {
 	cfg.setDefaults()
 	s := &Server{cfg: cfg, api: cfg.API, log: cfg.Logger, mux: http.NewServeMux()}
+	s.closing, s.closeStreams = context.WithCancel(context.Background())
 	for _, h := range api.Operations {
+		if h == api.Handler(api.GetFeed) {
+			s.routeFeed(h) // pages, and Server-Sent Events
+			continue
+		}
 		s.route(h)
 	}
 	s.handle(api.Batch.Pattern(), s.keyed(s.postBatch))
@@ -183,13 +206,19 @@ type action func(ctx context.Context, w http.ResponseWriter, r *http.Request) (i
 // route serves one declared operation: its key must carry the operation's
 // scope.
 func (s *Server) route(h api.Handler) {
+	s.handle(h.Op().Pattern(), s.invoke(h))
+}
+
+// invoke is the action of a declared operation: its key must carry the
+// operation's scope.
+func (s *Server) invoke(h api.Handler) action {
 	op := h.Op()
-	s.handle(op.Pattern(), s.keyed(func(ctx context.Context, key Key, w http.ResponseWriter, r *http.Request) (int, []byte, error) {
+	return s.keyed(func(ctx context.Context, key Key, w http.ResponseWriter, r *http.Request) (int, []byte, error) {
 		if err := key.authorize(op.Scope); err != nil {
 			return 0, nil, err
 		}
 		return h.Invoke(ctx, s.api, func(req any) error { return s.bind(w, r, op, req) })
-	}))
+	})
 }
 
 // keyedAction is an action that runs on behalf of an authenticated key.
@@ -243,13 +272,18 @@ func bearerToken(h string) (string, bool) {
 // handle registers a route whose action runs with the request timeout.
 func (s *Server) handle(pattern string, a action) {
 	s.routes = append(s.routes, pattern)
-	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	s.mux.HandleFunc(pattern, s.timed(pattern, a))
+}
+
+// timed serves an action with the request timeout.
+func (s *Server) timed(pattern string, a action) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
 		defer cancel()
 		r = r.WithContext(ctx)
 		s.answer(w, r, pattern, start, func(ctx context.Context) (int, []byte, error) { return a(ctx, w, r) })
-	})
+	}
 }
 
 // answer runs fn and writes its answer or problem, then counts and logs it

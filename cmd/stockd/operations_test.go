@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/api"
 	"github.com/stockd/stockd/e2e"
 )
@@ -34,6 +35,15 @@ var cliOperations = map[string][]string{
 	"extendReservation":  {"extend", "cart-4", "--ttl", "20m"},
 	"getAvailability":    {"availability", "A", "B"},
 	"postBatch":          {"import", "--location", "w1", "DELIVERY"},
+
+	"getFeed":               {"feed", "--limit", "5"},
+	"listSubscriptions":     {"subscription", "list"},
+	"putSubscription":       {"subscription", "create", "bi", "--from", "now"},
+	"getSubscription":       {"subscription", "show", "erp"},
+	"deleteSubscription":    {"subscription", "delete", "old"},
+	"getSubscriptionEvents": {"subscription", "events", "erp"},
+	"ackSubscription":       {"subscription", "ack", "erp", stockd.FeedCursor(make([]uint64, 8)).String()},
+	"resetSubscription":     {"subscription", "reset", "erp", "--to", "beginning"},
 }
 
 // TestEveryOperationHasACommand keeps the CLI in step with the operation
@@ -54,6 +64,8 @@ func TestEveryOperationHasACommand(t *testing.T) {
 		{"reserve", "--id", "cart-1", "--customer", "c-9", "A=1"},
 		{"reserve", "--id", "cart-3", "A=1"},
 		{"reserve", "--id", "cart-4", "A=1"},
+		{"subscription", "create", "erp", "--from", "beginning"},
+		{"subscription", "create", "old", "--from", "now"},
 	} {
 		if code, _, errOut := run(t, s, args...); code != 0 {
 			t.Fatalf("seed %v: exit %d: %s", args, code, errOut)
