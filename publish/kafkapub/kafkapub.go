@@ -7,8 +7,8 @@
 // bookkeeping of a reservation spanning partitions) is keyed by its stockd
 // partition, "p3", which keeps those of one stockd partition in order among
 // themselves. The value is the event as the API shows it (publish.JSON),
-// with its partition and position; the headers stockd-event-id ("3-1042")
-// and stockd-event-type name it; the record's timestamp is the event's.
+// with its partition and position (and its time); the headers
+// stockd-event-id ("3-1042") and stockd-event-type name it.
 //
 // The producer is idempotent (kgo's default, kept on): the broker drops the
 // repeats of the client's own retries, so a network hiccup adds no
@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -57,8 +58,8 @@ type Options struct {
 	// and replication, if it does not exist; a cluster that refuses (no
 	// permission) must have it made beforehand, or allow auto-creation.
 	Topic string
-	// Timeout bounds one Publish. Records not yet sent when it passes are
-	// failed; records already sent are waited for by the client, which
+	// Timeout bounds one Publish. Records not yet sent when it passes (or
+	// when the Runner stops) are failed; records already sent are waited for by the client, which
 	// cannot know whether the broker took them (idempotence forbids
 	// failing them), while Publish returns an error at once. Default 30 s.
 	Timeout time.Duration
@@ -74,6 +75,9 @@ type Sink struct {
 	opts   Options
 	cl     *kgo.Client
 	topicd atomic.Bool // the topic was created or seen to exist
+
+	mu    sync.Mutex
+	parts map[int]*partitionState
 }
 
 // New makes the client. Brokers need not be up: the client connects when
@@ -97,13 +101,12 @@ func New(opts Options) (*Sink, error) {
 		kgo.DefaultProduceTopic(opts.Topic),
 		// Every stockd event is kept: wait for all in-sync replicas.
 		kgo.RequiredAcks(kgo.AllISRAcks()),
-		kgo.RecordDeliveryTimeout(opts.Timeout),
 	}
 	cl, err := kgo.NewClient(append(kopts, opts.Kafka...)...)
 	if err != nil {
 		return nil, fmt.Errorf("kafkapub: %w", err)
 	}
-	return &Sink{opts: opts, cl: cl}, nil
+	return &Sink{opts: opts, cl: cl, parts: map[int]*partitionState{}}, nil
 }
 
 // Topic returns the topic produced to.
@@ -130,10 +133,13 @@ func Record(e stockd.Event) (*kgo.Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafkapub: encoding event %s: %w", e.ID(), err)
 	}
+	// The timestamp is left to the client (the time of producing): an
+	// event's own time is in the body, and old events published late (a
+	// new publisher catching up) must not look expired to the topic's
+	// time-based retention.
 	return &kgo.Record{
-		Key:       Key(e),
-		Value:     body,
-		Timestamp: e.Time,
+		Key:   Key(e),
+		Value: body,
 		Headers: []kgo.RecordHeader{
 			{Key: HeaderID, Value: []byte(e.ID())},
 			{Key: HeaderType, Value: []byte(e.Type().String())},
@@ -143,41 +149,101 @@ func Record(e stockd.Event) (*kgo.Record, error) {
 
 // Publish produces events, all of partition p, and returns once the brokers
 // have acknowledged every one of them.
+//
+// An attempt that ends (timeout, cancellation) before every record is
+// answered leaves the records already sent with the client: idempotence
+// forbids failing them, as the broker may have written them. The next
+// Publish of the partition first waits for those answers, within its own
+// timeout, and then produces only the events not yet acknowledged. So a
+// broker outage does not pile up copies of the same batch in the client, to
+// land as repeats once the broker is back.
 func (s *Sink) Publish(ctx context.Context, p int, events []stockd.Event) error {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
+	st := s.partition(p)
+	// Calls for one partition never overlap (publish.Sink), so st is ours.
+	if err := st.wait(ctx); err != nil {
+		return fmt.Errorf("kafkapub: partition %d: records of an earlier attempt still unanswered: %w", p, err)
+	}
 	s.ensureTopic(ctx)
-	records := make([]*kgo.Record, len(events))
-	for i, e := range events {
+	acked := make(map[string]bool, len(st.acked))
+	var records []*kgo.Record
+	for _, e := range events {
+		if st.acked[e.ID()] {
+			acked[e.ID()] = true // stored by an earlier attempt
+			continue
+		}
 		r, err := Record(e)
 		if err != nil {
 			return err
 		}
-		records[i] = r
+		records = append(records, r)
 	}
-	// Like ProduceSync, but the wait ends with ctx: records already sent
-	// stay with the client until the broker answers, and Publish must not
-	// hold up the Runner's Close for them.
-	type result struct {
-		r   *kgo.Record
-		err error
-	}
-	done := make(chan result, len(records))
+	st.acked, st.failed = acked, nil
+	st.results = make(chan result, len(records))
+	st.outstanding = len(records)
 	for _, r := range records {
-		s.cl.Produce(ctx, r, func(r *kgo.Record, err error) { done <- result{r, err} })
+		s.cl.Produce(ctx, r, func(r *kgo.Record, err error) { st.results <- result{r, err} })
 	}
-	var first error
-	for range records {
+	if err := st.wait(ctx); err != nil {
+		return fmt.Errorf("kafkapub: waiting for acknowledgements of partition %d: %w", p, err)
+	}
+	if st.failed != nil {
+		err := st.failed
+		st.failed = nil
+		return err
+	}
+	st.acked = nil
+	return nil
+}
+
+type result struct {
+	r   *kgo.Record
+	err error
+}
+
+// partitionState is what one partition's attempts leave for the next.
+type partitionState struct {
+	results     chan result // answers of the last attempt
+	outstanding int         // records of the last attempt not answered yet
+	acked       map[string]bool
+	failed      error // the first failure of the last attempt
+}
+
+func (s *Sink) partition(p int) *partitionState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.parts[p]
+	if !ok {
+		st = &partitionState{}
+		s.parts[p] = st
+	}
+	return st
+}
+
+// wait collects the answers of the last attempt until none is outstanding
+// or ctx ends.
+func (st *partitionState) wait(ctx context.Context) error {
+	for st.outstanding > 0 {
 		select {
-		case res := <-done:
-			if res.err != nil && first == nil {
-				first = fmt.Errorf("kafkapub: event %s not acknowledged: %w", header(res.r, HeaderID), res.err)
+		case res := <-st.results:
+			st.outstanding--
+			id := header(res.r, HeaderID)
+			if res.err != nil {
+				if st.failed == nil {
+					st.failed = fmt.Errorf("kafkapub: event %s not acknowledged: %w", id, res.err)
+				}
+				continue
 			}
+			if st.acked == nil {
+				st.acked = map[string]bool{}
+			}
+			st.acked[id] = true
 		case <-ctx.Done():
-			return fmt.Errorf("kafkapub: waiting for acknowledgements of partition %d: %w", p, ctx.Err())
+			return ctx.Err()
 		}
 	}
-	return first
+	return nil
 }
 
 func header(r *kgo.Record, key string) string {
