@@ -101,6 +101,9 @@ func New(opts Options) (*Sink, error) {
 		kgo.DefaultProduceTopic(opts.Topic),
 		// Every stockd event is kept: wait for all in-sync replicas.
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		// Publish waits for its whole batch at once: waiting for more
+		// records to come would only add the linger to every batch.
+		kgo.ProducerLinger(0),
 	}
 	cl, err := kgo.NewClient(append(kopts, opts.Kafka...)...)
 	if err != nil {
