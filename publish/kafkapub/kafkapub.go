@@ -168,7 +168,9 @@ func (s *Sink) Publish(ctx context.Context, p int, events []stockd.Event) error 
 	if err := st.wait(ctx); err != nil {
 		return fmt.Errorf("kafkapub: partition %d: records of an earlier attempt still unanswered: %w", p, err)
 	}
-	s.ensureTopic(ctx)
+	if err := s.ensureTopic(ctx); err != nil {
+		return err
+	}
 	acked := make(map[string]bool, len(st.acked))
 	var records []*kgo.Record
 	for _, e := range events {
@@ -260,10 +262,12 @@ func header(r *kgo.Record, key string) string {
 
 // ensureTopic asks the cluster once to create the topic, with its default
 // partitions and replication; a topic that exists is fine, and any other
-// answer is logged and left to the produce requests to report.
-func (s *Sink) ensureTopic(ctx context.Context) {
+// answer is logged and left to the produce requests to report. A cluster
+// that cannot be reached is an error: producing to a topic that may not
+// exist would only wait for it.
+func (s *Sink) ensureTopic(ctx context.Context) error {
 	if s.topicd.Load() {
-		return
+		return nil
 	}
 	req := kmsg.NewPtrCreateTopicsRequest()
 	t := kmsg.NewCreateTopicsRequestTopic()
@@ -274,11 +278,11 @@ func (s *Sink) ensureTopic(ctx context.Context) {
 	req.TimeoutMillis = int32(min(s.opts.Timeout, 10*time.Second).Milliseconds())
 	resp, err := req.RequestWith(ctx, s.cl)
 	if err != nil {
-		return // the cluster is not reachable: produce will say so, and we try again
+		return fmt.Errorf("kafkapub: asking the cluster to create topic %s: %w", s.opts.Topic, err)
 	}
 	s.topicd.Store(true)
 	if len(resp.Topics) != 1 {
-		return
+		return nil
 	}
 	err = kerr.ErrorForCode(resp.Topics[0].ErrorCode)
 	switch {
@@ -288,4 +292,5 @@ func (s *Sink) ensureTopic(ctx context.Context) {
 	default:
 		s.opts.Logger.Warn("kafka: could not create the topic; it must exist, or the cluster must create topics on first use", "topic", s.opts.Topic, "err", err)
 	}
+	return nil
 }

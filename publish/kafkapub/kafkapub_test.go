@@ -433,3 +433,26 @@ func TestAnAppClosedMidStreamAndStartedAgainLosesNothing(t *testing.T) {
 	}
 	t.Logf("closed %d events behind; %d records, %d repeats", lagAtClose, len(records), repeats)
 }
+
+// TestStockdServesWithTheClusterDownAndPublishesWhenItComes starts stockd
+// producing to a Kafka cluster that is not running: it opens and takes
+// commands all the same, and publishes everything once the cluster starts.
+func TestStockdServesWithTheClusterDownAndPublishesWhenItComes(t *testing.T) {
+	c := runKafka(t, "", 0)
+	brokers, port := c.ListenAddrs(), portOf(t, c)
+	c.Close()
+	srv := kafkaApp(t, "", brokers, 0)
+	ctx := context.Background()
+	e2e.ConfigureLocations(t, srv.Client, "w1")
+	for i := range 50 {
+		if _, _, err := srv.Client.Receive(ctx, stockd.ReceiveStock{ID: fmt.Sprintf("r-%d", i), SKU: fmt.Sprintf("sku-%d", i%7), Location: "w1", Quantity: 1}); err != nil {
+			t.Fatalf("receive with the cluster down: %v", err)
+		}
+	}
+	if lag := srv.Publishers[0].Lag(); lag == 0 {
+		t.Fatal("published with no cluster")
+	}
+	c = runKafka(t, "", port)
+	waitCaughtUp(t, srv.Publishers[0])
+	checkTopic(t, srv.Log, srv.Engine.DurableHead, consumed(t, c, kafkapub.DefaultTopic))
+}

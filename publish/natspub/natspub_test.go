@@ -372,3 +372,28 @@ func TestTheLocalServer(t *testing.T) {
 	}
 	checkStream(t, srv.Log, srv.Engine.DurableHead, prefix, stored(t, url, stream))
 }
+
+// TestStockdServesWithTheServerDownAndPublishesWhenItComes starts stockd
+// publishing to a NATS server that is not running: it opens and takes
+// commands all the same, and publishes everything once the server starts.
+func TestStockdServesWithTheServerDownAndPublishesWhenItComes(t *testing.T) {
+	dir := t.TempDir()
+	ns := runNATS(t, dir, -1)
+	url, port := ns.ClientURL(), portOf(ns)
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	srv := natsApp(t, "", url, 0)
+	ctx := context.Background()
+	e2e.ConfigureLocations(t, srv.Client, "w1")
+	for i := range 50 {
+		if _, _, err := srv.Client.Receive(ctx, stockd.ReceiveStock{ID: fmt.Sprintf("r-%d", i), SKU: fmt.Sprintf("sku-%d", i%7), Location: "w1", Quantity: 1}); err != nil {
+			t.Fatalf("receive with the NATS server down: %v", err)
+		}
+	}
+	if lag := srv.Publishers[0].Lag(); lag == 0 {
+		t.Fatal("published with no server")
+	}
+	runNATS(t, dir, port)
+	waitCaughtUp(t, srv.Publishers[0])
+	checkStream(t, srv.Log, srv.Engine.DurableHead, natspub.DefaultSubjectPrefix, stored(t, url, natspub.DefaultStream))
+}
