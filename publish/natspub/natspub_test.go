@@ -320,6 +320,25 @@ func TestReservationsThroughTheAPIArriveOnTheirPartitionsSubject(t *testing.T) {
 		}
 	}
 	t.Logf("events of A: %v", types)
+
+	// The app's /metrics count what the publisher did.
+	mfs, err := srv.Metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var published float64
+	for _, mf := range mfs {
+		if mf.GetName() == "stockd_publisher_events_total" {
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == "nats" {
+					published = m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if int(published) != len(msgs) {
+		t.Fatalf("stockd_publisher_events_total{publisher=\"nats\"} = %v, %d messages in the stream", published, len(msgs))
+	}
 }
 
 // TestTheLocalServer publishes through a Runner to the NATS server named by
