@@ -28,6 +28,7 @@ import (
 	"github.com/stockd/stockd/internal/notify"
 	"github.com/stockd/stockd/metrics"
 	"github.com/stockd/stockd/pebble"
+	"github.com/stockd/stockd/publish"
 	"github.com/stockd/stockd/readmodel"
 )
 
@@ -94,6 +95,9 @@ type Config struct {
 	// ArchiveEvery is how often the archiver looks for events to move.
 	// Default 1 minute.
 	ArchiveEvery time.Duration
+	// Publish names the brokers every event is published to; none by
+	// default.
+	Publish PublishConfig
 	// Metrics configures the metrics (build labels); their Logger is the
 	// App's.
 	Metrics metrics.Options
@@ -207,7 +211,12 @@ type App struct {
 	Heads *notify.Hub
 	// Feed serves the change feed and its subscriptions.
 	Feed *feed.Service
+	// Publishers are the Runners of the brokers configured, and
+	// PublishMetrics counts what every publisher does.
+	Publishers     []*publish.Runner
+	PublishMetrics *publish.Metrics
 
+	publishers    []publisher
 	archiveBucket *archive.Bucket
 
 	cfg       Config
@@ -332,6 +341,9 @@ func (a *App) open(ctx context.Context) error {
 	if err := a.startArchive(); err != nil {
 		return a.closeParts(err)
 	}
+	if err := a.startPublishers(ctx); err != nil {
+		return a.closeParts(err)
+	}
 	if err := m.RegisterEngine(eng); err != nil {
 		return a.closeParts(err)
 	}
@@ -374,6 +386,7 @@ func (a *App) open(ctx context.Context) error {
 
 // closeParts closes what open opened, after a failure, and returns err.
 func (a *App) closeParts(err error) error {
+	a.closePublishers()
 	a.closeArchive()
 	if a.ReadModel != nil {
 		a.ReadModel.Close()
@@ -420,8 +433,8 @@ func (a *App) Run(ctx context.Context, shutdownTimeout time.Duration) error {
 var ErrFatal = errors.New("storage failure")
 
 // Close stops taking connections, finishes requests in flight within ctx,
-// then closes the read model, the engine (which writes snapshots) and the
-// store. It may be called more than once.
+// then closes the publishers, the read model, the engine (which writes
+// snapshots) and the store. It may be called more than once.
 func (a *App) Close(ctx context.Context) error {
 	a.closeOnce.Do(func() {
 		var errs []error
@@ -432,7 +445,7 @@ func (a *App) Close(ctx context.Context) error {
 			close(a.stopGuard)
 			<-a.guardDone
 		}
-		errs = append(errs, a.closeArchive())
+		errs = append(errs, a.closePublishers(), a.closeArchive())
 		if a.ReadModel != nil {
 			a.ReadModel.Close()
 		}

@@ -9,6 +9,7 @@ import (
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/archive"
 	"github.com/stockd/stockd/pebble"
+	"github.com/stockd/stockd/publish"
 	"github.com/stockd/stockd/readmodel"
 )
 
@@ -73,6 +74,9 @@ func (a *App) startArchive() error {
 	var consumers []string
 	if a.ReadModel != nil {
 		consumers = append(consumers, readmodel.DefaultName)
+	}
+	for _, name := range a.cfg.Publish.publisherNames() {
+		consumers = append(consumers, publish.Consumer(name))
 	}
 	m := archive.NewMetrics()
 	if err := a.Metrics.Register(m); err != nil {

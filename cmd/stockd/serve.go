@@ -19,6 +19,8 @@ import (
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/http"
 	"github.com/stockd/stockd/pebble"
+	"github.com/stockd/stockd/publish/kafkapub"
+	"github.com/stockd/stockd/publish/natspub"
 )
 
 func init() {
@@ -41,6 +43,8 @@ type serveConfig struct {
 	readTimeout, maxQueueWait       time.Duration
 	snapshotEvery                   uint64
 	minFree                         byteSize
+	// Publishers (docs/publishers.md).
+	nats, natsStream, kafka, kafkaTopic string
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -73,6 +77,10 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.DurationVar(&c.archiveAfter, "archive-after", 720*time.Hour, "age after which events behind the latest snapshot and every consumer move to --archive (history and as_of still read them, more slowly); 720h keeps a month of history, more than any hold, retention or replay window, on the fast disk; 0 turns archiving off")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go's pprof profiles on this address (keep it private)")
+	fs.StringVar(&c.nats, "nats", "", "NATS server URL (nats://host:4222, several separated by commas): publish every event to JetStream, stream --nats-stream, subject stockd.events.<partition>")
+	fs.StringVar(&c.natsStream, "nats-stream", natspub.DefaultStream, "JetStream stream the events of --nats go to, created (or given the subjects stockd.events.*) if needed")
+	fs.StringVar(&c.kafka, "kafka", "", "comma-separated Kafka seed brokers (host:9092): publish every event to --kafka-topic, keyed by SKU")
+	fs.StringVar(&c.kafkaTopic, "kafka-topic", kafkapub.DefaultTopic, "Kafka topic the events of --kafka go to; created with the cluster's defaults if missing and allowed")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.Usage = func() {
@@ -164,6 +172,7 @@ func (c *serveConfig) appConfig(log *slog.Logger) (app.Config, error) {
 		Logger: log,
 	}
 	cfg.ArchiveURL, cfg.ArchiveAfter = c.archive, c.archiveAfter
+	cfg.Publish = app.PublishConfig{NATS: c.nats, NATSStream: c.natsStream, Kafka: splitList(c.kafka), KafkaTopic: c.kafkaTopic}
 	if c.keys != "" {
 		keys, err := app.LoadKeys(c.keys)
 		if err != nil {

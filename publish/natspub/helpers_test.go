@@ -1,0 +1,257 @@
+package natspub_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/e2e"
+	"github.com/stockd/stockd/publish"
+	"github.com/stockd/stockd/publish/natspub"
+)
+
+// runNATS starts an in-process nats-server with JetStream keeping its data
+// in dir, on port (-1: a free one). It is shut down when the test ends, or
+// earlier by the caller.
+func runNATS(t testing.TB, dir string, port int) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatalf("nats-server: %v", err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start within 10 s")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
+}
+
+func portOf(s *server.Server) int { return s.Addr().(*net.TCPAddr).Port }
+
+// quiet drops logs: the tests' own failures say what went wrong.
+var quiet = slog.New(slog.DiscardHandler)
+
+// newSink makes a Sink for the test, closed when it ends.
+func newSink(t testing.TB, opts natspub.Options) *natspub.Sink {
+	t.Helper()
+	if opts.NATS == nil {
+		// Reconnect quickly, so that tests of outages are short.
+		opts.NATS = []nats.Option{nats.ReconnectWait(20 * time.Millisecond)}
+	}
+	if opts.Logger == nil {
+		opts.Logger = quiet
+	}
+	s, err := natspub.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// message is a message of the stream as a receiver reads it.
+type message struct {
+	subject  string
+	msgID    string
+	typ      string
+	data     []byte
+	event    eventBody
+	sequence uint64
+}
+
+type eventBody struct {
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	SKU       string          `json:"sku"`
+	Version   uint64          `json:"version"`
+	Partition int             `json:"partition"`
+	Position  uint64          `json:"position"`
+	Data      json.RawMessage `json:"data"`
+}
+
+// stored returns every message of the stream, in the order it stored them.
+func stored(t testing.TB, url, stream string) []message {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []message
+	if info.State.Msgs == 0 {
+		return out
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := st.GetMsg(ctx, seq)
+		if err != nil {
+			t.Fatalf("message %d of stream %s: %v", seq, stream, err)
+		}
+		msg := message{subject: m.Subject, msgID: m.Header.Get(jetstream.MsgIDHeader), typ: m.Header.Get(natspub.HeaderType), data: m.Data, sequence: seq}
+		if err := json.Unmarshal(m.Data, &msg.event); err != nil {
+			t.Fatalf("message %d: %v: %s", seq, err, m.Data)
+		}
+		out = append(out, msg)
+	}
+	return out
+}
+
+// checkStream checks that msgs hold every event of every partition up to
+// its durable head that is sent downstream, exactly once, in position order
+// per partition, on the partition's subject, with its id in Nats-Msg-Id and
+// the body the API shows.
+func checkStream(t testing.TB, lg stockd.Log, head func(p int) uint64, prefix string, msgs []message) {
+	t.Helper()
+	byPartition := map[int][]message{}
+	for _, m := range msgs {
+		byPartition[m.event.Partition] = append(byPartition[m.event.Partition], m)
+	}
+	total := 0
+	for p := range lg.Partitions() {
+		h := head(p)
+		events, err := lg.ReadPartition(context.Background(), p, 0, int(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want []stockd.Event
+		for _, e := range events {
+			if publish.Downstream(e) {
+				want = append(want, e)
+			}
+		}
+		got := byPartition[p]
+		if len(got) != len(want) {
+			t.Fatalf("partition %d: %d messages in the stream, %d events up to the durable head %d", p, len(got), len(want), h)
+		}
+		subject := fmt.Sprintf("%s.%d", prefix, p)
+		for i, e := range want {
+			m := got[i]
+			if m.event.Position != e.Position || m.msgID != e.ID() || m.event.ID != e.ID() {
+				t.Fatalf("partition %d: message %d is event %s (Nats-Msg-Id %s), want %s: missing, repeated or out of order", p, i, m.event.ID, m.msgID, e.ID())
+			}
+			if m.subject != subject || m.typ != e.Type().String() {
+				t.Fatalf("event %s: subject %s type header %q, want %s and %s", e.ID(), m.subject, m.typ, subject, e.Type())
+			}
+			body, err := publish.JSON(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(body) != string(m.data) {
+				t.Fatalf("event %s: body %s, want %s", e.ID(), m.data, body)
+			}
+		}
+		total += len(want)
+	}
+	if total != len(msgs) {
+		t.Fatalf("the stream holds %d messages, the log %d events", len(msgs), total)
+	}
+}
+
+// writer receives stock through srv's engine, one SKU of many after another,
+// until stopped.
+type writer struct {
+	n    atomic.Int64
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+func startWriter(t testing.TB, srv *e2e.Server, prefix string, callers int) *writer {
+	w := &writer{stop: make(chan struct{})}
+	var next atomic.Int64
+	for range callers {
+		w.done.Add(1)
+		go func() {
+			defer w.done.Done()
+			for {
+				select {
+				case <-w.stop:
+					return
+				default:
+				}
+				i := next.Add(1)
+				_, _, err := srv.Engine.Receive(context.Background(), stockd.ReceiveStock{
+					ID: fmt.Sprintf("%s-%d", prefix, i), SKU: fmt.Sprintf("sku-%d", i%53), Location: "w1", Quantity: 1,
+				})
+				if err != nil {
+					t.Errorf("receive %d: %v", i, err)
+					return
+				}
+				w.n.Add(1)
+			}
+		}()
+	}
+	return w
+}
+
+// waitFor waits until n events were written.
+func (w *writer) waitFor(t testing.TB, n int64) {
+	t.Helper()
+	eventually(t, 30*time.Second, func() bool { return w.n.Load() >= n }, "the writer wrote %d events", n)
+}
+
+func (w *writer) Stop() {
+	close(w.stop)
+	w.done.Wait()
+}
+
+// eventually polls cond until it holds, failing the test after d.
+func eventually(t testing.TB, d time.Duration, cond func() bool, format string, args ...any) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited %v for: "+format, append([]any{d}, args...)...)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitCaughtUp waits until r has published and checkpointed every durable
+// event.
+func waitCaughtUp(t testing.TB, r *publish.Runner) {
+	t.Helper()
+	eventually(t, 60*time.Second, func() bool { return r.Lag() == 0 }, "publisher %s to catch up (lag %d)", r.Name(), r.Lag())
+}
+
+// countingSink passes Publish on and counts failures.
+type countingSink struct {
+	publish.Sink
+	failures atomic.Int64
+	calls    atomic.Int64
+}
+
+func (s *countingSink) Publish(ctx context.Context, p int, events []stockd.Event) error {
+	s.calls.Add(1)
+	err := s.Sink.Publish(ctx, p, events)
+	if err != nil {
+		s.failures.Add(1)
+	}
+	return err
+}
