@@ -26,6 +26,7 @@ type Reads interface {
 type API interface {
 	Service
 	Reads
+	Webhooks
 }
 
 // Availability is the answer to a question about many SKUs.

@@ -27,7 +27,9 @@ import (
 	"github.com/stockd/stockd/internal/notify"
 	"github.com/stockd/stockd/metrics"
 	"github.com/stockd/stockd/pebble"
+	"github.com/stockd/stockd/publish"
 	"github.com/stockd/stockd/readmodel"
+	"github.com/stockd/stockd/webhook"
 )
 
 // Config is everything an App can be told. The zero value, with Data set,
@@ -96,6 +98,9 @@ type Config struct {
 	// Metrics configures the metrics (build labels); their Logger is the
 	// App's.
 	Metrics metrics.Options
+	// Webhooks configures webhook delivery (timeouts, retry budget,
+	// limits, AllowPrivate); the store, log and metrics are the App's.
+	Webhooks webhook.Options
 	// Logger receives the logs of every part. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -204,6 +209,11 @@ type App struct {
 	// the log (feed streams, publishers) waits for new events without
 	// polling.
 	Heads *notify.Hub
+	// Publishers counts what every publisher's Runner does (events,
+	// errors, lag), webhooks included.
+	Publishers *publish.Metrics
+	// Webhooks runs the webhook endpoints.
+	Webhooks *webhook.Manager
 
 	archiveBucket *archive.Bucket
 
@@ -334,8 +344,11 @@ func (a *App) open(ctx context.Context) error {
 			return a.closeParts(err)
 		}
 	}
+	if err := a.openWebhooks(ctx); err != nil {
+		return a.closeParts(err)
+	}
 	hc := cfg.HTTP
-	hc.API = service{Engine: eng, rm: a.ReadModel}
+	hc.API = service{Engine: eng, rm: a.ReadModel, Webhooks: a.Webhooks}
 	hc.Keys = cfg.Keys
 	if hc.Ready == nil {
 		hc.Ready = func() error {
@@ -364,6 +377,9 @@ func (a *App) open(ctx context.Context) error {
 
 // closeParts closes what open opened, after a failure, and returns err.
 func (a *App) closeParts(err error) error {
+	if a.Webhooks != nil {
+		a.Webhooks.Close()
+	}
 	a.closeArchive()
 	if a.ReadModel != nil {
 		a.ReadModel.Close()
@@ -422,6 +438,7 @@ func (a *App) Close(ctx context.Context) error {
 			close(a.stopGuard)
 			<-a.guardDone
 		}
+		a.Webhooks.Close()
 		errs = append(errs, a.closeArchive())
 		if a.ReadModel != nil {
 			a.ReadModel.Close()
@@ -437,6 +454,7 @@ func (a *App) Close(ctx context.Context) error {
 type service struct {
 	*engine.Engine
 	rm *readmodel.Projection
+	stockd.Webhooks
 }
 
 var errNoReadModel = stockd.Errorf(stockd.CodeUnavailable, "the read model is not running")
@@ -460,4 +478,28 @@ func (s service) SKUs(_ context.Context, q stockd.SKUListQuery) (stockd.SKUPage,
 		return stockd.SKUPage{}, errNoReadModel
 	}
 	return s.rm.SKUs(q)
+}
+
+// openWebhooks starts the webhook endpoints, with the publishers' metrics.
+func (a *App) openWebhooks(ctx context.Context) error {
+	a.Publishers = publish.NewMetrics()
+	if err := a.Metrics.Register(a.Publishers); err != nil {
+		return err
+	}
+	wm := webhook.NewMetrics()
+	if err := a.Metrics.Register(wm); err != nil {
+		return err
+	}
+	o := a.cfg.Webhooks
+	o.Store, o.Log, o.DurableHead, o.Heads = a.Store, a.Log, a.Engine.DurableHead, a.Heads
+	o.Publishers, o.Metrics = a.Publishers, wm
+	if o.Logger == nil {
+		o.Logger = a.log
+	}
+	wh, err := webhook.Open(ctx, o)
+	if err != nil {
+		return err
+	}
+	a.Webhooks = wh
+	return nil
 }
