@@ -43,7 +43,8 @@ type ReplayRequest struct {
 }
 
 // The webhook operations. Every one needs the admin scope: an endpoint's
-// URL and secret decide where the whole log goes.
+// URL and secret decide where the whole log goes. Delete comes last, so that
+// tests walking the operations in order find the endpoint the others name.
 var (
 	PutWebhook = declare(&Endpoint[WebhookRequest, stockd.Webhook]{
 		Operation: Operation{Name: "putWebhook", Method: "PUT", Path: "/v1/webhooks/{name}", Scope: stockd.ScopeAdmin, Summary: "Create or change a webhook endpoint", Creates: true},
@@ -69,13 +70,6 @@ var (
 			return w, false, err
 		},
 	})
-	DeleteWebhook = declare(&Endpoint[WebhookNameRequest, stockd.Webhook]{
-		Operation: Operation{Name: "deleteWebhook", Method: "DELETE", Path: "/v1/webhooks/{name}", Scope: stockd.ScopeAdmin, Summary: "Delete a webhook endpoint"},
-		Call: func(ctx context.Context, s stockd.API, r *WebhookNameRequest) (stockd.Webhook, bool, error) {
-			w, err := s.DeleteWebhook(ctx, r.Name)
-			return w, false, err
-		},
-	})
 	WebhookDeadLetters = declare(&Endpoint[DeadLettersRequest, stockd.DeadLetterPage]{
 		Operation: Operation{Name: "listWebhookDeadLetters", Method: "GET", Path: "/v1/webhooks/{name}/dead-letters", Scope: stockd.ScopeAdmin, Summary: "List a webhook endpoint's dead letters"},
 		Call: func(ctx context.Context, s stockd.API, r *DeadLettersRequest) (stockd.DeadLetterPage, bool, error) {
@@ -92,6 +86,13 @@ var (
 		Call: func(ctx context.Context, s stockd.API, r *ReplayRequest) (stockd.DeadLetterReplay, bool, error) {
 			v, err := s.ReplayWebhookDeadLetters(ctx, stockd.ReplayDeadLetters{Name: r.Name, EventIDs: r.EventIDs})
 			return v, false, err
+		},
+	})
+	DeleteWebhook = declare(&Endpoint[WebhookNameRequest, stockd.Webhook]{
+		Operation: Operation{Name: "deleteWebhook", Method: "DELETE", Path: "/v1/webhooks/{name}", Scope: stockd.ScopeAdmin, Summary: "Delete a webhook endpoint"},
+		Call: func(ctx context.Context, s stockd.API, r *WebhookNameRequest) (stockd.Webhook, bool, error) {
+			w, err := s.DeleteWebhook(ctx, r.Name)
+			return w, false, err
 		},
 	})
 )

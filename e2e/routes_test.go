@@ -26,6 +26,8 @@ func TestEveryRouteIsCovered(t *testing.T) {
 		"POST /v1/reservations", "GET /v1/reservations", "GET /v1/reservations/{id}",
 		"POST /v1/reservations/{id}/commit", "POST /v1/reservations/{id}/release", "POST /v1/reservations/{id}/extend",
 		"GET /v1/availability", "POST /v1/batch",
+		"PUT /v1/webhooks/{name}", "GET /v1/webhooks", "GET /v1/webhooks/{name}", "DELETE /v1/webhooks/{name}",
+		"GET /v1/webhooks/{name}/dead-letters", "POST /v1/webhooks/{name}/dead-letters/replay",
 		"GET /openapi.json", "GET /metrics", "GET /healthz", "GET /readyz",
 	}
 	for _, r := range s.API.Routes() {
