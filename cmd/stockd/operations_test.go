@@ -34,6 +34,13 @@ var cliOperations = map[string][]string{
 	"extendReservation":  {"extend", "cart-4", "--ttl", "20m"},
 	"getAvailability":    {"availability", "A", "B"},
 	"postBatch":          {"import", "--location", "w1", "DELIVERY"},
+	// Webhooks, in declaration order: put first, delete last.
+	"putWebhook":               {"webhooks", "put", "shop", "https://hooks.invalid/stockd", "--secret", "s", "--type", "StockReceived"},
+	"listWebhooks":             {"webhooks", "list"},
+	"getWebhook":               {"webhooks", "show", "shop"},
+	"listWebhookDeadLetters":   {"webhooks", "dead-letters", "shop"},
+	"replayWebhookDeadLetters": {"webhooks", "replay", "shop"},
+	"deleteWebhook":            {"webhooks", "delete", "shop"},
 }
 
 // TestEveryOperationHasACommand keeps the CLI in step with the operation
