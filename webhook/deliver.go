@@ -216,23 +216,38 @@ func (ep *endpoint) deadLetter(ctx context.Context, ej api.EventJSON, body []byt
 			dl.Attempts += prev.Attempts
 			dl.FirstAttempt = prev.FirstAttempt
 		}
-	} else if ep.dead.Load() >= int64(ep.m.opts.MaxDeadLetters) {
+	} else if !ep.takePlace() {
 		return errDeadLettersFull
 	}
 	v, err := json.Marshal(dl)
+	if err == nil {
+		err = store.PutRecord(ctx, kind, ej.ID, v)
+	}
 	if err != nil {
+		if !ok {
+			ep.dead.Add(-1)
+		}
 		return err
-	}
-	if err := store.PutRecord(ctx, kind, ej.ID, v); err != nil {
-		return err
-	}
-	if !ok {
-		ep.dead.Add(1)
 	}
 	ep.counts.deadLettered.Add(1)
 	ep.m.log.Warn("webhook: event dead-lettered after its retry budget", "webhook", ep.cfg.Name, "event", ej.ID,
 		"attempts", dl.Attempts, "status", dl.LastStatus, "err", dl.LastError)
 	return nil
+}
+
+// takePlace counts one more dead letter if the list has room. The place is
+// taken before the record is written, so that partitions dead-lettering at
+// once cannot pass the bound.
+func (ep *endpoint) takePlace() bool {
+	for {
+		n := ep.dead.Load()
+		if n >= int64(ep.m.opts.MaxDeadLetters) {
+			return false
+		}
+		if ep.dead.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
 }
 
 // errorText is err's message, bounded.

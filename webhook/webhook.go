@@ -280,6 +280,9 @@ func (m *Manager) start(ctx context.Context, c config, dead *atomic.Int64) error
 	r, err := publish.Start(ctx, ep, publish.Options{
 		Name: publisher(c.Name), Log: m.opts.Log, Checkpoints: m.opts.Store, DurableHead: m.opts.DurableHead,
 		Heads: m.opts.Heads, Batch: m.opts.Batch, Skip: ep.skip, Metrics: m.opts.Publishers, Logger: m.log,
+		// A failure the Runner retries (the store, a full dead-letter
+		// list) waits as a failed delivery does.
+		MinBackoff: m.opts.MinBackoff, MaxBackoff: m.opts.MaxBackoff,
 	})
 	if err != nil {
 		return fmt.Errorf("webhook: starting %q: %w", c.Name, err)

@@ -240,6 +240,12 @@ func TestAReceiverFailingHalfTheTimeStillGetsEveryEventSigned(t *testing.T) {
 	if w, _ := srv.Client.GetWebhook(ctx, "half"); w.DeadLetters != 0 {
 		t.Fatalf("%d dead letters with a budget of 1000 attempts", w.DeadLetters)
 	}
+	if n := deliveries(t, srv, "half", webhook.OutcomeFailed); n != float64(failed) {
+		t.Fatalf("stockd_webhook_deliveries_total{outcome=failed} = %v, the receiver refused %d", n, failed)
+	}
+	if n, _ := metric(t, srv, "stockd_publisher_events_total", "publisher", "webhook/half"); n < 300 {
+		t.Fatalf("stockd_publisher_events_total{publisher=webhook/half} = %v, want every event", n)
+	}
 	t.Logf("%d events, %d failed deliveries retried", len(r.deliveries())-failed, failed)
 }
 
@@ -650,5 +656,73 @@ func TestTheSecretNeverAppearsInAnswersOrLogs(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), secret) {
 		t.Fatalf("a log line shows the secret:\n%s", logs.String())
+	}
+}
+
+// metric reads a gauge or counter of the server's by name and one label.
+func metric(t *testing.T, srv *e2e.Server, name, label, value string) (float64, bool) {
+	t.Helper()
+	mfs, err := srv.Metrics.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					if m.GetGauge() != nil {
+						return m.GetGauge().GetValue(), true
+					}
+					return m.GetCounter().GetValue(), true
+				}
+			}
+		}
+	}
+	return 0, false
+}
+
+func TestAFullDeadLetterListStopsTheEndpointWithoutDroppingEvents(t *testing.T) {
+	srv := start(t, func(o *webhook.Options) { o.Attempts, o.MaxDeadLetters = 2, 2 })
+	ctx := context.Background()
+	e2e.ConfigureLocations(t, srv.Engine, "w1")
+	r := newReceiver(t, "s")
+	r.setFail(func() int { return 500 })
+	if _, _, err := srv.Client.PutWebhook(ctx, stockd.PutWebhook{Name: "full", URL: r.srv.URL, Secret: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, srv, 0, 12)
+	eventually(t, "the list is full and the endpoint stalls", func() bool {
+		errs, _ := metric(t, srv, "stockd_publisher_errors_total", "publisher", "webhook/full")
+		w, err := srv.Client.GetWebhook(ctx, "full")
+		return err == nil && w.DeadLetters == 2 && w.Lag > 0 && errs > 0
+	})
+	if n, _ := metric(t, srv, "stockd_webhook_dead_letters", "webhook", "full"); n != 2 {
+		t.Fatalf("stockd_webhook_dead_letters = %v, want 2", n)
+	}
+	// The receiver recovers: every event not dead-lettered arrives.
+	r.setFail(nil)
+	eventually(t, "lag 0", func() bool {
+		w, err := srv.Client.GetWebhook(ctx, "full")
+		return err == nil && w.Lag == 0
+	})
+	page, err := srv.Client.WebhookDeadLetters(ctx, stockd.DeadLetterQuery{Name: "full"})
+	if err != nil || len(page.Items) != 2 {
+		t.Fatalf("dead letters %+v, %v", page, err)
+	}
+	dead := map[string]bool{page.Items[0].EventID: true, page.Items[1].EventID: true}
+	acked := map[string]bool{}
+	for _, d := range r.deliveries() {
+		if d.acked {
+			acked[d.id] = true
+		}
+	}
+	if len(acked)+len(dead) != 12 {
+		t.Fatalf("%d events acknowledged and %d dead-lettered of 12 receipts", len(acked), len(dead))
+	}
+	if lag, ok := metric(t, srv, "stockd_publisher_lag_events", "publisher", "webhook/full"); !ok || lag != 0 {
+		t.Fatalf("stockd_publisher_lag_events = %v (%v), want 0", lag, ok)
 	}
 }
