@@ -240,9 +240,52 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 		}
 		after = recs[len(recs)-1].Key
 	}
+	if err := m.retireOrphans(ctx); err != nil {
+		m.log.Warn("webhook: retiring the checkpoints of deleted endpoints failed; retried at the next start", "err", err)
+	}
 	go m.purger()
 	m.purge <- struct{}{}
 	return m, nil
+}
+
+// consumerLister is the store capability of listing every consumer with a
+// checkpoint (pebble has it).
+type consumerLister interface {
+	Consumers(ctx context.Context) ([]string, error)
+}
+
+// retireOrphans moves the checkpoints of endpoints that no longer exist (a
+// crash came between a delete and the retirement of its checkpoints) to the
+// end of time, where they hold back no archiving.
+func (m *Manager) retireOrphans(ctx context.Context) error {
+	cl, ok := m.opts.Store.(consumerLister)
+	if !ok {
+		return nil
+	}
+	consumers, err := cl.Consumers(ctx)
+	if err != nil {
+		return err
+	}
+	prefix := publish.Consumer(publisher(""))
+	for _, c := range consumers {
+		name, ok := strings.CutPrefix(c, prefix)
+		if !ok || m.endpoints[name] != nil {
+			continue
+		}
+		for p := range m.parts {
+			cp, err := m.opts.Store.Checkpoint(ctx, c, p)
+			if err != nil {
+				return err
+			}
+			if cp.Position == math.MaxUint64 {
+				continue
+			}
+			if err := m.opts.Store.SetCheckpoint(ctx, c, p, stockd.Checkpoint{Position: math.MaxUint64}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // countDeadLetters counts an endpoint's dead letters, up to the most it may

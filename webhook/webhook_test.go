@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -724,5 +725,37 @@ func TestAFullDeadLetterListStopsTheEndpointWithoutDroppingEvents(t *testing.T) 
 	}
 	if lag, ok := metric(t, srv, "stockd_publisher_lag_events", "publisher", "webhook/full"); !ok || lag != 0 {
 		t.Fatalf("stockd_publisher_lag_events = %v (%v), want 0", lag, ok)
+	}
+}
+
+func TestADeletedEndpointHoldsBackNoArchiving(t *testing.T) {
+	srv := start(t, nil)
+	ctx := context.Background()
+	r := newReceiver(t, "s")
+	if _, _, err := srv.Client.PutWebhook(ctx, stockd.PutWebhook{Name: "gone", URL: r.srv.URL, Secret: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Client.DeleteWebhook(ctx, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	// A crash between a delete and the retirement of its checkpoints
+	// leaves one behind: the next start retires it.
+	if err := srv.Store.SetCheckpoint(ctx, "publish/webhook/ghost", 1, stockd.Checkpoint{Position: 3}); err != nil {
+		t.Fatal(err)
+	}
+	srv = srv.Restart(t)
+	for _, name := range []string{"gone", "ghost"} {
+		for p := range srv.Engine.Partitions() {
+			cp, err := srv.Store.Checkpoint(ctx, "publish/webhook/"+name, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if name == "ghost" && p != 1 {
+				continue // it never had one there
+			}
+			if cp.Position != math.MaxUint64 {
+				t.Fatalf("the checkpoint of deleted endpoint %s in partition %d is %d: it holds back archiving", name, p, cp.Position)
+			}
+		}
 	}
 }
