@@ -29,9 +29,10 @@ func NewMetrics() *Metrics {
 }
 
 var (
-	publishedDesc = prometheus.NewDesc("stockd_publisher_events_total", "Events a publisher has delivered and checkpointed.", []string{"publisher"}, nil)
-	errorsDesc    = prometheus.NewDesc("stockd_publisher_errors_total", "Failed attempts of a publisher (reading the log, delivering, saving its checkpoint), each retried with backoff.", []string{"publisher"}, nil)
-	lagDesc       = prometheus.NewDesc("stockd_publisher_lag_events", "Durable events a publisher has not delivered yet, summed over partitions.", []string{"publisher"}, nil)
+	publishedDesc  = prometheus.NewDesc("stockd_publisher_events_total", "Events a publisher has delivered and checkpointed.", []string{"publisher"}, nil)
+	errorsDesc     = prometheus.NewDesc("stockd_publisher_errors_total", "Failed attempts of a publisher (reading the log, delivering, saving its checkpoint), each retried with backoff.", []string{"publisher"}, nil)
+	lagDesc        = prometheus.NewDesc("stockd_publisher_lag_events", "Durable events a publisher has not delivered yet, summed over partitions.", []string{"publisher"}, nil)
+	lagSecondsDesc = prometheus.NewDesc("stockd_publisher_lag_seconds", "How long the oldest durable event a publisher has not delivered yet has waited; 0 when caught up.", []string{"publisher"}, nil)
 )
 
 // add registers a Runner and returns its counters; a nil Metrics returns
@@ -65,6 +66,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	ch <- publishedDesc
 	ch <- errorsDesc
 	ch <- lagDesc
+	ch <- lagSecondsDesc
 }
 
 // Collect implements prometheus.Collector.
@@ -76,10 +78,13 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(errorsDesc, prometheus.CounterValue, float64(s.errors.Load()), name)
 	}
 	lags := map[string]uint64{}
+	ages := map[string]float64{}
 	for r := range m.runners {
 		lags[r.opts.Name] += r.Lag()
+		ages[r.opts.Name] = max(ages[r.opts.Name], r.LagSeconds())
 	}
 	for name, lag := range lags {
 		ch <- prometheus.MustNewConstMetric(lagDesc, prometheus.GaugeValue, float64(lag), name)
+		ch <- prometheus.MustNewConstMetric(lagSecondsDesc, prometheus.GaugeValue, ages[name], name)
 	}
 }

@@ -120,9 +120,13 @@ type Runner struct {
 	consumer string
 	log      *slog.Logger
 	pos      []atomic.Uint64 // checkpointed position per partition
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	stats    *stats
+	// oldest is, per partition, the time (Unix nanoseconds) of the oldest
+	// durable event not yet published, or 0 when the partition is caught
+	// up: what LagSeconds reports.
+	oldest []atomic.Int64
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	stats  *stats
 }
 
 // Start loads the Runner's checkpoints and starts one goroutine per
@@ -138,6 +142,7 @@ func Start(ctx context.Context, sink Sink, opts Options) (*Runner, error) {
 		consumer: Consumer(opts.Name),
 		log:      opts.Logger.With("publisher", opts.Name),
 		pos:      make([]atomic.Uint64, n),
+		oldest:   make([]atomic.Int64, n),
 	}
 	for p := range n {
 		c, err := opts.Checkpoints.Checkpoint(ctx, r.consumer, p)
@@ -186,6 +191,23 @@ func (r *Runner) Lag() uint64 {
 	return lag
 }
 
+// LagSeconds returns how long the oldest durable event not yet published has
+// been waiting, over every partition: 0 when the publisher is caught up. It is
+// measured from the event's time, so it includes the time the event took to
+// become durable.
+func (r *Runner) LagSeconds() float64 {
+	var oldest int64
+	for p := range r.oldest {
+		if t := r.oldest[p].Load(); t != 0 && (oldest == 0 || t < oldest) {
+			oldest = t
+		}
+	}
+	if oldest == 0 {
+		return 0
+	}
+	return max(0, time.Since(time.Unix(0, oldest)).Seconds())
+}
+
 // run feeds the Sink with partition p's events until ctx ends.
 func (r *Runner) run(ctx context.Context, p int) {
 	backoff := r.opts.MinBackoff
@@ -217,6 +239,7 @@ func (r *Runner) run(ctx context.Context, p int) {
 		}
 		head := r.opts.DurableHead(p)
 		if head <= at {
+			r.oldest[p].Store(0)
 			select {
 			case <-ctx.Done():
 				return
@@ -239,6 +262,9 @@ func (r *Runner) run(ctx context.Context, p int) {
 				return
 			}
 			continue
+		}
+		if r.oldest[p].Load() == 0 {
+			r.oldest[p].Store(events[0].Time.UnixNano())
 		}
 		last := events[len(events)-1].Position
 		send := events
@@ -265,6 +291,7 @@ func (r *Runner) run(ctx context.Context, p int) {
 			continue
 		}
 		r.pos[p].Store(last)
+		r.oldest[p].Store(0) // the next read, if any, says how old the rest is
 		r.stats.published.Add(uint64(len(send)))
 		backoff = r.opts.MinBackoff
 	}

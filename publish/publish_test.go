@@ -177,3 +177,34 @@ func TestARestartedPublisherResumesFromItsCheckpointWithNothingLost(t *testing.T
 		t.Fatalf("%d events delivered twice although every delivery before the restart was checkpointed", dups)
 	}
 }
+
+func TestLagSecondsGrowsWhileTheSinkIsStuckAndIsZeroOnceCaughtUp(t *testing.T) {
+	srv := e2e.Start(t, e2e.Options{Partitions: 2, NoReadModel: true})
+	ctx := context.Background()
+	if _, err := srv.Engine.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w1", Kind: "warehouse"}); err != nil {
+		t.Fatal(err)
+	}
+	sink := &flakySink{rng: rand.New(rand.NewPCG(5, 6)), delivered: map[int][]uint64{}, block: make(chan struct{})}
+	r, err := publish.Start(ctx, sink, publish.Options{Name: "stuck", Log: srv.Log, Checkpoints: srv.Store, DurableHead: srv.Engine.DurableHead, Heads: srv.Heads})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	receive(t, srv, 0, 10)
+	written := time.Now()
+	deadline := time.Now().Add(10 * time.Second)
+	for r.LagSeconds() < 0.05 {
+		if time.Now().After(deadline) {
+			t.Fatalf("LagSeconds = %v with a stuck sink 10 s after the events were written", r.LagSeconds())
+		}
+		<-time.After(5 * time.Millisecond)
+	}
+	if lag, since := r.LagSeconds(), time.Since(written).Seconds(); lag > since+1 {
+		t.Fatalf("LagSeconds = %v, but the events are only %v s old", lag, since)
+	}
+	close(sink.block)
+	waitCaughtUp(t, srv, r)
+	if lag := r.LagSeconds(); lag != 0 {
+		t.Fatalf("LagSeconds = %v once caught up; want 0", lag)
+	}
+}
