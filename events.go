@@ -409,3 +409,10 @@ func (OutOfStock) EventType() EventType { return TypeOutOfStock }
 
 // EventType implements EventData.
 func (BackInStock) EventType() EventType { return TypeBackInStock }
+
+// IsSignal reports whether t is a stock signal (LowStock, OutOfStock,
+// BackInStock): an event decided alongside the change that caused it, carrying
+// that change's command id.
+func (t EventType) IsSignal() bool {
+	return t == TypeLowStock || t == TypeOutOfStock || t == TypeBackInStock
+}

@@ -27,6 +27,7 @@ type API interface {
 	Service
 	Reads
 	Feed
+	Webhooks
 }
 
 // Availability is the answer to a question about many SKUs.

@@ -30,6 +30,7 @@ import (
 	"github.com/stockd/stockd/pebble"
 	"github.com/stockd/stockd/publish"
 	"github.com/stockd/stockd/readmodel"
+	"github.com/stockd/stockd/webhook"
 )
 
 // Config is everything an App can be told. The zero value, with Data set,
@@ -101,6 +102,9 @@ type Config struct {
 	// Metrics configures the metrics (build labels); their Logger is the
 	// App's.
 	Metrics metrics.Options
+	// Webhooks configures webhook delivery (timeouts, retry budget,
+	// limits, AllowPrivate); the store, log and metrics are the App's.
+	Webhooks webhook.Options
 	// Logger receives the logs of every part. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -215,6 +219,8 @@ type App struct {
 	// PublishMetrics counts what every publisher does.
 	Publishers     []*publish.Runner
 	PublishMetrics *publish.Metrics
+	// Webhooks runs the webhook endpoints.
+	Webhooks *webhook.Manager
 
 	publishers    []publisher
 	archiveBucket *archive.Bucket
@@ -356,8 +362,11 @@ func (a *App) open(ctx context.Context) error {
 	if err := a.registerFeedMetrics(); err != nil {
 		return a.closeParts(err)
 	}
+	if err := a.openWebhooks(ctx); err != nil {
+		return a.closeParts(err)
+	}
 	hc := cfg.HTTP
-	hc.API = service{Engine: eng, rm: a.ReadModel, Service: a.Feed}
+	hc.API = service{Engine: eng, rm: a.ReadModel, Service: a.Feed, Webhooks: a.Webhooks}
 	hc.Keys = cfg.Keys
 	if hc.Ready == nil {
 		hc.Ready = func() error {
@@ -386,6 +395,9 @@ func (a *App) open(ctx context.Context) error {
 
 // closeParts closes what open opened, after a failure, and returns err.
 func (a *App) closeParts(err error) error {
+	if a.Webhooks != nil {
+		a.Webhooks.Close()
+	}
 	a.closePublishers()
 	a.closeArchive()
 	if a.ReadModel != nil {
@@ -445,6 +457,7 @@ func (a *App) Close(ctx context.Context) error {
 			close(a.stopGuard)
 			<-a.guardDone
 		}
+		a.Webhooks.Close()
 		errs = append(errs, a.closePublishers(), a.closeArchive())
 		if a.ReadModel != nil {
 			a.ReadModel.Close()
@@ -461,6 +474,7 @@ type service struct {
 	*engine.Engine
 	rm *readmodel.Projection
 	*feed.Service
+	stockd.Webhooks
 }
 
 var errNoReadModel = stockd.Errorf(stockd.CodeUnavailable, "the read model is not running")
@@ -484,4 +498,27 @@ func (s service) SKUs(_ context.Context, q stockd.SKUListQuery) (stockd.SKUPage,
 		return stockd.SKUPage{}, errNoReadModel
 	}
 	return s.rm.SKUs(q)
+}
+
+// openWebhooks starts the webhook endpoints, with the publishers' metrics.
+func (a *App) openWebhooks(ctx context.Context) error {
+	if err := a.ensurePublishMetrics(); err != nil {
+		return err
+	}
+	wm := webhook.NewMetrics()
+	if err := a.Metrics.Register(wm); err != nil {
+		return err
+	}
+	o := a.cfg.Webhooks
+	o.Store, o.Log, o.DurableHead, o.Heads = a.Store, a.Log, a.Engine.DurableHead, a.Heads
+	o.Publishers, o.Metrics = a.PublishMetrics, wm
+	if o.Logger == nil {
+		o.Logger = a.log
+	}
+	wh, err := webhook.Open(ctx, o)
+	if err != nil {
+		return err
+	}
+	a.Webhooks = wh
+	return nil
 }

@@ -88,6 +88,14 @@ func TestArchiveWiring(t *testing.T) {
 		if ans.asOf, err = a.Engine.SKU(ctx, "sku-2", stockd.AsOf{Time: old.Add(500 * time.Millisecond)}); err != nil {
 			t.Fatalf("SKU as of: %v", err)
 		}
+		// The read model is eventually consistent: compare answers it
+		// gives once it has applied every durable event.
+		for deadline := time.Now().Add(10 * time.Second); a.ReadModel.Lag() > 0; {
+			if time.Now().After(deadline) {
+				t.Fatalf("read model still %d events behind after 10 s", a.ReadModel.Lag())
+			}
+			<-time.After(2 * time.Millisecond)
+		}
 		ans.avail = a.ReadModel.Availability([]string{"sku-0", "sku-1", "sku-2"}).Items
 		return ans
 	}

@@ -57,8 +57,7 @@ type publisher struct {
 
 // startPublishers starts a Runner for every broker configured.
 func (a *App) startPublishers(ctx context.Context) error {
-	a.PublishMetrics = publish.NewMetrics()
-	if err := a.Metrics.Register(a.PublishMetrics); err != nil {
+	if err := a.ensurePublishMetrics(); err != nil {
 		return err
 	}
 	pc := a.cfg.Publish
@@ -117,4 +116,18 @@ func (a *App) closePublishers() error {
 	}
 	a.publishers, a.Publishers = nil, nil
 	return errors.Join(errs...)
+}
+
+// ensurePublishMetrics makes and registers the one publish.Metrics that the
+// brokers' Runners and the webhooks' share.
+func (a *App) ensurePublishMetrics() error {
+	if a.PublishMetrics != nil {
+		return nil
+	}
+	m := publish.NewMetrics()
+	if err := a.Metrics.Register(m); err != nil {
+		return err
+	}
+	a.PublishMetrics = m
+	return nil
 }

@@ -29,6 +29,8 @@ func TestEveryRouteIsCovered(t *testing.T) {
 		"GET /v1/feed", "GET /v1/subscriptions", "PUT /v1/subscriptions/{name}", "GET /v1/subscriptions/{name}",
 		"DELETE /v1/subscriptions/{name}", "GET /v1/subscriptions/{name}/events", "POST /v1/subscriptions/{name}/ack",
 		"POST /v1/subscriptions/{name}/reset",
+		"PUT /v1/webhooks/{name}", "GET /v1/webhooks", "GET /v1/webhooks/{name}", "DELETE /v1/webhooks/{name}",
+		"GET /v1/webhooks/{name}/dead-letters", "POST /v1/webhooks/{name}/dead-letters/replay",
 		"GET /openapi.json", "GET /metrics", "GET /healthz", "GET /readyz",
 	}
 	for _, r := range s.API.Routes() {

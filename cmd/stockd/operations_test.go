@@ -44,6 +44,13 @@ var cliOperations = map[string][]string{
 	"getSubscriptionEvents": {"subscription", "events", "erp"},
 	"ackSubscription":       {"subscription", "ack", "erp", stockd.FeedCursor(make([]uint64, 8)).String()},
 	"resetSubscription":     {"subscription", "reset", "erp", "--to", "beginning"},
+	// Webhooks, in declaration order: put first, delete last.
+	"putWebhook":               {"webhooks", "put", "shop", "https://hooks.invalid/stockd", "--secret", "s", "--type", "StockReceived"},
+	"listWebhooks":             {"webhooks", "list"},
+	"getWebhook":               {"webhooks", "show", "shop"},
+	"listWebhookDeadLetters":   {"webhooks", "dead-letters", "shop"},
+	"replayWebhookDeadLetters": {"webhooks", "replay", "shop"},
+	"deleteWebhook":            {"webhooks", "delete", "shop"},
 }
 
 // TestEveryOperationHasACommand keeps the CLI in step with the operation

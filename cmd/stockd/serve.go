@@ -21,6 +21,7 @@ import (
 	"github.com/stockd/stockd/pebble"
 	"github.com/stockd/stockd/publish/kafkapub"
 	"github.com/stockd/stockd/publish/natspub"
+	"github.com/stockd/stockd/webhook"
 )
 
 func init() {
@@ -45,6 +46,7 @@ type serveConfig struct {
 	minFree                         byteSize
 	// Publishers (docs/publishers.md).
 	nats, natsStream, kafka, kafkaTopic string
+	webhooks                            webhook.Options
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -75,6 +77,11 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.Uint64Var(&c.snapshotEvery, "snapshot-every", 50_000, "events a partition gains before a background snapshot; recovery replays at most this many a partition")
 	fs.StringVar(&c.archive, "archive", "", "blob store URL of cold storage (file:///path, s3://bucket, gs://bucket, azblob://container); unset: the folder archive in --data")
 	fs.DurationVar(&c.archiveAfter, "archive-after", 720*time.Hour, "age after which events behind the latest snapshot and every consumer move to --archive (history and as_of still read them, more slowly); 720h keeps a month of history, more than any hold, retention or replay window, on the fast disk; 0 turns archiving off")
+	fs.DurationVar(&c.webhooks.Timeout, "webhook-timeout", 10*time.Second, "longest a webhook delivery attempt may take before it counts as failed")
+	fs.IntVar(&c.webhooks.Attempts, "webhook-attempts", 10, "delivery attempts of one event before it goes to its webhook's dead letters")
+	fs.DurationVar(&c.webhooks.MaxAge, "webhook-max-age", 15*time.Minute, "longest an event is retried (from its first attempt) before it goes to its webhook's dead letters; negative: only --webhook-attempts bounds it")
+	fs.DurationVar(&c.webhooks.MaxBackoff, "webhook-max-backoff", 5*time.Minute, "longest pause between attempts of a webhook delivery (the pauses double from 1s, with full jitter)")
+	fs.BoolVar(&c.webhooks.AllowPrivate, "webhook-allow-private", false, "allow webhook endpoints on loopback, private and other internal addresses (refused by default: see docs/webhooks.md)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go's pprof profiles on this address (keep it private)")
 	fs.StringVar(&c.nats, "nats", "", "NATS server URL (nats://host:4222, several separated by commas): publish every event to JetStream, stream --nats-stream, subject stockd.events.<partition>")
@@ -173,6 +180,7 @@ func (c *serveConfig) appConfig(log *slog.Logger) (app.Config, error) {
 	}
 	cfg.ArchiveURL, cfg.ArchiveAfter = c.archive, c.archiveAfter
 	cfg.Publish = app.PublishConfig{NATS: c.nats, NATSStream: c.natsStream, Kafka: splitList(c.kafka), KafkaTopic: c.kafkaTopic}
+	cfg.Webhooks = c.webhooks
 	if c.keys != "" {
 		keys, err := app.LoadKeys(c.keys)
 		if err != nil {

@@ -1,0 +1,778 @@
+// Package webhook delivers the log to HTTP endpoints that admins configure
+// through the API (DESIGN §7, "Change feed"). Each endpoint is a
+// publish.Runner of its own, named "webhook/<name>", with its own
+// checkpoint: a slow or failing endpoint makes its own lag grow and holds up
+// no other endpoint, and no endpoint can slow down or block reservations.
+//
+// Every event is POSTed as the event JSON of GET /v1/skus/{sku}/events, at
+// least once, with the headers Stockd-Event-Id (for receivers to drop
+// repeats) and Stockd-Signature (see Sign and Verify). A 2xx acknowledges;
+// anything else, or no answer within the timeout, is retried with
+// exponential backoff and full jitter, and once the retry budget (Attempts,
+// MaxAge) is spent the event goes to the endpoint's dead-letter list and
+// delivery moves on. Dead letters are listed and replayed through the API.
+//
+// Ordering: within a partition an endpoint delivers one event at a time, in
+// log order, so a SKU's events arrive in version order on first delivery.
+// An event being retried holds up the events after it in its partition (and
+// only there) for at most the retry budget: order is worth that wait, and
+// dead-lettering bounds it. Partitions are delivered concurrently, up to
+// Concurrency requests at once per endpoint. Redeliveries (after a crash, a
+// replay) may come out of order; Stockd-Event-Id and the event's SKU
+// version tell a receiver what it has already seen.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/internal/notify"
+	"github.com/stockd/stockd/publish"
+)
+
+// Record kinds.
+const (
+	// KindEndpoint holds each endpoint's configuration, secret included,
+	// keyed by name.
+	KindEndpoint = "webhook"
+	// kindDeadPrefix + name + "/" + generation holds an endpoint's dead
+	// letters keyed by event id. The generation (the endpoint's creation
+	// time) gives an endpoint deleted and put again a fresh list while
+	// the old one is still being purged.
+	kindDeadPrefix = "webhook-dead/"
+	// kindPurge lists dead-letter kinds of deleted endpoints still to be
+	// emptied, so that a crash part-way through a purge resumes it.
+	kindPurge = "webhook-purge"
+)
+
+// Store is what the webhooks keep in the store: their configuration and dead
+// letters as records, their positions as checkpoints.
+type Store interface {
+	stockd.Records
+	stockd.Checkpoints
+}
+
+// Options configure a Manager.
+type Options struct {
+	// Store keeps endpoints, dead letters and checkpoints. Required.
+	Store Store
+	// Log is read for events: the app's archive-aware log. Required.
+	Log stockd.Log
+	// DurableHead reports how far each partition is durable. Required.
+	DurableHead func(p int) uint64
+	// Heads wakes the Runners when there are new events.
+	Heads *notify.Hub
+	// Publishers, when set, counts each endpoint's Runner (events, errors,
+	// lag) under the publisher name "webhook/<name>".
+	Publishers *publish.Metrics
+	// Metrics, when set, counts deliveries and dead letters.
+	Metrics *Metrics
+	// Logger receives what goes wrong. Default slog.Default().
+	Logger *slog.Logger
+	// Client sends the deliveries. Default NewHTTPClient(Timeout,
+	// AllowPrivate).
+	Client *http.Client
+	// Timeout bounds one delivery attempt, from dialling to the end of the
+	// answer's headers. Default 10 s.
+	Timeout time.Duration
+	// AllowPrivate allows endpoints on loopback, private and other
+	// internal addresses. Off by default: see NewHTTPClient.
+	AllowPrivate bool
+	// Attempts is the most delivery attempts of one event before it is
+	// dead-lettered. Default 10.
+	Attempts int
+	// MaxAge, when positive, dead-letters an event earlier once retrying
+	// it would take longer than this since its first attempt. Default
+	// 15 minutes.
+	MaxAge time.Duration
+	// MinBackoff and MaxBackoff bound the wait between attempts: the
+	// step doubles from one to the other and each wait is a random
+	// fraction of it (full jitter). A receiver's Retry-After, up to
+	// MaxBackoff, is honoured. Defaults 1 s and 5 minutes: with the
+	// default Attempts an event is given up on after at most about 8.5
+	// minutes of waits, 4 on average.
+	MinBackoff, MaxBackoff time.Duration
+	// Concurrency bounds each endpoint's requests in flight. Default 8.
+	Concurrency int
+	// MaxEndpoints bounds the endpoints. Default 100.
+	MaxEndpoints int
+	// MaxDeadLetters bounds each endpoint's dead-letter list. A full list
+	// stops the endpoint's deliveries (its lag grows, nothing is dropped)
+	// until dead letters are replayed or the endpoint is deleted. Default
+	// 10,000.
+	MaxDeadLetters int
+	// Batch is the most events a Runner reads at once, and so the most
+	// a crash can make an endpoint receive twice per partition. Default
+	// 32.
+	Batch int
+}
+
+func (o *Options) setDefaults() error {
+	if o.Store == nil || o.Log == nil || o.DurableHead == nil {
+		return errors.New("webhook: Options need Store, Log and DurableHead")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Client == nil {
+		o.Client = NewHTTPClient(o.Timeout, o.AllowPrivate)
+	}
+	if o.Attempts <= 0 {
+		o.Attempts = 10
+	}
+	if o.MaxAge == 0 {
+		o.MaxAge = 15 * time.Minute
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = time.Second
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = max(5*time.Minute, o.MinBackoff)
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	if o.MaxEndpoints <= 0 {
+		o.MaxEndpoints = 100
+	}
+	if o.MaxDeadLetters <= 0 {
+		o.MaxDeadLetters = 10_000
+	}
+	if o.Batch <= 0 {
+		o.Batch = 32
+	}
+	return nil
+}
+
+// config is an endpoint as the store keeps it.
+type config struct {
+	Name      string    `json:"name"`
+	URL       string    `json:"url"`
+	Secret    string    `json:"secret"`
+	Types     []string  `json:"types,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// deadKind is the record kind of the endpoint's dead letters.
+func (c *config) deadKind() string {
+	return kindDeadPrefix + c.Name + "/" + strconv.FormatInt(c.CreatedAt.UnixNano(), 10)
+}
+
+// publisher is the name of the endpoint's Runner.
+func publisher(name string) string { return "webhook/" + name }
+
+// running is an endpoint with its Runner.
+type running struct {
+	ep     *endpoint
+	runner *publish.Runner
+}
+
+// Manager runs every configured endpoint and implements stockd.Webhooks.
+type Manager struct {
+	opts   Options
+	log    *slog.Logger
+	client *http.Client
+	parts  int
+
+	mu        sync.Mutex // serializes changes; guards endpoints
+	endpoints map[string]*running
+	closed    bool
+
+	purge     chan struct{} // wakes the purger
+	stop      chan struct{}
+	purgeDone chan struct{}
+}
+
+var _ stockd.Webhooks = (*Manager)(nil)
+
+// Open starts a Runner for every configured endpoint, and finishes purging
+// the dead letters of endpoints deleted before.
+func Open(ctx context.Context, opts Options) (*Manager, error) {
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		opts: opts, log: opts.Logger.With("component", "webhooks"), client: opts.Client, parts: opts.Log.Partitions(),
+		endpoints: map[string]*running{}, purge: make(chan struct{}, 1), stop: make(chan struct{}), purgeDone: make(chan struct{}),
+	}
+	after := ""
+	for {
+		recs, err := opts.Store.ListRecords(ctx, KindEndpoint, after, 100)
+		if err != nil {
+			m.closeRunners()
+			return nil, fmt.Errorf("webhook: listing endpoints: %w", err)
+		}
+		for _, r := range recs {
+			var c config
+			if err := json.Unmarshal(r.Value, &c); err != nil {
+				m.closeRunners()
+				return nil, fmt.Errorf("webhook: endpoint %q: %w", r.Key, err)
+			}
+			dead, err := m.countDeadLetters(ctx, &c)
+			if err != nil {
+				m.closeRunners()
+				return nil, err
+			}
+			if err := m.start(ctx, c, dead); err != nil {
+				m.closeRunners()
+				return nil, err
+			}
+		}
+		if len(recs) < 100 {
+			break
+		}
+		after = recs[len(recs)-1].Key
+	}
+	if err := m.retireOrphans(ctx); err != nil {
+		m.log.Warn("webhook: retiring the checkpoints of deleted endpoints failed; retried at the next start", "err", err)
+	}
+	go m.purger()
+	m.purge <- struct{}{}
+	return m, nil
+}
+
+// consumerLister is the store capability of listing every consumer with a
+// checkpoint (pebble has it).
+type consumerLister interface {
+	Consumers(ctx context.Context) ([]string, error)
+}
+
+// retireOrphans moves the checkpoints of endpoints that no longer exist (a
+// crash came between a delete and the retirement of its checkpoints) to the
+// end of time, where they hold back no archiving.
+func (m *Manager) retireOrphans(ctx context.Context) error {
+	cl, ok := m.opts.Store.(consumerLister)
+	if !ok {
+		return nil
+	}
+	consumers, err := cl.Consumers(ctx)
+	if err != nil {
+		return err
+	}
+	prefix := publish.Consumer(publisher(""))
+	for _, c := range consumers {
+		name, ok := strings.CutPrefix(c, prefix)
+		if !ok || m.endpoints[name] != nil {
+			continue
+		}
+		for p := range m.parts {
+			cp, err := m.opts.Store.Checkpoint(ctx, c, p)
+			if err != nil {
+				return err
+			}
+			if cp.Position == math.MaxUint64 {
+				continue
+			}
+			if err := m.opts.Store.SetCheckpoint(ctx, c, p, stockd.Checkpoint{Position: math.MaxUint64}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// countDeadLetters counts an endpoint's dead letters, up to the most it may
+// have.
+func (m *Manager) countDeadLetters(ctx context.Context, c *config) (*atomic.Int64, error) {
+	n := &atomic.Int64{}
+	after := ""
+	for n.Load() <= int64(m.opts.MaxDeadLetters) {
+		recs, err := m.opts.Store.ListRecords(ctx, c.deadKind(), after, 1000)
+		if err != nil {
+			return nil, fmt.Errorf("webhook: counting the dead letters of %q: %w", c.Name, err)
+		}
+		n.Add(int64(len(recs)))
+		if len(recs) < 1000 {
+			break
+		}
+		after = recs[len(recs)-1].Key
+	}
+	return n, nil
+}
+
+// start starts an endpoint's Runner; m.mu is held or m is not yet shared.
+func (m *Manager) start(ctx context.Context, c config, dead *atomic.Int64) error {
+	ep := &endpoint{
+		m: m, cfg: c, dead: dead, done: make([]uint64, m.parts),
+		sem: make(chan struct{}, m.opts.Concurrency), replaying: make(chan struct{}, 1),
+	}
+	if len(c.Types) > 0 {
+		ep.types = map[string]bool{}
+		for _, t := range c.Types {
+			ep.types[t] = true
+		}
+	}
+	ep.counts = m.opts.Metrics.endpoint(c.Name, dead)
+	r, err := publish.Start(ctx, ep, publish.Options{
+		Name: publisher(c.Name), Log: m.opts.Log, Checkpoints: m.opts.Store, DurableHead: m.opts.DurableHead,
+		Heads: m.opts.Heads, Batch: m.opts.Batch, Skip: ep.skip, Metrics: m.opts.Publishers, Logger: m.log,
+		// A failure the Runner retries (the store, a full dead-letter
+		// list) waits as a failed delivery does.
+		MinBackoff: m.opts.MinBackoff, MaxBackoff: m.opts.MaxBackoff,
+	})
+	if err != nil {
+		return fmt.Errorf("webhook: starting %q: %w", c.Name, err)
+	}
+	m.endpoints[c.Name] = &running{ep: ep, runner: r}
+	return nil
+}
+
+func (m *Manager) closeRunners() {
+	for name, r := range m.endpoints {
+		r.runner.Close()
+		delete(m.endpoints, name)
+	}
+}
+
+// Close stops every endpoint: deliveries in flight are cancelled and sent
+// again at the next Open.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.closeRunners()
+	m.mu.Unlock()
+	close(m.stop)
+	<-m.purgeDone
+	return nil
+}
+
+var errClosed = stockd.Errorf(stockd.CodeUnavailable, "the webhooks are shutting down")
+
+// MaxSecretBytes bounds an endpoint's secret.
+const MaxSecretBytes = 1024
+
+// eventTypes are the event type names an endpoint may filter on.
+var eventTypes = func() map[string]bool {
+	m := map[string]bool{}
+	for t := 1; t < 256; t++ {
+		if name := stockd.EventType(t).String(); !strings.HasPrefix(name, "EventType(") {
+			m[name] = true
+		}
+	}
+	return m
+}()
+
+// check validates a put and returns its types sorted, without repeats.
+func (m *Manager) check(cmd stockd.PutWebhook) ([]string, error) {
+	if err := stockd.CheckName("name", cmd.Name); err != nil {
+		return nil, err
+	}
+	if _, err := checkURL(cmd.URL, m.opts.AllowPrivate); err != nil {
+		return nil, stockd.Errorf(stockd.CodeInvalid, "%v", err)
+	}
+	if cmd.Secret == "" {
+		return nil, stockd.Errorf(stockd.CodeInvalid, "secret is required: it keys the signature receivers check")
+	}
+	if len(cmd.Secret) > MaxSecretBytes {
+		return nil, stockd.Errorf(stockd.CodeInvalid, "secret is longer than %d bytes", MaxSecretBytes)
+	}
+	switch cmd.From {
+	case "", stockd.WebhookFromNow, stockd.WebhookFromBeginning:
+	default:
+		return nil, stockd.Errorf(stockd.CodeInvalid, "from must be %q or %q, got %q", stockd.WebhookFromNow, stockd.WebhookFromBeginning, cmd.From)
+	}
+	if len(cmd.Types) > len(eventTypes) {
+		return nil, stockd.Errorf(stockd.CodeInvalid, "types names %d types; there are %d", len(cmd.Types), len(eventTypes))
+	}
+	var types []string
+	for _, t := range cmd.Types {
+		if !eventTypes[t] {
+			return nil, stockd.Errorf(stockd.CodeInvalid, "types: %q is not an event type (see EventType in /openapi.json)", t)
+		}
+		types = append(types, t)
+	}
+	sort.Strings(types)
+	return slices.Compact(types), nil
+}
+
+// PutWebhook implements stockd.Webhooks.
+func (m *Manager) PutWebhook(ctx context.Context, cmd stockd.PutWebhook) (stockd.Webhook, bool, error) {
+	types, err := m.check(cmd)
+	if err != nil {
+		return stockd.Webhook{}, false, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return stockd.Webhook{}, false, errClosed
+	}
+	old := m.endpoints[cmd.Name]
+	if old != nil && old.ep.cfg.URL == cmd.URL && old.ep.cfg.Secret == cmd.Secret && slices.Equal(old.ep.cfg.Types, types) {
+		return m.view(old), false, nil
+	}
+	now := time.Now().UTC()
+	c := config{Name: cmd.Name, URL: cmd.URL, Secret: cmd.Secret, Types: types, CreatedAt: now, UpdatedAt: now}
+	dead := &atomic.Int64{}
+	if old != nil {
+		c.CreatedAt, dead = old.ep.cfg.CreatedAt, old.ep.dead
+	} else {
+		if len(m.endpoints) >= m.opts.MaxEndpoints {
+			return stockd.Webhook{}, false, stockd.Errorf(stockd.CodeInvalid, "there are %d webhooks already, the most allowed: delete one first", len(m.endpoints))
+		}
+		// A new endpoint starts at the head, or at the beginning; a
+		// checkpoint left by an endpoint of the same name deleted
+		// before is overwritten either way.
+		for p := range m.parts {
+			var at uint64
+			if cmd.From != stockd.WebhookFromBeginning {
+				at = m.opts.DurableHead(p)
+			}
+			if err := m.opts.Store.SetCheckpoint(ctx, publish.Consumer(publisher(c.Name)), p, stockd.Checkpoint{Position: at}); err != nil {
+				return stockd.Webhook{}, false, err
+			}
+		}
+	}
+	v, err := json.Marshal(c)
+	if err != nil {
+		return stockd.Webhook{}, false, err
+	}
+	if err := m.opts.Store.PutRecord(ctx, KindEndpoint, c.Name, v); err != nil {
+		return stockd.Webhook{}, false, err
+	}
+	if old != nil {
+		// The changed endpoint carries on from the old one's
+		// checkpoints: what the old one had not acknowledged goes to
+		// the new configuration.
+		old.runner.Close()
+		delete(m.endpoints, c.Name)
+	}
+	if err := m.start(context.WithoutCancel(ctx), c, dead); err != nil {
+		return stockd.Webhook{}, false, err
+	}
+	m.log.Info("webhook configured", "webhook", c.Name, "url", c.URL, "types", c.Types, "created", old == nil)
+	return m.view(m.endpoints[c.Name]), old == nil, nil
+}
+
+// view is an endpoint as the API shows it.
+func (m *Manager) view(r *running) stockd.Webhook {
+	c := &r.ep.cfg
+	types := slices.Clone(c.Types)
+	if types == nil {
+		types = []string{}
+	}
+	return stockd.Webhook{
+		Name: c.Name, URL: c.URL, Types: types, CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		Lag: r.runner.Lag(), DeadLetters: int(r.ep.dead.Load()),
+	}
+}
+
+func notFound(name string) error {
+	return stockd.Errorf(stockd.CodeNotFound, "no webhook %q", name)
+}
+
+// lookup returns a running endpoint, or CodeNotFound.
+func (m *Manager) lookup(name string) (*running, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, errClosed
+	}
+	r := m.endpoints[name]
+	if r == nil {
+		return nil, notFound(name)
+	}
+	return r, nil
+}
+
+// GetWebhook implements stockd.Webhooks.
+func (m *Manager) GetWebhook(_ context.Context, name string) (stockd.Webhook, error) {
+	r, err := m.lookup(name)
+	if err != nil {
+		return stockd.Webhook{}, err
+	}
+	return m.view(r), nil
+}
+
+// DefaultLimit and MaxLimit bound the pages of endpoints and dead letters.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+func pageLimit(n int) int {
+	if n <= 0 {
+		return DefaultLimit
+	}
+	return min(n, MaxLimit)
+}
+
+// ListWebhooks implements stockd.Webhooks.
+func (m *Manager) ListWebhooks(_ context.Context, q stockd.WebhookQuery) (stockd.WebhookPage, error) {
+	limit := pageLimit(q.Limit)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return stockd.WebhookPage{}, errClosed
+	}
+	names := make([]string, 0, len(m.endpoints))
+	for name := range m.endpoints {
+		if name > q.After {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	page := stockd.WebhookPage{Items: []stockd.Webhook{}}
+	for i, name := range names {
+		if i == limit {
+			page.Next = names[i-1]
+			break
+		}
+		page.Items = append(page.Items, m.view(m.endpoints[name]))
+	}
+	return page, nil
+}
+
+// DeleteWebhook implements stockd.Webhooks. The endpoint's configuration
+// goes first: that is the moment it is deleted. Its checkpoints are then
+// moved to the end of time, where they hold back no archiving (the store
+// has no way yet to drop a consumer's checkpoints), and its dead letters
+// are purged in the background.
+func (m *Manager) DeleteWebhook(ctx context.Context, name string) (stockd.Webhook, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return stockd.Webhook{}, errClosed
+	}
+	r := m.endpoints[name]
+	if r == nil {
+		return stockd.Webhook{}, notFound(name)
+	}
+	view := m.view(r)
+	r.runner.Close()
+	delete(m.endpoints, name)
+	store := m.opts.Store
+	// From here on the endpoint is gone from memory; a failure below
+	// leaves it in the store, where the next Open finds it again.
+	if err := store.PutRecord(ctx, kindPurge, r.ep.cfg.deadKind(), []byte("{}")); err != nil {
+		return stockd.Webhook{}, err
+	}
+	if err := store.DeleteRecord(ctx, KindEndpoint, name); err != nil {
+		return stockd.Webhook{}, err
+	}
+	m.opts.Metrics.forget(name)
+	for p := range m.parts {
+		if err := store.SetCheckpoint(ctx, publish.Consumer(publisher(name)), p, stockd.Checkpoint{Position: math.MaxUint64}); err != nil {
+			m.log.Warn("webhook: a deleted endpoint's checkpoint was not retired; it holds back archiving until the endpoint's name is used again", "webhook", name, "err", err)
+			break
+		}
+	}
+	select {
+	case m.purge <- struct{}{}:
+	default:
+	}
+	m.log.Info("webhook deleted", "webhook", name)
+	view.Lag = 0
+	return view, nil
+}
+
+// purger empties the dead-letter lists of deleted endpoints.
+func (m *Manager) purger() {
+	defer close(m.purgeDone)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-m.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-m.purge:
+		}
+		if err := m.purgeAll(ctx); err != nil && ctx.Err() == nil {
+			m.log.Warn("webhook: purging the dead letters of deleted endpoints failed; retried at the next delete or start", "err", err)
+		}
+	}
+}
+
+func (m *Manager) purgeAll(ctx context.Context) error {
+	store := m.opts.Store
+	for {
+		kinds, err := store.ListRecords(ctx, kindPurge, "", 100)
+		if err != nil || len(kinds) == 0 {
+			return err
+		}
+		for _, k := range kinds {
+			for {
+				recs, err := store.ListRecords(ctx, k.Key, "", 100)
+				if err != nil {
+					return err
+				}
+				for _, r := range recs {
+					if err := store.DeleteRecord(ctx, k.Key, r.Key); err != nil {
+						return err
+					}
+				}
+				if len(recs) < 100 {
+					break
+				}
+			}
+			if err := store.DeleteRecord(ctx, kindPurge, k.Key); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// WebhookDeadLetters implements stockd.Webhooks.
+func (m *Manager) WebhookDeadLetters(ctx context.Context, q stockd.DeadLetterQuery) (stockd.DeadLetterPage, error) {
+	r, err := m.lookup(q.Name)
+	if err != nil {
+		return stockd.DeadLetterPage{}, err
+	}
+	limit := pageLimit(q.Limit)
+	recs, err := m.opts.Store.ListRecords(ctx, r.ep.cfg.deadKind(), q.After, limit+1)
+	if err != nil {
+		return stockd.DeadLetterPage{}, err
+	}
+	page := stockd.DeadLetterPage{Items: make([]stockd.DeadLetter, 0, min(len(recs), limit))}
+	for i, rec := range recs {
+		if i == limit {
+			page.Next = recs[i-1].Key
+			break
+		}
+		var dl stockd.DeadLetter
+		if err := json.Unmarshal(rec.Value, &dl); err != nil {
+			return stockd.DeadLetterPage{}, fmt.Errorf("webhook: dead letter %s of %q: %w", rec.Key, q.Name, err)
+		}
+		page.Items = append(page.Items, dl)
+	}
+	return page, nil
+}
+
+// MaxReplayIDs bounds the event ids one replay may name.
+const MaxReplayIDs = 1000
+
+// ReplayWebhookDeadLetters implements stockd.Webhooks. Each dead letter is
+// sent once, in event id order, with a fresh signature; the replay stops
+// early, leaving the rest untried, when the request's time runs short.
+func (m *Manager) ReplayWebhookDeadLetters(ctx context.Context, cmd stockd.ReplayDeadLetters) (stockd.DeadLetterReplay, error) {
+	out := stockd.DeadLetterReplay{Delivered: []string{}, Failed: []string{}, NotFound: []string{}}
+	if len(cmd.EventIDs) > MaxReplayIDs {
+		return out, stockd.Errorf(stockd.CodeInvalid, "event_ids names %d events; at most %d per replay", len(cmd.EventIDs), MaxReplayIDs)
+	}
+	for _, id := range cmd.EventIDs {
+		if err := stockd.CheckName("event_ids", id); err != nil {
+			return out, err
+		}
+	}
+	r, err := m.lookup(cmd.Name)
+	if err != nil {
+		return out, err
+	}
+	ep := r.ep
+	select {
+	case ep.replaying <- struct{}{}:
+	case <-ctx.Done():
+		return out, ctx.Err()
+	}
+	defer func() { <-ep.replaying }()
+	kind := ep.cfg.deadKind()
+	store := m.opts.Store
+	// Attempts end half a second before the request must be answered,
+	// so that the answer says what was done; an attempt cut short is
+	// left untried.
+	actx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithDeadline(ctx, dl.Add(-500*time.Millisecond))
+		defer cancel()
+	}
+	replay := func(key string, value []byte) (stop bool, err error) {
+		if actx.Err() != nil {
+			return true, nil
+		}
+		var d stockd.DeadLetter
+		if err := json.Unmarshal(value, &d); err != nil {
+			return false, fmt.Errorf("webhook: dead letter %s of %q: %w", key, cmd.Name, err)
+		}
+		res := ep.attempt(actx, d.EventID, d.Event)
+		if actx.Err() != nil {
+			return true, nil
+		}
+		if res.err == nil {
+			if err := store.DeleteRecord(ctx, kind, key); err != nil {
+				return false, err
+			}
+			ep.dead.Add(-1)
+			out.Delivered = append(out.Delivered, d.EventID)
+			return false, nil
+		}
+		d.Attempts++
+		d.LastAttempt, d.LastStatus, d.LastError = time.Now().UTC(), res.status, errorText(res.err)
+		v, err := json.Marshal(d)
+		if err != nil {
+			return false, err
+		}
+		if err := store.PutRecord(ctx, kind, key, v); err != nil {
+			return false, err
+		}
+		out.Failed = append(out.Failed, d.EventID)
+		return false, nil
+	}
+	if len(cmd.EventIDs) > 0 {
+		seen := map[string]bool{}
+		for _, id := range cmd.EventIDs {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			v, ok, err := store.GetRecord(ctx, kind, id)
+			if err != nil {
+				return out, err
+			}
+			if !ok {
+				out.NotFound = append(out.NotFound, id)
+				continue
+			}
+			if stop, err := replay(id, v); err != nil || stop {
+				return out, err
+			}
+		}
+		m.log.Info("webhook dead letters replayed", "webhook", cmd.Name, "delivered", len(out.Delivered), "failed", len(out.Failed))
+		return out, nil
+	}
+	after := ""
+	for {
+		recs, err := store.ListRecords(ctx, kind, after, 100)
+		if err != nil {
+			return out, err
+		}
+		for _, rec := range recs {
+			if stop, err := replay(rec.Key, rec.Value); err != nil || stop {
+				return out, err
+			}
+		}
+		if len(recs) < 100 {
+			break
+		}
+		after = recs[len(recs)-1].Key
+	}
+	m.log.Info("webhook dead letters replayed", "webhook", cmd.Name, "delivered", len(out.Delivered), "failed", len(out.Failed))
+	return out, nil
+}
