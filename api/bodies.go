@@ -21,9 +21,7 @@ type IDRequest struct {
 	ID string `json:"id,omitempty" path:"id"`
 }
 
-// SKUConfigRequest is PUT /v1/skus/{sku}/config. LowStockThreshold is
-// optional: absent or 0, the SKU never signals LowStock (see
-// stockd.ConfigureSKU).
+// SKUConfigRequest is PUT /v1/skus/{sku}/config.
 type SKUConfigRequest struct {
 	SKU               string `json:"sku,omitempty" path:"sku"`
 	SafetyStock       int64  `json:"safety_stock"`
