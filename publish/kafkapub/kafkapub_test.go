@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 	"github.com/stockd/stockd/e2e"
 	"github.com/stockd/stockd/publish"
 	"github.com/stockd/stockd/publish/kafkapub"
+	"github.com/stockd/stockd/publish/publishtest"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
@@ -277,77 +276,6 @@ func TestAPublishWhileTheClusterIsDownFailsWithinItsTimeout(t *testing.T) {
 	}
 }
 
-type countingSink struct {
-	publish.Sink
-	calls, failures atomic.Int64
-}
-
-func (s *countingSink) Publish(ctx context.Context, p int, events []stockd.Event) error {
-	s.calls.Add(1)
-	err := s.Sink.Publish(ctx, p, events)
-	if err != nil {
-		s.failures.Add(1)
-	}
-	return err
-}
-
-// writer receives stock through srv's engine until stopped.
-type writer struct {
-	n    atomic.Int64
-	stop chan struct{}
-	done sync.WaitGroup
-}
-
-func startWriter(t testing.TB, srv *e2e.Server, prefix string, callers int) *writer {
-	w := &writer{stop: make(chan struct{})}
-	var next atomic.Int64
-	for range callers {
-		w.done.Add(1)
-		go func() {
-			defer w.done.Done()
-			for {
-				select {
-				case <-w.stop:
-					return
-				default:
-				}
-				i := next.Add(1)
-				if _, _, err := srv.Engine.Receive(context.Background(), stockd.ReceiveStock{
-					ID: fmt.Sprintf("%s-%d", prefix, i), SKU: fmt.Sprintf("sku-%d", i%53), Location: "w1", Quantity: 1,
-				}); err != nil {
-					t.Errorf("receive %d: %v", i, err)
-					return
-				}
-				w.n.Add(1)
-			}
-		}()
-	}
-	return w
-}
-
-func (w *writer) waitFor(t testing.TB, n int64) {
-	t.Helper()
-	eventually(t, 30*time.Second, func() bool { return w.n.Load() >= n }, "the writer wrote %d events", n)
-}
-
-func (w *writer) Stop() { close(w.stop); w.done.Wait() }
-
-func eventually(t testing.TB, d time.Duration, cond func() bool, format string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for: "+format, append([]any{d}, args...)...)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func waitCaughtUp(t testing.TB, r *publish.Runner) {
-	t.Helper()
-	eventually(t, 60*time.Second, func() bool { return r.Lag() == 0 }, "publisher %s to catch up (lag %d)", r.Name(), r.Lag())
-}
-
 // TestARunnerDeliversEverythingThroughABrokerRestart closes the cluster while
 // events are written and published, and starts it again over its data on
 // the same port: every event arrives, the first copy of each in order.
@@ -357,7 +285,7 @@ func TestARunnerDeliversEverythingThroughABrokerRestart(t *testing.T) {
 	port := portOf(t, c)
 	srv := e2e.Start(t, e2e.Options{Partitions: 4, NoReadModel: true})
 	e2e.ConfigureLocations(t, srv.Engine, "w1")
-	sink := &countingSink{Sink: newSink(t, kafkapub.Options{Brokers: c.ListenAddrs(), Timeout: 500 * time.Millisecond})}
+	sink := &publishtest.CountingSink{Sink: newSink(t, kafkapub.Options{Brokers: c.ListenAddrs(), Timeout: 500 * time.Millisecond})}
 	r, err := publish.Start(context.Background(), sink, publish.Options{
 		Name: "kafka", Log: srv.Log, Checkpoints: srv.Store, DurableHead: srv.Engine.DurableHead, Heads: srv.Heads,
 		Batch: 64, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Logger: quiet,
@@ -366,20 +294,20 @@ func TestARunnerDeliversEverythingThroughABrokerRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	w := startWriter(t, srv, "r", 4)
-	w.waitFor(t, 500)
-	eventually(t, 30*time.Second, func() bool { return r.Position(0) > 0 }, "the first events to be published")
+	w := publishtest.StartWriter(t, srv, "r", 4)
+	w.WaitFor(t, 500)
+	publishtest.Eventually(t, 30*time.Second, func() bool { return r.Position(0) > 0 }, "the first events to be published")
 	c.Close()
-	failed := sink.failures.Load()
-	w.waitFor(t, w.n.Load()+500)
-	eventually(t, 30*time.Second, func() bool { return sink.failures.Load() > failed }, "a Publish to fail while the cluster is down")
+	failed := sink.Failures.Load()
+	w.WaitFor(t, w.Written()+500)
+	publishtest.Eventually(t, 30*time.Second, func() bool { return sink.Failures.Load() > failed }, "a Publish to fail while the cluster is down")
 	lagWhileDown := r.Lag()
 	c = runKafka(t, dir, port)
-	w.waitFor(t, w.n.Load()+500)
+	w.WaitFor(t, w.Written()+500)
 	w.Stop()
-	waitCaughtUp(t, r)
+	publishtest.WaitCaughtUp(t, r)
 	repeats := checkTopic(t, srv.Log, srv.Engine.DurableHead, consumed(t, c, kafkapub.DefaultTopic))
-	t.Logf("%d events, %d Publish calls, %d failed; lag %d while the cluster was down; %d repeats in the topic", w.n.Load(), sink.calls.Load(), sink.failures.Load(), lagWhileDown, repeats)
+	t.Logf("%d events, %d Publish calls, %d failed; lag %d while the cluster was down; %d repeats in the topic", w.Written(), sink.Calls.Load(), sink.Failures.Load(), lagWhileDown, repeats)
 	if lagWhileDown == 0 {
 		t.Fatal("nothing waited for the cluster: the test proved nothing")
 	}
@@ -403,8 +331,8 @@ func TestAnAppClosedMidStreamAndStartedAgainLosesNothing(t *testing.T) {
 	if len(srv.Publishers) != 1 || srv.Publishers[0].Name() != "kafka" {
 		t.Fatalf("publishers %v", srv.Publishers)
 	}
-	w := startWriter(t, srv, "a", 8)
-	w.waitFor(t, 2000)
+	w := publishtest.StartWriter(t, srv, "a", 8)
+	w.WaitFor(t, 2000)
 	w.Stop()
 	lagAtClose := srv.Publishers[0].Lag()
 	if err := srv.Close(); err != nil {
@@ -418,10 +346,10 @@ func TestAnAppClosedMidStreamAndStartedAgainLosesNothing(t *testing.T) {
 	if _, _, err := srv.Client.Reserve(ctx, stockd.Reserve{ID: "cart-1", TTL: time.Minute, Lines: []stockd.ReserveLine{{SKU: "sku-1", Quantity: 2}}}); err != nil {
 		t.Fatal(err)
 	}
-	w = startWriter(t, srv, "b", 4)
-	w.waitFor(t, 500)
+	w = publishtest.StartWriter(t, srv, "b", 4)
+	w.WaitFor(t, 500)
 	w.Stop()
-	waitCaughtUp(t, srv.Publishers[0])
+	publishtest.WaitCaughtUp(t, srv.Publishers[0])
 	records := consumed(t, c, kafkapub.DefaultTopic)
 	repeats := checkTopic(t, srv.Log, srv.Engine.DurableHead, records)
 	reserved := false
@@ -453,6 +381,6 @@ func TestStockdServesWithTheClusterDownAndPublishesWhenItComes(t *testing.T) {
 		t.Fatal("published with no cluster")
 	}
 	c = runKafka(t, "", port)
-	waitCaughtUp(t, srv.Publishers[0])
+	publishtest.WaitCaughtUp(t, srv.Publishers[0])
 	checkTopic(t, srv.Log, srv.Engine.DurableHead, consumed(t, c, kafkapub.DefaultTopic))
 }

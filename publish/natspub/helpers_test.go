@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,7 +14,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/stockd/stockd"
-	"github.com/stockd/stockd/e2e"
 	"github.com/stockd/stockd/publish"
 	"github.com/stockd/stockd/publish/natspub"
 )
@@ -172,86 +169,4 @@ func checkStream(t testing.TB, lg stockd.Log, head func(p int) uint64, prefix st
 	if total != len(msgs) {
 		t.Fatalf("the stream holds %d messages, the log %d events", len(msgs), total)
 	}
-}
-
-// writer receives stock through srv's engine, one SKU of many after another,
-// until stopped.
-type writer struct {
-	n    atomic.Int64
-	stop chan struct{}
-	done sync.WaitGroup
-}
-
-func startWriter(t testing.TB, srv *e2e.Server, prefix string, callers int) *writer {
-	w := &writer{stop: make(chan struct{})}
-	var next atomic.Int64
-	for range callers {
-		w.done.Add(1)
-		go func() {
-			defer w.done.Done()
-			for {
-				select {
-				case <-w.stop:
-					return
-				default:
-				}
-				i := next.Add(1)
-				_, _, err := srv.Engine.Receive(context.Background(), stockd.ReceiveStock{
-					ID: fmt.Sprintf("%s-%d", prefix, i), SKU: fmt.Sprintf("sku-%d", i%53), Location: "w1", Quantity: 1,
-				})
-				if err != nil {
-					t.Errorf("receive %d: %v", i, err)
-					return
-				}
-				w.n.Add(1)
-			}
-		}()
-	}
-	return w
-}
-
-// waitFor waits until n events were written.
-func (w *writer) waitFor(t testing.TB, n int64) {
-	t.Helper()
-	eventually(t, 30*time.Second, func() bool { return w.n.Load() >= n }, "the writer wrote %d events", n)
-}
-
-func (w *writer) Stop() {
-	close(w.stop)
-	w.done.Wait()
-}
-
-// eventually polls cond until it holds, failing the test after d.
-func eventually(t testing.TB, d time.Duration, cond func() bool, format string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for: "+format, append([]any{d}, args...)...)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// waitCaughtUp waits until r has published and checkpointed every durable
-// event.
-func waitCaughtUp(t testing.TB, r *publish.Runner) {
-	t.Helper()
-	eventually(t, 60*time.Second, func() bool { return r.Lag() == 0 }, "publisher %s to catch up (lag %d)", r.Name(), r.Lag())
-}
-
-// countingSink passes Publish on and counts failures.
-type countingSink struct {
-	publish.Sink
-	failures atomic.Int64
-	calls    atomic.Int64
-}
-
-func (s *countingSink) Publish(ctx context.Context, p int, events []stockd.Event) error {
-	s.calls.Add(1)
-	err := s.Sink.Publish(ctx, p, events)
-	if err != nil {
-		s.failures.Add(1)
-	}
-	return err
 }

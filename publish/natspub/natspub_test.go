@@ -18,6 +18,7 @@ import (
 	"github.com/stockd/stockd/e2e"
 	"github.com/stockd/stockd/publish"
 	"github.com/stockd/stockd/publish/natspub"
+	"github.com/stockd/stockd/publish/publishtest"
 )
 
 // events returns n events of partition p from position from on, of SKU sku
@@ -204,7 +205,7 @@ func TestARunnerDeliversEverythingThroughABrokerRestart(t *testing.T) {
 	url, port := ns.ClientURL(), portOf(ns)
 	srv := e2e.Start(t, e2e.Options{Partitions: 4, NoReadModel: true})
 	e2e.ConfigureLocations(t, srv.Engine, "w1")
-	sink := &countingSink{Sink: newSink(t, natspub.Options{URL: url, Timeout: 300 * time.Millisecond})}
+	sink := &publishtest.CountingSink{Sink: newSink(t, natspub.Options{URL: url, Timeout: 300 * time.Millisecond})}
 	r, err := publish.Start(context.Background(), sink, publish.Options{
 		Name: "nats", Log: srv.Log, Checkpoints: srv.Store, DurableHead: srv.Engine.DurableHead, Heads: srv.Heads,
 		Batch: 64, MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Logger: quiet,
@@ -214,20 +215,20 @@ func TestARunnerDeliversEverythingThroughABrokerRestart(t *testing.T) {
 	}
 	defer r.Close()
 
-	w := startWriter(t, srv, "r", 4)
-	w.waitFor(t, 500)
-	eventually(t, 30*time.Second, func() bool { return r.Position(0) > 0 }, "the first events to be published")
+	w := publishtest.StartWriter(t, srv, "r", 4)
+	w.WaitFor(t, 500)
+	publishtest.Eventually(t, 30*time.Second, func() bool { return r.Position(0) > 0 }, "the first events to be published")
 	ns.Shutdown()
 	ns.WaitForShutdown()
-	failed := sink.failures.Load()
-	w.waitFor(t, w.n.Load()+500)
-	eventually(t, 30*time.Second, func() bool { return sink.failures.Load() > failed }, "a Publish to fail while the server is down")
+	failed := sink.Failures.Load()
+	w.WaitFor(t, w.Written()+500)
+	publishtest.Eventually(t, 30*time.Second, func() bool { return sink.Failures.Load() > failed }, "a Publish to fail while the server is down")
 	lagWhileDown := r.Lag()
 	runNATS(t, natsDir, port)
-	w.waitFor(t, w.n.Load()+500)
+	w.WaitFor(t, w.Written()+500)
 	w.Stop()
-	waitCaughtUp(t, r)
-	t.Logf("%d events, %d Publish calls, %d failed; lag %d while the server was down", w.n.Load(), sink.calls.Load(), sink.failures.Load(), lagWhileDown)
+	publishtest.WaitCaughtUp(t, r)
+	t.Logf("%d events, %d Publish calls, %d failed; lag %d while the server was down", w.Written(), sink.Calls.Load(), sink.Failures.Load(), lagWhileDown)
 	if lagWhileDown == 0 {
 		t.Fatal("nothing waited for the server: the test proved nothing")
 	}
@@ -255,8 +256,8 @@ func TestAnAppClosedMidStreamAndStartedAgainLosesNothing(t *testing.T) {
 	if len(srv.Publishers) != 1 || srv.Publishers[0].Name() != "nats" {
 		t.Fatalf("publishers %v", srv.Publishers)
 	}
-	w := startWriter(t, srv, "a", 8)
-	w.waitFor(t, 2000)
+	w := publishtest.StartWriter(t, srv, "a", 8)
+	w.WaitFor(t, 2000)
 	w.Stop()
 	lagAtClose := srv.Publishers[0].Lag()
 	if err := srv.Close(); err != nil {
@@ -276,10 +277,10 @@ func TestAnAppClosedMidStreamAndStartedAgainLosesNothing(t *testing.T) {
 	if lagAtClose == 0 {
 		t.Fatal("the publisher had caught up before the close: the test proved nothing")
 	}
-	w = startWriter(t, srv, "b", 4)
-	w.waitFor(t, 500)
+	w = publishtest.StartWriter(t, srv, "b", 4)
+	w.WaitFor(t, 500)
 	w.Stop()
-	waitCaughtUp(t, srv.Publishers[0])
+	publishtest.WaitCaughtUp(t, srv.Publishers[0])
 	checkStream(t, srv.Log, srv.Engine.DurableHead, natspub.DefaultSubjectPrefix, stored(t, url, natspub.DefaultStream))
 }
 
@@ -301,7 +302,7 @@ func TestReservationsThroughTheAPIArriveOnTheirPartitionsSubject(t *testing.T) {
 	if _, err := c.Commit(ctx, stockd.CommitReservation{ID: "cart-1"}); err != nil {
 		t.Fatal(err)
 	}
-	waitCaughtUp(t, srv.Publishers[0])
+	publishtest.WaitCaughtUp(t, srv.Publishers[0])
 	msgs := stored(t, ns.ClientURL(), natspub.DefaultStream)
 	checkStream(t, srv.Log, srv.Engine.DurableHead, natspub.DefaultSubjectPrefix, msgs)
 	p := stockd.PartitionOf("A", 4)
@@ -375,10 +376,10 @@ func TestTheLocalServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	w := startWriter(t, srv, "r", 4)
-	w.waitFor(t, 1000)
+	w := publishtest.StartWriter(t, srv, "r", 4)
+	w.WaitFor(t, 1000)
 	w.Stop()
-	waitCaughtUp(t, r)
+	publishtest.WaitCaughtUp(t, r)
 	// The same events again, as after a crash before the checkpoint.
 	for p := range 4 {
 		evs, err := srv.Log.ReadPartition(context.Background(), p, 0, 50)
@@ -413,6 +414,6 @@ func TestStockdServesWithTheServerDownAndPublishesWhenItComes(t *testing.T) {
 		t.Fatal("published with no server")
 	}
 	runNATS(t, dir, port)
-	waitCaughtUp(t, srv.Publishers[0])
+	publishtest.WaitCaughtUp(t, srv.Publishers[0])
 	checkStream(t, srv.Log, srv.Engine.DurableHead, natspub.DefaultSubjectPrefix, stored(t, url, natspub.DefaultStream))
 }
