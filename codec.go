@@ -178,6 +178,14 @@ func encodeData(w *writer, d EventData) {
 		w.varint(int64(d.Step))
 	case EntitiesRetired:
 		w.stringList(d.Keys)
+	case LowStock:
+		w.varint(d.Available)
+		w.varint(d.LowStockThreshold)
+	case OutOfStock:
+		w.varint(d.Available)
+	case BackInStock:
+		w.varint(d.Available)
+		w.varint(d.LowStockThreshold)
 	default:
 		panic(fmt.Sprintf("stockd: cannot encode event data %T", d))
 	}
@@ -279,6 +287,12 @@ func decodeData(r *reader, t EventType) EventData {
 		return SagaSettled{Reservation: r.string(), Step: r.int()}
 	case TypeEntitiesRetired:
 		return EntitiesRetired{Keys: r.stringList()}
+	case TypeLowStock:
+		return LowStock{Available: r.varint(), LowStockThreshold: r.varint()}
+	case TypeOutOfStock:
+		return OutOfStock{Available: r.varint()}
+	case TypeBackInStock:
+		return BackInStock{Available: r.varint(), LowStockThreshold: r.varint()}
 	}
 	r.fail("unknown event type %d", t)
 	return nil

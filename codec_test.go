@@ -47,6 +47,9 @@ func sampleData() []EventData {
 		},
 		SagaSettled{Reservation: "c1", Step: 3},
 		EntitiesRetired{Keys: []string{"reservation:c1", "receipt:r-1"}},
+		LowStock{Available: 3, LowStockThreshold: 1_000_000_000},
+		OutOfStock{},
+		BackInStock{Available: 1 << 40, LowStockThreshold: 5},
 	}
 }
 

@@ -67,7 +67,11 @@ type ConfigureLocation struct {
 }
 
 // ConfigureSKU sets a SKU's safety stock (units at each location that are
-// never sold) and low-stock threshold.
+// never sold) and low-stock threshold: the SKU's log records LowStock when
+// its available stock falls from above the threshold to it or below; 0 means
+// never. Both are replaced: a threshold left out is 0. A change of the
+// threshold alone records no signal; a change of safety stock records those
+// its change of available stock crosses (see signals.go).
 type ConfigureSKU struct {
 	SKU               string
 	SafetyStock       int64

@@ -100,7 +100,9 @@ func (x *decision) resolve(reservation string, err error) {
 }
 
 // Decide decides cmd against the state at time now and returns the events it
-// produces, or a coded *Error and no events if it is rejected. It does not
+// produces, or a coded *Error and no events if it is rejected. The events end
+// with the stock signals (LowStock, OutOfStock, BackInStock) that the
+// command's own events cause, SKU by SKU (see signals.go). It does not
 // change the state: apply the returned events for that. Time never goes back:
 // a now earlier than the last event's time is taken as that time.
 func (s *State) Decide(cmd Command, now time.Time) (Decision, error) {
@@ -155,6 +157,7 @@ func (s *State) Decide(cmd Command, now time.Time) (Decision, error) {
 	if err != nil {
 		return Decision{}, err
 	}
+	x.signals()
 	return x.d, nil
 }
 

@@ -21,7 +21,7 @@ func TestReceive(t *testing.T) {
 		{
 			name: "lot and best_before",
 			when: recvLot("r1", "A", "w1", 10, "L1", bb15),
-			want: []Event{ev("A", StockReceived{Location: "w1", Quantity: 10, Lot: "L1", BestBefore: bb15})},
+			want: []Event{ev("A", StockReceived{Location: "w1", Quantity: 10, Lot: "L1", BestBefore: bb15}), ev("A", BackInStock{Available: 10})},
 			check: func(t *testing.T, c *cluster) {
 				wantLoc(t, c, "A", "w1", 10, 0, 10, 0, 0)
 				wantLots(t, c, "A", "w1", LotView{Lot: "L1", Quantity: 10, BestBefore: bb15})
@@ -34,7 +34,7 @@ func TestReceive(t *testing.T) {
 		{
 			name: "undated stock without a lot",
 			when: recv("r1", "A", "w1", 7),
-			want: []Event{ev("A", StockReceived{Location: "w1", Quantity: 7})},
+			want: []Event{ev("A", StockReceived{Location: "w1", Quantity: 7}), ev("A", BackInStock{Available: 7})},
 			check: func(t *testing.T, c *cluster) {
 				wantLots(t, c, "A", "w1", LotView{Quantity: 7})
 			},
@@ -42,7 +42,7 @@ func TestReceive(t *testing.T) {
 		{
 			name: "lot without best_before",
 			when: recvLot("r1", "A", "w1", 4, "L9", ""),
-			want: []Event{ev("A", StockReceived{Location: "w1", Quantity: 4, Lot: "L9"})},
+			want: []Event{ev("A", StockReceived{Location: "w1", Quantity: 4, Lot: "L9"}), ev("A", BackInStock{Available: 4})},
 			check: func(t *testing.T, c *cluster) {
 				wantLots(t, c, "A", "w1", LotView{Lot: "L9", Quantity: 4})
 			},
@@ -110,7 +110,7 @@ func TestReceive(t *testing.T) {
 			name:    "a location once configured",
 			given:   []Command{warehouse("w9", 1, "")},
 			when:    recv("r1", "A", "w9", 10),
-			want:    []Event{ev("A", StockReceived{Location: "w9", Quantity: 10})},
+			want:    []Event{ev("A", StockReceived{Location: "w9", Quantity: 10}), ev("A", BackInStock{Available: 10})},
 			unknown: []string{"w9"},
 		},
 		{
@@ -122,7 +122,7 @@ func TestReceive(t *testing.T) {
 		{
 			name: "names with spaces between words",
 			when: recvLot("r 1", "Gouda 500g", "Halle 2", 3, "LOT 7", ""),
-			want: []Event{ev("Gouda 500g", StockReceived{Location: "Halle 2", Quantity: 3, Lot: "LOT 7"})},
+			want: []Event{ev("Gouda 500g", StockReceived{Location: "Halle 2", Quantity: 3, Lot: "LOT 7"}), ev("Gouda 500g", BackInStock{Available: 3})},
 		},
 		{name: "location ending with a space", when: recv("r1", "A", "w1 ", 1), code: CodeInvalid},
 		{name: "sku with a zero-width space", when: recv("r1", "A\u200b", "w1", 1), code: CodeInvalid},
@@ -152,7 +152,8 @@ func TestAdjust(t *testing.T) {
 			check: func(t *testing.T, c *cluster) {
 				wantLoc(t, c, "A", "w1", 7, 0, 7, 0, 0)
 				res, _ := result(c.states[0], adjust("a1", "A", "w1", -3, r))
-				if a := res.(Adjustment); a.Delta != -3 || a.Reason != r || a.Position != 3 {
+				// Position 2 is the receipt, 3 its BackInStock.
+				if a := res.(Adjustment); a.Delta != -3 || a.Reason != r || a.Position != 4 {
 					t.Fatalf("result = %+v", a)
 				}
 			},
@@ -231,6 +232,7 @@ func TestAdjust(t *testing.T) {
 			want: []Event{
 				ev("A", StockAdjusted{Location: "w1", Delta: -5, Reason: ReasonDamaged, Lots: []LotQty{lq("w1", "", "", 5)}}),
 				ev("A", ShortageDetected{Location: "w1", Shortage: 3}),
+				ev("A", OutOfStock{}),
 			},
 			check: func(t *testing.T, c *cluster) {
 				wantLoc(t, c, "A", "w1", 5, 8, -3, 0, 3)
@@ -240,7 +242,7 @@ func TestAdjust(t *testing.T) {
 			name:  "loss of unheld units is no shortage",
 			given: []Command{recv("r1", "A", "w1", 10), reserve("c1", lineAt("A", 5, "w1"))},
 			when:  adjust("a1", "A", "w1", -5, ReasonDamaged),
-			want:  []Event{ev("A", StockAdjusted{Location: "w1", Delta: -5, Reason: ReasonDamaged, Lots: []LotQty{lq("w1", "", "", 5)}})},
+			want:  []Event{ev("A", StockAdjusted{Location: "w1", Delta: -5, Reason: ReasonDamaged, Lots: []LotQty{lq("w1", "", "", 5)}}), ev("A", OutOfStock{})},
 			check: func(t *testing.T, c *cluster) { wantLoc(t, c, "A", "w1", 5, 5, 0, 0, 0) },
 		},
 		{
@@ -311,13 +313,13 @@ func TestCount(t *testing.T) {
 			name:  "to zero",
 			given: []Command{recv("r1", "A", "w1", 10)},
 			when:  CountStock{ID: "c1", SKU: "A", Location: "w1", OnHand: 0},
-			want:  []Event{ev("A", StockCounted{Location: "w1", OnHand: 0, Delta: -10, Lots: []LotQty{lq("w1", "", "", 10)}})},
+			want:  []Event{ev("A", StockCounted{Location: "w1", OnHand: 0, Delta: -10, Lots: []LotQty{lq("w1", "", "", 10)}}), ev("A", OutOfStock{})},
 			check: func(t *testing.T, c *cluster) { wantLots(t, c, "A", "w1") },
 		},
 		{
 			name: "at a new location",
 			when: CountStock{ID: "c1", SKU: "A", Location: "w2", OnHand: 4},
-			want: []Event{ev("A", StockCounted{Location: "w2", OnHand: 4, Delta: 4, Lots: []LotQty{lq("w2", "", "", 4)}})},
+			want: []Event{ev("A", StockCounted{Location: "w2", OnHand: 4, Delta: 4, Lots: []LotQty{lq("w2", "", "", 4)}}), ev("A", BackInStock{Available: 4})},
 		},
 		{
 			name:  "below the holds is a shortage",
@@ -326,6 +328,7 @@ func TestCount(t *testing.T) {
 			want: []Event{
 				ev("A", StockCounted{Location: "w1", OnHand: 5, Delta: -5, Lots: []LotQty{lq("w1", "", "", 5)}}),
 				ev("A", ShortageDetected{Location: "w1", Shortage: 3}),
+				ev("A", OutOfStock{}),
 			},
 			check: func(t *testing.T, c *cluster) { wantLoc(t, c, "A", "w1", 5, 8, -3, 0, 3) },
 		},
@@ -365,7 +368,7 @@ func TestTransfer(t *testing.T) {
 			name:  "available units leave",
 			given: held,
 			when:  TransferStock{ID: "t1", SKU: "A", From: "w1", To: "s1", Quantity: 4},
-			want:  []Event{ev("A", StockTransferred{From: "w1", To: "s1", Quantity: 4, Lots: []LotQty{lq("w1", "", "", 4)}})},
+			want:  []Event{ev("A", StockTransferred{From: "w1", To: "s1", Quantity: 4, Lots: []LotQty{lq("w1", "", "", 4)}}), ev("A", OutOfStock{})},
 			check: func(t *testing.T, c *cluster) {
 				wantLoc(t, c, "A", "w1", 6, 4, 0, 0, 0)
 				wantLoc(t, c, "A", "s1", 0, 0, 0, 4, 0)
@@ -691,6 +694,7 @@ func TestReserve(t *testing.T) {
 			want: []Event{
 				ev("A", StockReserved{Reservation: "c1", Quantity: 5, Allocations: []Allocation{{"w1", 5}}, ExpiresAt: t0.Add(time.Hour), Customer: "k9"}),
 				ev("B", StockReserved{Reservation: "c1", Quantity: 2, Allocations: []Allocation{{"w1", 2}}, ExpiresAt: t0.Add(time.Hour), Customer: "k9"}),
+				ev("B", OutOfStock{}),
 			},
 			check: func(t *testing.T, c *cluster) {
 				r := wantRes(t, c, "c1", StatusHeld)
@@ -1125,7 +1129,7 @@ func TestLotExpiry(t *testing.T) {
 		{
 			name:  "a receipt whose best_before is today is accepted until the day ends",
 			when:  at(endToday-time.Nanosecond, recvLot("r1", "A", "w1", 5, "L0", "2027-03-10")),
-			want:  []Event{ev("A", StockReceived{Location: "w1", Quantity: 5, Lot: "L0", BestBefore: "2027-03-10"})},
+			want:  []Event{ev("A", StockReceived{Location: "w1", Quantity: 5, Lot: "L0", BestBefore: "2027-03-10"}), ev("A", BackInStock{Available: 5})},
 			check: func(t *testing.T, c *cluster) { wantLoc(t, c, "A", "w1", 5, 0, 5, 0, 0) },
 		},
 		{
@@ -1137,7 +1141,7 @@ func TestLotExpiry(t *testing.T) {
 			name:    "a lot received on its last day expires when the day ends",
 			given:   []Command{recvLot("r1", "A", "w1", 5, "L0", "2027-03-10")},
 			when:    at(endToday, tick{}),
-			wantDue: []Event{ev("A", LotExpired{Location: "w1", Lot: "L0", BestBefore: "2027-03-10", Quantity: 5})},
+			wantDue: []Event{ev("A", LotExpired{Location: "w1", Lot: "L0", BestBefore: "2027-03-10", Quantity: 5}), ev("A", OutOfStock{})},
 		},
 		{
 			name:   "a receipt accepted before its date passed replays after it",
@@ -1146,6 +1150,7 @@ func TestLotExpiry(t *testing.T) {
 			replay: true,
 			wantDue: []Event{
 				ev("A", LotExpired{Location: "w1", Lot: "L0", BestBefore: "2027-03-10", Quantity: 5}),
+				ev("A", OutOfStock{}),
 			},
 		},
 		{
@@ -1165,10 +1170,15 @@ func TestLotExpiry(t *testing.T) {
 			check: func(t *testing.T, c *cluster) { wantLoc(t, c, "A", "w1", 0, 0, 0, 0, 0) },
 		},
 		{
-			name:    "a lot that arrives by transfer keeps its date",
-			given:   []Command{recvLot("r1", "A", "w1", 5, "L1", bb15), TransferStock{ID: "t1", SKU: "A", From: "w1", To: "s1", Quantity: 2}, ArriveTransfer{ID: "t1"}},
-			when:    at(end15, tick{}),
-			wantDue: []Event{ev("A", LotExpired{Location: "s1", Lot: "L1", BestBefore: bb15, Quantity: 2}), ev("A", LotExpired{Location: "w1", Lot: "L1", BestBefore: bb15, Quantity: 3})},
+			name:  "a lot that arrives by transfer keeps its date",
+			given: []Command{recvLot("r1", "A", "w1", 5, "L1", bb15), TransferStock{ID: "t1", SKU: "A", From: "w1", To: "s1", Quantity: 2}, ArriveTransfer{ID: "t1"}},
+			when:  at(end15, tick{}),
+			wantDue: []Event{
+				ev("A", LotExpired{Location: "s1", Lot: "L1", BestBefore: bb15, Quantity: 2}),
+				// Each lot expires by its own decision: the second empties A.
+				ev("A", LotExpired{Location: "w1", Lot: "L1", BestBefore: bb15, Quantity: 3}),
+				ev("A", OutOfStock{}),
+			},
 		},
 	})
 }
@@ -1196,7 +1206,8 @@ func TestRejectedReservationNotRemembered(t *testing.T) {
 		t.Fatalf("first attempt: %v", err)
 	}
 	mustDo(t, c, recv("r2", "A", "w1", 1))
-	if _, d, err := c.do(reserve("c1", line("A", 2))); err != nil || d.Replay || len(d.Events) != 1 {
+	// The reservation takes the last 2 units: OutOfStock follows it.
+	if _, d, err := c.do(reserve("c1", line("A", 2))); err != nil || d.Replay || len(d.Events) != 2 {
 		t.Fatalf("second attempt: %+v, %v", d, err)
 	}
 	wantRes(t, c, "c1", StatusHeld)
@@ -1238,7 +1249,8 @@ func TestDecideTimeNeverGoesBack(t *testing.T) {
 		t.Fatalf("event at %v expiring %v, want %v", got.Time, got.Data.(StockReserved).ExpiresAt, t0)
 	}
 	apply(d)
-	if !s.Clock().Equal(t0) || s.Head() != 2 {
+	// The receipt's BackInStock is the second event.
+	if !s.Clock().Equal(t0) || s.Head() != 3 {
 		t.Fatalf("clock %v head %d", s.Clock(), s.Head())
 	}
 }

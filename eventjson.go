@@ -40,6 +40,12 @@ func DecodeEventJSON(t EventType, data []byte) (EventData, bool) {
 		return decodeAs[SagaSettled](data)
 	case TypeEntitiesRetired:
 		return decodeAs[EntitiesRetired](data)
+	case TypeLowStock:
+		return decodeAs[LowStock](data)
+	case TypeOutOfStock:
+		return decodeAs[OutOfStock](data)
+	case TypeBackInStock:
+		return decodeAs[BackInStock](data)
 	}
 	return nil, false
 }

@@ -63,6 +63,9 @@ const (
 	TypeSagaStepStarted      EventType = 17
 	TypeSagaSettled          EventType = 18
 	TypeEntitiesRetired      EventType = 19
+	TypeLowStock             EventType = 20
+	TypeOutOfStock           EventType = 21
+	TypeBackInStock          EventType = 22
 )
 
 var eventTypeNames = [...]string{
@@ -85,6 +88,9 @@ var eventTypeNames = [...]string{
 	TypeSagaStepStarted:      "SagaStepStarted",
 	TypeSagaSettled:          "SagaSettled",
 	TypeEntitiesRetired:      "EntitiesRetired",
+	TypeLowStock:             "LowStock",
+	TypeOutOfStock:           "OutOfStock",
+	TypeBackInStock:          "BackInStock",
 }
 
 // String returns the type's name, such as "StockReserved".
@@ -212,6 +218,43 @@ type LotExpired struct {
 type ShortageDetected struct {
 	Location string `json:"location"`
 	Shortage int64  `json:"shortage"`
+}
+
+// The stock signals. The core emits them itself, in the SKU's own stream,
+// right after the events of the decision that made the SKU's available stock
+// (as SKUState.Available reports it: the sum over locations of what each can
+// sell) cross a line: once per crossing, never on every change. They carry
+// the command id and actor of that decision and change no stock. See
+// signals.go for the rules.
+
+// LowStock records that the SKU's available stock fell from above its
+// low-stock threshold to or below it. A SKU whose threshold is 0 never
+// signals LowStock. A fall from above the threshold straight to 0 signals
+// LowStock, then OutOfStock.
+type LowStock struct {
+	// Available is the SKU's available stock after the decision.
+	Available int64 `json:"available"`
+	// LowStockThreshold is the threshold that was crossed.
+	LowStockThreshold int64 `json:"low_stock_threshold"`
+}
+
+// OutOfStock records that the SKU's available stock fell from above 0 to 0:
+// nothing of it can be sold anywhere.
+type OutOfStock struct {
+	// Available is the SKU's available stock after the decision: 0.
+	Available int64 `json:"available"`
+}
+
+// BackInStock records that the SKU's available stock rose from 0 to above
+// 0, including the first time a SKU ever becomes available: a SKU is out of
+// stock until its first BackInStock. LowStockThreshold lets a reader see
+// whether it came back inside the low band (a rise through the threshold
+// signals nothing else).
+type BackInStock struct {
+	// Available is the SKU's available stock after the decision.
+	Available int64 `json:"available"`
+	// LowStockThreshold is the SKU's threshold after the decision.
+	LowStockThreshold int64 `json:"low_stock_threshold"`
 }
 
 // SagaStarted records, at its home partition, a reservation whose lines span
@@ -357,3 +400,19 @@ func (SagaSettled) EventType() EventType { return TypeSagaSettled }
 
 // EventType implements EventData.
 func (EntitiesRetired) EventType() EventType { return TypeEntitiesRetired }
+
+// EventType implements EventData.
+func (LowStock) EventType() EventType { return TypeLowStock }
+
+// EventType implements EventData.
+func (OutOfStock) EventType() EventType { return TypeOutOfStock }
+
+// EventType implements EventData.
+func (BackInStock) EventType() EventType { return TypeBackInStock }
+
+// IsSignal reports whether t is a stock signal (LowStock, OutOfStock,
+// BackInStock): an event decided alongside the change that caused it, carrying
+// that change's command id.
+func (t EventType) IsSignal() bool {
+	return t == TypeLowStock || t == TypeOutOfStock || t == TypeBackInStock
+}

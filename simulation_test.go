@@ -195,6 +195,11 @@ type sim struct {
 	checked [][2]uint64
 	crashes uint64
 
+	// availBefore is, for the decision being applied, the available stock
+	// of each SKU its events name, as the State it was decided against
+	// showed it: the "before" of its stock signals.
+	availBefore map[string]int64
+
 	// accepted holds every idempotency key accepted, with the partition
 	// and position of the event that accepted it, so that an id accepted
 	// twice is caught however the second acceptance came about (a crash
@@ -268,6 +273,7 @@ func newSim(tb testing.TB, seed uint64) *sim {
 		for _, e := range d.Events {
 			s.stats["event."+e.Type().String()]++
 		}
+		s.checkSignals(p, cmd, d)
 		for _, k := range d.Keys {
 			// Per partition: the cluster, unlike the engine, has no
 			// registry making ids unique across partitions. A cart
@@ -404,6 +410,7 @@ func (s *sim) run(steps int) {
 	s.c.quiesce()
 	s.checked = nil
 	s.checkChanged()
+	s.checkSignalLogs()
 }
 
 // advance moves the clock by a random amount.
@@ -551,7 +558,7 @@ func (s *sim) generate() (Command, intent) {
 		if s.chance(5) {
 			return ConfigureSKU{SKU: s.pick(s.skus), SafetyStock: -1}, meantInvalid
 		}
-		return ConfigureSKU{SKU: s.pick(s.skus), SafetyStock: int64(s.rng.IntN(4)), LowStockThreshold: int64(s.rng.IntN(5))}, meantValid
+		return ConfigureSKU{SKU: s.pick(s.skus), SafetyStock: int64(s.rng.IntN(4)), LowStockThreshold: int64(s.rng.IntN(12))}, meantValid
 	case r < 38:
 		kinds := []LocationKind{KindWarehouse, KindStore, KindThirdParty}
 		c := ConfigureLocation{ID: s.pick(s.locs), Kind: kinds[s.rng.IntN(3)], Priority: s.rng.IntN(4), Region: s.pick([]string{"", "eu", "us"})}
@@ -831,6 +838,13 @@ func (s *sim) observe(p int, st *State, cmd Command, d Decision, err error) {
 			s.fail("partition %d: %s: a replay with events", p, describe(cmd))
 		}
 		s.checkEvents(p, st, d)
+		s.availBefore = map[string]int64{}
+		for _, e := range d.Events {
+			if e.SKU != "" {
+				v, _ := st.StockLevels(e.SKU)
+				s.availBefore[e.SKU] = v.Available
+			}
+		}
 	}
 	for _, r := range d.Resolved {
 		if IsCode(r.Err, CodeInsufficientStock) {
@@ -1695,4 +1709,129 @@ func statusOf(r *reservation) string {
 		return "absent"
 	}
 	return string(r.status)
+}
+
+// checkSignals checks the stock signals of a decision just applied in
+// partition p against the rule, with the available stock of each SKU before
+// (from the State the decision was made against) and after (from the State
+// it made), as the views show it: for each SKU the decision's events name,
+// OutOfStock when it fell from above 0 to 0, BackInStock when it rose from 0,
+// LowStock (before OutOfStock) when it fell from above a threshold T > 0 to
+// T or below, and nothing else; signals come after every other event of the
+// decision, and change no stock.
+func (s *sim) checkSignals(p int, cmd Command, d Decision) {
+	st := s.c.states[p]
+	tail := len(d.Events)
+	for i, e := range d.Events {
+		if isSignal(e.Data) {
+			if tail == len(d.Events) {
+				tail = i
+			}
+		} else if tail < len(d.Events) {
+			s.fail("partition %d: %s: %s after the decision's signals", p, describe(cmd), e.Type())
+		}
+	}
+	var skus []string
+	for _, e := range d.Events[:tail] {
+		if e.SKU != "" && !slices.Contains(skus, e.SKU) {
+			skus = append(skus, e.SKU)
+		}
+	}
+	var want []string
+	for _, sku := range skus {
+		before := s.availBefore[sku]
+		v, _ := st.StockLevels(sku)
+		after, threshold := v.Available, v.LowStockThreshold
+		cause := ""
+		for _, e := range d.Events[:tail] {
+			if e.SKU == sku {
+				cause = e.CommandID
+			}
+		}
+		sig := func(data EventData) {
+			want = append(want, fmt.Sprintf("%s %s %+v by %q", sku, data.EventType(), data, cause))
+		}
+		switch {
+		case before > 0 && after == 0:
+			if threshold > 0 && before > threshold {
+				sig(LowStock{Available: after, LowStockThreshold: threshold})
+			}
+			sig(OutOfStock{Available: after})
+		case before == 0 && after > 0:
+			sig(BackInStock{Available: after, LowStockThreshold: threshold})
+		case threshold > 0 && before > threshold && after <= threshold:
+			sig(LowStock{Available: after, LowStockThreshold: threshold})
+		}
+		if after < 0 || before < 0 {
+			s.fail("partition %d: %s: %s available %d, then %d: below zero", p, describe(cmd), sku, before, after)
+		}
+	}
+	var got []string
+	for _, e := range d.Events[tail:] {
+		got = append(got, fmt.Sprintf("%s %s %+v by %q", e.SKU, e.Type(), e.Data, e.CommandID))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		s.fail("partition %d: %s: signals %q, want %q (available before %v)", p, describe(cmd), got, want, s.availBefore)
+	}
+	s.availBefore = nil
+}
+
+func isSignal(d EventData) bool {
+	switch d.(type) {
+	case LowStock, OutOfStock, BackInStock:
+		return true
+	}
+	return false
+}
+
+// checkSignalLogs folds every partition's log and checks each SKU's stream
+// of signals: a signal changes no stock and tells the available it follows;
+// OutOfStock and BackInStock alternate, starting with BackInStock (a SKU is
+// out of stock until it first has some); LowStock comes at or below the
+// threshold; and at the end of the log, as after every decision, the SKU is
+// available exactly when its last OutOfStock or BackInStock is BackInStock.
+func (s *sim) checkSignalLogs() {
+	for p, log := range s.c.logs {
+		st := NewState(p, s.c.p, s.c.limits)
+		in := map[string]bool{}
+		for _, e := range log {
+			var before SKUState
+			if e.SKU != "" {
+				before, _ = st.StockLevels(e.SKU)
+			}
+			if err := st.Apply(e); err != nil {
+				s.fail("partition %d: refold: %v", p, err)
+			}
+			if !isSignal(e.Data) {
+				continue
+			}
+			after, _ := st.StockLevels(e.SKU)
+			after.Version, after.Position, after.AsOf = before.Version, before.Position, before.AsOf
+			if !reflect.DeepEqual(before, after) {
+				s.fail("partition %d: %s %s changed stock: %+v, then %+v", p, e.SKU, e.Type(), before, after)
+			}
+			switch d := e.Data.(type) {
+			case OutOfStock:
+				if !in[e.SKU] || after.Available != 0 || d.Available != 0 {
+					s.fail("partition %d: %s OutOfStock at %d with %d available (in stock before: %v)", p, e.SKU, e.Position, after.Available, in[e.SKU])
+				}
+				in[e.SKU] = false
+			case BackInStock:
+				if in[e.SKU] || after.Available <= 0 || d.Available != after.Available {
+					s.fail("partition %d: %s BackInStock %+v at %d with %d available (in stock before: %v)", p, e.SKU, d, e.Position, after.Available, in[e.SKU])
+				}
+				in[e.SKU] = true
+			case LowStock:
+				if d.LowStockThreshold <= 0 || d.LowStockThreshold != after.LowStockThreshold || d.Available != after.Available || after.Available > d.LowStockThreshold {
+					s.fail("partition %d: %s LowStock %+v at %d with %d available, threshold %d", p, e.SKU, d, e.Position, after.Available, after.LowStockThreshold)
+				}
+			}
+		}
+		for _, sku := range st.SKUs() {
+			v, _ := st.StockLevels(sku)
+			if (v.Available > 0) != in[sku] {
+				s.fail("partition %d: %s ends with %d available, but its last signal says in stock: %v", p, sku, v.Available, in[sku])
+			}
+		}
+	}
 }

@@ -334,6 +334,9 @@ func (s *State) Apply(e Event) error {
 		// exists so that it is recorded and streamed, not inferred.
 	case EntitiesRetired:
 		s.applyRetired(d)
+	case LowStock, OutOfStock, BackInStock:
+		// Signals record a crossing the events before them made; they
+		// change nothing but the SKU's version.
 	default:
 		return fmt.Errorf("stockd: cannot apply event data %T", e.Data)
 	}
@@ -485,7 +488,13 @@ func (st *stock) fefo(location string, qty int64) ([]LotQty, int64) {
 // back but never by itself makes availability negative; only a shortage, held
 // units that are not there, does.
 func (st *stock) available(safety int64) int64 {
-	free := st.onHand - st.reserved
+	return availableOf(st.onHand, st.reserved, safety)
+}
+
+// availableOf is what a location with onHand units, reserved of them held,
+// can sell with the given safety stock: see stock.available.
+func availableOf(onHand, reserved, safety int64) int64 {
+	free := onHand - reserved
 	if free < 0 {
 		return free
 	}

@@ -209,7 +209,8 @@ type Count struct {
 	Position uint64    `json:"position"`
 }
 
-// SKUConfig is the configuration of one SKU.
+// SKUConfig is the configuration of one SKU: its safety stock per location
+// and the low-stock threshold of its LowStock signal (0: none).
 type SKUConfig struct {
 	SKU               string `json:"sku"`
 	SafetyStock       int64  `json:"safety_stock"`

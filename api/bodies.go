@@ -21,7 +21,9 @@ type IDRequest struct {
 	ID string `json:"id,omitempty" path:"id"`
 }
 
-// SKUConfigRequest is PUT /v1/skus/{sku}/config.
+// SKUConfigRequest is PUT /v1/skus/{sku}/config. LowStockThreshold is
+// optional: absent or 0, the SKU never signals LowStock (see
+// stockd.ConfigureSKU).
 type SKUConfigRequest struct {
 	SKU               string `json:"sku,omitempty" path:"sku"`
 	SafetyStock       int64  `json:"safety_stock"`

@@ -87,8 +87,14 @@ func TestFeedServesArchivedEvents(t *testing.T) {
 		}
 		q.After = p.Next
 	}
-	if len(got) != 1521 {
-		t.Fatalf("%d events from the beginning, want 1,521 (the location, 1,500 archived receipts, 20 new)", len(got))
+	signals := 0
+	for _, e := range got {
+		if e.Type().IsSignal() { // the first receipt of each SKU also says BackInStock
+			signals++
+		}
+	}
+	if len(got)-signals != 1521 {
+		t.Fatalf("%d events besides signals from the beginning, want 1,521 (the location, 1,500 archived receipts, 20 new)", len(got)-signals)
 	}
 	last := map[string]uint64{}
 	for _, e := range got {

@@ -286,7 +286,8 @@ func TestOddIDsRoundTrip(t *testing.T) {
 		if r, err := c.Commit(ctx, stockd.CommitReservation{ID: id}); err != nil || r.Status != stockd.StatusCommitted {
 			t.Errorf("Commit(%q) = %+v, %v", id, r, err)
 		}
-		if p, err := c.History(ctx, id, stockd.HistoryQuery{}); err != nil || len(p.Events) != 3 {
+		// The receipt, its BackInStock, the hold and the commit.
+		if p, err := c.History(ctx, id, stockd.HistoryQuery{}); err != nil || len(p.Events) != 4 {
 			t.Errorf("History(%q) = %+v, %v", id, p, err)
 		}
 		if _, err := c.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: id, Kind: stockd.KindStore}); err != nil {

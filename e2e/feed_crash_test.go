@@ -113,6 +113,9 @@ func TestFeedFollowerAcrossKill9SeesEveryAcknowledgedEvent(t *testing.T) {
 				}
 				last[e.SKU] = e.Version
 			}
+			if e.Type().IsSignal() {
+				return nil // a signal carries the command id of the change it follows
+			}
 			if seen[e.CommandID] && e.SKU != "" {
 				problems = append(problems, fmt.Sprintf("command %s seen twice", e.CommandID))
 			}

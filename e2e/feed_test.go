@@ -111,7 +111,11 @@ func TestFeedPagesOverHTTP(t *testing.T) {
 	var got []stockd.Event
 	for q := (stockd.FeedQuery{Limit: 4}); ; {
 		p := must(c.FeedPage(ctx, q))
-		got = append(got, p.Events...)
+		for _, e := range p.Events {
+			if !e.Type().IsSignal() { // the first receipt of each SKU also says BackInStock
+				got = append(got, e)
+			}
+		}
 		if len(p.Events) == 0 {
 			break
 		}

@@ -1017,6 +1017,7 @@ var oaEventData = []stockd.EventData{
 	stockd.ReservationExtended{}, stockd.ReservationCommitted{}, stockd.ReservationReleased{}, stockd.LotExpired{},
 	stockd.ShortageDetected{}, stockd.SagaStarted{}, stockd.SagaStepAcked{}, stockd.ReservationHeld{},
 	stockd.SagaStepStarted{}, stockd.SagaSettled{}, stockd.EntitiesRetired{},
+	stockd.LowStock{}, stockd.OutOfStock{}, stockd.BackInStock{},
 }
 
 // TestOpenAPIEventTypes checks that every event type is documented under its

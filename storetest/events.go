@@ -174,6 +174,9 @@ func SampleData() []stockd.EventData {
 		stockd.SagaStepStarted{Reservation: "r-4", Step: 1, Action: stockd.SagaRelease, Participants: []int{0, 2}},
 		stockd.SagaSettled{Reservation: "r-3", Step: 3},
 		stockd.EntitiesRetired{Keys: []string{"reservation:r-3", "receipt:rc-ü", "transfer:t-1"}},
+		stockd.LowStock{Available: 3, LowStockThreshold: 17},
+		stockd.OutOfStock{},
+		stockd.BackInStock{Available: 1 << 40, LowStockThreshold: 17},
 	}
 }
 

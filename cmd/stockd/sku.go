@@ -234,7 +234,7 @@ func runSKUConfig(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		`stockd sku config A --safety-stock 2 --low-stock-threshold 10`, stdout, stderr)
 	var cmd stockd.ConfigureSKU
 	c.fs.Int64Var(&cmd.SafetyStock, "safety-stock", 0, "units at each location that are never sold")
-	c.fs.Int64Var(&cmd.LowStockThreshold, "low-stock-threshold", 0, "available units at or below which the SKU is low on stock")
+	c.fs.Int64Var(&cmd.LowStockThreshold, "low-stock-threshold", 0, "available units at or below which the SKU is low on stock: falling to it records a LowStock event (0: never)")
 	c.alias("low-stock-threshold", "low-stock") // its name before the API's
 	c.retryFlag()
 	pos, code, ok := c.parse(args)
