@@ -355,12 +355,13 @@ func TestSubscriptionsOverHTTP(t *testing.T) {
 	for i := range 6 {
 		receive(t, c, fmt.Sprintf("r-%d", i), "A", "w1", 1)
 	}
+	// The location, r-0 and A's BackInStock, then r-1 to r-5.
 	p := must(c.SubscriptionEvents(ctx, "erp", 4))
-	if len(p.Events) != 4 {
+	if len(p.Events) != 4 || p.Events[2].Type() != stockd.TypeBackInStock {
 		t.Fatalf("%d events", len(p.Events))
 	}
 	acked := must(c.AckSubscription(ctx, "erp", p.Next))
-	if acked.Cursor != p.Next || acked.Lag.Events != 3 {
+	if acked.Cursor != p.Next || acked.Lag.Events != 4 {
 		t.Fatalf("after the ack: %+v", acked)
 	}
 	_, err = c.AckSubscription(ctx, "erp", "not-a-cursor")
@@ -373,14 +374,14 @@ func TestSubscriptionsOverHTTP(t *testing.T) {
 		t.Fatalf("after a restart the cursor is %s, want %s", got.Cursor, p.Next)
 	}
 	rest := must(c.SubscriptionEvents(ctx, "erp", 100))
-	if len(rest.Events) != 3 || rest.Events[0].CommandID != "r-3" {
+	if len(rest.Events) != 4 || rest.Events[0].CommandID != "r-2" {
 		t.Fatalf("after a restart: %v", rest.Events)
 	}
 	if _, err := c.ResetSubscription(ctx, "erp", "beginning"); err != nil {
 		t.Fatal(err)
 	}
-	if again := must(c.SubscriptionEvents(ctx, "erp", 100)); len(again.Events) != 7 {
-		t.Fatalf("after a reset to the beginning: %d events, want 7", len(again.Events))
+	if again := must(c.SubscriptionEvents(ctx, "erp", 100)); len(again.Events) != 8 {
+		t.Fatalf("after a reset to the beginning: %d events, want 8", len(again.Events))
 	}
 	list := must(c.Subscriptions(ctx, stockd.SubscriptionListQuery{}))
 	if len(list.Items) != 1 || list.Items[0].Name != "erp" || list.Items[0].CreatedAt != sub.CreatedAt {

@@ -57,8 +57,8 @@ func TestAcknowledgedCursorSurvivesARestart(t *testing.T) {
 		w.receive(fmt.Sprintf("r-%d", i), fmt.Sprintf("S%d", i%5), 1)
 	}
 	first := drain(t, w.feed, "erp", 6)
-	if len(first) != 21 { // the location and 20 receipts
-		t.Fatalf("%d events, want 21", len(first))
+	if len(first) != 26 { // the location, 20 receipts, and each SKU's first back in stock
+		t.Fatalf("%d events, want 26", len(first))
 	}
 	w.restart()
 	for i := range 5 {
@@ -147,8 +147,8 @@ func TestPutSubscriptionIsAnIdempotentCreate(t *testing.T) {
 	if err != nil || !created {
 		t.Fatalf("create: %v %v", created, err)
 	}
-	if s1.Lag.Events != 2 {
-		t.Fatalf("lag %+v, want 2 events", s1.Lag)
+	if s1.Lag.Events != 3 { // the location, the receipt, BackInStock
+		t.Fatalf("lag %+v, want 3 events", s1.Lag)
 	}
 	drain(t, w.feed, "crm", 10)
 	s2, created, err := w.feed.PutSubscription(ctx, "crm", "beginning")

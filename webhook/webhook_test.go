@@ -168,6 +168,20 @@ func receive(t *testing.T, srv *e2e.Server, from, to int) {
 	}
 }
 
+// inStock receives one unit of each SKU receive writes to, before an
+// endpoint that counts deliveries is created: the receipts the test then
+// counts find stock there and cross no stock signal (a SKU's first receipt
+// is also its BackInStock).
+func inStock(t *testing.T, srv *e2e.Server) {
+	t.Helper()
+	for i := range 37 {
+		_, _, err := srv.Engine.Receive(context.Background(), stockd.ReceiveStock{ID: fmt.Sprintf("seed-%d", i), SKU: fmt.Sprintf("sku-%d", i), Location: "w1", Quantity: 1})
+		if err != nil {
+			t.Fatalf("seed %d: %v", i, err)
+		}
+	}
+}
+
 // checkEveryEvent checks that every position from 1 to each partition's
 // durable head was acknowledged, the first acknowledgements in position
 // order, and returns the number of repeated acknowledgements.
@@ -254,6 +268,7 @@ func TestDeadLettersAfterTheRetryBudgetAreListedAndReplayed(t *testing.T) {
 	srv := start(t, func(o *webhook.Options) { o.Attempts = 3 })
 	ctx := context.Background()
 	e2e.ConfigureLocations(t, srv.Engine, "w1")
+	inStock(t, srv)
 	r := newReceiver(t, "whsec_dl")
 	r.setFail(func() int { return 503 })
 	if _, _, err := srv.Client.PutWebhook(ctx, stockd.PutWebhook{Name: "down", URL: r.srv.URL, Secret: "whsec_dl"}); err != nil {
@@ -399,6 +414,7 @@ func TestChangingAndDeletingAnEndpointTakesEffectWithoutARestart(t *testing.T) {
 	srv := start(t, nil)
 	ctx := context.Background()
 	e2e.ConfigureLocations(t, srv.Engine, "w1")
+	inStock(t, srv)
 	a, b, witness := newReceiver(t, "s1"), newReceiver(t, "s2"), newReceiver(t, "s3")
 	if _, _, err := srv.Client.PutWebhook(ctx, stockd.PutWebhook{Name: "hook", URL: a.srv.URL, Secret: "s1"}); err != nil {
 		t.Fatal(err)
@@ -689,6 +705,7 @@ func TestAFullDeadLetterListStopsTheEndpointWithoutDroppingEvents(t *testing.T) 
 	srv := start(t, func(o *webhook.Options) { o.Attempts, o.MaxDeadLetters = 2, 2 })
 	ctx := context.Background()
 	e2e.ConfigureLocations(t, srv.Engine, "w1")
+	inStock(t, srv)
 	r := newReceiver(t, "s")
 	r.setFail(func() int { return 500 })
 	if _, _, err := srv.Client.PutWebhook(ctx, stockd.PutWebhook{Name: "full", URL: r.srv.URL, Secret: "s"}); err != nil {
