@@ -305,6 +305,10 @@ type Snapshot struct {
 //     entries in the SKU history index), never idempotency records,
 //     snapshots or checkpoints. A crash during Trim loses nothing but the
 //     deletion itself, which a later Trim completes.
+//   - DeleteConsumer MUST NOT return nil before the deletion is durable, and
+//     MUST delete the consumer's checkpoints in every partition or in none,
+//     crash or not; it MUST NOT touch another consumer's, even one whose
+//     name starts with the same letters.
 type Trimmer interface {
 	// LogStart returns the position of the last trimmed event of partition
 	// p, 0 if none was: the log holds the positions after it.
@@ -325,6 +329,13 @@ type Trimmer interface {
 	// Consumers returns, in order, the names of the consumers that have
 	// saved a checkpoint in any partition.
 	Consumers(ctx context.Context) ([]string, error)
+
+	// DeleteConsumer deletes consumer's checkpoints in every partition, so
+	// that archiving stops waiting for a consumer that is gone (a broker
+	// no longer configured, a deleted webhook). The caller makes sure the
+	// consumer is not running: one that saves a checkpoint afterwards is
+	// listed again. Deleting a consumer that has none does nothing.
+	DeleteConsumer(ctx context.Context, consumer string) error
 }
 
 // ErrTrimmed is wrapped, in an *Error of code CodeNotFound, by the error a

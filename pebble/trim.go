@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -272,4 +273,36 @@ func (s *Store) Consumers(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("pebble: list consumers: %w", err)
 	}
 	return out, nil
+}
+
+// DeleteConsumer deletes every checkpoint of consumer, headers and state
+// chunks of every partition, with one range deletion in one synced batch: all
+// or nothing. The range is 'c' name 0 up to 'c' name 1, which holds this
+// consumer's keys and no other's, since names hold no NUL byte. A range
+// tombstone is cheap here: consumers are deleted rarely, unlike checkpoints,
+// which are saved every few seconds (see SetCheckpoint).
+func (s *Store) DeleteConsumer(ctx context.Context, consumer string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := checkConsumer(consumer); err != nil {
+		return err
+	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return errClosed
+	}
+	start := append([]byte{prefixCheckpoint}, consumer...)
+	end := append(slices.Clone(start), 1)
+	start = append(start, 0)
+	b := s.db.NewBatch()
+	if err := b.DeleteRange(start, end, nil); err != nil {
+		_ = b.Close()
+		return fmt.Errorf("pebble: delete consumer %q: %w", consumer, err)
+	}
+	if err := s.commit(b); err != nil {
+		return fmt.Errorf("pebble: delete consumer %q: %w", consumer, err)
+	}
+	return nil
 }

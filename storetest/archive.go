@@ -256,6 +256,36 @@ func testConsumers(t *testing.T, s TrimStore) {
 	if fmt.Sprint(names) != "[a ab b]" {
 		t.Errorf("Consumers = %q, want [a ab b]", names)
 	}
+
+	// Deleting "a" deletes its checkpoints in every partition, state
+	// included, and leaves "ab", whose name starts with "a", alone.
+	if err := s.DeleteConsumer(ctx, "a"); err != nil {
+		t.Fatalf("DeleteConsumer(a): %v", err)
+	}
+	for p := range 3 {
+		if c, err := s.Checkpoint(ctx, "a", p); err != nil || c.Position != 0 || c.State != nil {
+			t.Fatalf("Checkpoint(a, %d) after DeleteConsumer = position %d, %d bytes, %v; want none", p, c.Position, len(c.State), err)
+		}
+	}
+	if c, err := s.Checkpoint(ctx, "ab", 0); err != nil || c.Position != 1 || len(c.State) != 3<<20 {
+		t.Fatalf("Checkpoint(ab, 0) after deleting a = position %d, %d bytes, %v", c.Position, len(c.State), err)
+	}
+	if err := s.DeleteConsumer(ctx, "never"); err != nil {
+		t.Fatalf("DeleteConsumer of a consumer with no checkpoint: %v", err)
+	}
+	if names, err = s.Consumers(ctx); err != nil || fmt.Sprint(names) != "[ab b]" {
+		t.Errorf("Consumers after deleting a = %q, %v; want [ab b]", names, err)
+	}
+	// A consumer that saves again is listed again, from its new checkpoint.
+	if err := s.SetCheckpoint(ctx, "a", 1, stockd.Checkpoint{Position: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Checkpoint(ctx, "a", 1); err != nil || c.Position != 2 || c.State != nil {
+		t.Fatalf("Checkpoint(a, 1) saved after a delete = %d, %d bytes, %v", c.Position, len(c.State), err)
+	}
+	if names, err = s.Consumers(ctx); err != nil || fmt.Sprint(names) != "[a ab b]" {
+		t.Errorf("Consumers after a saves again = %q, %v; want [a ab b]", names, err)
+	}
 }
 
 // CompareReads fails the test unless got answers every read of partitions

@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"slices"
 	"sort"
@@ -248,21 +247,25 @@ func Open(ctx context.Context, opts Options) (*Manager, error) {
 	return m, nil
 }
 
-// consumerLister is the store capability of listing every consumer with a
-// checkpoint (pebble has it).
-type consumerLister interface {
+// consumerStore is the store capability of listing and deleting the
+// consumers with a checkpoint (stockd.Trimmer; pebble has it). A store
+// without it archives nothing, so no checkpoint of an endpoint can hold
+// anything back there.
+type consumerStore interface {
 	Consumers(ctx context.Context) ([]string, error)
+	DeleteConsumer(ctx context.Context, consumer string) error
 }
 
-// retireOrphans moves the checkpoints of endpoints that no longer exist (a
-// crash came between a delete and the retirement of its checkpoints) to the
-// end of time, where they hold back no archiving.
+// retireOrphans deletes the checkpoints of endpoints that no longer exist (a
+// crash came between a delete and the deletion of its checkpoints, or a store
+// written before stores could delete a consumer), which would otherwise hold
+// back archiving.
 func (m *Manager) retireOrphans(ctx context.Context) error {
-	cl, ok := m.opts.Store.(consumerLister)
+	cs, ok := m.opts.Store.(consumerStore)
 	if !ok {
 		return nil
 	}
-	consumers, err := cl.Consumers(ctx)
+	consumers, err := cs.Consumers(ctx)
 	if err != nil {
 		return err
 	}
@@ -272,17 +275,8 @@ func (m *Manager) retireOrphans(ctx context.Context) error {
 		if !ok || m.endpoints[name] != nil {
 			continue
 		}
-		for p := range m.parts {
-			cp, err := m.opts.Store.Checkpoint(ctx, c, p)
-			if err != nil {
-				return err
-			}
-			if cp.Position == math.MaxUint64 {
-				continue
-			}
-			if err := m.opts.Store.SetCheckpoint(ctx, c, p, stockd.Checkpoint{Position: math.MaxUint64}); err != nil {
-				return err
-			}
+		if err := cs.DeleteConsumer(ctx, c); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -571,10 +565,9 @@ func (m *Manager) DeleteWebhook(ctx context.Context, name string) (stockd.Webhoo
 		return stockd.Webhook{}, err
 	}
 	m.opts.Metrics.forget(name)
-	for p := range m.parts {
-		if err := store.SetCheckpoint(ctx, publish.Consumer(publisher(name)), p, stockd.Checkpoint{Position: math.MaxUint64}); err != nil {
-			m.log.Warn("webhook: a deleted endpoint's checkpoint was not retired; it holds back archiving until the endpoint's name is used again", "webhook", name, "err", err)
-			break
+	if cs, ok := store.(consumerStore); ok {
+		if err := cs.DeleteConsumer(ctx, publish.Consumer(publisher(name))); err != nil {
+			m.log.Warn("webhook: a deleted endpoint's checkpoints were not deleted; they hold back archiving until the next start deletes them", "webhook", name, "err", err)
 		}
 	}
 	select {
