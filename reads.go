@@ -28,6 +28,7 @@ type API interface {
 	Reads
 	Feed
 	Webhooks
+	ConsumerAdmin
 }
 
 // Availability is the answer to a question about many SKUs.

@@ -366,7 +366,7 @@ func (a *App) open(ctx context.Context) error {
 		return a.closeParts(err)
 	}
 	hc := cfg.HTTP
-	hc.API = service{Engine: eng, rm: a.ReadModel, Service: a.Feed, Webhooks: a.Webhooks}
+	hc.API = service{Engine: eng, rm: a.ReadModel, Service: a.Feed, Webhooks: a.Webhooks, consumerAdmin: consumerAdmin{a}}
 	hc.Keys = cfg.Keys
 	if hc.Ready == nil {
 		hc.Ready = func() error {
@@ -475,6 +475,7 @@ type service struct {
 	rm *readmodel.Projection
 	*feed.Service
 	stockd.Webhooks
+	consumerAdmin
 }
 
 var errNoReadModel = stockd.Errorf(stockd.CodeUnavailable, "the read model is not running")

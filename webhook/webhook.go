@@ -177,6 +177,32 @@ func (c *config) deadKind() string {
 // publisher is the name of the endpoint's Runner.
 func publisher(name string) string { return "webhook/" + name }
 
+// Consumer returns the name endpoint name's checkpoints are saved under.
+func Consumer(name string) string { return publish.Consumer(publisher(name)) }
+
+// Runs reports whether consumer is the checkpoint consumer of an endpoint
+// that exists.
+func (m *Manager) Runs(consumer string) bool {
+	name, ok := strings.CutPrefix(consumer, Consumer(""))
+	if !ok {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.endpoints[name] != nil
+}
+
+// Consumers returns the checkpoint consumers of the endpoints that exist.
+func (m *Manager) Consumers() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.endpoints))
+	for name := range m.endpoints {
+		out = append(out, Consumer(name))
+	}
+	return out
+}
+
 // running is an endpoint with its Runner.
 type running struct {
 	ep     *endpoint
@@ -269,7 +295,7 @@ func (m *Manager) retireOrphans(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	prefix := publish.Consumer(publisher(""))
+	prefix := Consumer("")
 	for _, c := range consumers {
 		name, ok := strings.CutPrefix(c, prefix)
 		if !ok || m.endpoints[name] != nil {
@@ -432,7 +458,7 @@ func (m *Manager) PutWebhook(ctx context.Context, cmd stockd.PutWebhook) (stockd
 			if cmd.From != stockd.WebhookFromBeginning {
 				at = m.opts.DurableHead(p)
 			}
-			if err := m.opts.Store.SetCheckpoint(ctx, publish.Consumer(publisher(c.Name)), p, stockd.Checkpoint{Position: at}); err != nil {
+			if err := m.opts.Store.SetCheckpoint(ctx, Consumer(c.Name), p, stockd.Checkpoint{Position: at}); err != nil {
 				return stockd.Webhook{}, false, err
 			}
 		}
@@ -566,7 +592,7 @@ func (m *Manager) DeleteWebhook(ctx context.Context, name string) (stockd.Webhoo
 	}
 	m.opts.Metrics.forget(name)
 	if cs, ok := store.(consumerStore); ok {
-		if err := cs.DeleteConsumer(ctx, publish.Consumer(publisher(name))); err != nil {
+		if err := cs.DeleteConsumer(ctx, Consumer(name)); err != nil {
 			m.log.Warn("webhook: a deleted endpoint's checkpoints were not deleted; they hold back archiving until the next start deletes them", "webhook", name, "err", err)
 		}
 	}

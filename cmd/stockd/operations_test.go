@@ -44,6 +44,8 @@ var cliOperations = map[string][]string{
 	"getSubscriptionEvents": {"subscription", "events", "erp"},
 	"ackSubscription":       {"subscription", "ack", "erp", stockd.FeedCursor(make([]uint64, 8)).String()},
 	"resetSubscription":     {"subscription", "reset", "erp", "--to", "beginning"},
+	"listConsumers":         {"consumers", "list"},
+	"deleteConsumer":        {"consumers", "delete", "publish/gone"},
 	// Webhooks, in declaration order: put first, delete last.
 	"putWebhook":               {"webhooks", "put", "shop", "https://hooks.invalid/stockd", "--secret", "s", "--type", "StockReceived"},
 	"listWebhooks":             {"webhooks", "list"},
@@ -77,6 +79,10 @@ func TestEveryOperationHasACommand(t *testing.T) {
 		if code, _, errOut := run(t, s, args...); code != 0 {
 			t.Fatalf("seed %v: exit %d: %s", args, code, errOut)
 		}
+	}
+	// A publisher that is gone left a checkpoint behind.
+	if err := s.Store.SetCheckpoint(t.Context(), "publish/gone", 0, stockd.Checkpoint{Position: 1}); err != nil {
+		t.Fatal(err)
 	}
 	ops := append([]*api.Operation{&api.Batch}, opsOf(api.Operations)...)
 	declared := map[string]bool{}
