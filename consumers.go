@@ -12,8 +12,8 @@ type ConsumerAdmin interface {
 	// one this server runs, in name order.
 	ListConsumers(ctx context.Context) (ConsumerList, error)
 	// DeleteConsumer deletes a consumer's checkpoints in every partition
-	// and returns it as it was: CodeNotFound if it has none, CodeConflict
-	// if this server runs it (stop it first: remove the broker from the
+	// and returns it as it was: CodeNotFound if it has none, CodeInUse if
+	// this server runs it (stop it first: remove the broker from the
 	// configuration, or delete the webhook endpoint).
 	DeleteConsumer(ctx context.Context, name string) (Consumer, error)
 }

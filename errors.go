@@ -54,6 +54,9 @@ const (
 	// CodeUnsupportedMediaType means a request body was sent with a content
 	// type other than JSON.
 	CodeUnsupportedMediaType Code = "unsupported_media_type"
+	// CodeInUse means the named thing cannot be deleted while something
+	// uses it, such as a consumer of the log this server runs.
+	CodeInUse Code = "in_use"
 )
 
 // Error is the one error type of stockd. Every rejection carries a Code; the

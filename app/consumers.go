@@ -74,7 +74,7 @@ func (c consumerAdmin) ListConsumers(ctx context.Context) (stockd.ConsumerList, 
 
 func (c consumerAdmin) DeleteConsumer(ctx context.Context, name string) (stockd.Consumer, error) {
 	if c.runs(name) {
-		return stockd.Consumer{}, stockd.Errorf(stockd.CodeConflict, "consumer %q is running on this server: remove it from the configuration (or delete its webhook endpoint) first", name)
+		return stockd.Consumer{}, stockd.Errorf(stockd.CodeInUse, "consumer %q is running on this server: remove it from the configuration (or delete its webhook endpoint) first", name)
 	}
 	saved, err := c.a.Store.Consumers(ctx)
 	if err != nil {

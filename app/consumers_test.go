@@ -76,8 +76,8 @@ func TestDeletingAGoneConsumerLetsArchivingGoOn(t *testing.T) {
 		t.Fatalf("consumers %s, want %s", got, want)
 	}
 
-	if _, err := admin.DeleteConsumer(ctx, "availability"); !stockd.IsCode(err, stockd.CodeConflict) {
-		t.Fatalf("deleting the running read model: %v, want conflict", err)
+	if _, err := admin.DeleteConsumer(ctx, "availability"); !stockd.IsCode(err, stockd.CodeInUse) {
+		t.Fatalf("deleting the running read model: %v, want in_use", err)
 	}
 	if _, err := admin.DeleteConsumer(ctx, "publish/nats"); !stockd.IsCode(err, stockd.CodeNotFound) {
 		t.Fatalf("deleting a consumer without checkpoints: %v, want not_found", err)

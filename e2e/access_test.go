@@ -73,6 +73,10 @@ var matrixRequests = map[string]matrixRequest{
 // root before each request expected to succeed.
 var matrixSetup = map[string]matrixRequest{}
 
+// matrixPrepare is, for a route whose entity no request can make, what
+// makes it in the store before each request expected to succeed.
+var matrixPrepare = map[string]func(t *testing.T, s *Server){}
+
 // publicRoutes need no key.
 var publicRoutes = map[string]bool{"GET /openapi.json": true, "GET /metrics": true, "GET /healthz": true, "GET /readyz": true}
 
@@ -110,6 +114,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 	wrong := map[stockd.Scope]string{stockd.ScopeStockRead: "shop", stockd.ScopeStockWrite: "reader", stockd.ScopeReservationsWrite: "warehouse", stockd.ScopeAdmin: "reader"}
 	right := map[stockd.Scope]string{stockd.ScopeStockRead: "reader", stockd.ScopeStockWrite: "warehouse", stockd.ScopeReservationsWrite: "shop", stockd.ScopeAdmin: "root", "": "warehouse"}
 	setup := func(pattern string) {
+		if prepare, ok := matrixPrepare[pattern]; ok {
+			prepare(t, s)
+		}
 		if r, ok := matrixSetup[pattern]; ok {
 			if res := raw(t, s, "PUT", r.path, r.body, auth("root")...); res.Status >= 300 {
 				t.Fatalf("setup of %s: %d %s", pattern, res.Status, res.Body)

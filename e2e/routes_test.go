@@ -31,6 +31,7 @@ func TestEveryRouteIsCovered(t *testing.T) {
 		"POST /v1/subscriptions/{name}/reset",
 		"PUT /v1/webhooks/{name}", "GET /v1/webhooks", "GET /v1/webhooks/{name}", "DELETE /v1/webhooks/{name}",
 		"GET /v1/webhooks/{name}/dead-letters", "POST /v1/webhooks/{name}/dead-letters/replay",
+		"GET /v1/consumers", "DELETE /v1/consumers/{name}",
 		"GET /openapi.json", "GET /metrics", "GET /healthz", "GET /readyz",
 	}
 	for _, r := range s.API.Routes() {

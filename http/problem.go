@@ -38,6 +38,7 @@ var problemTypes = map[stockd.Code]struct {
 	stockd.CodeRateLimited:          {http.StatusTooManyRequests, "Rate limited"},
 	stockd.CodeUnknownLocation:      {http.StatusUnprocessableEntity, "Unknown location"},
 	stockd.CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported media type"},
+	stockd.CodeInUse:                {http.StatusConflict, "In use"},
 }
 
 // retryAfter is the default pause, in seconds, sent as Retry-After with

@@ -312,7 +312,7 @@ func exitCode(err error) int {
 		return exitOK
 	case stockd.CodeInvalid, stockd.CodeInsufficientStock, stockd.CodeNotHeld, stockd.CodeNotFound,
 		stockd.CodeIdempotencyMismatch, stockd.CodeBodyTooLarge, stockd.CodeUnknownLocation,
-		stockd.CodeUnauthenticated, stockd.CodeForbidden, stockd.CodeUnsupportedMediaType:
+		stockd.CodeUnauthenticated, stockd.CodeForbidden, stockd.CodeUnsupportedMediaType, stockd.CodeInUse:
 		return exitRejected
 	}
 	return exitFailure
