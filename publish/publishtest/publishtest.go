@@ -41,9 +41,16 @@ func StartWriter(t testing.TB, srv *e2e.Server, prefix string, callers int) *Wri
 				default:
 				}
 				i := next.Add(1)
-				if _, _, err := srv.Engine.Receive(context.Background(), stockd.ReceiveStock{
-					ID: fmt.Sprintf("%s-%d", prefix, i), SKU: fmt.Sprintf("sku-%d", i%53), Location: "w1", Quantity: 1,
-				}); err != nil {
+				cmd := stockd.ReceiveStock{ID: fmt.Sprintf("%s-%d", prefix, i), SKU: fmt.Sprintf("sku-%d", i%53), Location: "w1", Quantity: 1}
+				_, _, err := srv.Engine.Receive(context.Background(), cmd)
+				// A busy machine (-race, tests in parallel) may
+				// refuse a receipt as overloaded: retry it with the
+				// same id after a pause, as a client does.
+				for stockd.IsCode(err, stockd.CodeOverloaded) {
+					time.Sleep(10 * time.Millisecond)
+					_, _, err = srv.Engine.Receive(context.Background(), cmd)
+				}
+				if err != nil {
 					t.Errorf("receive %d: %v", i, err)
 					return
 				}
