@@ -26,9 +26,9 @@ type Consumer struct {
 	Name string `json:"name"`
 	// Running says whether this server runs it.
 	Running bool `json:"running"`
-	// Lag is the number of durable events after its saved checkpoints,
-	// summed over partitions. A running consumer saves its checkpoint
-	// every few seconds, so it may be behind where it is.
+	// Lag is the number of durable events it has not yet processed,
+	// summed over partitions: where it is now if this server runs it,
+	// else after its saved checkpoints.
 	Lag uint64 `json:"lag"`
 }
 

@@ -3,10 +3,12 @@ package app
 import (
 	"context"
 	"slices"
+	"strings"
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/publish"
 	"github.com/stockd/stockd/readmodel"
+	"github.com/stockd/stockd/webhook"
 )
 
 // consumerAdmin implements stockd.ConsumerAdmin over the app's store and the
@@ -38,9 +40,15 @@ func (c consumerAdmin) runs(consumer string) bool {
 	return slices.Contains(c.running(), consumer)
 }
 
-// view returns consumer as the API shows it.
+// view returns consumer as the API shows it: the lag of a consumer this
+// server runs is where it is now, that of another one where its saved
+// checkpoints are.
 func (c consumerAdmin) view(ctx context.Context, consumer string, running bool) (stockd.Consumer, error) {
 	v := stockd.Consumer{Name: consumer, Running: running}
+	if lag, ok := c.liveLag(ctx, consumer); ok {
+		v.Lag = lag
+		return v, nil
+	}
 	for p := range c.a.Engine.Partitions() {
 		cp, err := c.a.Store.Checkpoint(ctx, consumer, p)
 		if err != nil {
@@ -51,6 +59,24 @@ func (c consumerAdmin) view(ctx context.Context, consumer string, running bool) 
 		}
 	}
 	return v, nil
+}
+
+// liveLag returns the lag of a consumer this server runs, as it is now.
+func (c consumerAdmin) liveLag(ctx context.Context, consumer string) (uint64, bool) {
+	if consumer == readmodel.DefaultName && c.a.ReadModel != nil {
+		return c.a.ReadModel.Lag(), true
+	}
+	for _, r := range c.a.Publishers {
+		if publish.Consumer(r.Name()) == consumer {
+			return r.Lag(), true
+		}
+	}
+	if name, ok := strings.CutPrefix(consumer, webhook.Consumer("")); ok && c.a.Webhooks != nil {
+		if w, err := c.a.Webhooks.GetWebhook(ctx, name); err == nil {
+			return w.Lag, true
+		}
+	}
+	return 0, false
 }
 
 func (c consumerAdmin) ListConsumers(ctx context.Context) (stockd.ConsumerList, error) {
