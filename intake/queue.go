@@ -307,7 +307,7 @@ func (q *Queue) GetCommand(ctx context.Context, id string) (stockd.QueuedCommand
 }
 
 // Wait blocks until the command id is applied or failed, or ctx is done,
-// and returns it.
+// and returns it. A command not submitted yet is waited for too.
 func (q *Queue) Wait(ctx context.Context, id string) (stockd.QueuedCommand, error) {
 	for {
 		ch := make(chan struct{})
@@ -315,7 +315,7 @@ func (q *Queue) Wait(ctx context.Context, id string) (stockd.QueuedCommand, erro
 		q.waiters[id] = append(q.waiters[id], ch)
 		q.mu.Unlock()
 		c, err := q.GetCommand(ctx, id)
-		if err != nil || c.Status != stockd.CommandQueued {
+		if (err != nil && !stockd.IsCode(err, stockd.CodeNotFound)) || (err == nil && c.Status != stockd.CommandQueued) {
 			q.dropWaiter(id, ch)
 			return c, err
 		}
