@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/stockd/stockd"
 )
@@ -89,10 +91,8 @@ func (im *Importer) SubmitImport(ctx context.Context, cmd stockd.SubmitImport) (
 			return stockd.ImportReport{}, err
 		}
 	}
-	if cmd.Name != "" {
-		if err := stockd.CheckName("name", cmd.Name); err != nil {
-			return stockd.ImportReport{}, err
-		}
+	if err := checkFileName(cmd.Name); err != nil {
+		return stockd.ImportReport{}, err
 	}
 	if cmd.NameBatch && cmd.Batch == "" && cmd.Name == "" {
 		return stockd.ImportReport{}, stockd.Errorf(stockd.CodeInvalid, "name_batch needs the file's name")
@@ -322,4 +322,13 @@ func decode(b []byte) (stockd.ImportReport, error) {
 		rep.Refused = []stockd.RefusedRow{}
 	}
 	return rep, nil
+}
+
+// checkFileName checks a file's name, which may be a path within a drop
+// folder: at most 1,024 bytes of UTF-8 without control characters.
+func checkFileName(name string) error {
+	if len(name) > 1024 || !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return stockd.Errorf(stockd.CodeInvalid, "name must be at most 1024 bytes of UTF-8 without control characters")
+	}
+	return nil
 }
