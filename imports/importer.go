@@ -3,6 +3,7 @@ package imports
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -41,14 +42,48 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives a line per file imported.
 	Logger *slog.Logger
+	// Concurrency is the rows of one file sent at once; default 16. The
+	// engine takes concurrent receipts in one group commit, so a file of
+	// 50,000 rows takes seconds, while the engine's own admission
+	// (overloaded, which an import waits out) keeps checkout's share.
+	Concurrency int
 }
 
 // Importer books CSV files, each once, and keeps a report per file. It is
-// safe for concurrent use; imports run one at a time, which is what decides
-// a file's batch without a race between two deliveries of it.
+// safe for concurrent use; the imports of one content run one at a time,
+// which is what decides a file's batch without a race between two
+// deliveries of it.
 type Importer struct {
 	opts Options
 	mu   sync.Mutex
+	busy map[string]*contentLock // by content hash
+}
+
+// contentLock serializes the imports of one content.
+type contentLock struct {
+	sync.Mutex
+	users int
+}
+
+// lock takes the lock of a content and returns its release.
+func (im *Importer) lock(sha string) func() {
+	im.mu.Lock()
+	l := im.busy[sha]
+	if l == nil {
+		l = &contentLock{}
+		im.busy[sha] = l
+	}
+	l.users++
+	im.mu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		im.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(im.busy, sha)
+		}
+		im.mu.Unlock()
+	}
 }
 
 // New returns an Importer.
@@ -59,7 +94,10 @@ func New(opts Options) *Importer {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Importer{opts: opts}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 16
+	}
+	return &Importer{opts: opts, busy: map[string]*contentLock{}}
 }
 
 // ReportID is the id of the report of the file with content hash sha
@@ -97,9 +135,8 @@ func (im *Importer) SubmitImport(ctx context.Context, cmd stockd.SubmitImport) (
 	if cmd.NameBatch && cmd.Batch == "" && cmd.Name == "" {
 		return stockd.ImportReport{}, stockd.Errorf(stockd.CodeInvalid, "name_batch needs the file's name")
 	}
-	im.mu.Lock()
-	defer im.mu.Unlock()
 	sha := SHA256(cmd.CSV)
+	defer im.lock(sha)()
 	var rep stockd.ImportReport
 	var found bool
 	var err error
@@ -150,29 +187,34 @@ func (im *Importer) SubmitImport(ctx context.Context, cmd stockd.SubmitImport) (
 	for _, b := range bad {
 		refused = append(refused, stockd.RefusedRow{Line: b.Line, Code: stockd.CodeInvalid, Reason: b.Error})
 	}
-	for _, row := range rows {
-		created, err := receive(ctx, im.opts.Service, row)
-		code := stockd.ErrorCode(err)
+	outcomes := im.book(ctx, rows)
+	for i, row := range rows {
+		o := outcomes[i]
+		code := stockd.ErrorCode(o.err)
 		switch {
-		case err == nil && created:
+		case o.err == nil && o.created:
 			rep.Applied++
-		case err == nil:
+		case o.err == nil:
 			rep.AlreadyApplied++
 		case code == stockd.CodeIdempotencyMismatch:
 			refused = append(refused, stockd.RefusedRow{Line: row.Line, ID: row.Body.ID, Code: code,
 				Reason: fmt.Sprintf("changed since batch %q was imported: this row (%d of %s, receipt %s) was booked then with another quantity; not booked again",
 					batch, row.Body.Quantity, row.Body.SKU, row.Body.ID)})
-		case code == stockd.CodeInternal || retryable(code) || ctx.Err() != nil:
-			// Not a refusal of the row: the service could not answer.
-			// The next delivery of the file finishes the import.
-			rep.Status, rep.Error = stockd.ImportFailed, fmt.Sprintf("interrupted at line %d: %s", row.Line, Message(err))
+		case interrupted(code, o.err):
+			// Not a refusal of the row: the service could not answer
+			// (or the row was not tried). The next delivery of the file
+			// finishes the import: what was booked is then a replay.
+			rep.Status, rep.Error = stockd.ImportFailed, fmt.Sprintf("interrupted at line %d: %s", row.Line, Message(o.err))
 			im.finish(&rep, refused)
 			if perr := im.put(context.WithoutCancel(ctx), rep); perr != nil {
 				im.opts.Logger.Warn("saving an import report", "id", rep.ID, "err", perr)
 			}
-			return rep, err
+			if code == stockd.CodeInternal && ctx.Err() == nil {
+				return rep, o.err
+			}
+			return rep, &stockd.Error{Code: stockd.CodeUnavailable, Message: "the import was interrupted: " + rep.Error + "; send the file again to finish it (nothing is booked twice)", Err: o.err}
 		default:
-			refused = append(refused, stockd.RefusedRow{Line: row.Line, ID: row.Body.ID, Code: code, Reason: Message(err)})
+			refused = append(refused, stockd.RefusedRow{Line: row.Line, ID: row.Body.ID, Code: code, Reason: Message(o.err)})
 		}
 	}
 	rep.Status = stockd.ImportDone
@@ -183,6 +225,61 @@ func (im *Importer) SubmitImport(ctx context.Context, cmd stockd.SubmitImport) (
 	im.opts.Logger.Info("imported a file", "id", rep.ID, "files", strings.Join(rep.Files, ", "), "batch", batch,
 		"rows", rep.Rows, "applied", rep.Applied, "already_applied", rep.AlreadyApplied, "refused", len(rep.Refused)+rep.RefusedMore)
 	return rep, nil
+}
+
+// outcome is what became of one row.
+type outcome struct {
+	created bool
+	err     error
+}
+
+// errNotTried marks a row left untried after the import was interrupted.
+var errNotTried = errors.New("not tried: the import was interrupted")
+
+// interrupted reports an outcome that is not the service's verdict on the
+// row.
+func interrupted(code stockd.Code, err error) bool {
+	return code == stockd.CodeInternal || code == stockd.CodeUnavailable || retryable(code) || errors.Is(err, errNotTried) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// book sends the rows, Concurrency at a time (the engine puts concurrent
+// receipts into one group commit), and returns each row's outcome. Once one
+// row is interrupted, the rows not yet sent are left untried.
+func (im *Importer) book(ctx context.Context, rows []Row) []outcome {
+	out := make([]outcome, len(rows))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(im.opts.Concurrency, len(rows)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				created, err := receive(ctx, im.opts.Service, rows[i])
+				out[i] = outcome{created, err}
+				if err != nil && interrupted(stockd.ErrorCode(err), err) {
+					cancel()
+				}
+			}
+		}()
+	}
+	sent := 0
+feed:
+	for ; sent < len(rows); sent++ {
+		select {
+		case next <- sent:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	for i := sent; i < len(rows); i++ {
+		out[i] = outcome{err: errNotTried}
+	}
+	return out
 }
 
 // finish sorts the refused rows into the report, listing at most
