@@ -11,8 +11,9 @@ import (
 // SubmitCommand queues a receipt, adjustment, count or transfer with
 // POST /v1/commands; cmd.Body is the body of the command's synchronous
 // route. The answer (202) comes once the command is durably queued; its
-// status is read with GetCommand. The bool is true when the server queued
-// it now, false for a repeat of a command queued before.
+// status is read with GetCommand. The bool is true for every success: a 202
+// does not tell a new command from a repeat of one queued before (compare
+// SubmittedAt, or Status, to tell).
 func (c *Client) SubmitCommand(ctx context.Context, cmd stockd.SubmitCommand) (stockd.QueuedCommand, bool, error) {
 	req := api.CommandRequest{ID: cmd.ID, Type: cmd.Type}
 	if len(cmd.Body) > 0 {
@@ -21,8 +22,6 @@ func (c *Client) SubmitCommand(ctx context.Context, cmd stockd.SubmitCommand) (s
 		}
 	}
 	v, _, err := call(ctx, c, api.SubmitCommand, &req)
-	// A 202 tells a new command from a repeat only by its attempts and
-	// status; the server does not say, so a repeat reads as queued now.
 	return v, err == nil, err
 }
 
