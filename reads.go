@@ -21,14 +21,17 @@ type Reads interface {
 }
 
 // API is everything the HTTP API offers: the commands and read-your-writes
-// queries of Service and the read model's Reads. The server serves one; the
-// Go client is one.
+// queries of Service and the read model's Reads, the feed, webhooks, and the
+// asynchronous intake of commands and supplier files. The server serves one;
+// the Go client is one.
 type API interface {
 	Service
 	Reads
 	Feed
 	Webhooks
 	ConsumerAdmin
+	Intake
+	Imports
 }
 
 // Availability is the answer to a question about many SKUs.

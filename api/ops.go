@@ -29,6 +29,11 @@ type Operation struct {
 	Creates bool
 	// OptionalBody marks an operation whose JSON body may be left out.
 	OptionalBody bool
+	// Accepted marks an operation that only queues its work: it answers
+	// 202, with a Location header naming StatusPath with the answer's id
+	// in its {id}, where the work's progress can be read.
+	Accepted   bool
+	StatusPath string
 	// Request and Response are the Go types of the request and the
 	// answer.
 	Request, Response reflect.Type
@@ -72,6 +77,9 @@ func (e *Endpoint[Req, Res]) Invoke(ctx context.Context, s stockd.API, bind func
 	body, err := marshal(&res)
 	if err != nil {
 		return 0, nil, err
+	}
+	if e.Accepted {
+		return 202, body, nil
 	}
 	if e.Creates && created {
 		return 201, body, nil

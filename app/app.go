@@ -22,9 +22,12 @@ import (
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/archive"
+	"github.com/stockd/stockd/drops"
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/feed"
 	"github.com/stockd/stockd/http"
+	"github.com/stockd/stockd/imports"
+	"github.com/stockd/stockd/intake"
 	"github.com/stockd/stockd/internal/notify"
 	"github.com/stockd/stockd/metrics"
 	"github.com/stockd/stockd/pebble"
@@ -102,6 +105,9 @@ type Config struct {
 	// Metrics configures the metrics (build labels); their Logger is the
 	// App's.
 	Metrics metrics.Options
+	// Intake configures the asynchronous intake of commands and supplier
+	// file drops; its NATS work queue uses Publish.NATS.
+	Intake IntakeConfig
 	// Webhooks configures webhook delivery (timeouts, retry budget,
 	// limits, AllowPrivate); the store, log and metrics are the App's.
 	Webhooks webhook.Options
@@ -221,6 +227,14 @@ type App struct {
 	PublishMetrics *publish.Metrics
 	// Webhooks runs the webhook endpoints.
 	Webhooks *webhook.Manager
+	// Intake queues and applies asynchronous commands; IntakeNATS takes
+	// them from a JetStream work queue (nil without NATS); Importer
+	// imports supplier files; Drops watches the drop bucket (nil without
+	// one).
+	Intake     *intake.Queue
+	IntakeNATS *intake.Consumer
+	Importer   *imports.Importer
+	Drops      *drops.Watcher
 
 	publishers    []publisher
 	archiveBucket *archive.Bucket
@@ -365,8 +379,11 @@ func (a *App) open(ctx context.Context) error {
 	if err := a.openWebhooks(ctx); err != nil {
 		return a.closeParts(err)
 	}
+	if err := a.openIntake(ctx); err != nil {
+		return a.closeParts(err)
+	}
 	hc := cfg.HTTP
-	hc.API = service{Engine: eng, rm: a.ReadModel, Service: a.Feed, Webhooks: a.Webhooks, consumerAdmin: consumerAdmin{a}}
+	hc.API = service{Engine: eng, rm: a.ReadModel, Service: a.Feed, Webhooks: a.Webhooks, consumerAdmin: consumerAdmin{a}, Intake: a.Intake, Imports: a.Importer}
 	hc.Keys = cfg.Keys
 	if hc.Ready == nil {
 		hc.Ready = func() error {
@@ -395,6 +412,7 @@ func (a *App) open(ctx context.Context) error {
 
 // closeParts closes what open opened, after a failure, and returns err.
 func (a *App) closeParts(err error) error {
+	a.closeIntake()
 	if a.Webhooks != nil {
 		a.Webhooks.Close()
 	}
@@ -445,7 +463,8 @@ func (a *App) Run(ctx context.Context, shutdownTimeout time.Duration) error {
 var ErrFatal = errors.New("storage failure")
 
 // Close stops taking connections, finishes requests in flight within ctx,
-// then closes the publishers, the read model, the engine (which writes
+// then stops the intake (drop watcher, NATS work queue, worker), closes the
+// publishers, the read model, the engine (which writes
 // snapshots) and the store. It may be called more than once.
 func (a *App) Close(ctx context.Context) error {
 	a.closeOnce.Do(func() {
@@ -457,6 +476,7 @@ func (a *App) Close(ctx context.Context) error {
 			close(a.stopGuard)
 			<-a.guardDone
 		}
+		errs = append(errs, a.closeIntake())
 		a.Webhooks.Close()
 		errs = append(errs, a.closePublishers(), a.closeArchive())
 		if a.ReadModel != nil {
@@ -476,6 +496,8 @@ type service struct {
 	*feed.Service
 	stockd.Webhooks
 	consumerAdmin
+	stockd.Intake
+	stockd.Imports
 }
 
 var errNoReadModel = stockd.Errorf(stockd.CodeUnavailable, "the read model is not running")

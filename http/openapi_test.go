@@ -959,6 +959,12 @@ func TestOpenAPIResponseShapes(t *testing.T) {
 		if op.Creates {
 			statuses = append(statuses, 201)
 		}
+		if op.Accepted {
+			statuses = []int{202}
+		}
+		if _, ok := responses["202"]; ok != op.Accepted {
+			t.Errorf("%s: 202 documented = %v, but Accepted = %v", op.Name, ok, op.Accepted)
+		}
 		for _, status := range statuses {
 			if responses[strconv.Itoa(status)] == nil {
 				t.Errorf("%s: %d is not documented", op.Name, status)
@@ -1364,6 +1370,9 @@ func TestOpenAPIExamplesServed(t *testing.T) {
 				want := http.StatusOK
 				if op.Creates {
 					want = http.StatusCreated
+				}
+				if op.Accepted {
+					want = http.StatusAccepted
 				}
 				if rec.Code != want {
 					t.Fatalf("%s %s %s = %d, want %d: %s", ex.method, ex.target, ex.body, rec.Code, want, rec.Body)

@@ -126,3 +126,11 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 	json.NewEncoder(w).Encode(p)
 	return p.Status
 }
+
+// CommandProblem is the problem a queued command's refusal is shown as: the
+// problem details its synchronous route would have answered, by the same
+// table. It logs nothing: an error without a code is shown as internal.
+func CommandProblem(err error) stockd.CommandProblem {
+	p, _ := problemFor(context.Background(), slog.New(slog.DiscardHandler), err, "")
+	return stockd.CommandProblem{Type: p.Type, Title: p.Title, Status: p.Status, Detail: p.Detail, Code: p.Code, Lines: p.Lines}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -217,7 +218,16 @@ func (s *Server) invoke(h api.Handler) action {
 		if err := key.authorize(op.Scope); err != nil {
 			return 0, nil, err
 		}
-		return h.Invoke(ctx, s.api, func(req any) error { return s.bind(w, r, op, req) })
+		status, body, err := h.Invoke(ctx, s.api, func(req any) error { return s.bind(w, r, op, req) })
+		if err == nil && op.Accepted && op.StatusPath != "" {
+			var v struct {
+				ID string `json:"id"`
+			}
+			if json.Unmarshal(body, &v) == nil && v.ID != "" {
+				w.Header().Set("Location", strings.Replace(op.StatusPath, "{id}", url.PathEscape(v.ID), 1))
+			}
+		}
+		return status, body, err
 	})
 }
 

@@ -1,101 +1,45 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/csv"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/api"
-	"github.com/stockd/stockd/client"
+	"github.com/stockd/stockd/imports"
 )
 
-// import books a supplier's CSV file of receipts. Suppliers send files like
+// import books a supplier's CSV file of receipts through POST /v1/imports:
+// the service parses it, derives every row's receipt id and keeps a report,
+// with the same code (package imports) as the watcher of supplier file drops.
+// Suppliers send files like
 //
 //	ingredient,quantity,best_before
 //	pepperoni,2000,2019-03-15
 //
 // and often send the same file twice, sometimes edited. A delivery (a batch)
-// is known by its file name, and a row within it by what it receives: the
-// receipt id of a row is made from the batch name and the row's identity
-// (sku, location, lot, best_before), never from its line or its quantity,
-// so that a row's id does not change when other rows do (see importID).
-// Importing an edited file again replays the unchanged rows, receives the
-// new ones, and the service refuses the rows whose quantity changed as an
-// idempotency mismatch, which import reports by line.
+// is known by its file name, and a row within it by what it receives (see
+// imports.ID). A file whose content was imported before, under any name or
+// by a drop, keeps the batch it had, so it books nothing twice. Importing an
+// edited file again replays the unchanged rows, receives the new ones, and
+// the service refuses the rows whose quantity changed as an idempotency
+// mismatch, which import reports by line.
 
 func init() {
 	register(command{name: "import", summary: "receive the rows of a supplier CSV file (re-importing books nothing twice)", run: runImport})
 }
 
-// maxImportChunk is the most receipts sent in one batch request: the
-// service's default batch limit.
+// maxImportChunk bounds --chunk, a flag kept for the scripts that pass it.
 const maxImportChunk = 1000
 
 // importRow is one good row of a file.
 type importRow struct {
 	line int
 	body api.ReceiptRequest
-}
-
-// importIdentity is what a row receives, apart from how many: the rows of
-// two imports of a batch are the same row when their identities are.
-type importIdentity struct {
-	sku, location, lot, bestBefore string
-}
-
-// importID is the receipt id of the occurrence-th row (from 1) with identity
-// id in batch:
-//
-//	imp-<batch, as a name>-<24 hex digits of SHA-256>
-//
-// The hash covers the whole batch name, the identity and the occurrence, each
-// length-prefixed, so ids of different rows differ (to 96 bits); the batch
-// name in front is only for people reading an event's command id: characters
-// other than letters, digits, '.', '_' and '-' become '_' and it is cut to
-// 48 bytes. The id is at most 4+48+1+24 = 77 bytes of ASCII, whatever the
-// names, so it always passes the service's rules for ids.
-//
-// This rule is part of what import promises: changing it would make every
-// file imported before it a new delivery.
-func importID(batch string, id importIdentity, occurrence int) string {
-	h := sha256.New()
-	for _, part := range []string{"stockd import 1", batch, id.sku, id.location, id.lot, id.bestBefore, strconv.Itoa(occurrence)} {
-		var n [binary.MaxVarintLen64]byte
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(part)))])
-		h.Write([]byte(part))
-	}
-	return "imp-" + batchLabel(batch) + "-" + hex.EncodeToString(h.Sum(nil))[:24]
-}
-
-// batchLabel is the readable part of an import id: batch with every byte
-// that is not a letter, digit, '.', '_' or '-' replaced by '_', at most 48
-// bytes.
-func batchLabel(batch string) string {
-	const max = 48
-	b := make([]byte, 0, min(len(batch), max))
-	for i := 0; i < len(batch) && len(b) < max; i++ {
-		c := batch[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-			b = append(b, c)
-		default:
-			b = append(b, '_')
-		}
-	}
-	return string(b)
 }
 
 // badRow is a row that cannot be imported, and why.
@@ -112,11 +56,13 @@ type changedRow struct {
 	Error string `json:"error"`
 }
 
-// importReport is what import tells, as JSON with --json.
+// importReport is what import tells, as JSON with --json. Report is the
+// id of the service's report of the file (stockd imports show ID).
 type importReport struct {
 	File     string       `json:"file"`
 	Batch    string       `json:"batch"`
 	SHA256   string       `json:"sha256"`
+	Report   string       `json:"report,omitempty"`
 	Rows     int          `json:"rows"`
 	Created  int          `json:"created"`
 	Replayed int          `json:"already_imported"`
@@ -126,20 +72,42 @@ type importReport struct {
 	Sent     bool         `json:"sent"`
 }
 
+// parseImport reads a CSV file as the service will (imports.Parse), so that
+// bad rows are reported by line before anything is sent.
+func parseImport(data []byte, batch, defLocation string) ([]importRow, []badRow, error) {
+	rows, bad, err := imports.Parse(data, batch, defLocation)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]importRow, len(rows))
+	for i, r := range rows {
+		out[i] = importRow{line: r.Line, body: r.Body}
+	}
+	bads := make([]badRow, len(bad))
+	for i, b := range bad {
+		bads[i] = badRow{Line: b.Line, Error: b.Error}
+	}
+	return out, bads, nil
+}
+
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	c := newClientCmd("import", "import [--location LOC] [--batch NAME] [--skip-bad] FILE.csv",
 		`Receives every row of a supplier CSV file. The header names the columns, in any order:
 sku (or ingredient) and quantity are required; best_before (YYYY-MM-DD), location and lot
 are optional. Rows without a location use --location.
 
-A file is one delivery, its batch, named by the file's name without its directory (or by
---batch NAME). A row's receipt id comes from the batch name and the row's sku, location,
-lot and best_before (not its quantity or line), plus a count for rows repeating all four:
-imp-<batch>-<hash>. So importing a file again books nothing twice, even edited: unchanged rows
-are replays ("already imported"), new rows are received, and a row whose quantity changed
-is not booked but listed by line as changed (exit 3; book the difference with stockd
-receive or adjust). A supplier reusing a file name for a new delivery needs --batch with
-a new name; the same delivery under another file name needs --batch with the first name.
+The file goes to the service (POST /v1/imports, at most the server's body limit, 1 MiB by
+default; larger files go through the drop folder, see docs/intake.md), which books it and
+keeps a report (stockd imports show). A file is one delivery, its batch, named by the file's
+name without its directory (or by --batch NAME). A row's receipt id comes from the batch
+name and the row's sku, location, lot and best_before (not its quantity or line), plus a
+count for rows repeating all four: imp-<batch>-<hash>. So importing a file again books
+nothing twice, even edited: unchanged rows are replays ("already imported"), new rows are
+received, and a row whose quantity changed is not booked but listed by line as changed
+(exit 3; book the difference with stockd receive or adjust). The service also knows a file
+by its content: the same content again, under any name or dropped in the drop folder, keeps
+the batch it had. A supplier reusing a file name for a new delivery needs --batch with a new
+name; the same delivery edited under another file name needs --batch with the first name.
 
 A file with bad rows is not sent at all (every bad row is listed by line number) unless
 --skip-bad is given. Exit status: 0 every row received or already imported; 1 bad rows
@@ -153,7 +121,7 @@ stockd import --location w1 --skip-bad --json delivery.csv`, stdout, stderr)
 	c.fs.StringVar(&defLocation, "location", "", "location of rows that name none")
 	c.fs.StringVar(&batch, "batch", "", "name of the delivery, part of every receipt id (default: the file's name without its directory)")
 	c.fs.BoolVar(&skipBad, "skip-bad", false, "send the good rows of a file that has bad ones")
-	c.fs.IntVar(&chunk, "chunk", maxImportChunk, "receipts per batch request, at most 1000")
+	c.fs.IntVar(&chunk, "chunk", maxImportChunk, "no longer used: the service imports the file whole (kept for scripts that pass it; at most 1000)")
 	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
@@ -176,8 +144,7 @@ stockd import --location w1 --skip-bad --json delivery.csv`, stdout, stderr)
 		fmt.Fprintf(stderr, "stockd import: %v\n", err)
 		return exitFailure
 	}
-	sum := sha256.Sum256(data)
-	rep := importReport{File: pos[0], Batch: batch, SHA256: hex.EncodeToString(sum[:]), Changed: []changedRow{}, Bad: []badRow{}, Failed: []badRow{}}
+	rep := importReport{File: pos[0], Batch: batch, SHA256: imports.SHA256(data), Changed: []changedRow{}, Bad: []badRow{}, Failed: []badRow{}}
 	rows, bad, err := parseImport(data, batch, defLocation)
 	if err != nil {
 		fmt.Fprintf(stderr, "stockd import: %s: %v\n", pos[0], err)
@@ -198,15 +165,36 @@ stockd import --location w1 --skip-bad --json delivery.csv`, stdout, stderr)
 	}
 	cl := c.client()
 	rep.Sent = true
-	for start := 0; start < len(rows); start += chunk {
-		part := rows[start:min(start+chunk, len(rows))]
-		if err := c.sendImportChunk(ctx, cl, part, &rep); err != nil {
-			if c.json {
-				c.printJSON(rep)
-			}
-			fmt.Fprintf(stderr, "stockd import: after %d received and %d already imported: ", rep.Created, rep.Replayed)
-			return c.fail(err)
+	sub := stockd.SubmitImport{Name: filepath.Base(pos[0]), CSV: data, Location: defLocation, NameBatch: true}
+	if c.isSet("batch") {
+		sub.Batch = batch
+	}
+	var got stockd.ImportReport
+	// The service knows a file by its content: sending it again books
+	// nothing twice.
+	err = c.send(ctx, "file "+pos[0], func() (err error) {
+		got, err = cl.SubmitImport(ctx, sub)
+		return err
+	})
+	if err != nil {
+		if c.json {
+			c.printJSON(rep)
 		}
+		fmt.Fprintf(stderr, "stockd import: ")
+		return c.fail(err)
+	}
+	rep.Batch, rep.Report, rep.Created, rep.Replayed = got.Batch, got.ID, got.Applied, got.AlreadyApplied
+	for _, r := range got.Refused {
+		switch {
+		case r.ID == "": // a bad row, reported above
+		case r.Code == stockd.CodeIdempotencyMismatch:
+			rep.Changed = append(rep.Changed, changedRow{Line: r.Line, ID: r.ID, Error: r.Reason})
+		default:
+			rep.Failed = append(rep.Failed, badRow{Line: r.Line, Error: r.Reason})
+		}
+	}
+	if got.RefusedMore > 0 {
+		fmt.Fprintf(stderr, "stockd import: %d more refused row(s) are not listed; see stockd imports show %s\n", got.RefusedMore, got.ID)
 	}
 	slices.SortFunc(rep.Changed, func(a, b changedRow) int { return a.Line - b.Line })
 	slices.SortFunc(rep.Failed, func(a, b badRow) int { return a.Line - b.Line })
@@ -243,221 +231,5 @@ stockd import --location w1 --skip-bad --json delivery.csv`, stdout, stderr)
 	return exitOK
 }
 
-// sendImportChunk sends rows as one batch request and counts the outcome in
-// rep. What the service was too busy to take, and a request that got no
-// answer, is sent again (the ids make that safe), up to --retries times.
-func (c *clientCmd) sendImportChunk(ctx context.Context, cl *client.Client, rows []importRow, rep *importReport) error {
-	pending := rows
-	for attempt := 0; ; attempt++ {
-		ops := make([]api.BatchOperation, len(pending))
-		for i, r := range pending {
-			op, err := client.BatchOp("receive", r.body)
-			if err != nil {
-				return err
-			}
-			ops[i] = op
-		}
-		var resp api.BatchResponse
-		err := c.send(ctx, fmt.Sprintf("%d receipt(s)", len(pending)), func() (err error) {
-			resp, err = cl.Batch(ctx, ops)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		if len(resp.Results) != len(pending) {
-			return &stockd.Error{Code: stockd.CodeInternal, Message: fmt.Sprintf("the batch answered %d results for %d operations", len(resp.Results), len(pending))}
-		}
-		var again []importRow
-		var hint error
-		for i, res := range resp.Results {
-			row := pending[i]
-			switch {
-			case res.Status == 201:
-				rep.Created++
-			case res.Status == 200:
-				rep.Replayed++
-			default:
-				err := client.ResultError(res)
-				if retryable(err) && attempt < c.retries {
-					again = append(again, row)
-					hint = err
-					continue
-				}
-				if stockd.ErrorCode(err) == stockd.CodeIdempotencyMismatch {
-					rep.Changed = append(rep.Changed, changedRow{Line: row.line, ID: row.body.ID,
-						Error: fmt.Sprintf("changed since batch %q was imported: this row (%d of %s, receipt %s) was booked then with another quantity; not booked again",
-							rep.Batch, row.body.Quantity, row.body.SKU, row.body.ID)})
-					continue
-				}
-				if exitCode(err) != exitRejected {
-					return err
-				}
-				rep.Failed = append(rep.Failed, badRow{Line: row.line, Error: message(err)})
-			}
-		}
-		if len(again) == 0 {
-			return nil
-		}
-		wait := client.RetryAfter(hint)
-		if wait <= 0 || wait > maxRetryWait {
-			wait = backoff(attempt)
-		}
-		fmt.Fprintf(c.stderr, "stockd import: %d row(s) refused for now: %s; sending them again in %s\n", len(again), errText(hint), wait.Round(time.Millisecond))
-		if err := pause(ctx, wait); err != nil {
-			return err
-		}
-		pending = again
-	}
-}
-
-// importColumns are the names a header may use, by field.
-var importColumns = map[string]string{
-	"sku": "sku", "ingredient": "sku",
-	"quantity": "quantity", "qty": "quantity",
-	"best_before": "best_before", "best-before": "best_before", "bestbefore": "best_before",
-	"location": "location",
-	"lot":      "lot",
-}
-
-// parseImport reads a CSV file into receipts, with ids made by importID from
-// batch and each row's identity. It returns every bad row, not only the
-// first; an error means the file as a whole cannot be read (no header, a
-// required column missing).
-func parseImport(data []byte, batch, defLocation string) ([]importRow, []badRow, error) {
-	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a byte-order mark from spreadsheets
-	r := csv.NewReader(bytes.NewReader(data))
-	r.FieldsPerRecord = -1
-	r.TrimLeadingSpace = true
-	header, err := r.Read()
-	if errors.Is(err, io.EOF) {
-		return nil, nil, errors.New("the file is empty: it needs a header such as sku,quantity,best_before")
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the header: %w", err)
-	}
-	col := map[string]int{}
-	for i, h := range header {
-		name, ok := importColumns[strings.ToLower(strings.TrimSpace(h))]
-		if !ok {
-			return nil, nil, fmt.Errorf("line 1: unknown column %q: use sku (or ingredient), quantity, best_before, location, lot", h)
-		}
-		if _, dup := col[name]; dup {
-			return nil, nil, fmt.Errorf("line 1: column %q appears twice", h)
-		}
-		col[name] = i
-	}
-	for _, req := range []string{"sku", "quantity"} {
-		if _, ok := col[req]; !ok {
-			return nil, nil, fmt.Errorf("line 1: the header %q has no %s column; the header is required, such as sku,quantity,best_before", strings.Join(header, ","), req)
-		}
-	}
-	var rows []importRow
-	var bad []badRow
-	seen := map[importIdentity]int{} // occurrences of each identity so far
-	for {
-		rec, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			var pe *csv.ParseError
-			if errors.As(err, &pe) {
-				bad = append(bad, badRow{Line: pe.StartLine, Error: pe.Err.Error()})
-				continue
-			}
-			return nil, nil, err
-		}
-		line, _ := r.FieldPos(0)
-		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
-			continue // a blank line of spaces
-		}
-		if len(rec) != len(header) {
-			bad = append(bad, badRow{Line: line, Error: fmt.Sprintf("%d field(s), but the header has %d", len(rec), len(header))})
-			continue
-		}
-		get := func(name string) string {
-			if i, ok := col[name]; ok {
-				return strings.TrimSpace(rec[i])
-			}
-			return ""
-		}
-		b := api.ReceiptRequest{
-			SKU:        get("sku"),
-			Location:   get("location"),
-			Lot:        get("lot"),
-			BestBefore: get("best_before"),
-		}
-		if b.Location == "" {
-			b.Location = defLocation
-		}
-		// Bad rows count as occurrences too, so that fixing one does not
-		// change the ids of the rows after it.
-		ident := importIdentity{sku: b.SKU, location: b.Location, lot: b.Lot, bestBefore: b.BestBefore}
-		seen[ident]++
-		b.ID = importID(batch, ident, seen[ident])
-		var problems []string
-		if err := checkImportName("sku", b.SKU, true); err != "" {
-			problems = append(problems, err)
-		}
-		q := get("quantity")
-		n, err := strconv.ParseInt(q, 10, 64)
-		switch {
-		case q == "":
-			problems = append(problems, "quantity is empty")
-		case err != nil:
-			problems = append(problems, fmt.Sprintf("quantity %q is not a whole number", q))
-		case n < 1 || n > stockd.DefaultLimits.MaxQuantity:
-			problems = append(problems, fmt.Sprintf("quantity %d must be between 1 and %d", n, stockd.DefaultLimits.MaxQuantity))
-		}
-		b.Quantity = n
-		if b.Location == "" {
-			problems = append(problems, "no location: add a location column or pass --location")
-		} else if err := checkImportName("location", b.Location, true); err != "" {
-			problems = append(problems, err)
-		}
-		if err := checkImportName("lot", b.Lot, false); err != "" {
-			problems = append(problems, err)
-		}
-		if b.BestBefore != "" {
-			if _, err := time.Parse(time.DateOnly, b.BestBefore); err != nil || len(b.BestBefore) != len(time.DateOnly) {
-				problems = append(problems, fmt.Sprintf("best_before %q is not a date like 2027-03-15", b.BestBefore))
-			}
-		}
-		if len(problems) == 0 {
-			// The checks above name every problem of a row at once; the
-			// service's own validation has the last word, so that no row
-			// it would refuse is sent.
-			if msg := message(b.Command().Validate(stockd.DefaultLimits)); msg != "" {
-				problems = append(problems, msg)
-			}
-		}
-		if len(problems) > 0 {
-			bad = append(bad, badRow{Line: line, Error: strings.Join(problems, "; ")})
-			continue
-		}
-		rows = append(rows, importRow{line: line, body: b})
-	}
-	return rows, bad, nil
-}
-
-// checkImportName checks a name by the service's own rules, so that a bad
-// row is reported before anything is sent.
-func checkImportName(field, s string, required bool) string {
-	if s == "" && !required {
-		return ""
-	}
-	return message(stockd.CheckName(field, s))
-}
-
 // message is the client-facing text of a domain error, or "" for none.
-func message(err error) string {
-	var e *stockd.Error
-	if errors.As(err, &e) {
-		return e.Message
-	}
-	if err != nil {
-		return err.Error()
-	}
-	return ""
-}
+func message(err error) string { return imports.Message(err) }

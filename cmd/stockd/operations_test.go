@@ -3,12 +3,14 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/api"
 	"github.com/stockd/stockd/e2e"
+	"github.com/stockd/stockd/imports"
 )
 
 // cliOperations is, for every declared operation, a command line that
@@ -34,7 +36,15 @@ var cliOperations = map[string][]string{
 	"releaseReservation": {"release", "cart-3"},
 	"extendReservation":  {"extend", "cart-4", "--ttl", "20m"},
 	"getAvailability":    {"availability", "A", "B"},
-	"postBatch":          {"import", "--location", "w1", "DELIVERY"},
+	"postBatch":          {"batch", "BATCH"},
+
+	// The intake, in declaration order: a command is shown after it is
+	// submitted, a report after its file is imported.
+	"postCommand": {"commands", "submit", "receive", `{"id":"r-q1","sku":"A","location":"w1","quantity":1}`, "--id", "cmd-1", "--wait"},
+	"getCommand":  {"commands", "show", "cmd-1"},
+	"postImport":  {"import", "--location", "w1", "DELIVERY"},
+	"listImports": {"imports", "list"},
+	"getImport":   {"imports", "show", "REPORT"},
 
 	"getFeed":               {"feed", "--limit", "5"},
 	"listSubscriptions":     {"subscription", "list"},
@@ -65,6 +75,12 @@ func TestEveryOperationHasACommand(t *testing.T) {
 	if err := os.WriteFile(delivery, []byte("sku,quantity\nC,5\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// stockd import's file is new content: its batch is its name.
+	report := imports.ReportID(imports.SHA256([]byte("sku,quantity\nC,5\n")), "delivery.csv")
+	batch := filepath.Join(t.TempDir(), "ops.json")
+	if err := os.WriteFile(batch, []byte(`{"operations":[{"op":"receive","body":{"id":"r-b1","sku":"B","location":"w1","quantity":2}}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{"location", "set", "w1", "--kind", "warehouse", "--priority", "1"},
 		{"location", "set", "w3", "--kind", "store", "--priority", "3"},
@@ -93,9 +109,15 @@ func TestEveryOperationHasACommand(t *testing.T) {
 			t.Errorf("%s (%s) has no CLI command", op.Name, op.Pattern())
 			continue
 		}
+		args = slices.Clone(args)
 		for i, a := range args {
-			if a == "DELIVERY" {
-				args = append(append(append([]string{}, args[:i]...), delivery), args[i+1:]...)
+			switch a {
+			case "DELIVERY":
+				args[i] = delivery
+			case "BATCH":
+				args[i] = batch
+			case "REPORT":
+				args[i] = report
 			}
 		}
 		before := routeCount(t, s, op.Pattern())

@@ -16,8 +16,10 @@ import (
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/app"
+	"github.com/stockd/stockd/drops"
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/http"
+	"github.com/stockd/stockd/intake"
 	"github.com/stockd/stockd/pebble"
 	"github.com/stockd/stockd/publish/kafkapub"
 	"github.com/stockd/stockd/publish/natspub"
@@ -47,6 +49,8 @@ type serveConfig struct {
 	// Publishers (docs/publishers.md).
 	nats, natsStream, kafka, kafkaTopic string
 	webhooks                            webhook.Options
+	// The intake of commands and supplier file drops (docs/intake.md).
+	intake app.IntakeConfig
 }
 
 func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
@@ -84,10 +88,16 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.BoolVar(&c.webhooks.AllowPrivate, "webhook-allow-private", false, "allow webhook endpoints on loopback, private and other internal addresses (refused by default: see docs/webhooks.md)")
 	fs.DurationVar(&c.shutdown, "shutdown-timeout", 30*time.Second, "how long a graceful shutdown waits for requests in flight")
 	fs.StringVar(&c.debugAddr, "debug-addr", "", "if set, serve Go's pprof profiles on this address (keep it private)")
-	fs.StringVar(&c.nats, "nats", "", "NATS server URL (nats://host:4222, several separated by commas): publish every event to JetStream, stream --nats-stream, subject stockd.events.<partition>")
+	fs.StringVar(&c.nats, "nats", "", "NATS server URL (nats://host:4222, several separated by commas): publish every event to JetStream, stream --nats-stream, subject stockd.events.<partition>; and take commands from the work queue STOCKD_COMMANDS, subject stockd.commands")
 	fs.StringVar(&c.natsStream, "nats-stream", natspub.DefaultStream, "JetStream stream the events of --nats go to, created (or given the subjects stockd.events.*) if needed")
 	fs.StringVar(&c.kafka, "kafka", "", "comma-separated Kafka seed brokers (host:9092): publish every event to --kafka-topic, keyed by SKU")
 	fs.StringVar(&c.kafkaTopic, "kafka-topic", kafkapub.DefaultTopic, "Kafka topic the events of --kafka go to; created with the cluster's defaults if missing and allowed")
+	fs.DurationVar(&c.intake.Retain, "intake-retain", intake.DefaultRetain, "how long the status of a finished command of POST /v1/commands (or the NATS work queue) is kept")
+	fs.IntVar(&c.intake.MaxQueued, "intake-max-queued", intake.DefaultMaxQueued, "most commands waiting to be applied; more are refused with 503 overloaded")
+	fs.StringVar(&c.intake.DropsURL, "drops", "", "folder or bucket URL where suppliers drop CSV files of receipts (file:///path, s3://bucket, gs://bucket, azblob://container): each new file is imported once")
+	fs.DurationVar(&c.intake.DropsEvery, "drops-every", drops.DefaultEvery, "pause between two looks at --drops")
+	fs.DurationVar(&c.intake.DropsSettle, "drops-settle", drops.DefaultSettle, "how long a dropped file must stay unchanged before it is read (so a file still being written is not); 0 reads it at once")
+	fs.StringVar(&c.intake.DropsLocation, "drops-location", "", "location of the rows of a dropped file that name none")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.logFormat, "log-format", "text", "text or json")
 	fs.Usage = func() {
@@ -181,6 +191,8 @@ func (c *serveConfig) appConfig(log *slog.Logger) (app.Config, error) {
 	cfg.ArchiveURL, cfg.ArchiveAfter = c.archive, c.archiveAfter
 	cfg.Publish = app.PublishConfig{NATS: c.nats, NATSStream: c.natsStream, Kafka: splitList(c.kafka), KafkaTopic: c.kafkaTopic}
 	cfg.Webhooks = c.webhooks
+	cfg.Intake = c.intake
+	cfg.Intake.DropsSettleSet = true
 	if c.keys != "" {
 		keys, err := app.LoadKeys(c.keys)
 		if err != nil {

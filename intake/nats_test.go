@@ -1,0 +1,137 @@
+package intake_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/app"
+	"github.com/stockd/stockd/e2e"
+)
+
+// runNATS starts an in-process nats-server with JetStream in a temporary
+// directory; it is shut down when the test ends.
+func runNATS(t *testing.T) string {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatalf("nats-server: %v", err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start within 10 s")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s.ClientURL()
+}
+
+// TestNATSWorkQueueAppliesOnce runs against an in-process server.
+func TestNATSWorkQueueAppliesOnce(t *testing.T) {
+	testNATSWorkQueue(t, runNATS(t))
+}
+
+// TestNATSWorkQueueExternal runs the same against the server named by
+// STOCKD_TEST_NATS, on streams and subjects of its own, deleted at the end.
+func TestNATSWorkQueueExternal(t *testing.T) {
+	url := os.Getenv("STOCKD_TEST_NATS")
+	if url == "" {
+		t.Skip("STOCKD_TEST_NATS is not set: no external NATS server to test against")
+	}
+	testNATSWorkQueue(t, url)
+}
+
+// testNATSWorkQueue: commands published on the work-queue subject are
+// applied once each, even when the same command arrives twice; a message
+// that is not a command is terminated without stopping the others; every
+// message is acknowledged once its command finished (the work queue ends
+// empty), and the commands' status is readable through the API.
+func testNATSWorkQueue(t *testing.T, url string) {
+	var b [4]byte
+	rand.Read(b[:])
+	uniq := strings.ToUpper(hex.EncodeToString(b[:]))
+	cmdStream, cmdSubject := "T_CMD_"+uniq, "t."+uniq+".commands"
+	evStream, evPrefix := "T_EV_"+uniq, "t."+uniq+".events"
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close) // last: the streams are deleted through it
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, s := range []string{cmdStream, evStream} {
+			if err := js.DeleteStream(ctx, s); err != nil {
+				t.Logf("deleting stream %s: %v", s, err)
+			}
+		}
+	})
+	s := e2e.Start(t, e2e.Options{App: func(c *app.Config) {
+		c.Publish.NATS, c.Publish.NATSStream, c.Publish.NATSSubjectPrefix = url, evStream, evPrefix
+		c.Intake.NATSStream, c.Intake.NATSSubject, c.Intake.NATSDurable = cmdStream, cmdSubject, "d"+uniq
+	}})
+	t.Cleanup(func() { s.Close() }) // before the streams are deleted
+	if s.IntakeNATS == nil {
+		t.Fatal("--nats did not start the work-queue consumer")
+	}
+	e2e.ConfigureLocations(t, s.Client, "w1")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	publish := func(data string, opts ...jetstream.PublishOpt) {
+		t.Helper()
+		if _, err := js.Publish(ctx, cmdSubject, []byte(data), opts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	receive := `{"id":"cmd-n1","type":"receive","command":{"id":"r-n1","sku":"A","location":"w1","quantity":5}}`
+	publish(receive)
+	publish("not a command")
+	publish(receive) // the same command again: a repeat
+	publish(`{"type":"adjust","command":{"id":"a-n2","sku":"A","location":"w1","delta":-1,"reason":"lost"}}`, jetstream.WithMsgID("cmd-n2"))
+
+	for _, id := range []string{"cmd-n1", "cmd-n2"} {
+		c, err := s.Intake.Wait(ctx, id)
+		if err != nil || c.Status != stockd.CommandApplied || c.Source != "nats" {
+			t.Fatalf("%s from NATS = %+v %v", id, c, err)
+		}
+	}
+	if c, err := s.Client.GetCommand(ctx, "cmd-n2"); err != nil || c.Status != stockd.CommandApplied {
+		t.Errorf("GET /v1/commands/cmd-n2 = %+v %v", c, err)
+	}
+	// Every message is acknowledged (or terminated): the work queue
+	// empties. Acknowledgements follow the commands, so wait for them.
+	cons, err := js.Consumer(ctx, cmdStream, "d"+uniq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Consumer >= 4 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the work queue did not empty: %+v", info)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	st, err := s.Client.SKU(ctx, "A", stockd.AsOf{})
+	if err != nil || st.OnHand != 4 {
+		t.Fatalf("A = %+v %v, want 4 on hand: the receipt applied once, the adjustment once", st, err)
+	}
+}
