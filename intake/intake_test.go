@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	nethttp "net/http"
 	"strings"
@@ -161,18 +162,21 @@ func TestCommandRefused(t *testing.T) {
 	if n := onHand(t, s, "A"); n != 2 {
 		t.Errorf("A on hand = %d, want 2", n)
 	}
-	for _, bad := range []string{
-		`{"type":"receive","command":{"id":"r-2","sku":"A","location":"w1","quantity":0}}`,
-		`{"type":"receive","command":{"id":"r-2","sku":"A","location":"w1","quantity":1,"delta":3}}`,
-		`{"type":"reserve","command":{"id":"r-2","sku":"A"}}`,
-		`{"type":"receive","command":{"id":"r-2","sku":"A","location":"w1","quantity":1,"extra":1}}`,
+	for i, bad := range []string{
+		`"type":"receive","command":{"id":"r-2","sku":"A","location":"w1","quantity":0}}`,
+		`"type":"receive","command":{"id":"r-2","sku":"A","location":"w1","quantity":1,"delta":3}}`,
+		`"type":"reserve","command":{"id":"r-2","sku":"A"}}`,
+		`"type":"receive","command":{"id":"r-2","sku":"A","location":"w1","quantity":1,"extra":1}}`,
 	} {
+		id := fmt.Sprintf("bad-%d", i)
+		bad = `{"id":"` + id + `",` + bad
 		if status, _, body := post(t, s, "/v1/commands", bad); status != 422 && status != 400 {
 			t.Errorf("%s = %d %s, want 400 or 422", bad, status, body)
 		}
-	}
-	if n := s.Intake.Queued(); n != 0 {
-		t.Errorf("%d commands queued after refusals", n)
+		// Refused at once means never queued: there is no such command.
+		if _, err := s.Client.GetCommand(t.Context(), id); !stockd.IsCode(err, stockd.CodeNotFound) {
+			t.Errorf("%s was refused, yet GET /v1/commands/%s = %v, want not_found", bad, id, err)
+		}
 	}
 }
 

@@ -59,14 +59,17 @@ type Consumer struct {
 	log    *slog.Logger
 	nc     *nats.Conn
 	js     jetstream.JetStream
+	mu     sync.Mutex // guards iter, made by run once the stream is ready
 	iter   jetstream.MessagesContext
 	ctx    context.Context
 	cancel context.CancelFunc
 	done   sync.WaitGroup
 }
 
-// StartNATS connects to NATS, makes sure the stream and the durable consumer
-// exist, and starts taking commands into q.
+// StartNATS connects to NATS and starts taking commands into q. A server
+// that is down, or a stream that cannot be made yet, does not stop stockd
+// from starting: the connection is retried for ever, and the stream and the
+// durable consumer are made (with backoff, logged) once the server answers.
 func StartNATS(ctx context.Context, q *Queue, opts NATSOptions) (*Consumer, error) {
 	if opts.Stream == "" {
 		opts.Stream = DefaultStream
@@ -83,7 +86,7 @@ func StartNATS(ctx context.Context, q *Queue, opts NATSOptions) (*Consumer, erro
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	nopts := append([]nats.Option{nats.Name("stockd intake"), nats.MaxReconnects(-1)}, opts.NATS...)
+	nopts := append([]nats.Option{nats.Name("stockd intake"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true)}, opts.NATS...)
 	nc, err := nats.Connect(opts.URL, nopts...)
 	if err != nil {
 		return nil, fmt.Errorf("intake: connecting to NATS: %w", err)
@@ -94,21 +97,37 @@ func StartNATS(ctx context.Context, q *Queue, opts NATSOptions) (*Consumer, erro
 		return nil, err
 	}
 	c := &Consumer{q: q, opts: opts, log: opts.Logger, nc: nc, js: js}
-	cons, err := c.setup(ctx)
-	if err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("intake: JetStream stream %s: %w", opts.Stream, err)
-	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(16))
-	if err != nil {
-		nc.Close()
-		return nil, err
-	}
-	c.iter = it
 	c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	c.done.Add(1)
 	go c.run()
 	return c, nil
+}
+
+// start makes the stream and the consumer, retrying with backoff until it
+// succeeds or the Consumer is closed, and returns the message iterator.
+func (c *Consumer) start() (jetstream.MessagesContext, bool) {
+	wait := 100 * time.Millisecond
+	for {
+		cons, err := c.setup(c.ctx)
+		if err == nil {
+			it, err := cons.Messages(jetstream.PullMaxMessages(16))
+			if err == nil {
+				return it, true
+			}
+		}
+		if c.ctx.Err() != nil {
+			return nil, false
+		}
+		c.log.Warn("intake: NATS work queue not ready; retrying", "stream", c.opts.Stream, "err", err, "in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-c.ctx.Done():
+			t.Stop()
+			return nil, false
+		case <-t.C:
+		}
+		wait = min(wait*2, 10*time.Second)
+	}
 }
 
 // setup creates the work-queue stream and the durable pull consumer if they
@@ -146,7 +165,11 @@ func (c *Consumer) setup(ctx context.Context) (jetstream.Consumer, error) {
 // unless its command finished, and is delivered again later.
 func (c *Consumer) Close() error {
 	c.cancel()
-	c.iter.Stop()
+	c.mu.Lock()
+	if c.iter != nil {
+		c.iter.Stop()
+	}
+	c.mu.Unlock()
 	c.done.Wait()
 	c.nc.Close()
 	return nil
@@ -154,8 +177,20 @@ func (c *Consumer) Close() error {
 
 func (c *Consumer) run() {
 	defer c.done.Done()
+	it, ok := c.start()
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	c.iter = it
+	stopped := c.ctx.Err() != nil
+	c.mu.Unlock()
+	if stopped { // Close came while the iterator was being made
+		it.Stop()
+		return
+	}
 	for {
-		msg, err := c.iter.Next()
+		msg, err := it.Next()
 		if err != nil {
 			if c.ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 				return

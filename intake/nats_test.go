@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/app"
 	"github.com/stockd/stockd/e2e"
+	"github.com/stockd/stockd/intake"
 )
 
 // runNATS starts an in-process nats-server with JetStream in a temporary
@@ -133,5 +136,62 @@ func testNATSWorkQueue(t *testing.T, url string) {
 	st, err := s.Client.SKU(ctx, "A", stockd.AsOf{})
 	if err != nil || st.OnHand != 4 {
 		t.Fatalf("A = %+v %v, want 4 on hand: the receipt applied once, the adjustment once", st, err)
+	}
+}
+
+// TestNATSDownAtStartTakesCommandsOnceItComes: stockd starts while its NATS
+// server is down (a broker must never keep the shop closed), and takes
+// commands from the work queue once the server is up.
+func TestNATSDownAtStartTakesCommandsOnceItComes(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	s := e2e.Start(t, e2e.Options{App: func(c *app.Config) { c.Publish.NATS = url }})
+	e2e.ConfigureLocations(t, s.Client, "w1")
+	if _, _, err := s.Client.Receive(t.Context(), stockd.ReceiveStock{ID: "r-0", SKU: "A", Location: "w1", Quantity: 1}); err != nil {
+		t.Fatalf("stockd does not serve while NATS is down: %v", err)
+	}
+
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start within 10 s")
+	}
+	t.Cleanup(func() { s.Close() }) // before the server shuts down
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	// The stream appears once stockd's consumer has retried; publish then.
+	for {
+		if _, err := js.Stream(ctx, intake.DefaultStream); err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("stockd did not make its work-queue stream within 60 s of NATS coming up")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	if _, err := js.Publish(ctx, intake.DefaultSubject, []byte(`{"id":"cmd-late","type":"receive","command":{"id":"r-late","sku":"A","location":"w1","quantity":4}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := s.Intake.Wait(ctx, "cmd-late"); err != nil || c.Status != stockd.CommandApplied {
+		t.Fatalf("cmd-late = %+v, %v", c, err)
 	}
 }

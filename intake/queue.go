@@ -376,12 +376,24 @@ func (q *Queue) work() {
 		if !q.apply(id) {
 			return // stopping: the command stays queued
 		}
-		q.mu.Lock()
-		q.pending = q.pending[1:]
-		depth := len(q.pending)
-		q.mu.Unlock()
-		q.opts.Metrics.setDepth(depth)
+		q.finish(id)
 	}
+}
+
+// finish takes id, done, off the head of the queue and wakes those waiting
+// for it, in one step: whoever is woken sees the queue without it.
+func (q *Queue) finish(id string) {
+	q.mu.Lock()
+	if len(q.pending) > 0 && q.pending[0] == id {
+		q.pending = q.pending[1:]
+	}
+	depth := len(q.pending)
+	for _, ch := range q.waiters[id] {
+		close(ch)
+	}
+	delete(q.waiters, id)
+	q.mu.Unlock()
+	q.opts.Metrics.setDepth(depth)
 }
 
 // apply applies one command until it is applied or refused for good, and
@@ -444,12 +456,6 @@ func (q *Queue) apply(id string) bool {
 			continue
 		}
 		q.opts.Metrics.count(rec.Status)
-		q.mu.Lock()
-		for _, ch := range q.waiters[id] {
-			close(ch)
-		}
-		delete(q.waiters, id)
-		q.mu.Unlock()
 		return true
 	}
 }
