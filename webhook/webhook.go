@@ -504,6 +504,18 @@ func (m *Manager) GetWebhook(_ context.Context, name string) (stockd.Webhook, er
 	return m.view(r), nil
 }
 
+// LagSeconds returns how long the oldest durable event the endpoint called
+// name has not yet delivered, dead-lettered or skipped has waited: 0 when it
+// is caught up (publish.Runner.LagSeconds of its Runner, which /metrics
+// shows as stockd_publisher_lag_seconds{publisher="webhook/<name>"}).
+func (m *Manager) LagSeconds(name string) (float64, error) {
+	r, err := m.lookup(name)
+	if err != nil {
+		return 0, err
+	}
+	return r.runner.LagSeconds(), nil
+}
+
 // DefaultLimit and MaxLimit bound the pages of endpoints and dead letters.
 const (
 	DefaultLimit = 100
