@@ -114,8 +114,9 @@ type Options struct {
 	// until dead letters are replayed or the endpoint is deleted. Default
 	// 10,000.
 	MaxDeadLetters int
-	// Batch is the most events a Runner reads at once, and so the most
-	// a crash can make an endpoint receive twice per partition. Default
+	// Batch is the most events a Runner offers the endpoint at once
+	// (it reads up to publish.ReadAhead from the log), and so the most a
+	// crash can make an endpoint receive twice per partition. Default
 	// 32.
 	Batch int
 }
