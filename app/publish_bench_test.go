@@ -56,7 +56,10 @@ import (
 // of the benchmark's own, deleted at the end), else an in-process
 // nats-server with JetStream on file storage. STOCKD_BENCH_ROUNDS sets the
 // pairs of rounds (default 3); STOCKD_BENCH_PUBLISHERS, a comma-separated
-// subset of nats, kafka and webhook, the publishers turned on (default all).
+// subset of nats, kafka and webhook, the publishers turned on (default all);
+// STOCKD_BENCH_RATE, when set, paces the reservations to that many a second
+// (an offered load, to see whether the lag stays bounded below the most the
+// machine does).
 //
 //	go test ./app -run='^$' -bench=PublishersHotSKU -benchtime=20000x -timeout=30m
 func BenchmarkPublishersHotSKU(b *testing.B) {
@@ -96,6 +99,16 @@ func benchPublishersHotSKU(b *testing.B, callers int) {
 		}
 		rounds = n
 	}
+	var pace time.Duration // between reservations; 0: as fast as they go
+	if s := os.Getenv("STOCKD_BENCH_RATE"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			b.Fatalf("STOCKD_BENCH_RATE=%q: want reservations a second", s)
+		}
+		if n > 0 {
+			pace = time.Second / time.Duration(n)
+		}
+	}
 	off := e2e.Start(b, e2e.Options{Partitions: 64})
 	on := startPublishing(b, benchPublishers(b))
 	for _, s := range []*e2e.Server{off, on.srv} {
@@ -105,8 +118,8 @@ func benchPublishersHotSKU(b *testing.B, callers int) {
 	// One untimed round each first: connections made, the stream and
 	// the topic created, memory grown.
 	warm := min(b.N, 5000)
-	hotRound(b, off, callers, "warm", warm)
-	hotRound(b, on.srv, callers, "warm", warm)
+	hotRound(b, off, callers, "warm", warm, pace)
+	hotRound(b, on.srv, callers, "warm", warm, pace)
 	on.caughtUp(b)
 
 	var offRate, onRate []float64
@@ -115,7 +128,7 @@ func benchPublishersHotSKU(b *testing.B, callers int) {
 	var catchUp time.Duration
 	b.ResetTimer()
 	for r := range rounds {
-		offRate = append(offRate, hotRound(b, off, callers, "off"+strconv.Itoa(r), b.N))
+		offRate = append(offRate, hotRound(b, off, callers, "off"+strconv.Itoa(r), b.N, pace))
 
 		stop := make(chan struct{})
 		sampled := make(chan struct{})
@@ -137,7 +150,7 @@ func benchPublishersHotSKU(b *testing.B, callers int) {
 				worst = append(worst, m)
 			}
 		}()
-		rate := hotRound(b, on.srv, callers, "on"+strconv.Itoa(r), b.N)
+		rate := hotRound(b, on.srv, callers, "on"+strconv.Itoa(r), b.N, pace)
 		onRate = append(onRate, rate)
 		b.StopTimer()
 		// The lag is sampled until every publisher has caught up: a
@@ -145,13 +158,14 @@ func benchPublishersHotSKU(b *testing.B, callers int) {
 		// the round ends.
 		t0 := time.Now()
 		on.caughtUp(b)
-		catchUp = max(catchUp, time.Since(t0))
+		caught := time.Since(t0)
+		catchUp = max(catchUp, caught)
 		close(stop)
 		<-sampled
 		on.checkSinks(b)
 		if b.N > 1 {
 			b.Logf("round %d: off %.0f/s, on %.0f/s (%.3f); worst lag p99 %.3f s max %.3f s over the rounds so far; catch-up %v",
-				r, offRate[r], onRate[r], onRate[r]/offRate[r], quantile(worst, 0.99), quantile(worst, 1), time.Since(t0).Round(time.Millisecond))
+				r, offRate[r], onRate[r], onRate[r]/offRate[r], quantile(worst, 0.99), quantile(worst, 1), caught.Round(time.Millisecond))
 		}
 		b.StartTimer()
 	}
@@ -378,8 +392,9 @@ var roundSeq atomic.Int64
 
 // hotRound receives enough stock, then settles n reservations of one unit of
 // the SKU "hot" from callers goroutines (each a reservation, then a commit
-// or a release), and returns the reservations settled a second.
-func hotRound(b *testing.B, s *e2e.Server, callers int, name string, n int) float64 {
+// or a release), and returns the reservations settled a second. With pace,
+// reservation i starts no earlier than i × pace after the first.
+func hotRound(b *testing.B, s *e2e.Server, callers int, name string, n int, pace time.Duration) float64 {
 	ctx := context.Background()
 	round := strconv.FormatInt(roundSeq.Add(1), 10)
 	for left, k := int64(n+callers), 0; left > 0; k++ {
@@ -397,6 +412,9 @@ func hotRound(b *testing.B, s *e2e.Server, callers int, name string, n int) floa
 		go func() {
 			defer wg.Done()
 			for i := next.Add(1) - 1; i < int64(n); i = next.Add(1) - 1 {
+				if pace > 0 {
+					time.Sleep(time.Until(start.Add(time.Duration(i) * pace)))
+				}
 				id := name + "-" + round + "-" + strconv.FormatInt(i, 10)
 				err := retryOverloaded(func() error {
 					_, _, err := s.Engine.Reserve(ctx, stockd.Reserve{ID: id, TTL: time.Hour, Lines: []stockd.ReserveLine{{SKU: "hot", Quantity: 1}}})
