@@ -71,7 +71,12 @@ type Options struct {
 	// Interval is how often a caught-up partition looks at its head
 	// without being woken. Default 1 s (100 ms without Heads).
 	Interval time.Duration
-	// Batch is the most events offered to the Sink at once. Default 256.
+	// Batch is the most events offered to the Sink at once, and so the
+	// most a crash can make it receive twice per partition: the
+	// checkpoint is saved after each batch. Default 256. The log is read
+	// up to ReadAhead events at a time (at least Batch), so that a small
+	// Batch does not decode a large stored record of the log once per
+	// batch.
 	Batch int
 	// Skip, when set, drops events the publisher does not send. They
 	// still advance its checkpoint.
@@ -111,6 +116,12 @@ func (o *Options) setDefaults() error {
 	}
 	return nil
 }
+
+// ReadAhead is the most events a Runner reads from the log at once, when it
+// is more than its Batch. The store keeps each group commit as one record and
+// decodes the whole record to return any part of it; a hot partition's
+// records hold hundreds of events.
+const ReadAhead = 1024
 
 // Runner follows every partition and feeds a Sink. Start it with Start,
 // stop it with Close.
@@ -212,6 +223,9 @@ func (r *Runner) LagSeconds() float64 {
 func (r *Runner) run(ctx context.Context, p int) {
 	backoff := r.opts.MinBackoff
 	var lastLog time.Time
+	// pending are the events after the checkpoint that were read and not
+	// yet offered, in position order.
+	var pending []stockd.Event
 	fail := func(what string, err error) bool {
 		if ctx.Err() != nil {
 			return false
@@ -232,37 +246,42 @@ func (r *Runner) run(ctx context.Context, p int) {
 		}
 	}
 	for ctx.Err() == nil {
-		at := r.pos[p].Load()
-		var woken <-chan struct{}
-		if r.opts.Heads != nil {
-			woken = r.opts.Heads.Wait(p) // taken before the head is read: see notify.Hub
-		}
-		head := r.opts.DurableHead(p)
-		if head <= at {
-			r.oldest[p].Store(0)
-			select {
-			case <-ctx.Done():
-				return
-			case <-woken:
-			case <-time.After(r.opts.Interval):
+		if len(pending) == 0 {
+			at := r.pos[p].Load()
+			var woken <-chan struct{}
+			if r.opts.Heads != nil {
+				woken = r.opts.Heads.Wait(p) // taken before the head is read: see notify.Hub
 			}
-			continue
-		}
-		limit := int(min(uint64(r.opts.Batch), head-at))
-		events, err := r.opts.Log.ReadPartition(ctx, p, at, limit)
-		if err != nil {
-			if !fail("reading the log", err) {
-				return
+			head := r.opts.DurableHead(p)
+			if head <= at {
+				r.oldest[p].Store(0)
+				select {
+				case <-ctx.Done():
+					return
+				case <-woken:
+				case <-time.After(r.opts.Interval):
+				}
+				continue
 			}
-			continue
-		}
-		if len(events) == 0 {
-			// The head says there is more; the store must show it.
-			if !fail("reading the log", fmt.Errorf("no events after position %d below durable head %d", at, head)) {
-				return
+			limit := int(min(uint64(max(r.opts.Batch, ReadAhead)), head-at))
+			read, err := r.opts.Log.ReadPartition(ctx, p, at, limit)
+			if err != nil {
+				if !fail("reading the log", err) {
+					return
+				}
+				continue
 			}
-			continue
+			if len(read) == 0 {
+				// The head says there is more; the store must show it.
+				if !fail("reading the log", fmt.Errorf("no events after position %d below durable head %d", at, head)) {
+					return
+				}
+				continue
+			}
+			pending = read
 		}
+		n := min(r.opts.Batch, len(pending))
+		events := pending[:n:n] // a Sink appending to it must not overwrite the rest
 		if r.oldest[p].Load() == 0 {
 			r.oldest[p].Store(events[0].Time.UnixNano())
 		}
@@ -291,7 +310,12 @@ func (r *Runner) run(ctx context.Context, p int) {
 			continue
 		}
 		r.pos[p].Store(last)
-		r.oldest[p].Store(0) // the next read, if any, says how old the rest is
+		pending = pending[len(events):]
+		if len(pending) > 0 {
+			r.oldest[p].Store(pending[0].Time.UnixNano())
+		} else {
+			r.oldest[p].Store(0) // the next read, if any, says how old the rest is
+		}
 		r.stats.published.Add(uint64(len(send)))
 		backoff = r.opts.MinBackoff
 	}

@@ -208,3 +208,77 @@ func TestLagSecondsGrowsWhileTheSinkIsStuckAndIsZeroOnceCaughtUp(t *testing.T) {
 		t.Fatalf("LagSeconds = %v once caught up; want 0", lag)
 	}
 }
+
+// countingLog counts the reads of the log and the events they return.
+type countingLog struct {
+	stockd.Log
+	mu            sync.Mutex
+	reads, events int
+}
+
+func (l *countingLog) ReadPartition(ctx context.Context, p int, after uint64, limit int) ([]stockd.Event, error) {
+	events, err := l.Log.ReadPartition(ctx, p, after, limit)
+	l.mu.Lock()
+	l.reads++
+	l.events += len(events)
+	l.mu.Unlock()
+	return events, err
+}
+
+// checkpointSink checks, at every call, that the batch is at most batch
+// events and starts right after the saved checkpoint: everything offered
+// before was checkpointed before more was offered.
+type checkpointSink struct {
+	t      *testing.T
+	store  stockd.Checkpoints
+	name   string
+	batch  int
+	mu     sync.Mutex
+	calls  int
+	events int
+}
+
+func (s *checkpointSink) Publish(ctx context.Context, p int, events []stockd.Event) error {
+	if len(events) == 0 || len(events) > s.batch {
+		s.t.Errorf("offered %d events at once, Batch is %d", len(events), s.batch)
+	}
+	c, err := s.store.Checkpoint(ctx, publish.Consumer(s.name), p)
+	if err != nil {
+		return err
+	}
+	if events[0].Position != c.Position+1 {
+		s.t.Errorf("partition %d: offered from position %d with the checkpoint at %d", p, events[0].Position, c.Position)
+	}
+	s.mu.Lock()
+	s.calls++
+	s.events += len(events)
+	s.mu.Unlock()
+	return nil
+}
+
+// A Runner with a small Batch reads the log in larger chunks (a stored
+// record is decoded whole for any part of it), and still offers at most
+// Batch events at a time, each batch checkpointed before the next.
+func TestASmallBatchIsOfferedAndCheckpointedBatchByBatchFromLargerReads(t *testing.T) {
+	srv := e2e.Start(t, e2e.Options{Partitions: 1, NoReadModel: true})
+	ctx := context.Background()
+	if _, err := srv.Engine.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w1", Kind: "warehouse"}); err != nil {
+		t.Fatal(err)
+	}
+	receive(t, srv, 0, 300)
+	lg := &countingLog{Log: srv.Log}
+	sink := &checkpointSink{t: t, store: srv.Store, name: "small", batch: 8}
+	r, err := publish.Start(ctx, sink, publish.Options{Name: "small", Log: lg, Checkpoints: srv.Store, DurableHead: srv.Engine.DurableHead, Heads: srv.Heads, Batch: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	waitCaughtUp(t, srv, r)
+	head := int(srv.Engine.DurableHead(0))
+	if sink.events != head || sink.calls != (head+7)/8 {
+		t.Fatalf("%d events in %d calls; want the %d durable events in batches of 8", sink.events, sink.calls, head)
+	}
+	if lg.reads > 1 || lg.events != head {
+		t.Fatalf("%d reads of the log returned %d events; want the %d durable events in one read", lg.reads, lg.events, head)
+	}
+}

@@ -113,8 +113,9 @@ type Options struct {
 	// until dead letters are replayed or the endpoint is deleted. Default
 	// 10,000.
 	MaxDeadLetters int
-	// Batch is the most events a Runner reads at once, and so the most
-	// a crash can make an endpoint receive twice per partition. Default
+	// Batch is the most events a Runner offers the endpoint at once
+	// (it reads up to publish.ReadAhead from the log), and so the most a
+	// crash can make an endpoint receive twice per partition. Default
 	// 32.
 	Batch int
 }
@@ -522,6 +523,18 @@ func (m *Manager) GetWebhook(_ context.Context, name string) (stockd.Webhook, er
 		return stockd.Webhook{}, err
 	}
 	return m.view(r), nil
+}
+
+// LagSeconds returns how long the oldest durable event the endpoint called
+// name has not yet delivered, dead-lettered or skipped has waited: 0 when it
+// is caught up (publish.Runner.LagSeconds of its Runner, which /metrics
+// shows as stockd_publisher_lag_seconds{publisher="webhook/<name>"}).
+func (m *Manager) LagSeconds(name string) (float64, error) {
+	r, err := m.lookup(name)
+	if err != nil {
+		return 0, err
+	}
+	return r.runner.LagSeconds(), nil
 }
 
 // DefaultLimit and MaxLimit bound the pages of endpoints and dead letters.

@@ -410,6 +410,34 @@ func TestTypeFiltersDeliverOnlyTheTypesNamed(t *testing.T) {
 	}
 }
 
+func TestLagSecondsIsTheOldestUndeliveredEventsWaitAndZeroOnceCaughtUp(t *testing.T) {
+	srv := start(t, func(o *webhook.Options) { o.Attempts = 1000 })
+	ctx := context.Background()
+	e2e.ConfigureLocations(t, srv.Engine, "w1")
+	if _, err := srv.Webhooks.LagSeconds("nobody"); stockd.ErrorCode(err) != stockd.CodeNotFound {
+		t.Fatalf("LagSeconds of no endpoint: %v, want not_found", err)
+	}
+	r := newReceiver(t, "whsec_lag")
+	r.setFail(func() int { return 503 })
+	if _, _, err := srv.Client.PutWebhook(ctx, stockd.PutWebhook{Name: "lagging", URL: r.srv.URL, Secret: "whsec_lag"}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := srv.Webhooks.LagSeconds("lagging"); err != nil || s != 0 {
+		t.Fatalf("LagSeconds with nothing to deliver: %v, %v; want 0", s, err)
+	}
+	receive(t, srv, 0, 5)
+	eventually(t, "a lag while the receiver refuses", func() bool {
+		s, err := srv.Webhooks.LagSeconds("lagging")
+		return err == nil && s > 0
+	})
+	r.setFail(nil)
+	eventually(t, "lag 0 once the receiver takes everything", func() bool {
+		s, err := srv.Webhooks.LagSeconds("lagging")
+		w, gerr := srv.Webhooks.GetWebhook(ctx, "lagging")
+		return err == nil && gerr == nil && s == 0 && w.Lag == 0
+	})
+}
+
 func TestChangingAndDeletingAnEndpointTakesEffectWithoutARestart(t *testing.T) {
 	srv := start(t, nil)
 	ctx := context.Background()
