@@ -464,3 +464,40 @@ func parseLine(s string, allowLocation bool) (sku string, qty int64, loc string,
 	}
 	return sku, qty, loc, nil
 }
+
+// verb is one subcommand of a command group, such as "list" of "stockd
+// webhooks list".
+type verb struct {
+	name string
+	run  func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+// group runs the subcommand named by args[0] among verbs; without one, or
+// with an unknown one, it explains the group (usage, about and example as
+// newClientCmd takes them) and names the subcommands in their order.
+func group(ctx context.Context, name, usage, about, example string, verbs []verb, args []string, stdout, stderr io.Writer) int {
+	sub := ""
+	if len(args) > 0 {
+		sub, args = args[0], args[1:]
+	}
+	names := make([]string, len(verbs))
+	for i, v := range verbs {
+		if v.name == sub {
+			return v.run(ctx, args, stdout, stderr)
+		}
+		names[i] = v.name
+	}
+	c := newClientCmd(name, usage, about, example, stdout, stderr)
+	if sub == "-h" || sub == "--help" || sub == "help" {
+		_, code, _ := c.parse([]string{"--help"})
+		return code
+	}
+	if sub == "" || strings.HasPrefix(sub, "-") {
+		return c.usageError("name a subcommand first: stockd %s %s [flags]", name, strings.Join(names, "|"))
+	}
+	list := strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	if len(names) == 1 {
+		list = names[0]
+	}
+	return c.usageError("unknown subcommand %q: use %s", sub, list)
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/stockd/stockd"
 )
@@ -16,28 +15,11 @@ func init() {
 }
 
 func runConsumers(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	sub := ""
-	if len(args) > 0 {
-		sub, args = args[0], args[1:]
-	}
-	switch sub {
-	case "list":
-		return runConsumersList(ctx, args, stdout, stderr)
-	case "delete":
-		return runConsumersDelete(ctx, args, stdout, stderr)
-	}
-	c := newClientCmd("consumers", "consumers list\n       stockd consumers delete NAME",
+	return group(ctx, "consumers", "consumers list\n       stockd consumers delete NAME",
 		"Shows the consumers of the log that keep checkpoints (the read model, each broker's\npublisher, each webhook endpoint), with their lag. Archiving waits for all of them: when a\nbroker is removed from the configuration, delete its consumer so that archiving goes on.\nNeeds an admin key. See docs/publishers.md.",
 		`stockd consumers list
-stockd consumers delete publish/kafka`, stdout, stderr)
-	if sub == "-h" || sub == "--help" || sub == "help" {
-		_, code, _ := c.parse([]string{"--help"})
-		return code
-	}
-	if sub == "" || strings.HasPrefix(sub, "-") {
-		return c.usageError("name a subcommand first: stockd consumers list|delete [flags]")
-	}
-	return c.usageError("unknown subcommand %q: use list or delete", sub)
+stockd consumers delete publish/kafka`,
+		[]verb{{"list", runConsumersList}, {"delete", runConsumersDelete}}, args, stdout, stderr)
 }
 
 func runConsumersList(ctx context.Context, args []string, stdout, stderr io.Writer) int {

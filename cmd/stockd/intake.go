@@ -23,36 +23,12 @@ func init() {
 	register(command{name: "batch", summary: "send many operations from a JSON file in one POST /v1/batch", run: runBatch})
 }
 
-// subcommand dispatches a command with subcommands.
-func subcommand(ctx context.Context, name, usage, about, example string, subs map[string]func(context.Context, []string, io.Writer, io.Writer) int, args []string, stdout, stderr io.Writer) int {
-	sub := ""
-	if len(args) > 0 {
-		sub, args = args[0], args[1:]
-	}
-	if run, ok := subs[sub]; ok {
-		return run(ctx, args, stdout, stderr)
-	}
-	c := newClientCmd(name, usage, about, example, stdout, stderr)
-	if sub == "-h" || sub == "--help" || sub == "help" {
-		_, code, _ := c.parse([]string{"--help"})
-		return code
-	}
-	names := make([]string, 0, len(subs))
-	for n := range subs {
-		names = append(names, n)
-	}
-	if sub == "" || strings.HasPrefix(sub, "-") {
-		return c.usageError("name a subcommand first: %s", strings.Join(names, ", "))
-	}
-	return c.usageError("unknown subcommand %q", sub)
-}
-
 func runCommands(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return subcommand(ctx, "commands", "commands submit TYPE BODY [--id ID] [--wait]\n       stockd commands show ID",
+	return group(ctx, "commands", "commands submit TYPE BODY [--id ID] [--wait]\n       stockd commands show ID",
 		"Queues a receipt, adjustment, count or transfer (TYPE receive, adjust, count or transfer; BODY\nthe JSON body of its route, or - to read it from stdin) with POST /v1/commands, and shows\na queued command's status and result. See docs/intake.md.",
 		`stockd commands submit receive '{"id":"r-9","sku":"A","location":"w1","quantity":3}' --wait
 stockd commands show cmd-7`,
-		map[string]func(context.Context, []string, io.Writer, io.Writer) int{"submit": runCommandsSubmit, "show": runCommandsShow}, args, stdout, stderr)
+		[]verb{{"submit", runCommandsSubmit}, {"show", runCommandsShow}}, args, stdout, stderr)
 }
 
 func runCommandsSubmit(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -145,11 +121,11 @@ func (c *clientCmd) showCommand(qc stockd.QueuedCommand) int {
 }
 
 func runImports(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	return subcommand(ctx, "imports", "imports list [--after ID] [--limit N]\n       stockd imports show ID",
+	return group(ctx, "imports", "imports list [--after ID] [--limit N]\n       stockd imports show ID",
 		"Shows the reports of imported supplier files (stockd import, POST /v1/imports, dropped files):\nthe names a file arrived under, its SHA-256 and batch, its rows, those booked and those refused.",
 		`stockd imports list
 stockd imports show 3f2a…`,
-		map[string]func(context.Context, []string, io.Writer, io.Writer) int{"list": runImportsList, "show": runImportsShow}, args, stdout, stderr)
+		[]verb{{"list", runImportsList}, {"show", runImportsShow}}, args, stdout, stderr)
 }
 
 func runImportsList(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/stockd/stockd"
 )
@@ -16,30 +15,11 @@ func init() {
 }
 
 func runLocation(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	sub := ""
-	if len(args) > 0 {
-		sub, args = args[0], args[1:]
-	}
-	switch sub {
-	case "set":
-		return runLocationSet(ctx, args, stdout, stderr)
-	case "show":
-		return runLocationShow(ctx, args, stdout, stderr)
-	case "list":
-		return runLocationList(ctx, args, stdout, stderr)
-	}
-	c := newClientCmd("location", "location set ID --kind KIND [--priority N] [--region R]\n       stockd location show ID\n       stockd location list",
+	return group(ctx, "location", "location set ID --kind KIND [--priority N] [--region R]\n       stockd location show ID\n       stockd location list",
 		"Configures locations. Kinds: warehouse, store, third_party. Allocation prefers lower\npriority values; ties go by id.",
 		`stockd location set w1 --kind warehouse --priority 1 --region eu
-stockd location list`, stdout, stderr)
-	if sub == "-h" || sub == "--help" || sub == "help" {
-		_, code, _ := c.parse([]string{"--help"})
-		return code
-	}
-	if sub == "" || strings.HasPrefix(sub, "-") {
-		return c.usageError("name a subcommand first: stockd location set|show|list [flags]")
-	}
-	return c.usageError("unknown subcommand %q: use set, show or list", sub)
+stockd location list`,
+		[]verb{{"set", runLocationSet}, {"show", runLocationShow}, {"list", runLocationList}}, args, stdout, stderr)
 }
 
 func runLocationSet(ctx context.Context, args []string, stdout, stderr io.Writer) int {

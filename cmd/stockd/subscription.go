@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/api"
@@ -18,40 +17,22 @@ func init() {
 }
 
 func runSubscription(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	sub := ""
-	if len(args) > 0 {
-		sub, args = args[0], args[1:]
-	}
-	switch sub {
-	case "create":
-		return runSubscriptionCreate(ctx, args, stdout, stderr)
-	case "list":
-		return runSubscriptionList(ctx, args, stdout, stderr)
-	case "show":
-		return runSubscriptionOne(ctx, "show", args, stdout, stderr)
-	case "delete":
-		return runSubscriptionOne(ctx, "delete", args, stdout, stderr)
-	case "events":
-		return runSubscriptionEvents(ctx, args, stdout, stderr)
-	case "ack":
-		return runSubscriptionAck(ctx, args, stdout, stderr)
-	case "reset":
-		return runSubscriptionReset(ctx, args, stdout, stderr)
-	}
-	c := newClientCmd("subscription", "subscription create NAME --from beginning|now|TIME\n       stockd subscription list|show NAME|events NAME|ack NAME CURSOR|reset NAME --to POINT|delete NAME",
+	return group(ctx, "subscription", "subscription create NAME --from beginning|now|TIME\n       stockd subscription list|show NAME|events NAME|ack NAME CURSOR|reset NAME --to POINT|delete NAME",
 		"Manages named subscriptions of the change feed: a cursor the server keeps for a reader.\nRead a subscription's events, handle them, then acknowledge the page's next cursor.",
 		`stockd subscription create erp --from beginning
 stockd subscription events erp --limit 100
 stockd subscription ack erp AQgBAAABAAAAAOHVa9I
-stockd subscription reset erp --to 2026-11-27T09:30:00Z`, stdout, stderr)
-	if sub == "-h" || sub == "--help" || sub == "help" {
-		_, code, _ := c.parse([]string{"--help"})
-		return code
-	}
-	if sub == "" || strings.HasPrefix(sub, "-") {
-		return c.usageError("name a subcommand first: stockd subscription create|list|show|events|ack|reset|delete")
-	}
-	return c.usageError("unknown subcommand %q: use create, list, show, events, ack, reset or delete", sub)
+stockd subscription reset erp --to 2026-11-27T09:30:00Z`,
+		[]verb{
+			{"create", runSubscriptionCreate}, {"list", runSubscriptionList},
+			{"show", func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+				return runSubscriptionOne(ctx, "show", args, stdout, stderr)
+			}},
+			{"events", runSubscriptionEvents}, {"ack", runSubscriptionAck}, {"reset", runSubscriptionReset},
+			{"delete", func(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+				return runSubscriptionOne(ctx, "delete", args, stdout, stderr)
+			}},
+		}, args, stdout, stderr)
 }
 
 // oneName parses a command that takes one subscription name.

@@ -25,37 +25,12 @@ const webhooksUsage = `webhooks list
        stockd webhooks replay NAME [EVENT_ID...]`
 
 func runWebhooks(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	sub := ""
-	if len(args) > 0 {
-		sub, args = args[0], args[1:]
-	}
-	switch sub {
-	case "list":
-		return runWebhooksList(ctx, args, stdout, stderr)
-	case "show":
-		return runWebhooksShow(ctx, args, stdout, stderr)
-	case "put":
-		return runWebhooksPut(ctx, args, stdout, stderr)
-	case "delete":
-		return runWebhooksDelete(ctx, args, stdout, stderr)
-	case "dead-letters":
-		return runWebhooksDeadLetters(ctx, args, stdout, stderr)
-	case "replay":
-		return runWebhooksReplay(ctx, args, stdout, stderr)
-	}
-	c := newClientCmd("webhooks", webhooksUsage,
+	return group(ctx, "webhooks", webhooksUsage,
 		"Manages the endpoints stockd POSTs every event to, signed with each endpoint's secret, and\nthe events an endpoint did not take within its retry budget (its dead letters). Needs an\nadmin key. See docs/webhooks.md.",
 		`stockd webhooks put shop https://shop.example/hooks/stockd --type ReservationCommitted
 stockd webhooks dead-letters shop
-stockd webhooks replay shop`, stdout, stderr)
-	if sub == "-h" || sub == "--help" || sub == "help" {
-		_, code, _ := c.parse([]string{"--help"})
-		return code
-	}
-	if sub == "" || strings.HasPrefix(sub, "-") {
-		return c.usageError("name a subcommand first: stockd webhooks list|show|put|delete|dead-letters|replay [flags]")
-	}
-	return c.usageError("unknown subcommand %q: use list, show, put, delete, dead-letters or replay", sub)
+stockd webhooks replay shop`,
+		[]verb{{"list", runWebhooksList}, {"show", runWebhooksShow}, {"put", runWebhooksPut}, {"delete", runWebhooksDelete}, {"dead-letters", runWebhooksDeadLetters}, {"replay", runWebhooksReplay}}, args, stdout, stderr)
 }
 
 // oneName parses a command that takes exactly one endpoint name.
