@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -29,6 +28,7 @@ import (
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/publish"
 	"github.com/stockd/stockd/publish/kafkapub"
+	"github.com/stockd/stockd/publish/publishtest"
 )
 
 // BenchmarkPublishersHotSKU measures reservations of one hot SKU with every
@@ -260,16 +260,7 @@ func (env *pubEnv) startNATS(b *testing.B) {
 	env.subjects = "stockd_bench." + suffix + ".events"
 	url := os.Getenv("STOCKD_TEST_NATS")
 	if url == "" {
-		ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: b.TempDir(), NoLog: true, NoSigs: true})
-		if err != nil {
-			b.Fatalf("nats-server: %v", err)
-		}
-		ns.Start()
-		if !ns.ReadyForConnections(10 * time.Second) {
-			b.Fatal("nats-server did not start within 10 s")
-		}
-		b.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-		url = ns.ClientURL()
+		url = publishtest.RunNATS(b, b.TempDir(), -1).ClientURL()
 	}
 	nc, err := nats.Connect(url, nats.Timeout(5*time.Second))
 	if err != nil {

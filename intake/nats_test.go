@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -19,27 +18,12 @@ import (
 	"github.com/stockd/stockd/app"
 	"github.com/stockd/stockd/e2e"
 	"github.com/stockd/stockd/intake"
+	"github.com/stockd/stockd/publish/publishtest"
 )
-
-// runNATS starts an in-process nats-server with JetStream in a temporary
-// directory; it is shut down when the test ends.
-func runNATS(t *testing.T) string {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatalf("nats-server: %v", err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start within 10 s")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s.ClientURL()
-}
 
 // TestNATSWorkQueueAppliesOnce runs against an in-process server.
 func TestNATSWorkQueueAppliesOnce(t *testing.T) {
-	testNATSWorkQueue(t, runNATS(t))
+	testNATSWorkQueue(t, publishtest.RunNATS(t, t.TempDir(), -1).ClientURL())
 }
 
 // TestNATSWorkQueueExternal runs the same against the server named by
@@ -156,15 +140,7 @@ func TestNATSDownAtStartTakesCommandsOnceItComes(t *testing.T) {
 		t.Fatalf("stockd does not serve while NATS is down: %v", err)
 	}
 
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns.Start()
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start within 10 s")
-	}
+	publishtest.RunNATS(t, t.TempDir(), port)
 	t.Cleanup(func() { s.Close() }) // before the server shuts down
 	nc, err := nats.Connect(url)
 	if err != nil {

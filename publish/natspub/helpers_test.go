@@ -16,26 +16,11 @@ import (
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/publish"
 	"github.com/stockd/stockd/publish/natspub"
+	"github.com/stockd/stockd/publish/publishtest"
 )
 
-// runNATS starts an in-process nats-server with JetStream keeping its data
-// in dir, on port (-1: a free one). It is shut down when the test ends, or
-// earlier by the caller.
-func runNATS(t testing.TB, dir string, port int) *server.Server {
-	t.Helper()
-	s, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true,
-	})
-	if err != nil {
-		t.Fatalf("nats-server: %v", err)
-	}
-	s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server did not start within 10 s")
-	}
-	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
-	return s
-}
+// runNATS starts an in-process nats-server (see publishtest.RunNATS).
+var runNATS = publishtest.RunNATS
 
 func portOf(s *server.Server) int { return s.Addr().(*net.TCPAddr).Port }
 

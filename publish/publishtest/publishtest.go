@@ -1,7 +1,7 @@
 // Package publishtest holds what the tests of every publisher share: a
 // writer that receives stock through a test server while a publisher runs, a
-// Sink that counts its calls and failures, and waits on conditions with a
-// deadline.
+// Sink that counts its calls and failures, an in-process NATS server, and
+// waits on conditions with a deadline.
 package publishtest
 
 import (
@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/e2e"
@@ -74,6 +76,25 @@ func (w *Writer) Written() int64 { return w.n.Load() }
 func (w *Writer) Stop() {
 	close(w.stop)
 	w.done.Wait()
+}
+
+// RunNATS starts an in-process nats-server with JetStream keeping its data in
+// dir, on port (-1: a free one). It is shut down when the test ends, or
+// earlier by the caller.
+func RunNATS(t testing.TB, dir string, port int) *server.Server {
+	t.Helper()
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatalf("nats-server: %v", err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start within 10 s")
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	return s
 }
 
 // Eventually polls cond until it holds, failing the test after d.
