@@ -149,9 +149,9 @@ func runImportsList(ctx context.Context, args []string, stdout, stderr io.Writer
 		return exitOK
 	}
 	tw := c.table()
-	fmt.Fprintln(tw, "ID\tSTATUS\tFILES\tROWS\tAPPLIED\tALREADY\tREFUSED\tLAST")
+	fmt.Fprintln(tw, "ID\tSTATUS\tFILES\tROWS\tBOOKED\tREFUSED\tLAST")
 	for _, r := range page.Items {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\n", shortID(r.ID), r.Status, strings.Join(r.Files, ","), r.Rows, r.Applied, r.AlreadyApplied, len(r.Refused)+r.RefusedMore, formatTime(r.LastAt))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\n", shortID(r.ID), r.Status, strings.Join(r.Files, ","), r.Rows, r.Applied+r.AlreadyApplied, len(r.Refused)+r.RefusedMore, formatTime(r.LastAt))
 	}
 	tw.Flush()
 	if page.Next != "" {
@@ -185,9 +185,9 @@ func runImportsShow(ctx context.Context, args []string, stdout, stderr io.Writer
 		c.printJSON(r)
 		return exitOK
 	}
-	fmt.Fprintf(stdout, "import %s: %s\nfiles: %s\nsha256: %s\nbatch: %s\ndeliveries: %d (first %s, last %s)\nrows: %d: %d applied, %d already applied, %d refused\n",
+	fmt.Fprintf(stdout, "import %s: %s\nfiles: %s\nsha256: %s\nbatch: %s\ndeliveries: %d (first %s, last %s)\nrows: %d: %d booked (%d by the latest delivery, %d before it), %d refused\n",
 		r.ID, r.Status, strings.Join(r.Files, ", "), r.SHA256, r.Batch, r.Deliveries, formatTime(r.FirstAt), formatTime(r.LastAt),
-		r.Rows, r.Applied, r.AlreadyApplied, len(r.Refused)+r.RefusedMore)
+		r.Rows, r.Applied+r.AlreadyApplied, r.Applied, r.AlreadyApplied, len(r.Refused)+r.RefusedMore)
 	if r.Error != "" {
 		fmt.Fprintf(stdout, "error: %s\n", r.Error)
 	}
