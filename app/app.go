@@ -198,11 +198,21 @@ func loopbackOnly(addr string) error {
 	return fmt.Errorf("refusing to serve %s without API keys: anyone who can reach it could change stock. Give --keys FILE (see stockd keys new), listen on 127.0.0.1, or pass --insecure if something else guards the address", addr)
 }
 
+// Store is what an App needs of its store: the log, snapshots and
+// checkpoints (stockd.Store), trimming for cold storage and the list of
+// consumers archiving waits for (stockd.Trimmer), and the service's own
+// records (stockd.Records). The embedded store (package pebble) is one.
+type Store interface {
+	stockd.Store
+	stockd.Trimmer
+	stockd.Records
+}
+
 // App is a running stockd.
 type App struct {
 	// Store, Engine, ReadModel and API are the parts; ReadModel is nil
 	// when left out.
-	Store     *pebble.Store
+	Store     Store
 	Engine    *engine.Engine
 	ReadModel *readmodel.Projection
 	API       *http.Server
@@ -396,7 +406,7 @@ func (a *App) open(ctx context.Context) error {
 			return nil
 		}
 	}
-	if a.minFree() > 0 {
+	if _, ok := a.Store.(freeSpacer); ok && a.minFree() > 0 {
 		a.stopGuard = make(chan struct{})
 		a.guardDone = make(chan struct{})
 		go a.guardDisk()

@@ -8,7 +8,6 @@ import (
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/archive"
-	"github.com/stockd/stockd/pebble"
 	"github.com/stockd/stockd/publish"
 	"github.com/stockd/stockd/readmodel"
 )
@@ -40,7 +39,7 @@ func (a *App) archiveURL() (string, error) {
 // read model must use: one whose reads fall through to the archive, so that
 // history, as_of and consumers see archived ranges. The archiver itself is
 // started by startArchive, once the read model runs.
-func (a *App) openArchive(ctx context.Context, store *pebble.Store) (stockd.Store, error) {
+func (a *App) openArchive(ctx context.Context, store Store) (stockd.Store, error) {
 	trimmed := false
 	for p := range store.Partitions() {
 		if start, _ := store.LogStart(ctx, p); start > 0 {

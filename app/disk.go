@@ -16,6 +16,13 @@ func (a *App) minFree() uint64 {
 	return uint64(a.cfg.MinFreeBytes)
 }
 
+// freeSpacer is a store that can tell the free space of the disk holding its
+// data: the embedded store. A store on a server (PostgreSQL) cannot, and its
+// disk is the server's to watch.
+type freeSpacer interface {
+	FreeBytes() (uint64, error)
+}
+
 // resumeMargin is how much more than the minimum must be free before writes
 // resume: without it, a disk at the edge would flip between refusing and
 // taking commands with every small write and compaction.
@@ -44,7 +51,7 @@ func (a *App) guardDisk() {
 }
 
 func (a *App) checkDisk(min uint64) {
-	free, err := a.Store.FreeBytes()
+	free, err := a.Store.(freeSpacer).FreeBytes()
 	if err != nil {
 		return // a file system that cannot tell is not guarded
 	}
