@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,20 +12,8 @@ import (
 	"github.com/stockd/stockd/drops"
 	"github.com/stockd/stockd/e2e"
 	"github.com/stockd/stockd/imports"
+	"github.com/stockd/stockd/internal/testclock"
 )
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // setup starts a server with location w1 and a watcher of a fresh folder
 // with the given settle time, driven by Scan (no background loop).
@@ -168,11 +155,11 @@ func TestDropWithBadRows(t *testing.T) {
 // TestDropSettles: a file is read only once it has stayed unchanged for the
 // settle time; one still growing is not read half-written.
 func TestDropSettles(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC))
 	s, w, dir := setup(t, time.Minute, clk.Now)
 	drop(t, dir, "growing.csv", "sku,quantity\nA,1\n")
 	scan(t, w)
-	clk.Add(50 * time.Second)
+	clk.Advance(50 * time.Second)
 	scan(t, w)
 	if n := onHand(t, s, "A"); n != 0 {
 		t.Fatalf("a file was read before it settled: A = %d", n)
@@ -180,17 +167,17 @@ func TestDropSettles(t *testing.T) {
 	// Still being written: it grows, and settles anew.
 	const whole = "sku,quantity\nA,1\nB,2\n"
 	drop(t, dir, "growing.csv", whole)
-	clk.Add(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	scan(t, w)
 	if n := onHand(t, s, "A"); n != 0 {
 		t.Fatalf("a changed file was read before it settled again: A = %d", n)
 	}
-	clk.Add(31 * time.Second)
+	clk.Advance(31 * time.Second)
 	scan(t, w)
 	if n := onHand(t, s, "A"); n != 0 {
 		t.Fatalf("a file was read 31 s after it changed, before it settled: A = %d", n)
 	}
-	clk.Add(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	scan(t, w)
 	if a, b := onHand(t, s, "A"), onHand(t, s, "B"); a != 1 || b != 2 {
 		t.Fatalf("the settled file: A, B = %d, %d, want 1, 2", a, b)

@@ -11,6 +11,7 @@ import (
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/e2e"
 	"github.com/stockd/stockd/engine"
+	"github.com/stockd/stockd/internal/testclock"
 	"github.com/stockd/stockd/pebble"
 )
 
@@ -175,31 +176,13 @@ func TestHotSKU(t *testing.T) {
 	}
 }
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
-
 // TestTimersAfterRestart holds stock in a cart spanning partitions and a lot
 // with a best-before date, stops the engine, moves the clock past both
 // deadlines, and starts it again: the timers, re-armed from the recovered
 // state, must expire both without any client acting.
 func TestTimersAfterRestart(t *testing.T) {
 	ctx := context.Background()
-	clock := &fakeClock{now: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC))
 	skus := skusInDistinctPartitions(2, 8)
 	dir := t.TempDir()
 	store, err := pebble.Open(dir, pebble.Options{Partitions: 8})
@@ -224,7 +207,7 @@ func TestTimersAfterRestart(t *testing.T) {
 	}
 	store.Close()
 
-	clock.Add(3 * 24 * time.Hour)
+	clock.Advance(3 * 24 * time.Hour)
 	e = reopen(t, dir, 8, engine.Options{Now: clock.Now})
 	e.Poke()
 	deadline := time.Now().Add(10 * time.Second)

@@ -11,6 +11,7 @@ import (
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/e2e"
 	"github.com/stockd/stockd/engine"
+	"github.com/stockd/stockd/internal/testclock"
 	"github.com/stockd/stockd/pebble"
 )
 
@@ -37,7 +38,7 @@ func answerOf3[T any](v T, _ bool, err error) answer { return answerOf(v, err) }
 // accepted a second time.
 func TestRetiredIDsAreAnsweredAsBefore(t *testing.T) {
 	ctx := context.Background()
-	clock := &fakeClock{now: time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC)}
+	clock := testclock.New(time.Date(2026, 11, 27, 8, 0, 0, 0, time.UTC))
 	limits := stockd.DefaultLimits
 	limits.Retain = time.Hour
 	obs := &retireCounter{}
@@ -70,7 +71,7 @@ func TestRetiredIDsAreAnsweredAsBefore(t *testing.T) {
 	must(e.Commit(ctx, stockd.CommitReservation{ID: "c3"}))
 	// A cart that expires.
 	must3(e.Reserve(ctx, stockd.Reserve{ID: "c4", TTL: time.Minute, Lines: []stockd.ReserveLine{{SKU: b, Quantity: 1}}}))
-	clock.Add(2 * time.Minute)
+	clock.Advance(2 * time.Minute)
 	e.Poke()
 	waitFor(t, func() bool { return must(e.GetReservation(ctx, "c4")).Status == stockd.StatusExpired })
 
@@ -150,7 +151,7 @@ func TestRetiredIDsAreAnsweredAsBefore(t *testing.T) {
 
 	// Let the retention pass. A read of each partition makes its due
 	// timers fire first, and answers once their retirement is durable.
-	clock.Add(2 * time.Hour)
+	clock.Advance(2 * time.Hour)
 	for p := range e.Partitions() {
 		_, _ = e.SKU(ctx, skuOfPartition(p, e.Partitions()), stockd.AsOf{})
 	}

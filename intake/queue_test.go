@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/intake"
+	"github.com/stockd/stockd/internal/testclock"
 	"github.com/stockd/stockd/pebble"
 )
 
@@ -29,19 +29,6 @@ func (f *fakeService) Receive(_ context.Context, c stockd.ReceiveStock) (stockd.
 		return stockd.Receipt{}, false, stockd.Errorf(stockd.CodeOverloaded, "busy")
 	}
 	return stockd.Receipt{ID: c.ID, SKU: c.SKU, Location: c.Location, Quantity: c.Quantity}, true, nil
-}
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
 }
 
 func openQueue(t *testing.T, svc stockd.Service, store *pebble.Store, opts intake.Options) *intake.Queue {
@@ -93,7 +80,7 @@ func TestOverloadedCommandIsRetried(t *testing.T) {
 // status is kept for the retention, then forgotten; a queued one is never
 // forgotten, however old.
 func TestFinishedCommandsAreForgottenAfterRetention(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
+	clk := testclock.New(time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
 	store := openStore(t)
 	q := openQueue(t, &fakeService{}, store, intake.Options{Retain: 24 * time.Hour, Now: clk.Now})
 	if _, _, err := q.SubmitCommand(t.Context(), receipt("r-1")); err != nil {
@@ -110,11 +97,11 @@ func TestFinishedCommandsAreForgottenAfterRetention(t *testing.T) {
 	if _, _, err := paused.SubmitCommand(t.Context(), receipt("r-2")); err != nil {
 		t.Fatal(err)
 	}
-	clk.Add(23 * time.Hour)
+	clk.Advance(23 * time.Hour)
 	if n, err := paused.Sweep(t.Context()); err != nil || n != 0 {
 		t.Fatalf("sweep within the retention forgot %d: %v", n, err)
 	}
-	clk.Add(2 * time.Hour)
+	clk.Advance(2 * time.Hour)
 	if n, err := paused.Sweep(t.Context()); err != nil || n != 1 {
 		t.Fatalf("sweep after the retention forgot %d, want 1: %v", n, err)
 	}

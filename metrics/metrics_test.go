@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/app"
 	"github.com/stockd/stockd/engine"
+	"github.com/stockd/stockd/internal/testclock"
 	"github.com/stockd/stockd/metrics"
 	"github.com/stockd/stockd/readmodel"
 )
@@ -36,24 +36,6 @@ var (
 	_ metrics.Engine    = (*engine.Engine)(nil)
 	_ metrics.ReadModel = (*readmodel.Projection)(nil)
 )
-
-// clock is a hand-driven clock for the engine and the read model.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // scrape gets /metrics from url and parses it with the Prometheus text
 // parser, which fails on anything malformed.
@@ -152,7 +134,7 @@ func otherPartition(sku string, partitions int) string {
 // Prometheus would.
 func TestScrape(t *testing.T) {
 	const partitions = 4
-	clk := &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := testclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	// The production wiring: the App serve starts.
 	a, err := app.Open(ctx, app.Config{
 		Addr: "127.0.0.1:0", Data: t.TempDir(), Partitions: partitions, Logger: quiet,

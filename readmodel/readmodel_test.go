@@ -16,6 +16,7 @@ import (
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/engine"
+	"github.com/stockd/stockd/internal/testclock"
 	"github.com/stockd/stockd/pebble"
 )
 
@@ -25,32 +26,15 @@ var ctx = context.Background()
 // at info level.
 var quiet = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-// clock is a test clock shared by the engine and the projection, so that
-// event times and as_of can be checked exactly.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// newClock is the test clock shared by the engine and the projection, so
+// that event times and as_of can be checked exactly.
+func newClock() *testclock.Clock { return testclock.New(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 // env is an engine over a Pebble store in a temporary directory.
 type env struct {
 	t     *testing.T
 	dir   string
-	clock *clock
+	clock *testclock.Clock
 	store *pebble.Store
 	eng   *engine.Engine
 }
