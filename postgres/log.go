@@ -349,7 +349,13 @@ func (s *Store) isMine(ctx context.Context, g *group) (bool, error) {
 
 // attempt runs g's transaction once.
 func (s *Store) attempt(ctx context.Context, g *group, attempt int) (attemptResult, error) {
-	tx, err := s.pool.Begin(ctx)
+	// READ COMMITTED is enough, and waits where stricter levels abort: the
+	// conditional head update is evaluated again on the row a concurrent
+	// append committed (so a stale head updates nothing), and unique
+	// indexes refuse keys and positions whatever the isolation.
+	// (CockroachDB runs it as SERIALIZABLE unless read committed is
+	// enabled there; 40001 is then retried.)
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return classify(ctx, err)
 	}
@@ -416,15 +422,19 @@ func (s *Store) attempt(ctx context.Context, g *group, attempt int) (attemptResu
 	if err == nil {
 		return committed, nil
 	}
-	var pgErr *pgconn.PgError
 	switch {
-	case errors.As(err, &pgErr) && retryable(err):
+	case retryable(err):
+		// The server rolled the transaction back.
 		return aborted, err
-	case errors.As(err, &pgErr), errors.Is(err, pgx.ErrTxCommitRollback):
-		// The server answered: the transaction did not commit.
+	case errors.Is(err, pgx.ErrTxCommitRollback):
+		// The server answered COMMIT with ROLLBACK.
 		return failed, err
 	default:
-		// The COMMIT may have reached the server and committed.
+		// The COMMIT may have reached the server and committed: a lost
+		// connection, or an error the server sent after committing
+		// (PostgreSQL terminating a session that waits for synchronous
+		// replication after the local commit; CockroachDB's "result is
+		// ambiguous", 40003). The next attempt finds out.
 		return ambiguous, err
 	}
 }
@@ -438,12 +448,19 @@ func classify(ctx context.Context, err error) (attemptResult, error) {
 		return aborted, err
 	case ctx.Err() != nil:
 		return failed, err
-	case errors.As(err, &pgErr):
+	case errors.As(err, &pgErr) && !connectionLost(pgErr.Code):
 		return failed, err
 	default:
 		// A lost connection: the server rolls the transaction back.
 		return aborted, err
 	}
+}
+
+// connectionLost reports whether a SQLSTATE says the session ended: a
+// connection exception (class 08) or the server shutting the session down
+// (57P01, 57P02, 57P03).
+func connectionLost(code string) bool {
+	return strings.HasPrefix(code, "08") || code == "57P01" || code == "57P02" || code == "57P03"
 }
 
 // ReadPartition returns up to limit events of partition p with positions

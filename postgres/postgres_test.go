@@ -359,6 +359,40 @@ func TestAmbiguousCommit(t *testing.T) {
 	})
 }
 
+// TestConnectionKilledAtCommit: the server ends the session of an append
+// just before its COMMIT (pg_terminate_backend, as a failover or an
+// administrator would): the transaction is lost, the append runs again on
+// another connection, and its batch is written once.
+func TestConnectionKilledAtCommit(t *testing.T) {
+	schema := newSchema(t)
+	plain := mustOpen(t, schema, Options{Partitions: 1})
+	var attempts atomic.Int32
+	s := mustOpen(t, schema, Options{hooks: commitHook(&attempts, func(ctx context.Context, tx pgx.Tx, attempt int) error {
+		if attempt == 0 {
+			var done bool
+			pid := tx.Conn().PgConn().PID()
+			if err := plain.pool.QueryRow(ctx, "SELECT pg_terminate_backend($1, 10000)", int(pid)).Scan(&done); err != nil || !done {
+				t.Errorf("terminate backend %d: %v, %v", pid, done, err)
+			}
+		}
+		return tx.Commit(ctx)
+	})})
+	b := batch(0, 0, 2, "x")
+	b.Keys = []stockd.KeyRecord{{Key: "k", Partition: 0, Position: 1}}
+	if err := s.Append(ctx, 0, 0, b); err != nil {
+		t.Fatalf("Append whose session was killed at COMMIT: %v", err)
+	}
+	if n := attempts.Load(); n != 2 {
+		t.Errorf("%d commits attempted, want 2", n)
+	}
+	wantLog(t, plain, 0, ids("x", 2)...)
+	// The store goes on with fresh connections.
+	if err := s.Append(ctx, 0, 2, batch(0, 2, 1, "y")); err != nil {
+		t.Fatal(err)
+	}
+	wantLog(t, plain, 0, append(ids("x", 2), "y-0")...)
+}
+
 // TestSerializationFailureRetried: a transaction rolled back by a
 // serialization failure (40001) or a deadlock (40P01) runs again, and is
 // written once.
@@ -397,18 +431,25 @@ func TestSerializationFailureRetried(t *testing.T) {
 		}
 		wantLog(t, s, 0)
 	})
-	t.Run("OtherErrorsNotRetried", func(t *testing.T) {
+	t.Run("ServerErrorAtCommitIsAmbiguous", func(t *testing.T) {
+		// An error the server sends in answer to COMMIT does not prove
+		// that it did not commit (a session terminated while waiting for
+		// synchronous replication has committed locally): the append is
+		// checked, not reported failed nor applied again.
 		var attempts atomic.Int32
 		s := mustOpen(t, newSchema(t), Options{Partitions: 1, hooks: commitHook(&attempts, func(ctx context.Context, tx pgx.Tx, attempt int) error {
-			_ = tx.Rollback(ctx)
-			return &pgconn.PgError{Code: "53100", Message: "disk full (injected)"}
+			if err := tx.Commit(ctx); err != nil || attempt > 0 {
+				return err
+			}
+			return &pgconn.PgError{Severity: "FATAL", Code: "57P01", Message: "terminating connection due to administrator command (injected)"}
 		})})
-		if err := s.Append(ctx, 0, 0, batch(0, 0, 1, "x")); err == nil || stockd.IsCode(err, stockd.CodeConflict) {
-			t.Fatalf("Append = %v, want an error other than a conflict", err)
+		if err := s.Append(ctx, 0, 0, batch(0, 0, 2, "x")); err != nil {
+			t.Fatalf("Append = %v", err)
 		}
 		if n := attempts.Load(); n != 1 {
-			t.Errorf("%d attempts, want 1", n)
+			t.Errorf("%d commits attempted, want 1", n)
 		}
+		wantLog(t, s, 0, ids("x", 2)...)
 	})
 }
 
