@@ -550,6 +550,34 @@ func TestDefaults(t *testing.T) {
 	}
 }
 
+// TestRows checks what an append leaves in the tables, which the suite
+// cannot see: one row per event, a NULL SKU (so outside the partial SKU
+// index) for an event without one, the batch id on the first event of each
+// append only, and the head in the partitions table.
+func TestRows(t *testing.T) {
+	s := mustOpen(t, newSchema(t), Options{Partitions: 1})
+	log := storetest.NewLog(0)
+	log.Append(t, s, "A", "", "B")
+	log.Append(t, s, "", "A")
+	var events, noSKU, ids, head int
+	err := s.pool.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE sku IS NULL), count(DISTINCT batch_id),
+(SELECT head FROM partitions WHERE part = 0) FROM events`).Scan(&events, &noSKU, &ids, &head)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if events != 5 || noSKU != 2 || ids != 2 || head != 5 {
+		t.Errorf("%d events, %d without a SKU, %d batch ids, head %d; want 5, 2, 2, 5", events, noSKU, ids, head)
+	}
+	var firsts []int64
+	rows, err := s.pool.Query(ctx, `SELECT pos FROM events WHERE batch_id IS NOT NULL ORDER BY pos`)
+	if err == nil {
+		firsts, err = pgx.CollectRows(rows, pgx.RowTo[int64])
+	}
+	if err != nil || fmt.Sprint(firsts) != "[1 4]" {
+		t.Errorf("batch ids on positions %v (%v), want [1 4]", firsts, err)
+	}
+}
+
 // BenchmarkAppend measures appends of N events per transaction (one commit)
 // to one hot partition by one writer, and groups of one batch for each of 8
 // partitions in one transaction.

@@ -185,11 +185,20 @@ func (s *Store) init(ctx context.Context, partitions int) error {
 	if err != nil {
 		return err
 	}
-	// CREATE ... IF NOT EXISTS is not safe against itself in PostgreSQL:
-	// two sessions may both find the name free and one then fails on the
-	// catalog's unique index. The loser simply tries again.
-	bootstrap := "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{s.schema}.Sanitize() + ";" +
-		"CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+	// The schema is created only if missing, so that a role without the
+	// right to create schemas can open one made for it (PostgreSQL checks
+	// that right before IF NOT EXISTS). CREATE ... IF NOT EXISTS is not
+	// safe against itself in PostgreSQL: two sessions may both find the
+	// name free and one then fails on the catalog's unique index. The loser
+	// simply tries again.
+	var exists bool
+	if err := s.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)", s.schema).Scan(&exists); err != nil {
+		return fmt.Errorf("postgres: look for schema %s: %w", s.schema, err)
+	}
+	bootstrap := "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+	if !exists {
+		bootstrap = "CREATE SCHEMA IF NOT EXISTS " + pgx.Identifier{s.schema}.Sanitize() + ";" + bootstrap
+	}
 	for attempt := 0; ; attempt++ {
 		_, err = s.pool.Exec(ctx, bootstrap, pgx.QueryExecModeSimpleProtocol)
 		if err == nil {
