@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/storetest"
 )
 
@@ -575,6 +576,82 @@ func TestRows(t *testing.T) {
 	}
 	if err != nil || fmt.Sprint(firsts) != "[1 4]" {
 		t.Errorf("batch ids on positions %v (%v), want [1 4]", firsts, err)
+	}
+}
+
+// TestEngineOnPostgres runs the engine on the store (group appends, keys
+// guarded by the store): a hot SKU under concurrent reservations sells
+// exactly its stock, and a restarted engine recovers it from the database,
+// answering a repeated reservation as a replay.
+func TestEngineOnPostgres(t *testing.T) {
+	schema := newSchema(t)
+	s := mustOpen(t, schema, Options{Partitions: 4})
+	quiet := slog.New(slog.DiscardHandler)
+	e, err := engine.Open(ctx, s, engine.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w1", Kind: stockd.KindWarehouse, Priority: 1, Region: "eu"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.Receive(ctx, stockd.ReceiveStock{ID: "r", SKU: "hot", Location: "w1", Quantity: 50}); err != nil {
+		t.Fatal(err)
+	}
+	const callers = 200
+	var granted, refused atomic.Int64
+	var grantedID atomic.Value
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range callers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			_, _, err := e.Reserve(ctx, stockd.Reserve{ID: fmt.Sprintf("c-%d", i), Lines: []stockd.ReserveLine{{SKU: "hot", Quantity: 1}}})
+			switch stockd.ErrorCode(err) {
+			case "":
+				granted.Add(1)
+				grantedID.Store(fmt.Sprintf("c-%d", i))
+			case stockd.CodeInsufficientStock:
+				refused.Add(1)
+			default:
+				t.Errorf("reserve: %v", err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if granted.Load() != 50 || refused.Load() != callers-50 {
+		t.Fatalf("granted %d, refused %d; want 50 and %d", granted.Load(), refused.Load(), callers-50)
+	}
+	// The engine sent the keys of the accepted commands to the store.
+	var keys int
+	if err := s.pool.QueryRow(ctx, "SELECT count(*) FROM idempotency_keys").Scan(&keys); err != nil || keys < 51 {
+		t.Errorf("%d idempotency keys recorded (%v), want at least the receipt's and the 50 reservations'", keys, err)
+	}
+	if err := e.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = mustOpen(t, schema, Options{})
+	e, err = engine.Open(ctx, s, engine.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(ctx)
+	sku, err := e.SKU(ctx, "hot", stockd.AsOf{})
+	if err != nil || sku.Reserved != 50 || sku.Available != 0 {
+		t.Fatalf("hot after a restart = %+v, %v; want 50 reserved, none available", sku, err)
+	}
+	id := grantedID.Load().(string)
+	if _, err := e.GetReservation(ctx, id); err != nil {
+		t.Fatalf("GetReservation(%s) after a restart: %v", id, err)
+	}
+	if _, created, err := e.Reserve(ctx, stockd.Reserve{ID: id, Lines: []stockd.ReserveLine{{SKU: "hot", Quantity: 1}}}); err != nil || created {
+		t.Fatalf("repeating reservation %s after a restart = created %v, %v; want a replay", id, created, err)
 	}
 }
 
