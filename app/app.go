@@ -13,12 +13,12 @@ import (
 	"log/slog"
 	"net"
 	nethttp "net/http"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/archive"
@@ -30,7 +30,6 @@ import (
 	"github.com/stockd/stockd/intake"
 	"github.com/stockd/stockd/internal/notify"
 	"github.com/stockd/stockd/metrics"
-	"github.com/stockd/stockd/pebble"
 	"github.com/stockd/stockd/publish"
 	"github.com/stockd/stockd/readmodel"
 	"github.com/stockd/stockd/webhook"
@@ -42,8 +41,15 @@ type Config struct {
 	// Addr is the address to listen on; port 0 picks a free one.
 	// Default 127.0.0.1:8080.
 	Addr string
-	// Data is the store's directory, created if missing.
+	// Data is the embedded store's directory, created if missing (with
+	// the PostgreSQL store: cold storage's default folder only).
 	Data string
+	// Store names the store: empty for the embedded store in Data, or a
+	// PostgreSQL URL (postgres://user:password@host:5432/db?sslmode=…).
+	Store string
+	// StoreSchema is the PostgreSQL schema of the store's tables, created
+	// if missing; default "stockd".
+	StoreSchema string
 	// FS is the store's file system; nil means the operating system's.
 	FS vfs.FS
 	// Partitions of a new store; 0 uses the existing store's count, or
@@ -309,12 +315,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 // open opens the store, the engine, the read model and the API.
 func (a *App) open(ctx context.Context) error {
 	cfg := a.cfg
-	if cfg.FS == nil {
-		if err := os.MkdirAll(cfg.Data, 0o755); err != nil {
-			return err
-		}
-	}
-	store, err := pebble.Open(cfg.Data, pebble.Options{Partitions: cfg.Partitions, FS: cfg.FS, Logger: a.log, MinFreeBytes: a.minFree()})
+	store, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
@@ -323,9 +324,11 @@ func (a *App) open(ctx context.Context) error {
 	mopts.Logger = a.log.With("component", "metrics")
 	m := metrics.New(mopts)
 	a.Metrics = m
-	if err := m.Register(store.Collector()); err != nil {
-		store.Close()
-		return err
+	if c, ok := store.(interface{ Collector() prometheus.Collector }); ok {
+		if err := m.Register(c.Collector()); err != nil {
+			store.Close()
+			return err
+		}
 	}
 	reads, err := a.openArchive(ctx, store)
 	if err != nil {

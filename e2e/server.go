@@ -7,11 +7,15 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/app"
@@ -65,16 +69,56 @@ type Server struct {
 // discard is a logger that drops everything: the servers of tests are quiet.
 var discard = slog.New(slog.DiscardHandler)
 
+// StoreEnv names the variable that runs the end-to-end tests on PostgreSQL:
+// set to a postgres:// URL, every server Start makes keeps its store there,
+// in a schema of its own (one per Dir, so that a restart finds its data)
+// dropped when the test ends. Servers on an in-memory file system (FS set)
+// stay on the embedded store.
+const StoreEnv = "STOCKD_E2E_STORE"
+
+// OnPostgres reports whether the servers of this run keep their stores in
+// PostgreSQL (see StoreEnv); tests of the embedded store's own behaviour
+// (its disk guard) skip then.
+func OnPostgres() bool { return os.Getenv(StoreEnv) != "" }
+
 // Start runs a server for the rest of the test; it is closed when the test
 // ends, or earlier by Close.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
+	if opts.Dir == "" {
+		opts.Dir = t.TempDir()
+	}
+	if dsn := os.Getenv(StoreEnv); dsn != "" && opts.FS == nil {
+		// Registered before the server's own Close, so it runs after.
+		t.Cleanup(func() { dropSchema(t, dsn, schemaOf(opts.Dir)) })
+	}
 	s, err := start(opts, t.TempDir)
 	if err != nil {
 		t.Fatalf("e2e: starting the server: %v", err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// schemaOf is the PostgreSQL schema of the store of a server over dir.
+func schemaOf(dir string) string {
+	h := sha256.Sum256([]byte(dir))
+	return "e2e_" + hex.EncodeToString(h[:8])
+}
+
+// dropSchema drops a test's schema, whatever it holds.
+func dropSchema(t testing.TB, dsn, schema string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Errorf("e2e: dropping schema %s: %v", schema, err)
+		return
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		t.Errorf("e2e: dropping schema %s: %v", schema, err)
+	}
 }
 
 func start(opts Options, tempDir func() string) (*Server, error) {
@@ -90,6 +134,9 @@ func start(opts Options, tempDir func() string) (*Server, error) {
 		// The machines tests run on may have little disk left; the guard
 		// of free space has a test of its own.
 		MinFreeBytes: -1,
+	}
+	if dsn := os.Getenv(StoreEnv); dsn != "" && opts.FS == nil {
+		cfg.Store, cfg.StoreSchema = dsn, schemaOf(opts.Dir)
 	}
 	if opts.App != nil {
 		opts.App(&cfg)

@@ -39,6 +39,7 @@ type serveConfig struct {
 	keys, tlsCert, tlsKey           string
 	allowedHosts, corsOrigins       string
 	insecure                        bool
+	store, storeSchema              string
 	partitions, inbox, maxLines     int
 	maxBatch, maxConns              int
 	defaultTTL, maxTTL, shutdown    time.Duration
@@ -59,7 +60,9 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.SetOutput(stderr)
 	fs.String(configFlag, "", "file of settings, one \"flag-name = value\" per line (# comments); flags and STOCKD_* variables override it")
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "address to listen on; port 0 picks a free one")
-	fs.StringVar(&c.data, "data", "./data", "directory of the embedded store, created if missing")
+	fs.StringVar(&c.data, "data", "./data", "directory of the embedded store, created if missing (with --store postgres://…: only the default folder of cold storage)")
+	fs.StringVar(&c.store, "store", "", "the store: unset for the embedded one in --data, or a PostgreSQL URL, postgres://user:password@host:5432/db (prefer the variable STOCKD_STORE: a password on the command line shows in the process list)")
+	fs.StringVar(&c.storeSchema, "store-schema", "stockd", "PostgreSQL schema of the store's tables, created if missing (one store per schema)")
 	fs.StringVar(&c.keys, "keys", "", "file of API keys (see stockd keys new); without it everyone may do everything, so serve only on loopback")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow serving without --keys on an address others can reach")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate file: serve HTTPS (TLS 1.2 or later) with --tls-key")
@@ -179,7 +182,7 @@ func (c *serveConfig) appConfig(log *slog.Logger) (app.Config, error) {
 	limits := stockd.DefaultLimits
 	limits.MaxLines, limits.DefaultTTL, limits.MaxTTL, limits.Retain = c.maxLines, c.defaultTTL, c.maxTTL, c.retain
 	cfg := app.Config{
-		Addr: c.addr, Data: c.data, Partitions: c.partitions, Insecure: c.insecure,
+		Addr: c.addr, Data: c.data, Store: c.store, StoreSchema: c.storeSchema, Partitions: c.partitions, Insecure: c.insecure,
 		TLSCert: c.tlsCert, TLSKey: c.tlsKey, MaxConns: c.maxConns, ReadTimeout: c.readTimeout,
 		MinFreeBytes: int64(c.minFree),
 		Engine:       engine.Options{Limits: limits, InboxSize: c.inbox, SnapshotEvery: c.snapshotEvery, MaxQueueWait: c.maxQueueWait},
@@ -241,8 +244,12 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, log *slog.Logg
 			}
 		}()
 	}
-	fmt.Fprintf(stdout, "stockd listening on %s (data in %s)\n", a.URL(), c.data)
-	log.Info("listening", "addr", a.Addr(), "data", c.data, "partitions", a.Store.Partitions(), "keys", cfg.Keys != nil)
+	where := "data in " + c.data
+	if c.store != "" {
+		where = "store " + cfg.StoreName() + ", schema " + c.storeSchema
+	}
+	fmt.Fprintf(stdout, "stockd listening on %s (%s)\n", a.URL(), where)
+	log.Info("listening", "addr", a.Addr(), "store", cfg.StoreName(), "data", c.data, "partitions", a.Store.Partitions(), "keys", cfg.Keys != nil)
 	if err := a.Run(ctx, c.shutdown); err != nil {
 		if errors.Is(err, app.ErrFatal) {
 			log.Error("storage failure: stopping without acknowledging anything more", "err", err)
