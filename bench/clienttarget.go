@@ -22,7 +22,12 @@ type clientTarget struct {
 	level int
 }
 
-func (t *clientTarget) Name() string       { return "stockd-client" }
+func (t *clientTarget) Name() string {
+	if t.s.name != "" {
+		return t.s.name + "-client"
+	}
+	return "stockd-client"
+}
 func (t *clientTarget) OpsPerRequest() int { return 1 }
 func (t *clientTarget) Close() error       { return nil }
 

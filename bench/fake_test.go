@@ -186,7 +186,7 @@ func fakeEmbedded(t *testing.T) *fakeStockd {
 	f := newFakeStockd()
 	prev := StartEmbedded
 	t.Cleanup(func() { StartEmbedded = prev })
-	StartEmbedded = func(ctx context.Context, dir, _ string) (string, func(), error) {
+	StartEmbedded = func(ctx context.Context, dir, _, _, _ string) (string, func(), error) {
 		if dir == "" {
 			return "", nil, errors.New("no data dir")
 		}

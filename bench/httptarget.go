@@ -46,6 +46,7 @@ type Stockd struct {
 	ttl    string // JSON-quoted
 	run    string // makes receipt and reservation ids unique to this run
 	auth   string // the Authorization header, or "" for a server without keys
+	name   string // the name of its one-per-request target: "stockd" unless set
 
 	mu      sync.Mutex
 	stocked map[string]error
@@ -84,7 +85,11 @@ func randomID() string {
 
 // Single returns the "stockd" target: one reservation per request.
 func (s *Stockd) Single() Target {
-	return &httpTarget{name: "stockd", tag: "s", url: s.base + "/v1/reservations", per: 1, client: s.client, ttl: s.ttl, run: s.run, prepare: s.stock}
+	name, tag := "stockd", "s"
+	if s.name != "" {
+		name, tag = s.name, "p"
+	}
+	return &httpTarget{name: name, tag: tag, url: s.base + "/v1/reservations", per: 1, client: s.client, ttl: s.ttl, run: s.run, prepare: s.stock}
 }
 
 // Keyed returns the "stockd-keys" target: one reservation per request, each

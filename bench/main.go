@@ -24,12 +24,13 @@ import (
 // StartEmbedded starts a stockd server in this process, keeping its data in
 // dir and listening on a free loopback port, and returns its base URL and a
 // func that stops it; keys, when not empty, is the keys file it requires API
-// keys from. The stockd command sets it (so that tests can start a fake);
-// when it is nil, Main needs --url.
-var StartEmbedded func(ctx context.Context, dir, keys string) (url string, stop func(), err error)
+// keys from; store, when not empty, is a PostgreSQL URL to keep the store in
+// instead, in schema. The stockd command sets it (so that tests can start a
+// fake); when it is nil, Main needs --url.
+var StartEmbedded func(ctx context.Context, dir, keys, store, schema string) (url string, stop func(), err error)
 
 // TargetNames lists every target Main knows.
-var TargetNames = []string{"stockd", "stockd-keys", "stockd-client", "stockd-batch", "noop", "pg-rowlock", "pg-events", "redis-lua"}
+var TargetNames = []string{"stockd", "stockd-keys", "stockd-client", "stockd-batch", "noop", "pg-rowlock", "pg-events", "stockd-pg", "stockd-pg-client", "redis-lua"}
 
 // WorkloadNames lists every workload Main knows.
 var WorkloadNames = []string{"hot", "uniform"}
@@ -63,6 +64,9 @@ the ratios between targets.
 
 Targets:
   stockd        one reservation per POST /v1/reservations
+  stockd-keys   as stockd, on a second server that requires API keys
+  stockd-client one reservation per call of the Go client, which coalesces
+                concurrent calls into POST /v1/batch requests
   stockd-batch  --batch reservations per POST /v1/batch (ops/s counts
                 reservations, req/s requests)
   noop          a Go net/http handler in this process that decodes the same
@@ -74,6 +78,10 @@ Targets:
   pg-events     an event table with optimistic concurrency on (sku, version):
                 read the head, check availability, append event v+1 and
                 retry on unique violation (retries reported)
+  stockd-pg     as stockd, on a second embedded server whose store is in
+                PostgreSQL (--postgres), in a schema dropped at the end
+  stockd-pg-client
+                as stockd-client, on that server
 Workloads:
   hot           one SKU "hot"; every operation reserves 1 unit
   uniform       --skus SKUs "sku-0"…; every operation reserves 1 unit of
@@ -102,8 +110,8 @@ func newFlagSet(o *options) (*flag.FlagSet, func() error) {
 	fs.BoolVar(&o.embedded, "embedded", false, "start an in-process stockd server on a free port (the default when --url is not given)")
 	fs.StringVar(&o.data, "data", "", "data directory of the embedded servers, one subdirectory per workload; put it on the disk you mean to measure (default: a new temporary directory, removed afterwards)")
 	fs.StringVar(&o.redis, "redis", "", "Redis host:port for the redis-lua target, a Lua check-and-decrement per reservation (env STOCKD_BENCH_REDIS); the report says whether the server fsyncs each write (appendfsync always)")
-	fs.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN for the pg-rowlock and pg-events targets, e.g. postgres://localhost:5432/test (env STOCKD_BENCH_POSTGRES)")
-	fs.StringVar(&targets, "targets", "", "comma-separated targets among "+strings.Join(TargetNames, ",")+" (default stockd,stockd-keys,stockd-client,stockd-batch,noop, and pg-rowlock,pg-events when a DSN is given)")
+	fs.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN for the pg-rowlock and pg-events targets, and the store of the stockd-pg targets' server, e.g. postgres://localhost:5432/test (env STOCKD_BENCH_POSTGRES)")
+	fs.StringVar(&targets, "targets", "", "comma-separated targets among "+strings.Join(TargetNames, ",")+" (default stockd,stockd-keys,stockd-client,stockd-batch,noop, and pg-rowlock,pg-events,stockd-pg,stockd-pg-client when a DSN is given)")
 	fs.StringVar(&workloads, "workloads", "hot,uniform", "comma-separated workloads among "+strings.Join(WorkloadNames, ","))
 	fs.StringVar(&clients, "clients", "1,64,256", "comma-separated numbers of concurrent clients; each level is measured separately")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per target and level")
@@ -157,7 +165,7 @@ func parseFlags(args []string) (*options, error) {
 	if len(o.targets) == 0 {
 		o.targets = []string{"stockd", "stockd-keys", "stockd-client", "stockd-batch", "noop"}
 		if o.postgres != "" {
-			o.targets = append(o.targets, "pg-rowlock", "pg-events")
+			o.targets = append(o.targets, "pg-rowlock", "pg-events", "stockd-pg", "stockd-pg-client")
 		}
 		if o.redis != "" {
 			o.targets = append(o.targets, "redis-lua")
@@ -195,7 +203,7 @@ func parseFlags(args []string) (*options, error) {
 		}
 	}
 	for _, t := range o.targets {
-		if strings.HasPrefix(t, "pg-") && o.postgres == "" {
+		if (strings.HasPrefix(t, "pg-") || strings.HasPrefix(t, "stockd-pg")) && o.postgres == "" {
 			return nil, fmt.Errorf("target %s needs --postgres DSN (or STOCKD_BENCH_POSTGRES)", t)
 		}
 		if t == "redis-lua" {
@@ -410,7 +418,7 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, err
 			}
-			u, stop, err := StartEmbedded(ctx, dir, "")
+			u, stop, err := StartEmbedded(ctx, dir, "", "", "")
 			if err != nil {
 				return nil, fmt.Errorf("starting the embedded server: %w", err)
 			}
@@ -444,10 +452,32 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 		keyed = NewStockd(u, client, o.ttl)
 		keyed.auth = "Bearer " + token
 	}
+	var onPG *Stockd
+	if slices.Contains(o.targets, "stockd-pg") || slices.Contains(o.targets, "stockd-pg-client") {
+		if o.url != "" || StartEmbedded == nil {
+			return nil, errors.New("stockd-pg needs the embedded server (no --url): it starts one whose store is in PostgreSQL")
+		}
+		schema := fmt.Sprintf("stockd_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
+		u, stop, err := StartEmbedded(ctx, dir+"-pg", "", o.postgres, schema)
+		if err != nil {
+			return nil, fmt.Errorf("starting the embedded server on PostgreSQL: %w", err)
+		}
+		defer func() {
+			stop()
+			client.CloseIdleConnections()
+			if derr := dropSchema(o.postgres, schema); derr != nil {
+				err = errors.Join(err, derr)
+			}
+			runtime.GC()
+		}()
+		fmt.Fprintf(progress, "bench: %s: embedded stockd on PostgreSQL at %s, schema %s\n", w.Name, u, schema)
+		onPG = NewStockd(u, client, o.ttl)
+		onPG.name = "stockd-pg"
+	}
 	// A fixed order, whatever the flag's: the ceiling first, before any
 	// server has accumulated state or background work, then stockd, then
 	// its peers.
-	for _, name := range []string{"noop", "stockd", "stockd-keys", "stockd-client", "stockd-batch", "pg-rowlock", "pg-events", "redis-lua"} {
+	for _, name := range []string{"noop", "stockd", "stockd-keys", "stockd-client", "stockd-batch", "stockd-pg", "stockd-pg-client", "pg-rowlock", "pg-events", "redis-lua"} {
 		if !slices.Contains(o.targets, name) {
 			continue
 		}
@@ -460,6 +490,10 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 			targets = append(targets, stockd.Client())
 		case "stockd-batch":
 			targets = append(targets, stockd.Batch(o.batch))
+		case "stockd-pg":
+			targets = append(targets, onPG.Single())
+		case "stockd-pg-client":
+			targets = append(targets, onPG.Client())
 		case "noop":
 			n, err := StartNoop(client, o.ttl)
 			if err != nil {
@@ -493,6 +527,6 @@ func startKeyed(ctx context.Context, dir string) (url, token string, stop func()
 	if err := os.WriteFile(file, []byte(key.Line()+"\n"), 0o600); err != nil {
 		return "", "", nil, err
 	}
-	url, stop, err = StartEmbedded(ctx, filepath.Join(dir, "data"), file)
+	url, stop, err = StartEmbedded(ctx, filepath.Join(dir, "data"), file, "", "")
 	return url, token, stop, err
 }

@@ -151,6 +151,9 @@ var ratioDefs = []struct {
 	{"stockd-batch", "redis-lua", false},
 	{"stockd", "pg-events", false},
 	{"stockd-batch", "pg-events", false},
+	{"stockd-pg", "pg-rowlock", false},
+	{"stockd-pg-client", "pg-rowlock", false},
+	{"stockd-pg", "stockd", true},
 	{"pg-rowlock", "noop", true},
 }
 

@@ -24,13 +24,17 @@ func init() {
 
 // startEmbedded starts the App serve would start, on dir and a free
 // loopback port, requiring the keys of the file keys when it is not empty,
+// with its store in PostgreSQL (store, schema) when store is not empty,
 // until stop is called, and returns its base URL.
-func startEmbedded(ctx context.Context, dir, keys string) (string, func(), error) {
+func startEmbedded(ctx context.Context, dir, keys, store, schema string) (string, func(), error) {
 	fs, c := serveFlags(io.Discard)
 	if err := fs.Parse(nil); err != nil {
 		return "", nil, err
 	}
 	c.addr, c.data, c.keys = "127.0.0.1:0", dir, keys
+	if store != "" {
+		c.store, c.storeSchema = store, schema
+	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(engine.GCPercent)
 	}

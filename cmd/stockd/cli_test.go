@@ -431,7 +431,7 @@ func TestImportLarge(t *testing.T) {
 // TestBenchEmbedded checks the bench wiring: the embedded server starts on a
 // free port and answers.
 func TestBenchEmbedded(t *testing.T) {
-	url, stop, err := startEmbedded(context.Background(), t.TempDir(), "")
+	url, stop, err := startEmbedded(context.Background(), t.TempDir(), "", "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
