@@ -8,9 +8,10 @@ import (
 
 // Wrap returns store with its Log replaced by l, which must wrap it: reads go
 // through the archive, and everything else (appends, snapshots, checkpoints,
-// Close) to store. The optional capabilities stockd.PipelinedAppender and
-// stockd.GroupAppender are kept when store has both; stockd.KeyGuard is kept
-// when store has it.
+// Close) to store. The optional capabilities stockd.GroupAppender (with
+// stockd.PipelinedAppender when store has both, as the embedded store does,
+// or alone, as the PostgreSQL store has it) and stockd.KeyGuard are kept
+// when store has them: losing one would cost the engine its group commit.
 func Wrap(store stockd.Store, l *Log) stockd.Store {
 	w := wrapped{Log: l, store: store}
 	pipe, ok1 := store.(stockd.PipelinedAppender)
@@ -21,6 +22,10 @@ func Wrap(store stockd.Store, l *Log) stockd.Store {
 		return guardedPipelined{pipelined{w, pipe, group}}
 	case ok1 && ok2:
 		return pipelined{w, pipe, group}
+	case ok2 && guard:
+		return guardedGrouped{grouped{w, group}}
+	case ok2:
+		return grouped{w, group}
 	case guard:
 		return guarded{w}
 	}
@@ -63,6 +68,20 @@ func (w pipelined) BeginAppend(ctx context.Context, p int, expected uint64, batc
 func (w pipelined) BeginAppendGroup(ctx context.Context, appends []stockd.Append) (func() error, error) {
 	return w.group.BeginAppendGroup(ctx, appends)
 }
+
+// grouped keeps a GroupAppender of a store that does not pipeline.
+type grouped struct {
+	wrapped
+	group stockd.GroupAppender
+}
+
+func (w grouped) BeginAppendGroup(ctx context.Context, appends []stockd.Append) (func() error, error) {
+	return w.group.BeginAppendGroup(ctx, appends)
+}
+
+type guardedGrouped struct{ grouped }
+
+func (guardedGrouped) GuardsKeys() {}
 
 type guarded struct{ wrapped }
 

@@ -26,6 +26,12 @@ const maxAttempts = 8
 // table.
 const (
 	sqlUpdateHead   = `UPDATE partitions SET head = $1 WHERE part = $2 AND head = $3`
+	// sqlUpdateHeads moves the heads of several partitions in one
+	// statement, each only from its expected head: a group of appends to
+	// many partitions pays one statement, not one a partition.
+	sqlUpdateHeads = `UPDATE partitions p SET head = v.head
+FROM unnest($1::bigint[], $2::int[], $3::bigint[]) AS v(head, part, expected)
+WHERE p.part = v.part AND p.head = v.expected`
 	sqlInsertEvents = `INSERT INTO events (part, pos, sku, version, batch_id, data)
 SELECT * FROM unnest($1::int[], $2::bigint[], $3::bytea[], $4::bigint[], $5::bytea[], $6::bytea[])`
 	sqlInsertKeys = `INSERT INTO idempotency_keys (key, part, pos, fingerprint)
@@ -362,8 +368,15 @@ func (s *Store) attempt(ctx context.Context, g *group, attempt int) (attemptResu
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
 	b := &pgx.Batch{}
-	for _, h := range g.heads {
+	if len(g.heads) == 1 {
+		h := g.heads[0]
 		b.Queue(sqlUpdateHead, int64(h.head), h.part, int64(h.expected))
+	} else {
+		heads, parts, expected := make([]int64, len(g.heads)), make([]int32, len(g.heads)), make([]int64, len(g.heads))
+		for i, h := range g.heads {
+			heads[i], parts[i], expected[i] = int64(h.head), int32(h.part), int64(h.expected)
+		}
+		b.Queue(sqlUpdateHeads, heads, parts, expected)
 	}
 	b.Queue(sqlInsertEvents, g.evPart, g.evPos, g.evSKU, g.evVersion, g.evBatch, g.evData)
 	if len(g.keys) > 0 {
@@ -374,14 +387,15 @@ func (s *Store) attempt(ctx context.Context, g *group, attempt int) (attemptResu
 	}
 	br := tx.SendBatch(ctx, b)
 	result, err := func() (attemptResult, error) {
-		for _, h := range g.heads {
-			tag, err := br.Exec()
-			if err != nil {
-				return classify(ctx, err)
+		tag, err := br.Exec()
+		if err != nil {
+			return classify(ctx, err)
+		}
+		if n := tag.RowsAffected(); n != int64(len(g.heads)) {
+			if len(g.heads) == 1 {
+				return refused, stockd.Errorf(stockd.CodeConflict, "partition %d head is not the expected %d", g.heads[0].part, g.heads[0].expected)
 			}
-			if tag.RowsAffected() == 0 {
-				return refused, stockd.Errorf(stockd.CodeConflict, "partition %d head is not the expected %d", h.part, h.expected)
-			}
+			return refused, stockd.Errorf(stockd.CodeConflict, "%d of the %d partitions of the group are not at their expected heads", int64(len(g.heads))-n, len(g.heads))
 		}
 		if _, err := br.Exec(); err != nil {
 			if isCode(err, "23505") {

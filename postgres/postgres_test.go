@@ -682,8 +682,16 @@ func BenchmarkAppend(b *testing.B) {
 			b.ReportMetric(float64(n*size)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
-	b.Run("group=8x100", func(b *testing.B) {
-		const parts, size = 8, 100
+	for _, g := range []struct{ parts, size int }{{8, 100}, {64, 1}} {
+		benchmarkGroup(b, g.parts, g.size)
+	}
+}
+
+// benchmarkGroup appends size events to each of parts partitions in one
+// group: 8x100 is a few busy partitions, 64x1 the uniform load of a shop
+// whose carts spread over every partition.
+func benchmarkGroup(b *testing.B, parts, size int) {
+	b.Run(fmt.Sprintf("group=%dx%d", parts, size), func(b *testing.B) {
 		s := mustOpen(b, newSchema(b), Options{Partitions: parts})
 		heads := make([]uint64, parts)
 		appends := make([]stockd.Append, parts)
@@ -691,7 +699,7 @@ func BenchmarkAppend(b *testing.B) {
 		for b.Loop() {
 			for p := range appends {
 				appends[p] = stockd.Append{Partition: p, Expected: heads[p], Batch: stockd.Batch{Events: storetest.Events(p, heads[p], size)}}
-				heads[p] += size
+				heads[p] += uint64(size)
 			}
 			wait, err := s.BeginAppendGroup(ctx, appends)
 			if err == nil {
