@@ -25,7 +25,7 @@ const maxAttempts = 8
 // partitions they share in the same order), then one multi-row insert per
 // table.
 const (
-	sqlUpdateHead   = `UPDATE partitions SET head = $1 WHERE part = $2 AND head = $3`
+	sqlUpdateHead = `UPDATE partitions SET head = $1 WHERE part = $2 AND head = $3`
 	// sqlUpdateHeads moves the heads of several partitions in one
 	// statement, each only from its expected head: a group of appends to
 	// many partitions pays one statement, not one a partition.
