@@ -20,10 +20,12 @@ import (
 // deadlocks and lost connections are retried, a few times, with backoff.
 const maxAttempts = 8
 
-// The statements of an append. The head updates come first, one per
-// partition in partition order (so that two groups lock the rows of the
-// partitions they share in the same order), then one multi-row insert per
-// table.
+// The statements of an append. The head updates come first, in one
+// statement, then one multi-row insert per table. Two groups sharing
+// partitions may lock their rows in different orders and deadlock; the
+// deadlock (40P01) rolls one back, which is retried. Within a process one
+// writer appends at a time, and once partitions are leased to one node
+// each, groups of different processes will share none.
 const (
 	sqlUpdateHead = `UPDATE partitions SET head = $1 WHERE part = $2 AND head = $3`
 	// sqlUpdateHeads moves the heads of several partitions in one
