@@ -31,6 +31,12 @@ const (
 	CodeOverloaded Code = "overloaded"
 	// CodeConflict means a store append named a stale head position.
 	CodeConflict Code = "conflict"
+	// CodeLeaseLost means a store refused an append or a lease renewal
+	// because the partition's lease it carried is no longer current: the
+	// lease expired, was released, or another node took the partition
+	// over. Nothing was written; the partition is served elsewhere now, so
+	// a client retries (with the same id) after a short pause.
+	CodeLeaseLost Code = "lease_lost"
 	// CodeUnavailable means the service is stopping or has stopped after a
 	// fatal storage error; nothing was acknowledged.
 	CodeUnavailable Code = "unavailable"

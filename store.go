@@ -13,8 +13,8 @@ import (
 // RunSnapshots, RunCheckpoints) for a store that provides only some.
 //
 // Callers should depend on the smallest of these interfaces they need.
-// Optional capabilities (PipelinedAppender, GroupAppender, KeyGuard) are
-// discovered by type assertion.
+// Optional capabilities (PipelinedAppender, GroupAppender, KeyGuard, Leases)
+// are discovered by type assertion.
 type Store interface {
 	Log
 	Snapshots
@@ -223,6 +223,17 @@ type Batch struct {
 	// Retired are the records of entities this batch retires, written with
 	// its events by every store.
 	Retired []RetiredRecord
+	// Lease, when set, fences the append: a store that implements Leases
+	// MUST refuse it with an *Error of code CodeLeaseLost, writing
+	// nothing, unless Lease is the partition's current lease (same node
+	// and epoch) and has not expired by the store's clock, checked
+	// atomically with the append: a takeover of the partition cannot
+	// commit between the check and the append's commit. Lease.Partition
+	// must be the partition appended to. In a group (GroupAppender) each
+	// Append's Batch carries its own lease, and a refused lease refuses
+	// the whole group. Stores without the Leases capability ignore it: one
+	// process owns them.
+	Lease *Lease
 }
 
 // RetiredRecord is what a store keeps of an entity that left memory: its

@@ -30,6 +30,7 @@ var problemTypes = map[stockd.Code]struct {
 	stockd.CodeIdempotencyMismatch:  {http.StatusUnprocessableEntity, "Idempotency mismatch"},
 	stockd.CodeOverloaded:           {http.StatusServiceUnavailable, "Overloaded"},
 	stockd.CodeConflict:             {http.StatusServiceUnavailable, "Write conflict"},
+	stockd.CodeLeaseLost:            {http.StatusServiceUnavailable, "Partition lease lost"},
 	stockd.CodeUnavailable:          {http.StatusServiceUnavailable, "Unavailable"},
 	stockd.CodeBodyTooLarge:         {http.StatusRequestEntityTooLarge, "Body too large"},
 	stockd.CodeInternal:             {http.StatusInternalServerError, "Internal error"},
@@ -46,6 +47,7 @@ var problemTypes = map[stockd.Code]struct {
 var retryAfter = map[stockd.Code]int{
 	stockd.CodeOverloaded:  1,
 	stockd.CodeConflict:    1,
+	stockd.CodeLeaseLost:   1,
 	stockd.CodeUnavailable: 5,
 	stockd.CodeRateLimited: 1,
 }

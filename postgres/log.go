@@ -66,6 +66,12 @@ func (s *Store) BeginAppendGroup(ctx context.Context, appends []stockd.Append) (
 // of each table, as the arrays the inserts take.
 type group struct {
 	heads []headUpdate
+	// leases are the leases the appends carry, one per partition, in
+	// partition order: the fence checked before the heads move.
+	leases     []stockd.Lease
+	leasePart  []int32
+	leaseNode  []string
+	leaseEpoch []int64
 	// The first event of the first append, which carries id.
 	firstPart int
 	firstPos  uint64
@@ -104,6 +110,7 @@ func (s *Store) prepare(appends []stockd.Append) (*group, error) {
 		return nil, fmt.Errorf("postgres: batch id: %w", err)
 	}
 	heads := map[int]int{} // partition -> index in g.heads
+	leases := map[int]stockd.Lease{}
 	keys := map[string]struct{}{}
 	retired := map[string]struct{}{}
 	var n int
@@ -122,6 +129,22 @@ func (s *Store) prepare(appends []stockd.Append) (*group, error) {
 		}
 		if err := s.validateBatch(a.Partition, a.Expected, a.Batch); err != nil {
 			return nil, err
+		}
+		if l := a.Batch.Lease; l != nil {
+			if l.Partition != a.Partition {
+				return nil, stockd.Errorf(stockd.CodeInvalid, "an append to partition %d carries the lease of partition %d", a.Partition, l.Partition)
+			}
+			if err := s.checkLease(*l); err != nil {
+				return nil, err
+			}
+			if prev, ok := leases[a.Partition]; ok {
+				if prev.Node != l.Node || prev.Epoch != l.Epoch {
+					return nil, stockd.Errorf(stockd.CodeInvalid, "appends of partition %d in one group carry different leases", a.Partition)
+				}
+			} else {
+				leases[a.Partition] = *l
+				g.leases = append(g.leases, *l)
+			}
 		}
 		if j, ok := heads[a.Partition]; ok {
 			if h := g.heads[j].head; a.Expected != h {
@@ -177,6 +200,12 @@ func (s *Store) prepare(appends []stockd.Append) (*group, error) {
 		return nil, stockd.Errorf(stockd.CodeInvalid, "positions of partition %d overflow", g.heads[0].part)
 	}
 	sort.SliceStable(g.heads, func(i, j int) bool { return g.heads[i].part < g.heads[j].part })
+	sort.Slice(g.leases, func(i, j int) bool { return g.leases[i].Partition < g.leases[j].Partition })
+	for _, l := range g.leases {
+		g.leasePart = append(g.leasePart, int32(l.Partition))
+		g.leaseNode = append(g.leaseNode, l.Node)
+		g.leaseEpoch = append(g.leaseEpoch, int64(l.Epoch))
+	}
 	// Keys in key order, so that two transactions inserting the same keys
 	// wait for each other instead of deadlocking.
 	sort.Slice(g.keys, func(i, j int) bool { return g.keys[i].Key < g.keys[j].Key })
@@ -269,7 +298,7 @@ type attemptResult int
 
 const (
 	committed attemptResult = iota // COMMIT returned success
-	refused                        // a head or a key refused it: rolled back (err is the conflict)
+	refused                        // a lease, a head or a key refused it: rolled back (err says which)
 	aborted                        // rolled back, or never committed: safe to run again
 	ambiguous                      // COMMIT was sent, its answer lost: it may have committed
 	failed                         // an error that another attempt would not cure
@@ -281,9 +310,11 @@ const (
 // Retries never apply a batch twice. An attempt whose COMMIT was sent but not
 // answered (a dropped connection) may or may not have committed; the next
 // attempt runs the same transaction, whose conditional head update can
-// succeed only if the first did not commit. If it is refused instead, the
+// succeed only if the first did not commit. If it is refused instead (by a
+// head, a key, or a lease that expired or was taken over meanwhile), the
 // first event's batch_id says whether the batch in the database is this one
-// (then the append succeeded) or another writer's (then it is a conflict).
+// (then the append succeeded) or another writer's, or none (then the refusal
+// stands).
 func (s *Store) appendGroup(ctx context.Context, appends []stockd.Append) error {
 	if err := s.check(ctx); err != nil {
 		return err
@@ -370,6 +401,15 @@ func (s *Store) attempt(ctx context.Context, g *group, attempt int) (attemptResu
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 
 	b := &pgx.Batch{}
+	// The fence first: the lease rows are locked FOR SHARE before any
+	// head moves, and stay locked until COMMIT or rollback.
+	switch len(g.leases) {
+	case 0:
+	case 1:
+		b.Queue(sqlCheckLease, g.leasePart[0], g.leaseNode[0], g.leaseEpoch[0])
+	default:
+		b.Queue(sqlCheckLeases, g.leasePart, g.leaseNode, g.leaseEpoch)
+	}
 	if len(g.heads) == 1 {
 		h := g.heads[0]
 		b.Queue(sqlUpdateHead, int64(h.head), h.part, int64(h.expected))
@@ -389,6 +429,11 @@ func (s *Store) attempt(ctx context.Context, g *group, attempt int) (attemptResu
 	}
 	br := tx.SendBatch(ctx, b)
 	result, err := func() (attemptResult, error) {
+		if len(g.leases) > 0 {
+			if result, err := checkLeases(ctx, br, g); result != committed {
+				return result, err
+			}
+		}
 		tag, err := br.Exec()
 		if err != nil {
 			return classify(ctx, err)
@@ -453,6 +498,46 @@ func (s *Store) attempt(ctx context.Context, g *group, attempt int) (attemptResu
 		// ambiguous", 40003). The next attempt finds out.
 		return ambiguous, err
 	}
+}
+
+// checkLeases reads the fence's answer: committed (the attempt may go on) if
+// every lease of g is current, refused with stockd.CodeLeaseLost if any is
+// not. A refusal after an ambiguous commit is checked by appendGroup as a
+// head conflict is: the batch may be the one the lost commit wrote.
+func checkLeases(ctx context.Context, br pgx.BatchResults, g *group) (attemptResult, error) {
+	rows, err := br.Query()
+	if err != nil {
+		return classify(ctx, err)
+	}
+	current := map[int32]bool{}
+	for rows.Next() {
+		var p int32
+		if err := rows.Scan(&p); err != nil {
+			rows.Close()
+			return classify(ctx, err)
+		}
+		current[p] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return classify(ctx, err)
+	}
+	if len(current) == len(g.leases) {
+		return committed, nil
+	}
+	for _, l := range g.leases {
+		if !current[int32(l.Partition)] {
+			if len(g.leases) == 1 {
+				return refused, leaseLost(l)
+			}
+			return refused, &stockd.Error{
+				Code:    stockd.CodeLeaseLost,
+				Message: fmt.Sprintf("%d of the %d partition leases of the group are not current, the first of partition %d", len(g.leases)-len(current), len(g.leases), l.Partition),
+				Err:     leaseLost(l),
+			}
+		}
+	}
+	return failed, fmt.Errorf("postgres: the lease check returned %d partitions for %d leases", len(current), len(g.leases))
 }
 
 // classify says how an error before COMMIT ended an attempt. Nothing was

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -712,4 +713,205 @@ func benchmarkGroup(b *testing.B, parts, size int) {
 		}
 		b.ReportMetric(float64(n*parts*size)/b.Elapsed().Seconds(), "events/s")
 	})
+}
+
+func TestLeases(t *testing.T) {
+	testDSN(t)
+	storetest.RunLeases(t, func(t *testing.T) (storetest.LeaseStore, error) {
+		return openSchema(t, newSchema(t), Options{Partitions: 2})
+	})
+}
+
+// TestAStaleOwnerPausedPastItsLeaseCannotAppend: node A (one process) holds
+// partition 0, pauses past its lease, node B (another process on the same
+// schema) takes the partition over and appends; A's appends with its old
+// lease are refused, and B's events are intact.
+func TestAStaleOwnerPausedPastItsLeaseCannotAppend(t *testing.T) {
+	schema := newSchema(t)
+	a := mustOpen(t, schema, Options{Partitions: 2})
+	b := mustOpen(t, schema, Options{})
+	storetest.StaleOwnerCannotAppend(t, a, b)
+}
+
+// TestATakeoverRacingAppendsNeverLosesAnAcknowledgedBatch: the same as the
+// suite's test, with the two nodes in two processes.
+func TestATakeoverRacingAppendsNeverLosesAnAcknowledgedBatch(t *testing.T) {
+	schema := newSchema(t)
+	a := mustOpen(t, schema, Options{Partitions: 2})
+	b := mustOpen(t, schema, Options{})
+	storetest.TakeoverRacingAppend(t, a, b)
+}
+
+// TestNodesNotSeenWithinTheLivenessWindowAreNotListed: a node that stops
+// sending heartbeats leaves Nodes once the window passes by the database's
+// clock; one that goes on stays.
+func TestNodesNotSeenWithinTheLivenessWindowAreNotListed(t *testing.T) {
+	s := mustOpen(t, newSchema(t), Options{Partitions: 1, NodeLiveness: 300 * time.Millisecond})
+	for _, id := range []string{"gone", "alive"} {
+		if err := s.Heartbeat(ctx, stockd.Node{ID: id, URL: "http://" + id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if err := s.Heartbeat(ctx, stockd.Node{ID: "alive", URL: "http://alive"}); err != nil {
+			t.Fatal(err)
+		}
+		nodes, err := s.Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var listed []string
+		for _, n := range nodes {
+			listed = append(listed, n.ID)
+		}
+		if fmt.Sprint(listed) == "[alive]" {
+			break
+		}
+		if fmt.Sprint(listed) != "[alive gone]" {
+			t.Fatalf("Nodes lists %v", listed)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a node silent for 10s is still listed with a 300ms window")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestAmbiguousCommitThenLeaseLost: an append carrying a lease commits, its
+// answer is lost, and the lease is taken over before the retry: the retry's
+// fence refuses it, and the batch id then shows that the first attempt had
+// committed, so the append succeeds (it is reported once, and is in the log
+// the new owner reads). An append whose lost commit had not committed is
+// refused with lease_lost.
+func TestAmbiguousCommitThenLeaseLost(t *testing.T) {
+	for _, committedFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("committed=%v", committedFirst), func(t *testing.T) {
+			schema := newSchema(t)
+			plain := mustOpen(t, schema, Options{Partitions: 1})
+			var attempts atomic.Int32
+			var lease stockd.Lease
+			s := mustOpen(t, schema, Options{hooks: commitHook(&attempts, func(ctx context.Context, tx pgx.Tx, attempt int) error {
+				if attempt > 0 {
+					return tx.Commit(ctx)
+				}
+				if committedFirst {
+					if err := tx.Commit(ctx); err != nil {
+						return err
+					}
+				} else {
+					_ = tx.Rollback(ctx)
+				}
+				// The lease ends and another node takes it over
+				// while the answer is lost.
+				if err := plain.ReleaseLease(ctx, lease); err != nil {
+					t.Errorf("ReleaseLease: %v", err)
+				}
+				if _, ok, err := plain.AcquireLease(ctx, 0, "other", time.Minute); err != nil || !ok {
+					t.Errorf("takeover: %v, %v", ok, err)
+				}
+				return lostAnswer
+			})})
+			var ok bool
+			var err error
+			lease, ok, err = s.AcquireLease(ctx, 0, "me", time.Minute)
+			if err != nil || !ok {
+				t.Fatalf("AcquireLease: %v, %v", ok, err)
+			}
+			b := batch(0, 0, 2, "x")
+			b.Lease = &lease
+			err = s.Append(ctx, 0, 0, b)
+			if committedFirst {
+				if err != nil {
+					t.Fatalf("Append that committed before its lease was taken over = %v, want success", err)
+				}
+				wantLog(t, plain, 0, ids("x", 2)...)
+			} else {
+				if !stockd.IsCode(err, stockd.CodeLeaseLost) {
+					t.Fatalf("Append that did not commit before its lease was taken over = %v, want %s", err, stockd.CodeLeaseLost)
+				}
+				wantLog(t, plain, 0)
+			}
+			if n := attempts.Load(); n != 1 {
+				t.Errorf("%d commits attempted, want 1 (the retry is refused by the lease)", n)
+			}
+		})
+	}
+}
+
+// TestATakeoverWaitsForAnAppendHoldingTheLease: an append whose fence has
+// passed holds its lease row until it commits; a takeover of the expired
+// lease meanwhile waits for it (the database shows it blocked by the
+// append's session) and completes after the commit, and the new owner then
+// reads the append. The takeover cannot commit between the fence and the
+// append's commit.
+func TestATakeoverWaitsForAnAppendHoldingTheLease(t *testing.T) {
+	schema := newSchema(t)
+	plain := mustOpen(t, schema, Options{Partitions: 1})
+	type takeover struct {
+		lease stockd.Lease
+		ok    bool
+		err   error
+	}
+	took := make(chan takeover, 1)
+	var lease stockd.Lease
+	s := mustOpen(t, schema, Options{hooks: commitHook(new(atomic.Int32), func(ctx context.Context, tx pgx.Tx, attempt int) error {
+		if attempt > 0 {
+			return tx.Commit(ctx)
+		}
+		// The append's fence passed; its lease now expires by the
+		// database's clock, and another node tries to take it.
+		storetest.WaitExpired(t, plain, lease)
+		go func() {
+			l, ok, err := plain.AcquireLease(ctx, 0, "b", time.Minute)
+			took <- takeover{l, ok, err}
+		}()
+		pid := tx.Conn().PgConn().PID()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			var blocked int
+			if err := plain.pool.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE $1::int = ANY(pg_blocking_pids(pid))", int(pid)).Scan(&blocked); err != nil {
+				t.Errorf("pg_stat_activity: %v", err)
+				break
+			}
+			if blocked > 0 {
+				break
+			}
+			select {
+			case r := <-took:
+				t.Errorf("the takeover completed (%+v) while the append held the lease", r)
+				took <- r
+				return tx.Commit(ctx)
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("the takeover is not blocked by the append after 10s")
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return tx.Commit(ctx)
+	})})
+	var ok bool
+	var err error
+	lease, ok, err = s.AcquireLease(ctx, 0, "a", 300*time.Millisecond)
+	if err != nil || !ok {
+		t.Fatalf("AcquireLease: %v, %v", ok, err)
+	}
+	b := batch(0, 0, 2, "x")
+	b.Lease = &lease
+	if err := s.Append(ctx, 0, 0, b); err != nil {
+		t.Fatalf("Append holding its lease: %v", err)
+	}
+	r := <-took
+	if r.err != nil || !r.ok || r.lease.Epoch != lease.Epoch+1 {
+		t.Fatalf("takeover after the append = %+v, want the lease at epoch %d", r, lease.Epoch+1)
+	}
+	wantLog(t, plain, 0, ids("x", 2)...)
+	b = batch(0, 2, 1, "late")
+	b.Lease = &lease
+	if err := s.Append(ctx, 0, 2, b); !stockd.IsCode(err, stockd.CodeLeaseLost) {
+		t.Fatalf("Append with the lease taken over = %v, want %s", err, stockd.CodeLeaseLost)
+	}
+	wantLog(t, plain, 0, ids("x", 2)...)
 }

@@ -36,6 +36,9 @@ const DefaultSchema = "stockd"
 // for a limit of 0 or less, as in the embedded store.
 const DefaultReadLimit = 1000
 
+// DefaultNodeLiveness is Options.NodeLiveness when it is 0.
+const DefaultNodeLiveness = 10 * time.Second
+
 // Options configures Open.
 type Options struct {
 	// Schema is the PostgreSQL schema that holds the store's tables,
@@ -53,6 +56,10 @@ type Options struct {
 	MaxConns int32
 	// Logger receives the store's messages; nil means slog.Default().
 	Logger *slog.Logger
+	// NodeLiveness is how recently a node must have sent a heartbeat for
+	// Nodes to list it, by the database's clock; 0 means
+	// DefaultNodeLiveness.
+	NodeLiveness time.Duration
 
 	// hooks lets tests inject failures; nil in production.
 	hooks *hooks
@@ -66,7 +73,8 @@ type hooks struct {
 }
 
 // Store is a stockd.Store on PostgreSQL, with the optional capabilities
-// stockd.GroupAppender, stockd.KeyGuard, stockd.Trimmer and stockd.Records.
+// stockd.GroupAppender, stockd.KeyGuard, stockd.Trimmer, stockd.Records and
+// stockd.Leases.
 // It is safe for concurrent use, and several Stores (in one process or many)
 // may share one schema: every append is checked against the partition's head
 // in the database, never against a copy in memory.
@@ -76,6 +84,7 @@ type Store struct {
 	partitions int
 	log        *slog.Logger
 	hooks      *hooks
+	liveness   time.Duration
 	closed     atomic.Bool
 }
 
@@ -85,6 +94,7 @@ var (
 	_ stockd.KeyGuard      = (*Store)(nil)
 	_ stockd.Trimmer       = (*Store)(nil)
 	_ stockd.Records       = (*Store)(nil)
+	_ stockd.Leases        = (*Store)(nil)
 )
 
 // errClosed is returned by every call made after Close.
@@ -140,6 +150,12 @@ func migrations() ([]migration, error) {
 // a newer build. Concurrent Opens of one schema, in one process or several,
 // are safe: each migration is applied exactly once.
 func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	if opts.NodeLiveness < 0 {
+		return nil, fmt.Errorf("postgres: negative node liveness window %v", opts.NodeLiveness)
+	}
+	if opts.NodeLiveness == 0 {
+		opts.NodeLiveness = DefaultNodeLiveness
+	}
 	if opts.Partitions < 0 || opts.Partitions > MaxPartitions {
 		return nil, fmt.Errorf("postgres: partitions must be between 1 and %d, not %d", MaxPartitions, opts.Partitions)
 	}
@@ -170,7 +186,7 @@ func Open(ctx context.Context, dsn string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: connect: %w", err)
 	}
-	s := &Store{pool: pool, schema: schema, log: log, hooks: opts.hooks}
+	s := &Store{pool: pool, schema: schema, log: log, hooks: opts.hooks, liveness: opts.NodeLiveness}
 	if err := s.init(ctx, opts.Partitions); err != nil {
 		pool.Close()
 		return nil, err

@@ -223,7 +223,7 @@ func retryable(err error) bool {
 		return false // a cancelled context, an encoding error
 	}
 	switch se.Code {
-	case stockd.CodeOverloaded, stockd.CodeRateLimited, stockd.CodeConflict, stockd.CodeUnavailable:
+	case stockd.CodeOverloaded, stockd.CodeRateLimited, stockd.CodeConflict, stockd.CodeLeaseLost, stockd.CodeUnavailable:
 		return true
 	}
 	return unknownOutcome(err)
