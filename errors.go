@@ -65,6 +65,19 @@ const (
 	CodeInUse Code = "in_use"
 )
 
+// Retryable reports whether a command refused with code may succeed if sent
+// again, unchanged, after a pause: the service was too busy (overloaded,
+// rate_limited), an append lost a race (conflict), the partition changed
+// owner (lease_lost), or the service could not answer (unavailable). Sending
+// a command again is safe: its id makes a repeat a replay.
+func (c Code) Retryable() bool {
+	switch c {
+	case CodeOverloaded, CodeRateLimited, CodeConflict, CodeLeaseLost, CodeUnavailable:
+		return true
+	}
+	return false
+}
+
 // Error is the one error type of stockd. Every rejection carries a Code; the
 // HTTP layer maps codes to status codes in a single table.
 type Error struct {

@@ -319,13 +319,11 @@ func receive(ctx context.Context, s stockd.Service, row Row) (bool, error) {
 	}
 }
 
-// retryable reports the codes a command is sent again after.
+// retryable reports the codes a row is sent again after: those the service
+// asks to retry, but unavailable, which interrupts the import at once (the
+// next delivery of the file finishes it).
 func retryable(c stockd.Code) bool {
-	switch c {
-	case stockd.CodeOverloaded, stockd.CodeRateLimited, stockd.CodeConflict:
-		return true
-	}
-	return false
+	return c.Retryable() && c != stockd.CodeUnavailable
 }
 
 func retryAfterOf(err error) time.Duration {

@@ -420,7 +420,7 @@ func (q *Queue) apply(id string) bool {
 			rec.Status, rec.Created = stockd.CommandApplied, created
 		case q.ctx.Err() != nil:
 			return false
-		case transient(code) || (code == stockd.CodeInternal && attempt < 10):
+		case code.Retryable() || (code == stockd.CodeInternal && attempt < 10):
 			q.log.Warn("intake: a command is to be tried again", "id", id, "attempt", attempt, "err", err)
 			t := time.NewTimer(wait)
 			select {
@@ -458,15 +458,6 @@ func (q *Queue) apply(id string) bool {
 		q.opts.Metrics.count(rec.Status)
 		return true
 	}
-}
-
-// transient reports refusals the service asks to retry.
-func transient(c stockd.Code) bool {
-	switch c {
-	case stockd.CodeOverloaded, stockd.CodeUnavailable, stockd.CodeConflict, stockd.CodeRateLimited:
-		return true
-	}
-	return false
 }
 
 // call applies a command through the service.

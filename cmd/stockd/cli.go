@@ -222,11 +222,7 @@ func retryable(err error) bool {
 	if !errors.As(err, &se) {
 		return false // a cancelled context, an encoding error
 	}
-	switch se.Code {
-	case stockd.CodeOverloaded, stockd.CodeRateLimited, stockd.CodeConflict, stockd.CodeLeaseLost, stockd.CodeUnavailable:
-		return true
-	}
-	return unknownOutcome(err)
+	return se.Code.Retryable() || unknownOutcome(err)
 }
 
 // unknownOutcome reports whether a command that failed with err may
