@@ -50,6 +50,12 @@ type Config struct {
 	// StoreSchema is the PostgreSQL schema of the store's tables, created
 	// if missing; default "stockd".
 	StoreSchema string
+	// LeaseTTL is how long a partition lease lasts without renewal, with a
+	// store that leases partitions (PostgreSQL); default DefaultLeaseTTL.
+	LeaseTTL time.Duration
+	// Advertise is the URL other nodes reach this one at; default the
+	// address it listens on.
+	Advertise string
 	// FS is the store's file system; nil means the operating system's.
 	FS vfs.FS
 	// Partitions of a new store; 0 uses the existing store's count, or
@@ -216,6 +222,11 @@ type Store interface {
 
 // App is a running stockd.
 type App struct {
+	// NodeID names this process among the nodes sharing a store: new for
+	// every process.
+	NodeID string
+	// leases holds the partitions' leases of a store that leases them.
+	leases *leaseHolder
 	// Store, Engine, ReadModel and API are the parts; ReadModel is nil
 	// when left out.
 	Store     Store
@@ -287,7 +298,10 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: cfg.Logger, ln: ln, scheme: "http", served: make(chan error, 1)}
+	a := &App{cfg: cfg, log: cfg.Logger, ln: ln, scheme: "http", served: make(chan error, 1), NodeID: newNodeID()}
+	if tlsConfig != nil {
+		a.scheme = "https" // for the URL this node registers
+	}
 	if err := a.open(ctx); err != nil {
 		ln.Close()
 		return nil, err
@@ -295,7 +309,6 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	a.ln = limitConns(ln, cfg.MaxConns)
 	if tlsConfig != nil {
 		a.ln = tls.NewListener(a.ln, tlsConfig)
-		a.scheme = "https"
 	}
 	a.srv = &nethttp.Server{
 		Handler:           counted(a.Metrics, a.API),
@@ -335,6 +348,15 @@ func (a *App) open(ctx context.Context) error {
 		store.Close()
 		return err
 	}
+	// With a store several nodes may share, take the partitions before
+	// loading them: every append of their previous owner is then visible.
+	if ls, ok := store.(stockd.Leases); ok {
+		if a.leases, err = a.holdLeases(ctx, ls, store.Partitions()); err != nil {
+			a.closeArchive()
+			store.Close()
+			return err
+		}
+	}
 	// The read model needs the engine's durable heads and the engine wakes
 	// the read model after each durable batch; the pointer ties the knot.
 	var projection atomic.Pointer[readmodel.Projection]
@@ -353,13 +375,20 @@ func (a *App) open(ctx context.Context) error {
 		}
 		a.Heads.Notify(p)
 	}
+	if a.leases != nil {
+		eopts.Lease = a.leases.lease
+	}
 	eng, err := engine.Open(ctx, reads, eopts)
 	if err != nil {
+		a.releaseLeases()
 		a.closeArchive()
 		store.Close()
 		return err
 	}
 	a.Engine = eng
+	if a.leases != nil {
+		a.leases.run(eng.Stop)
+	}
 	if !cfg.NoReadModel {
 		proj := readmodel.New(reads, readmodel.Options{DurableHead: eng.DurableHead, Limits: eopts.Limits, Logger: a.log})
 		if err := proj.Start(ctx); err != nil {
@@ -435,6 +464,7 @@ func (a *App) closeParts(err error) error {
 		a.ReadModel.Close()
 	}
 	a.Engine.Close(context.Background())
+	a.releaseLeases()
 	a.Store.Close()
 	return err
 }
@@ -495,7 +525,7 @@ func (a *App) Close(ctx context.Context) error {
 		if a.ReadModel != nil {
 			a.ReadModel.Close()
 		}
-		errs = append(errs, a.Engine.Close(ctx), a.Store.Close())
+		errs = append(errs, a.Engine.Close(ctx), a.releaseLeases(), a.Store.Close())
 		a.closeErr = errors.Join(errs...)
 	})
 	return a.closeErr

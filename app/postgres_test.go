@@ -43,48 +43,111 @@ func postgresConfig(t *testing.T) Config {
 		Logger: slog.New(slog.DiscardHandler)}
 }
 
-// TestASecondNodeOnOneSchemaStopsWithoutWriting: until partitions are
-// leased, two nodes on one schema are safe, not useful: the node whose
-// append names a head the other has moved is refused and stops (fail-stop),
-// writing nothing; the other goes on, and nothing acknowledged is lost.
-func TestASecondNodeOnOneSchemaStopsWithoutWriting(t *testing.T) {
+// TestAStandbyNodeWaitsForTheLeasesAndTakesOverWithEverything: a second
+// node on one schema waits in Open while the first holds the partitions'
+// leases, takes them over once the first stops (releasing them), and serves
+// every write the first acknowledged.
+func TestAStandbyNodeWaitsForTheLeasesAndTakesOverWithEverything(t *testing.T) {
 	ctx := context.Background()
 	cfg := postgresConfig(t)
+	cfg.LeaseTTL = time.Second
 	a, err := Open(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer a.Close(ctx)
-	b, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close(ctx)
-	if _, _, err := a.Engine.Receive(ctx, stockd.ReceiveStock{ID: "r-a", SKU: "A", Location: "w1", Quantity: 5}); !stockd.IsCode(err, stockd.CodeUnknownLocation) {
-		t.Fatalf("receive before the location: %v", err)
-	}
 	if _, err := a.Engine.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w1", Kind: stockd.KindWarehouse, Priority: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := a.Engine.Receive(ctx, stockd.ReceiveStock{ID: "r-a", SKU: "A", Location: "w1", Quantity: 5}); err != nil {
 		t.Fatal(err)
 	}
-	// b still believes the heads it loaded: its append is refused.
-	_, err = b.Engine.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w2", Kind: stockd.KindStore, Priority: 2})
+	short, cancel := context.WithTimeout(ctx, 3*cfg.LeaseTTL)
+	defer cancel()
+	if b, err := Open(short, cfg); err == nil {
+		b.Close(ctx)
+		t.Fatal("a second node opened while the first held every partition")
+	}
+	opened := make(chan *App, 1)
+	go func() {
+		b, err := Open(ctx, cfg)
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- b
+	}()
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var b *App
+	select {
+	case b = <-opened:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the standby did not take over within 30 s of the first node stopping")
+	}
+	if b == nil {
+		t.FailNow()
+	}
+	defer b.Close(ctx)
+	if st, err := b.Engine.SKU(ctx, "A", stockd.AsOf{}); err != nil || st.OnHand != 5 {
+		t.Fatalf("A on the new node = %+v, %v; want the 5 the first acknowledged", st, err)
+	}
+	if _, _, err := b.Engine.Receive(ctx, stockd.ReceiveStock{ID: "r-b", SKU: "A", Location: "w1", Quantity: 1}); err != nil {
+		t.Fatalf("the new node cannot write: %v", err)
+	}
+}
+
+// TestANodeWhoseLeaseIsTakenStopsAndWritesNothingMore: when another node
+// takes a partition (its lease ran out while this one was paused, say), this
+// node's next append carries a stale lease and is refused, and the engine
+// stops: it answers nothing more, and the other node's writes stand.
+func TestANodeWhoseLeaseIsTakenStopsAndWritesNothingMore(t *testing.T) {
+	ctx := context.Background()
+	cfg := postgresConfig(t)
+	cfg.LeaseTTL = time.Hour // no renewal during the test: the append finds out
+	a, err := Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(ctx)
+	if _, err := a.Engine.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w1", Kind: stockd.KindWarehouse, Priority: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// An intruder takes partition 0 (locations live there) as a node
+	// whose wait for an expired lease ended would.
+	ls := a.Store.(stockd.Leases)
+	conn, err := pgx.Connect(ctx, cfg.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "UPDATE "+pgx.Identifier{cfg.StoreSchema, "leases"}.Sanitize()+" SET expires_at = now() - interval '1 second' WHERE part = 0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := ls.AcquireLease(ctx, 0, "intruder", time.Hour); err != nil || !ok {
+		t.Fatalf("the intruder's acquire: %v %v", ok, err)
+	}
+	head := a.Engine.DurableHead(0)
+	_, err = a.Engine.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w2", Kind: stockd.KindStore, Priority: 2})
 	if err == nil {
-		t.Fatal("the second node appended at a head the first had moved")
+		t.Fatal("a node appended to a partition another node had taken")
 	}
 	select {
-	case <-b.Engine.Fatal():
+	case <-a.Engine.Fatal():
 	case <-time.After(10 * time.Second):
-		t.Fatalf("the second node did not stop after its append was refused (%v)", err)
+		t.Fatalf("the node did not stop after its lease was lost (%v)", err)
 	}
-	// The first node goes on, and holds everything it acknowledged.
-	if _, err := a.Engine.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w3", Kind: stockd.KindStore, Priority: 3}); err != nil {
-		t.Fatalf("the first node after the second stopped: %v", err)
+	if !stockd.IsCode(a.Engine.Err(), stockd.CodeLeaseLost) {
+		t.Errorf("the engine stopped with %v, want lease_lost", a.Engine.Err())
 	}
-	st, err := a.Engine.SKU(ctx, "A", stockd.AsOf{})
-	if err != nil || st.OnHand != 5 {
-		t.Fatalf("A = %+v, %v; want 5 on hand", st, err)
+	if _, err := a.Engine.SKU(ctx, "A", stockd.AsOf{}); err == nil {
+		t.Error("a stopped node still answers")
+	}
+	evs, err := a.Store.ReadPartition(ctx, 0, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(len(evs)) != head {
+		t.Fatalf("partition 0 holds %d events after the refused append, want %d", len(evs), head)
 	}
 }

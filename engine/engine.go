@@ -74,6 +74,12 @@ type Options struct {
 	// Observer, when set, is told about batches, appends, expiries,
 	// decisions, snapshots and recovery.
 	Observer Observer
+	// Lease, when set, returns the lease partition p's appends carry
+	// (stockd.Batch.Lease). A store that leases partitions (stockd.Leases)
+	// refuses them once that lease is no longer current, so a node that
+	// lost a partition can never write to it again. nil: no lease (one
+	// node owns the store).
+	Lease func(p int) *stockd.Lease
 	// OnDurable, when set, is called after each batch of partition p
 	// becomes durable, so that consumers of the log (the read model) need
 	// not poll. It must not block.
@@ -414,6 +420,9 @@ func (e *Engine) writer() {
 				continue
 			}
 			a := stockd.Append{Partition: b.partition, Expected: b.expected, Batch: stockd.Batch{Events: b.events, Retired: b.retired}}
+			if e.opts.Lease != nil {
+				a.Batch.Lease = e.opts.Lease(b.partition)
+			}
 			if e.keys {
 				a.Batch.Keys = b.keys
 			}
@@ -477,10 +486,17 @@ func (e *Engine) Err() error {
 func (e *Engine) fail(err error) {
 	e.fatalOnce.Do(func() {
 		e.fatalErr = err
-		e.log.Error("storage failure: the engine stops and acknowledges nothing more", "err", err)
+		e.log.Error("the engine stops and acknowledges nothing more", "err", err)
 		close(e.fatal)
 	})
 }
+
+// Stop stops the engine as a failed write does: from now on it acknowledges
+// and answers nothing, Fatal is closed and Err returns err. The app calls it
+// when it can no longer be sure it owns its partitions (a lease it could not
+// renew in time): a node that may have lost a partition must not answer for
+// it.
+func (e *Engine) Stop(err error) { e.fail(err) }
 
 func (e *Engine) failed() bool {
 	select {

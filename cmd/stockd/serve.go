@@ -39,7 +39,8 @@ type serveConfig struct {
 	keys, tlsCert, tlsKey           string
 	allowedHosts, corsOrigins       string
 	insecure                        bool
-	store, storeSchema              string
+	store, storeSchema, advertise   string
+	leaseTTL                        time.Duration
 	partitions, inbox, maxLines     int
 	maxBatch, maxConns              int
 	defaultTTL, maxTTL, shutdown    time.Duration
@@ -63,6 +64,8 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.data, "data", "./data", "directory of the embedded store, created if missing (with --store postgres://…: only the default folder of cold storage)")
 	fs.StringVar(&c.store, "store", "", "the store: unset for the embedded one in --data, or a PostgreSQL URL, postgres://user:password@host:5432/db (prefer the variable STOCKD_STORE: a password on the command line shows in the process list)")
 	fs.StringVar(&c.storeSchema, "store-schema", "stockd", "PostgreSQL schema of the store's tables, created if missing (one store per schema)")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", app.DefaultLeaseTTL, "with --store postgres://…: how long this node's partition leases last unrenewed; a standby node takes over that long after this one dies")
+	fs.StringVar(&c.advertise, "advertise", "", "the URL other nodes reach this one at, registered in the store; unset: the address it listens on")
 	fs.StringVar(&c.keys, "keys", "", "file of API keys (see stockd keys new); without it everyone may do everything, so serve only on loopback")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow serving without --keys on an address others can reach")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate file: serve HTTPS (TLS 1.2 or later) with --tls-key")
@@ -182,7 +185,7 @@ func (c *serveConfig) appConfig(log *slog.Logger) (app.Config, error) {
 	limits := stockd.DefaultLimits
 	limits.MaxLines, limits.DefaultTTL, limits.MaxTTL, limits.Retain = c.maxLines, c.defaultTTL, c.maxTTL, c.retain
 	cfg := app.Config{
-		Addr: c.addr, Data: c.data, Store: c.store, StoreSchema: c.storeSchema, Partitions: c.partitions, Insecure: c.insecure,
+		Addr: c.addr, Data: c.data, Store: c.store, StoreSchema: c.storeSchema, LeaseTTL: c.leaseTTL, Advertise: c.advertise, Partitions: c.partitions, Insecure: c.insecure,
 		TLSCert: c.tlsCert, TLSKey: c.tlsKey, MaxConns: c.maxConns, ReadTimeout: c.readTimeout,
 		MinFreeBytes: int64(c.minFree),
 		Engine:       engine.Options{Limits: limits, InboxSize: c.inbox, SnapshotEvery: c.snapshotEvery, MaxQueueWait: c.maxQueueWait},
