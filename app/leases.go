@@ -105,6 +105,21 @@ func (a *App) holdLeases(ctx context.Context, store stockd.Leases, partitions in
 		if err := store.Heartbeat(ctx, h.node); err != nil {
 			return nil, fmt.Errorf("registering node %s: %w", h.node.ID, err)
 		}
+		// Keep the partitions taken so far while waiting: renew them,
+		// or take anew one that ran out; one another node took
+		// meanwhile is waited for again.
+		for q := 0; q < p; q++ {
+			sent := time.Since(h.start)
+			l, ok, err := store.AcquireLease(ctx, q, h.node.ID, ttl)
+			if err != nil {
+				return nil, fmt.Errorf("leasing partition %d: %w", q, err)
+			}
+			if !ok {
+				p = q
+				break
+			}
+			h.set(q, l, sent)
+		}
 	}
 	h.log.Info("holding every partition's lease", "node", h.node.ID, "partitions", partitions, "ttl", ttl)
 	return h, nil
