@@ -251,6 +251,10 @@ type App struct {
 	IntakeNATS *intake.Consumer
 	Importer   *imports.Importer
 	Drops      *drops.Watcher
+	// NodeID names this process in the cluster (GET /v1/cluster; the
+	// node a shared store's leases are taken for): the host's name and a
+	// random suffix, new every time the process starts.
+	NodeID string
 
 	publishers    []publisher
 	archiveBucket *archive.Bucket
@@ -287,7 +291,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: cfg.Logger, ln: ln, scheme: "http", served: make(chan error, 1)}
+	a := &App{cfg: cfg, log: cfg.Logger, ln: ln, scheme: "http", served: make(chan error, 1), NodeID: newNodeID()}
 	if err := a.open(ctx); err != nil {
 		ln.Close()
 		return nil, err
@@ -396,7 +400,7 @@ func (a *App) open(ctx context.Context) error {
 		return a.closeParts(err)
 	}
 	hc := cfg.HTTP
-	hc.API = service{Engine: eng, rm: a.ReadModel, Service: a.Feed, Webhooks: a.Webhooks, consumerAdmin: consumerAdmin{a}, Intake: a.Intake, Imports: a.Importer}
+	hc.API = service{Engine: eng, rm: a.ReadModel, Service: a.Feed, Webhooks: a.Webhooks, consumerAdmin: consumerAdmin{a}, clusterAdmin: clusterAdmin{a}, Intake: a.Intake, Imports: a.Importer}
 	hc.Keys = cfg.Keys
 	if hc.Ready == nil {
 		hc.Ready = func() error {
@@ -509,6 +513,7 @@ type service struct {
 	*feed.Service
 	stockd.Webhooks
 	consumerAdmin
+	clusterAdmin
 	stockd.Intake
 	stockd.Imports
 }
