@@ -94,22 +94,24 @@ type Leases interface {
 // Lease is a node's right to append to one partition, until ExpiresAt by the
 // store's clock. Stores compare leases by Partition, Node and Epoch.
 type Lease struct {
-	Partition int
-	Node      string
+	Partition int    `json:"partition"`
+	Node      string `json:"node"`
 	// Epoch is the partition's lease epoch: 1 for its first lease, one more
 	// for each lease taken anew.
-	Epoch uint64
-	// ExpiresAt is when the lease ends, by the store's clock.
-	ExpiresAt time.Time
+	Epoch uint64 `json:"epoch"`
+	// ExpiresAt is when the lease ends, by the store's clock; zero (and
+	// left out of JSON) for a partition never leased, and for the
+	// embedded store, which has no leases.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
 	// Expired reports, in a Lease returned by Leases, whether the lease had
 	// expired by the store's clock when it was read. Other calls ignore it.
-	Expired bool
+	Expired bool `json:"expired"`
 }
 
 // Node is a stockd process registered in a shared store: its ID, the URL
 // other nodes reach it at, and when it was last seen, by the store's clock.
 type Node struct {
-	ID     string
-	URL    string
-	SeenAt time.Time
+	ID     string    `json:"id"`
+	URL    string    `json:"url"`
+	SeenAt time.Time `json:"seen_at"`
 }

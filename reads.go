@@ -30,6 +30,7 @@ type API interface {
 	Feed
 	Webhooks
 	ConsumerAdmin
+	ClusterAdmin
 	Intake
 	Imports
 }

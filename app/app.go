@@ -222,9 +222,6 @@ type Store interface {
 
 // App is a running stockd.
 type App struct {
-	// NodeID names this process among the nodes sharing a store: new for
-	// every process.
-	NodeID string
 	// leases holds the partitions' leases of a store that leases them.
 	leases *leaseHolder
 	// Store, Engine, ReadModel and API are the parts; ReadModel is nil
@@ -262,6 +259,10 @@ type App struct {
 	IntakeNATS *intake.Consumer
 	Importer   *imports.Importer
 	Drops      *drops.Watcher
+	// NodeID names this process in the cluster (GET /v1/cluster; the
+	// node a shared store's leases are taken for): the host's name and a
+	// random suffix, new every time the process starts.
+	NodeID string
 
 	publishers    []publisher
 	archiveBucket *archive.Bucket
@@ -425,7 +426,7 @@ func (a *App) open(ctx context.Context) error {
 		return a.closeParts(err)
 	}
 	hc := cfg.HTTP
-	hc.API = service{Engine: eng, rm: a.ReadModel, Service: a.Feed, Webhooks: a.Webhooks, consumerAdmin: consumerAdmin{a}, Intake: a.Intake, Imports: a.Importer}
+	hc.API = service{Engine: eng, rm: a.ReadModel, Service: a.Feed, Webhooks: a.Webhooks, consumerAdmin: consumerAdmin{a}, clusterAdmin: clusterAdmin{a}, Intake: a.Intake, Imports: a.Importer}
 	hc.Keys = cfg.Keys
 	if hc.Ready == nil {
 		hc.Ready = func() error {
@@ -539,6 +540,7 @@ type service struct {
 	*feed.Service
 	stockd.Webhooks
 	consumerAdmin
+	clusterAdmin
 	stockd.Intake
 	stockd.Imports
 }

@@ -2,12 +2,9 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,19 +45,6 @@ type leaseHolder struct {
 
 	stop chan struct{}
 	done sync.WaitGroup
-}
-
-// newNodeID returns a node id no other process ever had: the host name and
-// random bytes. A restarted process is a new node (leases.go: one process,
-// one node id).
-func newNodeID() string {
-	host, _ := os.Hostname()
-	if host == "" {
-		host = "node"
-	}
-	var b [4]byte
-	rand.Read(b[:])
-	return host + "-" + hex.EncodeToString(b[:])
 }
 
 // holdLeases registers this node and takes every partition's lease, waiting

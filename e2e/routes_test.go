@@ -32,6 +32,7 @@ func TestEveryRouteIsCovered(t *testing.T) {
 		"PUT /v1/webhooks/{name}", "GET /v1/webhooks", "GET /v1/webhooks/{name}", "DELETE /v1/webhooks/{name}",
 		"GET /v1/webhooks/{name}/dead-letters", "POST /v1/webhooks/{name}/dead-letters/replay",
 		"GET /v1/consumers", "DELETE /v1/consumers/{name}",
+		"GET /v1/cluster",
 		// The intake: on the wire in intake/intake_test.go (commands),
 		// drops/drops_test.go and cmd/stockd/intake_test.go (imports).
 		"POST /v1/commands", "GET /v1/commands/{id}", "POST /v1/imports", "GET /v1/imports", "GET /v1/imports/{id}",

@@ -56,6 +56,7 @@ var cliOperations = map[string][]string{
 	"resetSubscription":     {"subscription", "reset", "erp", "--to", "beginning"},
 	"listConsumers":         {"consumers", "list"},
 	"deleteConsumer":        {"consumers", "delete", "publish/gone"},
+	"getCluster":            {"cluster"},
 	// Webhooks, in declaration order: put first, delete last.
 	"putWebhook":               {"webhooks", "put", "shop", "https://hooks.invalid/stockd", "--secret", "s", "--type", "StockReceived"},
 	"listWebhooks":             {"webhooks", "list"},
