@@ -502,6 +502,63 @@ func (a *App) Run(ctx context.Context, shutdownTimeout time.Duration) error {
 	return a.Close(sctx)
 }
 
+// RunRecovering opens an App on cfg and runs it (Open, then Run) until ctx is
+// done. With a store on a database server (PostgreSQL), when the engine stops
+// on a failure of the store (the database restarted, the connection to it
+// was lost with a commit's outcome unknown), it recovers in place: it closes
+// the App and opens it again on the same address, as a restart of the
+// process would, recovering from the log what was acknowledged, and retries
+// with backoff while the database does not answer. A failure of the
+// embedded store still ends the process (ErrFatal): after a failed fsync the
+// state of its disk is unknown, and only a restart may look at it again.
+// opened, when set, is called with every App opened.
+func RunRecovering(ctx context.Context, cfg Config, shutdown time.Duration, opened func(*App)) error {
+	a, err := Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	for {
+		if opened != nil {
+			opened(a)
+		}
+		err := a.Run(ctx, shutdown)
+		if !errors.Is(err, ErrFatal) || cfg.Store == "" || ctx.Err() != nil {
+			return err
+		}
+		a.log.Error("the store failed: recovering from it in place", "err", err)
+		a.Close(context.Background())
+		// Keep the address, even one whose port was picked.
+		cfg.Addr = a.Addr()
+		if a, err = reopen(ctx, cfg); err != nil {
+			return err
+		}
+		a.log.Info("recovered from the store failure", "addr", a.Addr())
+	}
+}
+
+// reopen opens an App on cfg, retrying with backoff (up to 5 s between
+// attempts) until it opens or ctx is done.
+func reopen(ctx context.Context, cfg Config) (*App, error) {
+	wait := 100 * time.Millisecond
+	for {
+		a, err := Open(ctx, cfg)
+		if err == nil {
+			return a, nil
+		}
+		log := cfg.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Warn("reopening after a store failure; retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
 // ErrFatal marks a storage failure: the process must stop without
 // acknowledging anything more.
 var ErrFatal = errors.New("storage failure")

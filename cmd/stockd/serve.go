@@ -229,10 +229,6 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, log *slog.Logg
 	if err := cfg.Check(); err != nil {
 		return exitUsage, err
 	}
-	a, err := app.Open(ctx, cfg)
-	if err != nil {
-		return exitFailure, err
-	}
 	if c.debugAddr != "" {
 		// Profiles are served apart from the API, on an address the
 		// operator chooses, never on the public one.
@@ -251,9 +247,15 @@ func serve(ctx context.Context, c *serveConfig, stdout io.Writer, log *slog.Logg
 	if c.store != "" {
 		where = "store " + cfg.StoreName() + ", schema " + c.storeSchema
 	}
-	fmt.Fprintf(stdout, "stockd listening on %s (%s)\n", a.URL(), where)
-	log.Info("listening", "addr", a.Addr(), "store", cfg.StoreName(), "data", c.data, "partitions", a.Store.Partitions(), "keys", cfg.Keys != nil)
-	if err := a.Run(ctx, c.shutdown); err != nil {
+	first := true
+	err = app.RunRecovering(ctx, cfg, c.shutdown, func(a *app.App) {
+		if first {
+			fmt.Fprintf(stdout, "stockd listening on %s (%s)\n", a.URL(), where)
+			first = false
+		}
+		log.Info("listening", "addr", a.Addr(), "store", cfg.StoreName(), "data", c.data, "partitions", a.Store.Partitions(), "keys", cfg.Keys != nil, "node", a.NodeID)
+	})
+	if err != nil {
 		if errors.Is(err, app.ErrFatal) {
 			log.Error("storage failure: stopping without acknowledging anything more", "err", err)
 			return exitFatal, err
