@@ -2,6 +2,7 @@ package stockd
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
@@ -360,4 +361,88 @@ type trimmedError struct{}
 
 func (trimmedError) Error() string {
 	return "stockd: the log is trimmed: the positions asked for are in cold storage"
+}
+
+// CheckBatch checks what the contract requires of batch, appended to
+// partition p (of partitions) at head expected, so that a store refuses bad
+// input with CodeInvalid rather than corrupt its indexes: events numbered
+// from expected+1 in partition p, each with data and a SKU without NUL
+// bytes, positions up to maxPosition (what the store can hold), keys and
+// retired records named once each, retired records within the batch.
+func CheckBatch(p, partitions int, expected, maxPosition uint64, batch Batch) error {
+	if len(batch.Events) == 0 {
+		return Errorf(CodeInvalid, "empty batch for partition %d", p)
+	}
+	if expected > maxPosition-uint64(len(batch.Events)) {
+		return Errorf(CodeInvalid, "positions of partition %d overflow", p)
+	}
+	for i := range batch.Events {
+		e := &batch.Events[i]
+		if e.Partition != p {
+			return Errorf(CodeInvalid, "event %d of the batch belongs to partition %d, not %d", i, e.Partition, p)
+		}
+		if want := expected + uint64(i) + 1; e.Position != want {
+			return Errorf(CodeInvalid, "event %d of the batch has position %d, want %d", i, e.Position, want)
+		}
+		if e.Data == nil {
+			return Errorf(CodeInvalid, "event %d of the batch has no data", i)
+		}
+		if strings.IndexByte(e.SKU, 0) >= 0 {
+			return Errorf(CodeInvalid, "event %d of the batch has a SKU containing a NUL byte", i)
+		}
+	}
+	seen := make(map[string]struct{}, len(batch.Keys))
+	for _, k := range batch.Keys {
+		if k.Key == "" {
+			return Errorf(CodeInvalid, "empty idempotency key")
+		}
+		if k.Partition < 0 || k.Partition >= partitions {
+			return Errorf(CodeInvalid, "idempotency key %q names partition %d of %d", k.Key, k.Partition, partitions)
+		}
+		if _, dup := seen[k.Key]; dup {
+			return Errorf(CodeInvalid, "idempotency key %q appears twice in one batch", k.Key)
+		}
+		seen[k.Key] = struct{}{}
+	}
+	clear(seen)
+	for _, r := range batch.Retired {
+		if r.Key == "" {
+			return Errorf(CodeInvalid, "retired record without a key")
+		}
+		if r.Partition != p || r.Position <= expected || r.Position > expected+uint64(len(batch.Events)) {
+			return Errorf(CodeInvalid, "retired record %q names partition %d position %d, outside the batch", r.Key, r.Partition, r.Position)
+		}
+		if _, dup := seen[r.Key]; dup {
+			return Errorf(CodeInvalid, "retired record %q appears twice in one batch", r.Key)
+		}
+		seen[r.Key] = struct{}{}
+	}
+	return nil
+}
+
+// CheckRecordName refuses an empty record kind or key (what says which), or
+// one with a NUL byte, which stores use as a separator.
+func CheckRecordName(what, name string) error {
+	if name == "" {
+		return Errorf(CodeInvalid, "record %s is empty", what)
+	}
+	if strings.IndexByte(name, 0) >= 0 {
+		return Errorf(CodeInvalid, "record %s contains a NUL byte", what)
+	}
+	return nil
+}
+
+// CheckRecord checks a record's kind, key and value as every Records store
+// must.
+func CheckRecord(kind, key string, value []byte) error {
+	if err := CheckRecordName("kind", kind); err != nil {
+		return err
+	}
+	if err := CheckRecordName("key", key); err != nil {
+		return err
+	}
+	if len(value) > MaxRecordSize {
+		return Errorf(CodeInvalid, "record of %d bytes exceeds the limit of %d", len(value), MaxRecordSize)
+	}
+	return nil
 }

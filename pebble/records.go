@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	pebbledb "github.com/cockroachdb/pebble/v2"
 
@@ -28,29 +27,6 @@ func recordKey(kind, key string) []byte {
 	return append(k, key...)
 }
 
-func checkRecordName(what, name string) error {
-	if name == "" {
-		return stockd.Errorf(stockd.CodeInvalid, "record %s is empty", what)
-	}
-	if strings.IndexByte(name, 0) >= 0 {
-		return stockd.Errorf(stockd.CodeInvalid, "record %s contains a NUL byte", what)
-	}
-	return nil
-}
-
-func checkRecord(kind, key string, value []byte) error {
-	if err := checkRecordName("kind", kind); err != nil {
-		return err
-	}
-	if err := checkRecordName("key", key); err != nil {
-		return err
-	}
-	if len(value) > stockd.MaxRecordSize {
-		return stockd.Errorf(stockd.CodeInvalid, "record of %d bytes exceeds the limit of %d", len(value), stockd.MaxRecordSize)
-	}
-	return nil
-}
-
 // PutRecord implements stockd.Records.
 func (s *Store) PutRecord(ctx context.Context, kind, key string, value []byte) error {
 	_, err := s.writeRecord(ctx, kind, key, value, false)
@@ -66,7 +42,7 @@ func (s *Store) writeRecord(ctx context.Context, kind, key string, value []byte,
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	if err := checkRecord(kind, key, value); err != nil {
+	if err := stockd.CheckRecord(kind, key, value); err != nil {
 		return false, err
 	}
 	s.closeMu.RLock()
@@ -102,7 +78,7 @@ func (s *Store) GetRecord(ctx context.Context, kind, key string) ([]byte, bool, 
 	if err := ctx.Err(); err != nil {
 		return nil, false, err
 	}
-	if err := checkRecord(kind, key, nil); err != nil {
+	if err := stockd.CheckRecord(kind, key, nil); err != nil {
 		return nil, false, err
 	}
 	s.closeMu.RLock()
@@ -126,7 +102,7 @@ func (s *Store) DeleteRecord(ctx context.Context, kind, key string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := checkRecord(kind, key, nil); err != nil {
+	if err := stockd.CheckRecord(kind, key, nil); err != nil {
 		return err
 	}
 	s.closeMu.RLock()
@@ -152,7 +128,7 @@ func (s *Store) ListRecords(ctx context.Context, kind, after string, limit int) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if err := checkRecordName("kind", kind); err != nil {
+	if err := stockd.CheckRecordName("kind", kind); err != nil {
 		return nil, err
 	}
 	if limit <= 0 {

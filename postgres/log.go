@@ -127,7 +127,7 @@ func (s *Store) prepare(appends []stockd.Append) (*group, error) {
 		if err := s.checkPartition(a.Partition); err != nil {
 			return nil, err
 		}
-		if err := s.validateBatch(a.Partition, a.Expected, a.Batch); err != nil {
+		if err := stockd.CheckBatch(a.Partition, s.partitions, a.Expected, math.MaxInt64, a.Batch); err != nil {
 			return nil, err
 		}
 		if l := a.Batch.Lease; l != nil {
@@ -227,59 +227,6 @@ func (s *Store) prepare(appends []stockd.Append) (*group, error) {
 		g.retiredData = append(g.retiredData, data)
 	}
 	return g, nil
-}
-
-// validateBatch checks what the append relies on, so that bad input is
-// refused with CodeInvalid, as the embedded store refuses it.
-func (s *Store) validateBatch(p int, expected uint64, batch stockd.Batch) error {
-	if len(batch.Events) == 0 {
-		return stockd.Errorf(stockd.CodeInvalid, "empty batch for partition %d", p)
-	}
-	if expected > math.MaxInt64-uint64(len(batch.Events)) {
-		return stockd.Errorf(stockd.CodeInvalid, "positions of partition %d overflow", p)
-	}
-	for i := range batch.Events {
-		e := &batch.Events[i]
-		if e.Partition != p {
-			return stockd.Errorf(stockd.CodeInvalid, "event %d of the batch belongs to partition %d, not %d", i, e.Partition, p)
-		}
-		if want := expected + uint64(i) + 1; e.Position != want {
-			return stockd.Errorf(stockd.CodeInvalid, "event %d of the batch has position %d, want %d", i, e.Position, want)
-		}
-		if e.Data == nil {
-			return stockd.Errorf(stockd.CodeInvalid, "event %d of the batch has no data", i)
-		}
-		if strings.IndexByte(e.SKU, 0) >= 0 {
-			return stockd.Errorf(stockd.CodeInvalid, "event %d of the batch has a SKU containing a NUL byte", i)
-		}
-	}
-	seen := make(map[string]struct{}, len(batch.Keys))
-	for _, k := range batch.Keys {
-		if k.Key == "" {
-			return stockd.Errorf(stockd.CodeInvalid, "empty idempotency key")
-		}
-		if k.Partition < 0 || k.Partition >= s.partitions {
-			return stockd.Errorf(stockd.CodeInvalid, "idempotency key %q names partition %d of %d", k.Key, k.Partition, s.partitions)
-		}
-		if _, dup := seen[k.Key]; dup {
-			return stockd.Errorf(stockd.CodeInvalid, "idempotency key %q appears twice in one batch", k.Key)
-		}
-		seen[k.Key] = struct{}{}
-	}
-	clear(seen)
-	for _, r := range batch.Retired {
-		if r.Key == "" {
-			return stockd.Errorf(stockd.CodeInvalid, "retired record without a key")
-		}
-		if r.Partition != p || r.Position <= expected || r.Position > expected+uint64(len(batch.Events)) {
-			return stockd.Errorf(stockd.CodeInvalid, "retired record %q names partition %d position %d, outside the batch", r.Key, r.Partition, r.Position)
-		}
-		if _, dup := seen[r.Key]; dup {
-			return stockd.Errorf(stockd.CodeInvalid, "retired record %q appears twice in one batch", r.Key)
-		}
-		seen[r.Key] = struct{}{}
-	}
-	return nil
 }
 
 // encodeEvent encodes one event with stockd's codec, turning the encoder's

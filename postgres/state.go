@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -212,38 +211,12 @@ func (s *Store) Trim(ctx context.Context, p int, maxEvents int) (bool, error) {
 	return more, nil
 }
 
-// checkRecordName refuses an empty kind or key, or one with a NUL byte, as
-// the embedded store does.
-func checkRecordName(what, name string) error {
-	if name == "" {
-		return stockd.Errorf(stockd.CodeInvalid, "record %s is empty", what)
-	}
-	if strings.IndexByte(name, 0) >= 0 {
-		return stockd.Errorf(stockd.CodeInvalid, "record %s contains a NUL byte", what)
-	}
-	return nil
-}
-
-// checkRecord validates a record's kind, key and value.
-func checkRecord(kind, key string, value []byte) error {
-	if err := checkRecordName("kind", kind); err != nil {
-		return err
-	}
-	if err := checkRecordName("key", key); err != nil {
-		return err
-	}
-	if len(value) > stockd.MaxRecordSize {
-		return stockd.Errorf(stockd.CodeInvalid, "record of %d bytes exceeds the limit of %d", len(value), stockd.MaxRecordSize)
-	}
-	return nil
-}
-
 // PutRecord stores value under kind and key, replacing any record there.
 func (s *Store) PutRecord(ctx context.Context, kind, key string, value []byte) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	if err := checkRecord(kind, key, value); err != nil {
+	if err := stockd.CheckRecord(kind, key, value); err != nil {
 		return err
 	}
 	if value == nil {
@@ -264,7 +237,7 @@ func (s *Store) CreateRecord(ctx context.Context, kind, key string, value []byte
 	if err := s.check(ctx); err != nil {
 		return false, err
 	}
-	if err := checkRecord(kind, key, value); err != nil {
+	if err := stockd.CheckRecord(kind, key, value); err != nil {
 		return false, err
 	}
 	if value == nil {
@@ -284,10 +257,10 @@ func (s *Store) GetRecord(ctx context.Context, kind, key string) ([]byte, bool, 
 	if err := s.check(ctx); err != nil {
 		return nil, false, err
 	}
-	if err := checkRecordName("kind", kind); err != nil {
+	if err := stockd.CheckRecordName("kind", kind); err != nil {
 		return nil, false, err
 	}
-	if err := checkRecordName("key", key); err != nil {
+	if err := stockd.CheckRecordName("key", key); err != nil {
 		return nil, false, err
 	}
 	var value []byte
@@ -309,10 +282,10 @@ func (s *Store) DeleteRecord(ctx context.Context, kind, key string) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	if err := checkRecordName("kind", kind); err != nil {
+	if err := stockd.CheckRecordName("kind", kind); err != nil {
 		return err
 	}
-	if err := checkRecordName("key", key); err != nil {
+	if err := stockd.CheckRecordName("key", key); err != nil {
 		return err
 	}
 	if _, err := s.pool.Exec(ctx, `DELETE FROM records WHERE kind = $1 AND key = $2`, []byte(kind), []byte(key)); err != nil {
@@ -327,7 +300,7 @@ func (s *Store) ListRecords(ctx context.Context, kind, after string, limit int) 
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	if err := checkRecordName("kind", kind); err != nil {
+	if err := stockd.CheckRecordName("kind", kind); err != nil {
 		return nil, err
 	}
 	if limit <= 0 {
