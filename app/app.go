@@ -224,6 +224,8 @@ type Store interface {
 type App struct {
 	// leases holds the partitions' leases of a store that leases them.
 	leases *leaseHolder
+	// tlsConfig is the TLS the API is served with, nil for plain HTTP.
+	tlsConfig *tls.Config
 	// Store, Engine, ReadModel and API are the parts; ReadModel is nil
 	// when left out.
 	Store     Store
@@ -299,7 +301,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &App{cfg: cfg, log: cfg.Logger, ln: ln, scheme: "http", served: make(chan error, 1), NodeID: newNodeID()}
+	a := &App{cfg: cfg, log: cfg.Logger, ln: ln, scheme: "http", served: make(chan error, 1), NodeID: newNodeID(), tlsConfig: tlsConfig}
 	if tlsConfig != nil {
 		a.scheme = "https" // for the URL this node registers
 	}

@@ -66,6 +66,10 @@ func (a *App) holdLeases(ctx context.Context, store stockd.Leases, partitions in
 		return nil, fmt.Errorf("registering node %s: %w", h.node.ID, err)
 	}
 	waiting := ""
+	var holder atomic.Value // the node this one waits for, for the standby's answers
+	holder.Store("")
+	standing, stopStandby := false, func() {}
+	defer func() { stopStandby() }()
 	for p := 0; p < partitions; {
 		sent := time.Since(h.start)
 		l, ok, err := store.AcquireLease(ctx, p, h.node.ID, ttl)
@@ -77,9 +81,14 @@ func (a *App) holdLeases(ctx context.Context, store stockd.Leases, partitions in
 			p++
 			continue
 		}
-		if holder := h.holder(ctx, p); holder != waiting {
-			waiting = holder
-			h.log.Warn("waiting for partitions another node holds: this node takes over when its leases end", "node", h.node.ID, "partition", p, "holder", holder)
+		if other := h.holder(ctx, p); other != waiting {
+			if !standing {
+				standing = true
+				stopStandby = a.serveStandby(func() error { return errStandby(holder.Load().(string)) })
+			}
+			waiting = other
+			holder.Store(other)
+			h.log.Warn("waiting for partitions another node holds: this node takes over when its leases end", "node", h.node.ID, "partition", p, "holder", other)
 		}
 		select {
 		case <-ctx.Done():

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"net"
+	nethttp "net/http"
 	"os"
 	"testing"
 	"time"
@@ -45,8 +47,9 @@ func postgresConfig(t *testing.T) Config {
 
 // TestAStandbyNodeWaitsForTheLeasesAndTakesOverWithEverything: a second
 // node on one schema waits in Open while the first holds the partitions'
-// leases, takes them over once the first stops (releasing them), and serves
-// every write the first acknowledged.
+// leases, answering on its address that it is alive but not ready, takes
+// them over once the first stops (releasing them), and serves every write
+// the first acknowledged, on the same address.
 func TestAStandbyNodeWaitsForTheLeasesAndTakesOverWithEverything(t *testing.T) {
 	ctx := context.Background()
 	cfg := postgresConfig(t)
@@ -68,14 +71,52 @@ func TestAStandbyNodeWaitsForTheLeasesAndTakesOverWithEverything(t *testing.T) {
 		b.Close(ctx)
 		t.Fatal("a second node opened while the first held every partition")
 	}
+	// The standby listens while it waits: alive, not ready, and every
+	// request refused as unavailable with Retry-After.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	standbyAddr := l.Addr().String()
+	l.Close()
+	bcfg := cfg
+	bcfg.Addr = standbyAddr
 	opened := make(chan *App, 1)
 	go func() {
-		b, err := Open(ctx, cfg)
+		b, err := Open(ctx, bcfg)
 		if err != nil {
 			t.Error(err)
 		}
 		opened <- b
 	}()
+	get := func(path string) (*nethttp.Response, error) {
+		c := &nethttp.Client{Timeout: 2 * time.Second}
+		return c.Get("http://" + standbyAddr + path)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		res, err := get("/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" {
+				t.Fatalf("the standby's /readyz = %d (Retry-After %q), want 503 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the standby did not answer within 30 s: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for path, want := range map[string]int{"/healthz": 200, "/v1/skus/A": 503} {
+		res, err := get(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("the standby answered %s with %d, want %d", path, res.StatusCode, want)
+		}
+	}
 	if err := a.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -95,6 +136,13 @@ func TestAStandbyNodeWaitsForTheLeasesAndTakesOverWithEverything(t *testing.T) {
 	if _, _, err := b.Engine.Receive(ctx, stockd.ReceiveStock{ID: "r-b", SKU: "A", Location: "w1", Quantity: 1}); err != nil {
 		t.Fatalf("the new node cannot write: %v", err)
 	}
+	// Once it took over, the same address serves the API.
+	b.Serve()
+	res, err := get("/readyz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("the new node's /readyz = %v, %v; want 200", res, err)
+	}
+	res.Body.Close()
 }
 
 // TestANodeWhoseLeaseIsTakenStopsAndWritesNothingMore: when another node
