@@ -31,12 +31,8 @@ func (c consumerAdmin) running() []string {
 	return out
 }
 
-// runs reports whether this server runs consumer. A webhook endpoint is asked
-// of the webhooks themselves, which know it under their lock.
+// runs reports whether this server runs consumer.
 func (c consumerAdmin) runs(consumer string) bool {
-	if c.a.Webhooks != nil && c.a.Webhooks.Runs(consumer) {
-		return true
-	}
 	return slices.Contains(c.running(), consumer)
 }
 

@@ -65,8 +65,7 @@ func (a *App) holdLeases(ctx context.Context, store stockd.Leases, partitions in
 	if err := store.Heartbeat(ctx, h.node); err != nil {
 		return nil, fmt.Errorf("registering node %s: %w", h.node.ID, err)
 	}
-	waiting := ""
-	var holder atomic.Value // the node this one waits for, for the standby's answers
+	var holder atomic.Value // the node this one waits for, also read by the standby
 	holder.Store("")
 	standing, stopStandby := false, func() {}
 	defer func() { stopStandby() }()
@@ -81,12 +80,11 @@ func (a *App) holdLeases(ctx context.Context, store stockd.Leases, partitions in
 			p++
 			continue
 		}
-		if other := h.holder(ctx, p); other != waiting {
+		if other := h.holder(ctx, p); other != holder.Load() {
 			if !standing {
 				standing = true
 				stopStandby = a.serveStandby(func() error { return errStandby(holder.Load().(string)) })
 			}
-			waiting = other
 			holder.Store(other)
 			h.log.Warn("waiting for partitions another node holds: this node takes over when its leases end", "node", h.node.ID, "partition", p, "holder", other)
 		}

@@ -181,18 +181,6 @@ func publisher(name string) string { return "webhook/" + name }
 // Consumer returns the name endpoint name's checkpoints are saved under.
 func Consumer(name string) string { return publish.Consumer(publisher(name)) }
 
-// Runs reports whether consumer is the checkpoint consumer of an endpoint
-// that exists.
-func (m *Manager) Runs(consumer string) bool {
-	name, ok := strings.CutPrefix(consumer, Consumer(""))
-	if !ok {
-		return false
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.endpoints[name] != nil
-}
-
 // Consumers returns the checkpoint consumers of the endpoints that exist.
 func (m *Manager) Consumers() []string {
 	m.mu.Lock()
