@@ -11,6 +11,7 @@ import (
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/e2e"
 	"github.com/stockd/stockd/engine"
+	"github.com/stockd/stockd/internal/flashsale"
 	"github.com/stockd/stockd/internal/testclock"
 	"github.com/stockd/stockd/pebble"
 )
@@ -146,29 +147,9 @@ func TestHotSKU(t *testing.T) {
 	e2e.ConfigureLocations(t, e, "w1")
 	must3(e.Receive(ctx, stockd.ReceiveStock{ID: "r", SKU: "hot", Location: "w1", Quantity: 100}))
 	const callers = 1000
-	var granted, refused atomic.Int64
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, _, err := e.Reserve(ctx, stockd.Reserve{ID: fmt.Sprintf("c-%d", i), Lines: []stockd.ReserveLine{{SKU: "hot", Quantity: 1}}})
-			switch stockd.ErrorCode(err) {
-			case "":
-				granted.Add(1)
-			case stockd.CodeInsufficientStock:
-				refused.Add(1)
-			default:
-				t.Errorf("reserve: %v", err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if granted.Load() != 100 || refused.Load() != callers-100 {
-		t.Fatalf("granted %d, refused %d; want 100 and %d", granted.Load(), refused.Load(), callers-100)
+	granted, refused := flashsale.Run(t, e, "hot", callers)
+	if len(granted) != 100 || refused != callers-100 {
+		t.Fatalf("granted %d, refused %d; want 100 and %d", len(granted), refused, callers-100)
 	}
 	s := must(e.SKU(ctx, "hot", stockd.AsOf{}))
 	if s.Reserved != 100 || s.Available != 0 || s.OnHand != 100 {

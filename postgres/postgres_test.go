@@ -20,6 +20,7 @@ import (
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/engine"
+	"github.com/stockd/stockd/internal/flashsale"
 	"github.com/stockd/stockd/storetest"
 )
 
@@ -599,31 +600,9 @@ func TestEngineOnPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	const callers = 200
-	var granted, refused atomic.Int64
-	var grantedID atomic.Value
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, _, err := e.Reserve(ctx, stockd.Reserve{ID: fmt.Sprintf("c-%d", i), Lines: []stockd.ReserveLine{{SKU: "hot", Quantity: 1}}})
-			switch stockd.ErrorCode(err) {
-			case "":
-				granted.Add(1)
-				grantedID.Store(fmt.Sprintf("c-%d", i))
-			case stockd.CodeInsufficientStock:
-				refused.Add(1)
-			default:
-				t.Errorf("reserve: %v", err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if granted.Load() != 50 || refused.Load() != callers-50 {
-		t.Fatalf("granted %d, refused %d; want 50 and %d", granted.Load(), refused.Load(), callers-50)
+	granted, refused := flashsale.Run(t, e, "hot", callers)
+	if len(granted) != 50 || refused != callers-50 {
+		t.Fatalf("granted %d, refused %d; want 50 and %d", len(granted), refused, callers-50)
 	}
 	// The engine sent the keys of the accepted commands to the store.
 	var keys int
@@ -647,7 +626,7 @@ func TestEngineOnPostgres(t *testing.T) {
 	if err != nil || sku.Reserved != 50 || sku.Available != 0 {
 		t.Fatalf("hot after a restart = %+v, %v; want 50 reserved, none available", sku, err)
 	}
-	id := grantedID.Load().(string)
+	id := granted[0]
 	if _, err := e.GetReservation(ctx, id); err != nil {
 		t.Fatalf("GetReservation(%s) after a restart: %v", id, err)
 	}
