@@ -356,13 +356,12 @@ func TestImport(t *testing.T) {
 		{"empty file", []string{"import", writeFile(t, "empty.csv", "")}, 1, "", `the file is empty`, false},
 		{"missing file", []string{"import", filepath.Join(t.TempDir(), "nope.csv")}, 1, "", `no such file`, false},
 		{"no file", []string{"import"}, 2, "", `name one CSV file`, false},
-		{"bad chunk", []string{"import", "--chunk", "5000", good}, 2, "", `--chunk must be between`, false},
 	})
 }
 
 // TestImportSeedSample imports the supplier sample of seed 001 (pizza
 // ingredients, header ingredient,quantity,best_before) as it is printed
-// there, in chunks of 2 to exercise chunking, on a server whose clock is set
+// there, on a server whose clock is set
 // to when the sample was fresh; its lots expire when that clock reaches
 // today. Imported today, its rows are refused: their dates have passed.
 func TestImportSeedSample(t *testing.T) {
@@ -376,7 +375,7 @@ func TestImportSeedSample(t *testing.T) {
 	}
 	p := writeFile(t, "pizza.csv", sample)
 	runCases(t, s, []cliCase{
-		{"seed sample", []string{"import", "--location", "kitchen", "--chunk", "2", p}, 0, `4 row\(s\): 4 received, 0 already imported`, "", false},
+		{"seed sample", []string{"import", "--location", "kitchen", p}, 0, `4 row\(s\): 4 received, 0 already imported`, "", false},
 		{"seed sample again", []string{"import", "--location", "kitchen", p}, 0, `4 row\(s\): 0 received, 4 already imported`, "", false},
 	})
 	ctx := context.Background()

@@ -33,9 +33,6 @@ func init() {
 	register(command{name: "import", summary: "receive the rows of a supplier CSV file (re-importing books nothing twice)", run: runImport})
 }
 
-// maxImportChunk bounds --chunk, a flag kept for the scripts that pass it.
-const maxImportChunk = 1000
-
 // importRow is one good row of a file.
 type importRow struct {
 	line int
@@ -117,11 +114,9 @@ stockd import --location w1 --batch delivery-2026-11-27.csv "delivery-2026-11-27
 stockd import --location w1 --skip-bad --json delivery.csv`, stdout, stderr)
 	var defLocation, batch string
 	var skipBad bool
-	var chunk int
 	c.fs.StringVar(&defLocation, "location", "", "location of rows that name none")
 	c.fs.StringVar(&batch, "batch", "", "name of the delivery, part of every receipt id (default: the file's name without its directory)")
 	c.fs.BoolVar(&skipBad, "skip-bad", false, "send the good rows of a file that has bad ones")
-	c.fs.IntVar(&chunk, "chunk", maxImportChunk, "no longer used: the service imports the file whole (kept for scripts that pass it; at most 1000)")
 	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
@@ -129,9 +124,6 @@ stockd import --location w1 --skip-bad --json delivery.csv`, stdout, stderr)
 	}
 	if len(pos) != 1 {
 		return c.usageError("name one CSV file")
-	}
-	if chunk < 1 || chunk > maxImportChunk {
-		return c.usageError("--chunk must be between 1 and %d", maxImportChunk)
 	}
 	if batch == "" {
 		if c.isSet("batch") {
