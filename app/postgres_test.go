@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/postgres"
 )
 
 // postgresConfig returns a Config whose store is a fresh schema of the
@@ -31,14 +32,8 @@ func postgresConfig(t *testing.T) Config {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		conn, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+schema+" CASCADE"); err != nil {
-			t.Errorf("dropping schema %s: %v", schema, err)
+		if err := postgres.DropSchema(ctx, dsn, schema); err != nil {
+			t.Error(err)
 		}
 	})
 	return Config{Addr: "127.0.0.1:0", Data: t.TempDir(), Store: dsn, StoreSchema: schema, Partitions: 4,

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/stockd/stockd/postgres"
 )
 
 // The SQL of the PostgreSQL peers: the usual ways to hold stock without
@@ -356,13 +358,5 @@ func (o *Outcome) fail(err error) {
 func dropSchema(dsn, schema string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		return fmt.Errorf("dropping schema %s: %w", schema, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-		return fmt.Errorf("dropping schema %s: %w", schema, err)
-	}
-	return nil
+	return postgres.DropSchema(ctx, dsn, schema)
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/app"
@@ -23,6 +22,7 @@ import (
 	"github.com/stockd/stockd/client"
 	"github.com/stockd/stockd/engine"
 	"github.com/stockd/stockd/http"
+	"github.com/stockd/stockd/postgres"
 )
 
 // Options configure a test server. The zero value is a server with 8
@@ -110,14 +110,8 @@ func schemaOf(dir string) string {
 func dropSchema(t testing.TB, dsn, schema string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Errorf("e2e: dropping schema %s: %v", schema, err)
-		return
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-		t.Errorf("e2e: dropping schema %s: %v", schema, err)
+	if err := postgres.DropSchema(ctx, dsn, schema); err != nil {
+		t.Errorf("e2e: %v", err)
 	}
 }
 

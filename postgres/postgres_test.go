@@ -58,14 +58,8 @@ func newSchema(t testing.TB) string {
 func dropWhenDone(t testing.TB, schema string) {
 	dsn := testDSN(t)
 	t.Cleanup(func() {
-		conn, err := pgx.Connect(context.Background(), dsn)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(context.Background())
-		if _, err := conn.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
+		if err := DropSchema(context.Background(), dsn, schema); err != nil {
+			t.Error(err)
 		}
 	})
 }

@@ -371,3 +371,18 @@ func backoff(ctx context.Context, attempt int) error {
 		return nil
 	}
 }
+
+// DropSchema drops schema of the database dsn names, with every table in it:
+// a store and all it holds. Tests and benchmarks that make a store of their
+// own drop it with this when they end.
+func DropSchema(ctx context.Context, dsn, schema string) error {
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return fmt.Errorf("dropping schema %s: %w", schema, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+		return fmt.Errorf("dropping schema %s: %w", schema, err)
+	}
+	return nil
+}
