@@ -193,6 +193,24 @@ type KeyGuard interface {
 	GuardsKeys()
 }
 
+// KeyFinder is an optional capability of a KeyGuard store: FindKey returns
+// the record of an idempotency key, and false if none was recorded. An engine
+// that serves only some of the partitions (several nodes share the store)
+// asks it about a key it does not hold, so that an id used before in a
+// partition another node serves is answered as a repeat or a mismatch, never
+// accepted twice.
+type KeyFinder interface {
+	FindKey(ctx context.Context, key string) (KeyRecord, bool, error)
+}
+
+// HeadReader is an optional Log capability: Heads returns the head of every
+// partition (the position of its last durable event), indexed by partition,
+// in one read. A node reading partitions that other nodes append to follows
+// their heads with it.
+type HeadReader interface {
+	Heads(ctx context.Context) ([]uint64, error)
+}
+
 // GroupAppender is an optional Log capability, discovered by type
 // assertion. BeginAppendGroup begins the appends of several partitions as ONE
 // atomic write, checked and ordered exactly as the same appends made one by

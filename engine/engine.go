@@ -5,6 +5,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -82,8 +83,25 @@ type Options struct {
 	Lease func(p int) *stockd.Lease
 	// OnDurable, when set, is called after each batch of partition p
 	// becomes durable, so that consumers of the log (the read model) need
-	// not poll. It must not block.
+	// not poll. It must not block. With Dynamic, it is also called when
+	// the head of a partition another node serves is seen to move.
 	OnDurable func(p int)
+	// Dynamic makes Open load no partition: the engine serves a partition
+	// from Acquire until Drop. Several nodes share a store that way, each
+	// serving the partitions it holds the lease of. A request for a
+	// partition the engine does not serve is refused with an error that
+	// NotServed recognises, for the caller to send to the node that does.
+	// The store must guard keys (stockd.KeyGuard) and find them
+	// (stockd.KeyFinder); it should read heads (stockd.HeadReader).
+	Dynamic bool
+	// Send, with Dynamic, carries a saga's message to a partition this
+	// engine does not serve (see Deliver). It must not block; a message it
+	// loses is sent again by the saga's home (stockd.State.Overdue).
+	Send func(m stockd.Message)
+	// Follow, with Dynamic, is how often the heads of the partitions other
+	// nodes serve, and the locations, are read from the store. Default
+	// 100 ms.
+	Follow time.Duration
 
 	// clock, when set, replaces the monotonic clock that admission measures
 	// service times with (tests drive it by hand). Nanoseconds.
@@ -172,6 +190,9 @@ func (o *Options) setDefaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.Follow <= 0 {
+		o.Follow = 100 * time.Millisecond
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -205,13 +226,25 @@ type Engine struct {
 	history chan struct{}
 	log     *slog.Logger
 
-	parts []*partition
+	// slots[p] is partition p while this engine serves it, nil otherwise
+	// (only with Options.Dynamic). It is set and cleared under the gate's
+	// write lock, so a request that found it under the read lock reaches
+	// its inbox before a Drop's stop request does.
+	slots []atomic.Pointer[partition]
 	reg   *registry
 	// writes carries decided batches of every partition to the writer,
 	// which appends whatever is waiting as one group.
-	writes   chan *batch
-	deciders sync.WaitGroup
-	locs     atomic.Pointer[stockd.Locations]
+	writes chan *batch
+	// running counts the partitions started and not yet finished: Close
+	// closes writes only once none can send to it any more.
+	running sync.WaitGroup
+	locs    atomic.Pointer[stockd.Locations]
+	// With Dynamic: the heads of the partitions other nodes serve, as last
+	// read from the store, and the position of partition
+	// LocationPartition's log the locations were read up to.
+	followed []atomic.Uint64
+	locsMu   sync.Mutex
+	locsHead uint64
 
 	// gate orders new requests against Close: requests enter under the
 	// read lock, Close takes the write lock to stop them.
@@ -222,15 +255,17 @@ type Engine struct {
 	fatal     chan struct{}
 	fatalErr  error
 
-	wg       sync.WaitGroup
-	stopSnap chan struct{}
-	snapDone chan struct{}
+	wg         sync.WaitGroup
+	stopSnap   chan struct{}
+	snapDone   chan struct{}
+	followDone chan struct{} // with Dynamic: closed when follow returns
 }
 
 var _ stockd.Service = (*Engine)(nil)
 
 // Open recovers every partition of store (latest snapshot plus the log tail),
-// re-arms timers, finishes interrupted sagas, and starts the partitions.
+// re-arms timers, finishes interrupted sagas, and starts the partitions. With
+// Options.Dynamic it loads none: Acquire does, one partition at a time.
 func Open(ctx context.Context, store Store, opts Options) (*Engine, error) {
 	opts.setDefaults()
 	e := &Engine{
@@ -248,6 +283,11 @@ func Open(ctx context.Context, store Store, opts Options) (*Engine, error) {
 	n := store.Partitions()
 	if n <= 0 {
 		return nil, fmt.Errorf("engine: store has %d partitions", n)
+	}
+	e.slots = make([]atomic.Pointer[partition], n)
+	e.writes = make(chan *batch, n*opts.Pipeline)
+	if opts.Dynamic {
+		return e, e.openDynamic(ctx)
 	}
 	start := time.Now()
 	states, snaps, events, err := recoverAll(ctx, store, n, opts.Limits)
@@ -269,37 +309,25 @@ func Open(ctx context.Context, store Store, opts Options) (*Engine, error) {
 	})
 	locs := states[stockd.LocationPartition].Locations()
 	e.locs.Store(&locs)
-	e.writes = make(chan *batch, n*opts.Pipeline)
-	e.parts = make([]*partition, n)
+	parts := make([]*partition, n)
 	for p, st := range states {
 		if p != stockd.LocationPartition {
 			st.SetLocations(locs)
 		}
-		e.parts[p] = newPartition(e, p, st)
-		e.parts[p].snapshotted.Store(snaps[p])
+		parts[p] = newPartition(e, p, st)
+		parts[p].snapshotted.Store(snaps[p])
+		e.slots[p].Store(parts[p])
 	}
 	// Sagas left unfinished by a crash are finished before anything else.
-	for _, part := range e.parts {
-		cmds, msgs := part.state.Recover()
-		for _, c := range cmds {
-			part.post(c)
-		}
-		for _, m := range msgs {
-			e.parts[m.To].post(m.Command)
-		}
+	for _, part := range parts {
+		e.recoverSagas(part)
 	}
-	for _, part := range e.parts {
-		e.deciders.Add(1)
-		e.wg.Add(1)
-		go part.run()
-		go part.complete()
+	for _, part := range parts {
+		e.running.Add(1)
+		part.start()
 	}
 	e.wg.Add(1)
 	go e.writer()
-	go func() {
-		e.deciders.Wait()
-		close(e.writes)
-	}()
 	go e.snapshotter()
 	took := time.Since(start)
 	if opts.Observer != nil {
@@ -307,6 +335,46 @@ func Open(ctx context.Context, store Store, opts Options) (*Engine, error) {
 	}
 	e.log.Info("engine recovered", "partitions", n, "events_replayed", events, "keys", e.reg.size(), "took", took.Round(time.Millisecond))
 	return e, nil
+}
+
+// recoverSagas queues what a partition's sagas left unfinished by a stop
+// need: the steps to send again and the holds to abandon.
+func (e *Engine) recoverSagas(part *partition) {
+	cmds, msgs := part.state.Recover()
+	for _, c := range cmds {
+		part.post(c)
+	}
+	for _, m := range msgs {
+		e.deliver(m)
+	}
+}
+
+// part returns partition p if this engine serves it, else nil.
+func (e *Engine) part(p int) *partition { return e.slots[p].Load() }
+
+// served returns the partitions this engine serves now.
+func (e *Engine) served() []*partition {
+	out := make([]*partition, 0, len(e.slots))
+	for i := range e.slots {
+		if p := e.slots[i].Load(); p != nil {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// deliver hands a saga's message to its partition: here if this engine
+// serves it, else to Options.Send.
+func (e *Engine) deliver(m stockd.Message) {
+	if part := e.part(m.To); part != nil {
+		part.post(m.Command)
+		return
+	}
+	if e.opts.Send != nil {
+		e.opts.Send(m)
+		return
+	}
+	e.log.Error("a saga message has no partition to go to", "partition", m.To)
 }
 
 // recoverAll rebuilds every partition's state, several at a time.
@@ -387,11 +455,6 @@ const groupsInFlight = 2
 // a store that cannot pipeline, appended by the completer.
 func (e *Engine) writer() {
 	defer e.wg.Done()
-	defer func() {
-		for _, p := range e.parts {
-			close(p.batches)
-		}
-	}()
 	ctx := context.Background()
 	group, _ := e.store.(stockd.GroupAppender)
 	items := make([]*batch, 0, maxGroup)
@@ -451,7 +514,7 @@ func (e *Engine) writer() {
 			<-inflight
 		}
 		for _, b := range items {
-			e.parts[b.partition].batches <- b
+			b.part.batches <- b
 		}
 	}
 }
@@ -522,13 +585,21 @@ func (e *Engine) Close(ctx context.Context) error {
 		return nil
 	}
 	e.closed = true
+	parts := e.served()
 	e.gate.Unlock()
-	for _, p := range e.parts {
+	for _, p := range parts {
 		p.inbox <- &request{stop: true}
 	}
+	// Every partition, including one a Drop is stopping, has sent its last
+	// batch: nothing writes any more.
+	e.running.Wait()
+	close(e.writes)
 	e.wg.Wait()
 	close(e.stopSnap)
 	<-e.snapDone
+	if e.followDone != nil {
+		<-e.followDone
+	}
 	if e.failed() {
 		return e.fatalErr
 	}
@@ -536,24 +607,35 @@ func (e *Engine) Close(ctx context.Context) error {
 		return nil
 	}
 	var errs []error
-	for _, p := range e.parts {
-		if p.state.Head() > p.snapshotted.Load() {
-			start := time.Now()
-			data := stockd.EncodeState(p.state)
-			if err := e.store.SaveSnapshot(ctx, stockd.Snapshot{Partition: p.id, Position: p.state.Head(), Data: data}); err != nil {
-				errs = append(errs, err)
-			} else if o := e.opts.Observer; o != nil {
-				o.Snapshot(p.id, time.Since(start), len(data))
-			}
+	for _, p := range parts {
+		if err := e.snapshotHead(ctx, p); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
+// snapshotHead saves a snapshot of a stopped partition's state at its head,
+// unless one was saved there already.
+func (e *Engine) snapshotHead(ctx context.Context, p *partition) error {
+	if p.state.Head() <= p.snapshotted.Load() {
+		return nil
+	}
+	start := time.Now()
+	data := stockd.EncodeState(p.state)
+	if err := e.store.SaveSnapshot(ctx, stockd.Snapshot{Partition: p.id, Position: p.state.Head(), Data: data}); err != nil {
+		return err
+	}
+	if o := e.opts.Observer; o != nil {
+		o.Snapshot(p.id, time.Since(start), len(data))
+	}
+	return nil
+}
+
 // Poke makes every partition check its timers now. Tests that drive the
 // clock by hand call it after moving the clock.
 func (e *Engine) Poke() {
-	for _, p := range e.parts {
+	for _, p := range e.served() {
 		p.signal()
 	}
 }
@@ -573,7 +655,10 @@ func (e *Engine) submit(p int, r *request) error {
 			return ro
 		}
 	}
-	part := e.parts[p]
+	part := e.part(p)
+	if part == nil {
+		return notServed(p)
+	}
 	if err := part.adm.admit(e.opts.MaxQueueWait, e.opts.clock); err != nil {
 		return err
 	}
@@ -601,7 +686,11 @@ func (e *Engine) ReadOnly() *stockd.Error { return e.readOnly.Load() }
 // to wait before its batch is taken: the estimate admission compares with
 // MaxQueueWait.
 func (e *Engine) QueueWait(p int) time.Duration {
-	w, _ := e.parts[p].adm.estimate(e.parts[p].adm.queued.Load(), e.opts.clock())
+	part := e.part(p)
+	if part == nil {
+		return 0
+	}
+	w, _ := part.adm.estimate(part.adm.queued.Load(), e.opts.clock())
 	return w
 }
 
@@ -627,10 +716,16 @@ func (e *Engine) exec(ctx context.Context, cmd stockd.Command, result answerer) 
 	case rt.Lookup.ID != "":
 		var ok bool
 		if p, ok = e.reg.lookup(rt.Lookup); !ok {
+			if q, elsewhere, err := e.servedElsewhere(ctx, rt.Lookup); err != nil || elsewhere {
+				return false, cmp.Or(err, notServed(q))
+			}
 			return e.fromRetired(ctx, rt.Lookup, cmd, result, notFoundKey(rt.Lookup))
 		}
 	default:
-		p = stockd.PartitionOf(rt.SKU, len(e.parts))
+		p = stockd.PartitionOf(rt.SKU, len(e.slots))
+	}
+	if e.opts.Dynamic && e.part(p) == nil {
+		return false, notServed(p)
 	}
 	var c *claim
 	var known stockd.Key
@@ -638,6 +733,12 @@ func (e *Engine) exec(ctx context.Context, cmd stockd.Command, result answerer) 
 		var err error
 		if c, err = e.reg.claim(ctx, rt.Claim, rt.Fingerprint, p); err != nil {
 			return false, err
+		}
+		if c != nil && e.opts.Dynamic {
+			if err := e.checkNewKey(ctx, rt.Claim, rt.Fingerprint, p); err != nil {
+				e.reg.settle(c, false)
+				return false, err
+			}
 		}
 		switch {
 		case c == nil:
@@ -725,13 +826,28 @@ func notFoundKey(key stockd.Key) error {
 }
 
 // Partitions returns the number of partitions.
-func (e *Engine) Partitions() int { return len(e.parts) }
+func (e *Engine) Partitions() int { return len(e.slots) }
 
-// DurableHead returns the position up to which partition p is durable.
-func (e *Engine) DurableHead(p int) uint64 { return e.parts[p].durable.Load() }
+// DurableHead returns the position up to which partition p is durable: as
+// this engine wrote it, or, for a partition another node serves, as last
+// read from the store.
+func (e *Engine) DurableHead(p int) uint64 {
+	if part := e.part(p); part != nil {
+		return part.durable.Load()
+	}
+	if e.followed != nil {
+		return e.followed[p].Load()
+	}
+	return 0
+}
 
 // InboxDepth returns the number of requests waiting for partition p.
-func (e *Engine) InboxDepth(p int) int { return len(e.parts[p].inbox) }
+func (e *Engine) InboxDepth(p int) int {
+	if part := e.part(p); part != nil {
+		return len(part.inbox)
+	}
+	return 0
+}
 
 // Keys returns the number of idempotency keys the engine remembers.
 func (e *Engine) Keys() int { return e.reg.size() }
@@ -741,7 +857,7 @@ func (e *Engine) Keys() int { return e.reg.size() }
 // partition.
 func (e *Engine) HoldsActive() int {
 	n := 0
-	for _, p := range e.parts {
+	for _, p := range e.served() {
 		n += int(p.held.Load())
 	}
 	return n
@@ -761,7 +877,7 @@ func (e *Engine) snapshotter() {
 			return
 		case <-t.C:
 		}
-		for _, p := range e.parts {
+		for _, p := range e.served() {
 			select {
 			case <-e.stopSnap:
 				return

@@ -36,8 +36,11 @@ type partition struct {
 	internal []stockd.Command
 	wake     chan struct{}
 
-	appends chan *batch // decider to appender, or to the engine's group writer
-	batches chan *batch // appender or group writer to completer
+	appends chan *batch // decider to the engine's writer
+	batches chan *batch // writer to completer
+	// done is closed when the completer has answered the partition's last
+	// batch: the partition has stopped.
+	done chan struct{}
 	// inflight bounds the batches between the decider and the completer.
 	// While the limit is reached the decider does not take requests, so
 	// they gather in the inbox and the next batch takes them all: group
@@ -100,6 +103,10 @@ type reply struct {
 // batch is what one decider round produced.
 type batch struct {
 	partition int
+	part      *partition
+	// last marks the batch a stopping partition sends after all others:
+	// its completer stops there.
+	last      bool
 	events    []stockd.Event
 	keys      []stockd.KeyRecord
 	retired   []stockd.RetiredRecord
@@ -129,11 +136,19 @@ func newPartition(e *Engine, id int, st *stockd.State) *partition {
 		inflight: make(chan struct{}, e.opts.Pipeline),
 		waiters:  make(map[string][]*request),
 		seen:     e.locs.Load(),
+		done:     make(chan struct{}),
 	}
 	p.durable.Store(st.Head())
 	p.held.Store(int64(st.Held()))
 	p.adm.maxBatch, p.adm.pipeline = int64(e.opts.MaxBatch), int64(e.opts.Pipeline)
 	return p
+}
+
+// start runs the partition's decider and completer. The caller has counted
+// it in the engine's running partitions.
+func (p *partition) start() {
+	go p.run()
+	go p.complete()
 }
 
 // post queues an internal command for this partition.
@@ -153,7 +168,6 @@ func (p *partition) signal() {
 
 // run is the decider loop.
 func (p *partition) run() {
-	defer p.e.deciders.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	p.arm(timer)
@@ -192,7 +206,7 @@ func (p *partition) run() {
 		}
 		backlogged = backlogged || len(reqs) >= p.e.opts.MaxBatch
 		if p.e.failed() {
-			b := &batch{partition: p.id}
+			b := &batch{partition: p.id, part: p}
 			p.take(b, len(reqs), 0, backlogged)
 			for _, r := range reqs {
 				b.reply(r, false, errFailed)
@@ -203,6 +217,7 @@ func (p *partition) run() {
 		}
 		if stopping {
 			p.drop()
+			p.appends <- &batch{partition: p.id, part: p, last: true}
 			return
 		}
 		p.arm(timer)
@@ -226,7 +241,7 @@ func (p *partition) drop() {
 		return
 	}
 	p.inflight <- struct{}{}
-	b := &batch{partition: p.id}
+	b := &batch{partition: p.id, part: p}
 	p.take(b, 0, 0, false)
 	for id, ws := range p.waiters {
 		for _, w := range ws {
@@ -259,6 +274,7 @@ func (p *partition) decide(reqs []*request, backlogged bool) *batch {
 	n := len(reqs) + len(internal)
 	b := &batch{
 		partition: p.id,
+		part:      p,
 		expected:  st.Head(),
 		events:    make([]stockd.Event, 0, n),
 		replies:   make([]reply, 0, len(reqs)),
@@ -390,8 +406,12 @@ func (b *batch) reply(r *request, created bool, err error) {
 // complete is the completer loop: it makes batches durable in order, then
 // acknowledges them.
 func (p *partition) complete() {
-	defer p.e.wg.Done()
 	for b := range p.batches {
+		if b.last {
+			close(p.done)
+			p.e.running.Done()
+			return
+		}
 		if b.wait != nil {
 			if err := b.wait(); err != nil {
 				p.e.fail(fmt.Errorf("partition %d: append at %d: %w", p.id, b.head, err))
@@ -430,7 +450,7 @@ func (p *partition) complete() {
 			}
 		}
 		for _, m := range b.messages {
-			p.e.parts[m.To].post(m.Command)
+			p.e.deliver(m)
 		}
 		o := p.e.opts.Observer
 		for _, r := range b.replies {

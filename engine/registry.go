@@ -203,3 +203,17 @@ func (r *registry) size() int {
 	})
 	return n
 }
+
+// dropPartition forgets the keys of partition p, which this engine no longer
+// serves: another node's registry answers for them now.
+func (r *registry) dropPartition(p int) {
+	r.each(func(sh *registryShard) {
+		sh.mu.Lock()
+		for id, e := range sh.m {
+			if int(e.partition) == p {
+				delete(sh.m, id)
+			}
+		}
+		sh.mu.Unlock()
+	})
+}

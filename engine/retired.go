@@ -32,7 +32,7 @@ func (e *Engine) retiredState(ctx context.Context, key stockd.Key) (*stockd.Stat
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	st, err := stockd.RestoreRetired(rec, len(e.parts), e.opts.Limits)
+	st, err := stockd.RestoreRetired(rec, len(e.slots), e.opts.Limits)
 	if err != nil {
 		e.log.Error("retired record cannot be read", "key", key.String(), "err", err)
 		return nil, false, stockd.Errorf(stockd.CodeInternal, "the record of %s %q cannot be read", key.Kind, key.ID)

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"time"
@@ -134,7 +135,7 @@ func (e *Engine) everyShortLine(ctx context.Context, c stockd.Reserve, err error
 	others := map[int]bool{}
 	for _, l := range c.Lines {
 		if !listed[l.SKU] {
-			others[stockd.PartitionOf(l.SKU, len(e.parts))] = true
+			others[stockd.PartitionOf(l.SKU, len(e.slots))] = true
 		}
 	}
 	if len(others) == 0 {
@@ -203,6 +204,10 @@ func (e *Engine) GetTransfer(ctx context.Context, id string) (stockd.Transfer, e
 func getEntity[T any](ctx context.Context, e *Engine, key stockd.Key, view func(*stockd.State) (T, bool)) (T, error) {
 	p, ok := e.reg.lookup(key)
 	if !ok {
+		if q, elsewhere, err := e.servedElsewhere(ctx, key); err != nil || elsewhere {
+			var zero T
+			return zero, cmp.Or(err, notServed(q))
+		}
 		return retiredView(ctx, e, key, view)
 	}
 	v, err := queryAs(ctx, e, p, func(s *stockd.State) (T, error) {
@@ -226,7 +231,7 @@ func (e *Engine) SKU(ctx context.Context, sku string, at stockd.AsOf) (stockd.SK
 	if sku == "" {
 		return stockd.SKUState{}, stockd.Errorf(stockd.CodeInvalid, "sku is required")
 	}
-	p := stockd.PartitionOf(sku, len(e.parts))
+	p := stockd.PartitionOf(sku, len(e.slots))
 	if at.IsZero() {
 		return queryAs(ctx, e, p, func(s *stockd.State) (stockd.SKUState, error) {
 			if v, ok := s.SKUView(sku); ok {
@@ -241,13 +246,13 @@ func (e *Engine) SKU(ctx context.Context, sku string, at stockd.AsOf) (stockd.SK
 	default:
 		return stockd.SKUState{}, errHistoryBusy
 	}
-	upTo := e.parts[p].durable.Load()
+	upTo := e.DurableHead(p)
 	if at.Position != 0 && at.Position < upTo {
 		upTo = at.Position
 	}
 	// Fold the history a page at a time: memory for one page and for what
 	// the SKU holds, however long its history.
-	r := stockd.NewSKUReplayer(sku, p, len(e.parts), e.opts.Limits)
+	r := stockd.NewSKUReplayer(sku, p, len(e.slots), e.opts.Limits)
 	q := stockd.SKUQuery{UpToPosition: upTo, UpToTime: at.Time, Limit: asOfPage}
 	for {
 		q.AfterVersion = r.Version()
@@ -297,9 +302,9 @@ func (e *Engine) History(ctx context.Context, sku string, q stockd.HistoryQuery)
 	if q.Limit <= 0 || q.Limit > MaxHistoryPage {
 		q.Limit = min(max(q.Limit, 100), MaxHistoryPage)
 	}
-	p := stockd.PartitionOf(sku, len(e.parts))
+	p := stockd.PartitionOf(sku, len(e.slots))
 	events, err := e.store.ReadSKU(ctx, sku, stockd.SKUQuery{
-		AfterVersion: q.After, UpToPosition: e.parts[p].durable.Load(), Limit: q.Limit,
+		AfterVersion: q.After, UpToPosition: e.DurableHead(p), Limit: q.Limit,
 	})
 	if err != nil {
 		return stockd.HistoryPage{}, err

@@ -1,0 +1,187 @@
+package postgres
+
+import (
+	"context"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/engine"
+)
+
+// nodes are engines that each serve some partitions of one store, and route
+// a call to the one that serves its partition, as the app's nodes forward
+// requests to each other.
+type nodes []*engine.Engine
+
+// on calls fn on the engine serving the call's partition.
+func on[T any](t *testing.T, ns nodes, fn func(e *engine.Engine) (T, error)) (T, error) {
+	t.Helper()
+	var v T
+	var err error
+	for _, e := range ns {
+		v, err = fn(e)
+		if _, elsewhere := engine.NotServed(err); !elsewhere {
+			return v, err
+		}
+	}
+	t.Fatalf("no engine serves the call: %v", err)
+	return v, err
+}
+
+// openNodes opens one dynamic engine per set of partitions, each on a store
+// of its own over schema, sending saga messages to each other.
+func openNodes(t *testing.T, schema string, partitions int, serve ...[]int) nodes {
+	t.Helper()
+	quiet := slog.New(slog.DiscardHandler)
+	ns := make(nodes, len(serve))
+	for i := range serve {
+		s := mustOpen(t, schema, Options{Partitions: partitions})
+		e, err := engine.Open(ctx, s, engine.Options{
+			Logger: quiet, Dynamic: true, Follow: 10 * time.Millisecond,
+			Send: func(m stockd.Message) { go deliver(ns, m) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { e.Close(context.Background()) })
+		ns[i] = e
+	}
+	for i, ps := range serve {
+		for _, p := range ps {
+			if err := ns[i].Acquire(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return ns
+}
+
+// deliver hands m to the engine that serves its partition, trying again
+// while none does (the partition is moving).
+func deliver(ns nodes, m stockd.Message) {
+	for range 500 {
+		for _, e := range ns {
+			if err := e.Deliver(m); err == nil {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// skuIn returns a SKU of partition p.
+func skuIn(p, partitions int, prefix string) string {
+	for i := 0; ; i++ {
+		sku := prefix + "-" + string(rune('a'+i%26)) + string(rune('a'+i/26%26))
+		if stockd.PartitionOf(sku, partitions) == p {
+			return sku
+		}
+	}
+}
+
+func TestEnginesServingDifferentPartitionsOfOneStoreKeepEveryPromise(t *testing.T) {
+	schema := newSchema(t)
+	ns := openNodes(t, schema, 4, []int{0, 1}, []int{2, 3})
+	a, b := ns[0], ns[1]
+	if _, err := a.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w1", Kind: stockd.KindWarehouse, Priority: 1, Region: "eu"}); err != nil {
+		t.Fatal(err)
+	}
+	skus := make([]string, 4)
+	for p := range skus {
+		skus[p] = skuIn(p, 4, "sku")
+	}
+	// The location configured through a's partition 0 reaches b's
+	// partitions: a receipt there into w1 is accepted.
+	deadline := time.Now().Add(5 * time.Second)
+	for p, sku := range skus {
+		for {
+			_, err := on(t, ns, func(e *engine.Engine) (stockd.Receipt, error) {
+				r, _, err := e.Receive(ctx, stockd.ReceiveStock{ID: "r-" + sku, SKU: sku, Location: "w1", Quantity: 10})
+				return r, err
+			})
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("receipt of %s (partition %d): %v", sku, p, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	// A receipt id used in a's partition 0 is refused for a SKU of b's
+	// partition 2: ids are unique across nodes.
+	_, err := on(t, ns, func(e *engine.Engine) (stockd.Receipt, error) {
+		r, _, err := e.Receive(ctx, stockd.ReceiveStock{ID: "r-" + skus[0], SKU: skus[2], Location: "w1", Quantity: 10})
+		return r, err
+	})
+	if stockd.ErrorCode(err) != stockd.CodeIdempotencyMismatch {
+		t.Fatalf("a receipt id reused for a SKU another node serves = %v, want %s", err, stockd.CodeIdempotencyMismatch)
+	}
+	// A cart over a partition of each node: held everywhere, then
+	// committed everywhere.
+	cart := stockd.Reserve{ID: "cart-1", Lines: []stockd.ReserveLine{{SKU: skus[1], Quantity: 3}, {SKU: skus[3], Quantity: 4}}}
+	res, err := on(t, ns, func(e *engine.Engine) (stockd.Reservation, error) {
+		r, _, err := e.Reserve(ctx, cart)
+		return r, err
+	})
+	if err != nil || res.Status != stockd.StatusHeld {
+		t.Fatalf("a cart across two nodes = %+v, %v; want held", res, err)
+	}
+	// A cart one of whose lines is short holds nothing anywhere.
+	short := stockd.Reserve{ID: "cart-2", Lines: []stockd.ReserveLine{{SKU: skus[1], Quantity: 1}, {SKU: skus[3], Quantity: 7}}}
+	_, err = on(t, ns, func(e *engine.Engine) (stockd.Reservation, error) {
+		r, _, err := e.Reserve(ctx, short)
+		return r, err
+	})
+	if stockd.ErrorCode(err) != stockd.CodeInsufficientStock {
+		t.Fatalf("a cart short on another node's SKU = %v, want insufficient stock", err)
+	}
+	// Reads and commands by id reach the node that holds the cart.
+	if _, err := on(t, ns, func(e *engine.Engine) (stockd.Reservation, error) {
+		return e.Commit(ctx, stockd.CommitReservation{ID: "cart-1"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][2]int64{skus[1]: {7, 0}, skus[3]: {6, 0}}
+	checkStock := func(when string) {
+		t.Helper()
+		for sku, w := range want {
+			st, err := on(t, ns, func(e *engine.Engine) (stockd.SKUState, error) { return e.SKU(ctx, sku, stockd.AsOf{}) })
+			if err != nil || st.OnHand != w[0] || st.Reserved != w[1] {
+				t.Fatalf("%s: %s = on hand %d reserved %d (%v), want %d and %d", when, sku, st.OnHand, st.Reserved, err, w[0], w[1])
+			}
+		}
+	}
+	checkStock("after the commit")
+
+	// Partition 1 moves from a to b: b answers for what a decided there.
+	if err := a.Drop(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if a.Serves(1) {
+		t.Fatal("a still serves partition 1 after dropping it")
+	}
+	if err := b.Acquire(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	checkStock("after partition 1 moved")
+	got, err := on(t, ns, func(e *engine.Engine) (stockd.Reservation, error) { return e.GetReservation(ctx, "cart-1") })
+	if err != nil || got.Status != stockd.StatusCommitted {
+		t.Fatalf("cart-1 after its home moved = %+v, %v; want committed", got, err)
+	}
+	res, err = on(t, ns, func(e *engine.Engine) (stockd.Reservation, error) {
+		r, created, err := e.Reserve(ctx, cart)
+		if created {
+			t.Error("repeating cart-1 after its home moved created it again")
+		}
+		return r, err
+	})
+	if err != nil || res.Status != stockd.StatusCommitted {
+		t.Fatalf("repeating cart-1 after its home moved = %+v, %v; want its committed state", res, err)
+	}
+	if a.DurableHead(1) == 0 {
+		t.Error("a does not follow partition 1's head after dropping it")
+	}
+}
