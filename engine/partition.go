@@ -106,17 +106,17 @@ type batch struct {
 	part      *partition
 	// last marks the batch a stopping partition sends after all others:
 	// its completer stops there.
-	last      bool
-	events    []stockd.Event
-	keys      []stockd.KeyRecord
-	retired   []stockd.RetiredRecord
-	messages  []stockd.Message
-	replies   []reply
-	expected  uint64 // the head the batch's append expects
-	head      uint64
-	started   time.Time
-	wait      func() error
-	locs      *stockd.Locations // set when this batch changed locations
+	last     bool
+	events   []stockd.Event
+	keys     []stockd.KeyRecord
+	retired  []stockd.RetiredRecord
+	messages []stockd.Message
+	replies  []reply
+	expected uint64 // the head the batch's append expects
+	head     uint64
+	started  time.Time
+	wait     func() error
+	locs     *stockd.Locations // set when this batch changed locations
 	// For admission: how many requests and internal commands the decider
 	// took for this batch, when, and whether they had waited for room.
 	taken      int
