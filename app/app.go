@@ -222,14 +222,19 @@ type Store interface {
 
 // App is a running stockd.
 type App struct {
-	// leases holds the partitions' leases of a store that leases them.
-	leases *leaseHolder
+	// member keeps this node in the cluster of a store that leases
+	// partitions; nil for the embedded store.
+	member *member
 	// tlsConfig is the TLS the API is served with, nil for plain HTTP.
 	tlsConfig *tls.Config
 	// Store, Engine, ReadModel and API are the parts; ReadModel is nil
 	// when left out.
-	Store     Store
-	Engine    *engine.Engine
+	Store  Store
+	Engine *engine.Engine
+	// Service is what requests are served by: the engine, or on a node of
+	// a cluster the engine with each request for a partition another node
+	// serves sent on to that node.
+	Service   stockd.Service
 	ReadModel *readmodel.Projection
 	API       *http.Server
 	Metrics   *metrics.Metrics
@@ -268,6 +273,9 @@ type App struct {
 
 	publishers    []publisher
 	archiveBucket *archive.Bucket
+	// clusterToken is the secret the nodes of a cluster forward requests
+	// to each other with; "" without a cluster.
+	clusterToken string
 
 	cfg       Config
 	log       *slog.Logger
@@ -351,10 +359,10 @@ func (a *App) open(ctx context.Context) error {
 		store.Close()
 		return err
 	}
-	// With a store several nodes may share, take the partitions before
-	// loading them: every append of their previous owner is then visible.
+	// With a store several nodes share, the engine serves the partitions
+	// this node holds the leases of, loading each once its lease is taken.
 	if ls, ok := store.(stockd.Leases); ok {
-		if a.leases, err = a.holdLeases(ctx, ls, store.Partitions()); err != nil {
+		if a.member, err = a.newMember(ctx, ls, store.Partitions()); err != nil {
 			a.closeArchive()
 			store.Close()
 			return err
@@ -378,19 +386,31 @@ func (a *App) open(ctx context.Context) error {
 		}
 		a.Heads.Notify(p)
 	}
-	if a.leases != nil {
-		eopts.Lease = a.leases.lease
+	if a.member != nil {
+		eopts.Lease = a.member.lease
+		eopts.Dynamic = true
 	}
 	eng, err := engine.Open(ctx, reads, eopts)
 	if err != nil {
-		a.releaseLeases()
+		a.leave()
 		a.closeArchive()
 		store.Close()
 		return err
 	}
 	a.Engine = eng
-	if a.leases != nil {
-		a.leases.run(eng.Stop)
+	a.Service = eng
+	if a.member != nil {
+		token, err := clusterToken(ctx, store)
+		if err != nil {
+			eng.Close(context.Background())
+			a.leave()
+			a.closeArchive()
+			store.Close()
+			return err
+		}
+		a.clusterToken = token
+		a.Service = newRouter(eng, a.member, token, a.log.With("component", "cluster"))
+		a.member.join(ctx, eng, eng.Stop)
 	}
 	if !cfg.NoReadModel {
 		proj := readmodel.New(reads, readmodel.Options{DurableHead: eng.DurableHead, Limits: eopts.Limits, Logger: a.log})
@@ -428,7 +448,8 @@ func (a *App) open(ctx context.Context) error {
 		return a.closeParts(err)
 	}
 	hc := cfg.HTTP
-	hc.API = service{Engine: eng, rm: a.ReadModel, Service: a.Feed, Webhooks: a.Webhooks, consumerAdmin: consumerAdmin{a}, clusterAdmin: clusterAdmin{a}, Intake: a.Intake, Imports: a.Importer}
+	hc.ClusterToken = a.clusterToken
+	hc.API = service{commands: a.Service, rm: a.ReadModel, Service: a.Feed, Webhooks: a.Webhooks, consumerAdmin: consumerAdmin{a}, clusterAdmin: clusterAdmin{a}, Intake: a.Intake, Imports: a.Importer}
 	hc.Keys = cfg.Keys
 	if hc.Ready == nil {
 		hc.Ready = func() error {
@@ -437,6 +458,9 @@ func (a *App) open(ctx context.Context) error {
 			}
 			if ro := eng.ReadOnly(); ro != nil {
 				return errors.New(ro.Message)
+			}
+			if a.member != nil {
+				return a.member.ready()
 			}
 			return nil
 		}
@@ -467,7 +491,7 @@ func (a *App) closeParts(err error) error {
 		a.ReadModel.Close()
 	}
 	a.Engine.Close(context.Background())
-	a.releaseLeases()
+	a.leave()
 	a.Store.Close()
 	return err
 }
@@ -585,16 +609,21 @@ func (a *App) Close(ctx context.Context) error {
 		if a.ReadModel != nil {
 			a.ReadModel.Close()
 		}
-		errs = append(errs, a.Engine.Close(ctx), a.releaseLeases(), a.Store.Close())
+		errs = append(errs, a.Engine.Close(ctx), a.leave(), a.Store.Close())
 		a.closeErr = errors.Join(errs...)
 	})
 	return a.closeErr
 }
 
+// commands names stockd.Service where service embeds it beside the feed's
+// Service.
+type commands = stockd.Service
+
 // service is the API the server serves: the engine's commands and
-// read-your-writes queries, and the read model's listings.
+// read-your-writes queries (sent on to the node serving their partition in a
+// cluster), and the read model's listings.
 type service struct {
-	*engine.Engine
+	commands
 	rm *readmodel.Projection
 	*feed.Service
 	stockd.Webhooks

@@ -1,9 +1,12 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -65,3 +68,23 @@ func (c clusterAdmin) Cluster(ctx context.Context) (stockd.ClusterInfo, error) {
 	}
 	return info, nil
 }
+
+// clusterToken returns the secret the nodes of the cluster sharing store
+// authenticate the requests they forward to each other with: made by the
+// first node to start, kept in the store, so every node that can reach the
+// store knows it and nobody else does.
+func clusterToken(ctx context.Context, store stockd.Records) (string, error) {
+	var b [32]byte
+	rand.Read(b[:])
+	if _, err := store.CreateRecord(ctx, clusterRecords, "token", []byte(hex.EncodeToString(b[:]))); err != nil {
+		return "", fmt.Errorf("making the cluster's token: %w", err)
+	}
+	v, ok, err := store.GetRecord(ctx, clusterRecords, "token")
+	if err != nil || !ok {
+		return "", fmt.Errorf("reading the cluster's token: %v", cmp.Or(err, errors.New("missing")))
+	}
+	return string(v), nil
+}
+
+// clusterRecords is the kind of the store's records about the cluster.
+const clusterRecords = "cluster"

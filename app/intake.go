@@ -54,7 +54,7 @@ func (a *App) openIntake(ctx context.Context) error {
 		return err
 	}
 	q, err := intake.Open(ctx, intake.Options{
-		Service: a.Engine, Records: a.Store, Limits: a.cfg.Engine.Limits, Problem: http.CommandProblem,
+		Service: a.Service, Records: a.Store, Limits: a.cfg.Engine.Limits, Problem: http.CommandProblem,
 		Retain: ic.Retain, MaxQueued: ic.MaxQueued, Paused: ic.Paused,
 		Logger: a.log.With("component", "intake"), Metrics: im,
 	})
@@ -62,7 +62,7 @@ func (a *App) openIntake(ctx context.Context) error {
 		return err
 	}
 	a.Intake = q
-	a.Importer = imports.New(imports.Options{Service: a.Engine, Records: a.Store, Logger: a.log.With("component", "imports")})
+	a.Importer = imports.New(imports.Options{Service: a.Service, Records: a.Store, Logger: a.log.With("component", "imports")})
 	if a.cfg.Publish.NATS != "" && !ic.NoNATS {
 		c, err := intake.StartNATS(ctx, q, intake.NATSOptions{
 			URL: a.cfg.Publish.NATS, Stream: ic.NATSStream, Subject: ic.NATSSubject, Durable: ic.NATSDurable,

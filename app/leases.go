@@ -4,202 +4,349 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/stockd/stockd"
+	"github.com/stockd/stockd/engine"
 )
 
 // DefaultLeaseTTL is how long a partition lease lasts without renewal: a
 // node that dies holds its partitions that long at most.
 const DefaultLeaseTTL = 10 * time.Second
 
-// leaseHolder holds every partition's lease of a store that leases them
-// (stockd.Leases, PostgreSQL), for a node that serves every partition: it
-// takes them all before the engine loads them (so it sees every append of
-// the node before it), renews them every third of their ttl, and stops the
-// engine the moment it can no longer be sure it holds one: a lease refused
-// as lost, or not renewed before it would run out by this node's own clock.
-// The appends carry the leases (engine.Options.Lease), so a node that was
-// paused past its leases can never write again, whatever it believes.
+// member keeps a node in the cluster of a store that leases partitions
+// (stockd.Leases, PostgreSQL), DESIGN §6. Every node is active and serves
+// its share of the partitions.
 //
-// Several nodes on one store are then one active node and standbys: a
-// standby waits in Open until the active node's leases end (it stopped, or
-// died and its leases expired) and takes over. Leasing partitions to
-// several nodes at once, with requests forwarded to their owner, is the
-// next step of the scale-out work.
-type leaseHolder struct {
+//   - It registers itself (a heartbeat every look) and reads which nodes
+//     are alive: those whose heartbeat is within the store's liveness
+//     window, which is the lease ttl.
+//   - A partition's share goes to one of the live nodes by rendezvous
+//     hashing (the node whose hash of node and partition is highest), which
+//     every node computes alike from the same list, and which moves only
+//     the partitions of a node that joins or leaves.
+//   - It takes the lease of each partition of its share that no one holds
+//     (free, released, or run out by the store's clock) and only then loads
+//     it into the engine, so it sees every append of the previous owner;
+//     it hands over a partition whose share moved to another live node:
+//     the engine drops it (answering what it took) before the lease is
+//     released.
+//   - It renews its leases every third of the ttl, and the engine's
+//     appends carry them (engine.Options.Lease), so a node paused past its
+//     leases can never write again, whatever it believes. The moment it
+//     cannot be sure it holds a lease (refused as lost, or not renewed
+//     before it would run out by this node's own clock) it stops the whole
+//     engine, which answers nothing more; the app then recovers in place
+//     (RunRecovering) as a new node.
+//
+// Each look also records which node holds each partition, and at which
+// URL, for the requests this node sends on to their owner (router).
+type member struct {
 	store stockd.Leases
+	eng   *engine.Engine
 	node  stockd.Node
 	ttl   time.Duration
 	log   *slog.Logger
-	// leases[p] is the current lease of partition p, and deadline[p] the
-	// monotonic time (ns since start) after which this node must assume
-	// it lost it.
+	// leases[p] is this node's lease of partition p, nil when it holds
+	// none, and deadline[p] the monotonic time (ns since start) after
+	// which it must assume it lost it.
 	leases   []atomic.Pointer[stockd.Lease]
 	deadline []atomic.Int64
 	start    time.Time
 	lost     func(error)
+	// owners[p] is the node that held partition p's lease at the last
+	// look, nil when none did.
+	owners atomic.Pointer[[]*stockd.Node]
+	// looked is closed after the first complete look: until then the node
+	// does not know where to send anything.
+	looked   chan struct{}
+	lookOnce sync.Once
+	// renewed is when the leases were last renewed (since start).
+	renewed time.Duration
 
 	stop chan struct{}
 	done sync.WaitGroup
 }
 
-// holdLeases registers this node and takes every partition's lease, waiting
-// for those another node holds until they end or ctx is done.
-func (a *App) holdLeases(ctx context.Context, store stockd.Leases, partitions int) (*leaseHolder, error) {
-	ttl := a.cfg.LeaseTTL
-	if ttl <= 0 {
-		ttl = DefaultLeaseTTL
-	}
-	h := &leaseHolder{
-		store: store, ttl: ttl, log: a.log.With("component", "leases"),
+// newMember registers this node in store's cluster; join makes it take
+// its share of the partitions.
+func (a *App) newMember(ctx context.Context, store stockd.Leases, partitions int) (*member, error) {
+	m := &member{
+		store: store, ttl: a.leaseTTL(), log: a.log.With("component", "cluster"),
 		node:     stockd.Node{ID: a.NodeID, URL: a.advertised()},
 		leases:   make([]atomic.Pointer[stockd.Lease], partitions),
 		deadline: make([]atomic.Int64, partitions),
 		start:    time.Now(),
+		looked:   make(chan struct{}),
 		stop:     make(chan struct{}),
 	}
-	if err := store.Heartbeat(ctx, h.node); err != nil {
-		return nil, fmt.Errorf("registering node %s: %w", h.node.ID, err)
+	if err := store.Heartbeat(ctx, m.node); err != nil {
+		return nil, fmt.Errorf("registering node %s: %w", m.node.ID, err)
 	}
-	var holder atomic.Value // the node this one waits for, also read by the standby
-	holder.Store("")
-	standing, stopStandby := false, func() {}
-	defer func() { stopStandby() }()
-	for p := 0; p < partitions; {
-		sent := time.Since(h.start)
-		l, ok, err := store.AcquireLease(ctx, p, h.node.ID, ttl)
-		if err != nil {
-			return nil, fmt.Errorf("leasing partition %d: %w", p, err)
-		}
-		if ok {
-			h.set(p, l, sent)
-			p++
-			continue
-		}
-		if other := h.holder(ctx, p); other != holder.Load() {
-			if !standing {
-				standing = true
-				stopStandby = a.serveStandby(func() error { return errStandby(holder.Load().(string)) })
-			}
-			holder.Store(other)
-			h.log.Warn("waiting for partitions another node holds: this node takes over when its leases end", "node", h.node.ID, "partition", p, "holder", other)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for partition %d's lease: %w", p, ctx.Err())
-		case <-time.After(ttl / 5):
-		}
-		if err := store.Heartbeat(ctx, h.node); err != nil {
-			return nil, fmt.Errorf("registering node %s: %w", h.node.ID, err)
-		}
-		// Keep the partitions taken so far while waiting: renew them,
-		// or take anew one that ran out; one another node took
-		// meanwhile is waited for again.
-		for q := 0; q < p; q++ {
-			sent := time.Since(h.start)
-			l, ok, err := store.AcquireLease(ctx, q, h.node.ID, ttl)
-			if err != nil {
-				return nil, fmt.Errorf("leasing partition %d: %w", q, err)
-			}
-			if !ok {
-				p = q
-				break
-			}
-			h.set(q, l, sent)
-		}
-	}
-	h.log.Info("holding every partition's lease", "node", h.node.ID, "partitions", partitions, "ttl", ttl)
-	return h, nil
+	return m, nil
 }
 
-// holder names the node holding partition p, for the log.
-func (h *leaseHolder) holder(ctx context.Context, p int) string {
-	ls, err := h.store.Leases(ctx)
-	if err != nil || p >= len(ls) {
-		return "unknown"
+// leaseTTL is the configured lease ttl, or the default.
+func (a *App) leaseTTL() time.Duration {
+	if a.cfg.LeaseTTL > 0 {
+		return a.cfg.LeaseTTL
 	}
-	return ls[p].Node
+	return DefaultLeaseTTL
 }
 
-// set records l as partition p's lease, renewed by a call sent at sent
-// (since h.start): the store started its ttl no earlier, so this node may
-// count on it until sent + ttl, less a margin for clock rate drift.
-func (h *leaseHolder) set(p int, l stockd.Lease, sent time.Duration) {
-	h.leases[p].Store(&l)
-	h.deadline[p].Store(int64(sent + h.ttl - h.ttl/10))
-}
+// lookEvery is how often a node looks at the cluster: often enough that a
+// dead node's partitions move well within a second of its leases ending.
+func (m *member) lookEvery() time.Duration { return min(m.ttl/5, 200*time.Millisecond) }
 
-// lease returns partition p's current lease, for the engine's appends.
-func (h *leaseHolder) lease(p int) *stockd.Lease { return h.leases[p].Load() }
-
-// run renews the leases and the node's registration every third of the ttl
-// until close, calling lost (once) when a lease is refused or runs out.
-func (h *leaseHolder) run(lost func(error)) {
+// join looks once (taking what it can at once: every partition, for the
+// only node), then keeps looking in the background, calling lost (once)
+// when it can no longer be sure it holds a lease.
+func (m *member) join(ctx context.Context, eng *engine.Engine, lost func(error)) {
+	m.eng = eng
 	var once sync.Once
-	h.lost = func(err error) { once.Do(func() { lost(err) }) }
-	h.done.Add(1)
+	m.lost = func(err error) { once.Do(func() { lost(err) }) }
+	m.look(ctx)
+	m.done.Add(1)
 	go func() {
-		defer h.done.Done()
-		t := time.NewTicker(h.ttl / 3)
+		defer m.done.Done()
+		t := time.NewTicker(m.lookEvery())
 		defer t.Stop()
 		for {
 			select {
-			case <-h.stop:
+			case <-m.stop:
 				return
 			case <-t.C:
 			}
-			h.renew()
+			ctx, cancel := context.WithTimeout(context.Background(), m.ttl/3)
+			m.look(ctx)
+			cancel()
 		}
 	}()
 }
 
-// renew renews every lease once, and checks that none ran out.
-func (h *leaseHolder) renew() {
-	ctx, cancel := context.WithTimeout(context.Background(), h.ttl/3)
-	defer cancel()
-	if err := h.store.Heartbeat(ctx, h.node); err != nil {
-		h.log.Warn("node heartbeat failed", "err", err)
+// look heartbeats, renews the leases when due, and takes or hands over
+// partitions as the live nodes' shares say.
+func (m *member) look(ctx context.Context) {
+	if err := m.store.Heartbeat(ctx, m.node); err != nil {
+		m.log.Warn("node heartbeat failed", "err", err)
 	}
-	for p := range h.leases {
-		old := h.leases[p].Load()
-		sent := time.Since(h.start)
-		l, err := h.store.RenewLease(ctx, *old, h.ttl)
+	if time.Since(m.start)-m.renewed >= m.ttl/3 {
+		if !m.renew(ctx) {
+			return
+		}
+	}
+	nodes, err := m.store.Nodes(ctx)
+	if err != nil {
+		m.log.Warn("reading the cluster's nodes failed", "err", err)
+		return
+	}
+	leases, err := m.store.Leases(ctx)
+	if err != nil {
+		m.log.Warn("reading the partitions' leases failed", "err", err)
+		return
+	}
+	m.recordOwners(nodes, leases)
+	live := make([]string, 0, len(nodes))
+	self := false
+	for _, n := range nodes {
+		live = append(live, n.ID)
+		self = self || n.ID == m.node.ID
+	}
+	if !self {
+		live = append(live, m.node.ID)
+	}
+	for p, l := range leases {
+		if p >= len(m.leases) {
+			break
+		}
+		mine := m.leases[p].Load() != nil
+		owner := shareOf(p, live)
 		switch {
-		case err == nil:
-			h.set(p, l, sent)
-		case stockd.IsCode(err, stockd.CodeLeaseLost):
-			h.log.Error("partition lease lost: this node stops serving", "partition", p, "epoch", old.Epoch, "err", err)
-			h.lost(fmt.Errorf("the lease of partition %d (epoch %d) was lost: another node may own it", p, old.Epoch))
-			return
-		default:
-			h.log.Warn("renewing a partition lease failed; retrying", "partition", p, "err", err)
+		case owner == m.node.ID && !mine && (l.Expired || l.Node == "" || l.Node == m.node.ID):
+			m.take(ctx, p)
+		case owner != m.node.ID && mine:
+			m.handOver(ctx, p, owner)
 		}
-		if time.Since(h.start) > time.Duration(h.deadline[p].Load()) {
-			h.lost(fmt.Errorf("the lease of partition %d could not be renewed before it ran out: another node may own it", p))
-			return
+	}
+	m.lookOnce.Do(func() { close(m.looked) })
+}
+
+// shareOf returns the live node whose share partition p is: rendezvous
+// hashing, so that a node joining or leaving moves only its own share.
+func shareOf(p int, live []string) string {
+	best, bestHash := "", uint64(0)
+	for _, id := range live {
+		h := fnv.New64a()
+		h.Write([]byte(id))
+		// FNV alone barely mixes its last bytes into the high ones, which
+		// the comparison looks at first: finish with a mixer.
+		if v := mix64(h.Sum64() ^ mix64(uint64(p)+1)); best == "" || v > bestHash || (v == bestHash && id < best) {
+			best, bestHash = id, v
 		}
+	}
+	return best
+}
+
+// mix64 is the finaliser of MurmurHash3: every input bit flips each output
+// bit with probability about one half.
+func mix64(x uint64) uint64 {
+	x ^= x >> 33
+	x *= 0xff51afd7ed558ccd
+	x ^= x >> 33
+	x *= 0xc4ceb9fe1a85ec53
+	x ^= x >> 33
+	return x
+}
+
+// take takes partition p's lease and loads it into the engine.
+func (m *member) take(ctx context.Context, p int) {
+	sent := time.Since(m.start)
+	l, ok, err := m.store.AcquireLease(ctx, p, m.node.ID, m.ttl)
+	if err != nil || !ok {
+		if err != nil {
+			m.log.Warn("taking a partition's lease failed", "partition", p, "err", err)
+		}
+		return
+	}
+	m.set(p, l, sent)
+	if err := m.eng.Acquire(ctx, p); err != nil {
+		m.log.Error("loading a partition failed; handing it back", "partition", p, "err", err)
+		m.release(p)
+		return
+	}
+	m.log.Info("serving a partition", "partition", p, "epoch", l.Epoch)
+}
+
+// handOver stops serving partition p, whose share moved to owner, and
+// releases its lease so that owner takes it at once.
+func (m *member) handOver(ctx context.Context, p int, owner string) {
+	if err := m.eng.Drop(ctx, p); err != nil {
+		m.log.Warn("saving a snapshot of a partition handed over failed", "partition", p, "err", err)
+	}
+	m.release(p)
+	m.log.Info("handed a partition over", "partition", p, "to", owner)
+}
+
+// release gives up partition p's lease; the engine no longer serves it.
+func (m *member) release(p int) {
+	l := m.leases[p].Swap(nil)
+	if l == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), m.ttl/3)
+	defer cancel()
+	if err := m.store.ReleaseLease(ctx, *l); err != nil {
+		m.log.Warn("releasing a partition's lease failed; it ends by itself", "partition", p, "err", err)
 	}
 }
 
-// close stops renewing and releases every lease, so that a standby takes
-// over at once rather than after the ttl. The engine must be closed first:
-// nothing may be appended after a lease is released.
-func (h *leaseHolder) close() error {
-	close(h.stop)
-	h.done.Wait()
+// set records l as partition p's lease, renewed by a call sent at sent
+// (since m.start): the store started its ttl no earlier, so this node may
+// count on it until sent + ttl, less a margin for clock rate drift.
+func (m *member) set(p int, l stockd.Lease, sent time.Duration) {
+	m.deadline[p].Store(int64(sent + m.ttl - m.ttl/10))
+	m.leases[p].Store(&l)
+}
+
+// lease returns this node's lease of partition p, for the engine's appends.
+func (m *member) lease(p int) *stockd.Lease { return m.leases[p].Load() }
+
+// renew renews every lease held and reports whether all are still held: a
+// lease refused as lost, or not renewed before it would run out, stops the
+// engine.
+func (m *member) renew(ctx context.Context) bool {
+	m.renewed = time.Since(m.start)
+	for p := range m.leases {
+		old := m.leases[p].Load()
+		if old == nil {
+			continue
+		}
+		sent := time.Since(m.start)
+		l, err := m.store.RenewLease(ctx, *old, m.ttl)
+		switch {
+		case err == nil:
+			m.set(p, l, sent)
+		case stockd.IsCode(err, stockd.CodeLeaseLost):
+			m.log.Error("partition lease lost: this node stops serving", "partition", p, "epoch", old.Epoch, "err", err)
+			m.lost(fmt.Errorf("the lease of partition %d (epoch %d) was lost: another node may own it", p, old.Epoch))
+			return false
+		default:
+			m.log.Warn("renewing a partition lease failed; retrying", "partition", p, "err", err)
+		}
+		if time.Since(m.start) > time.Duration(m.deadline[p].Load()) {
+			m.lost(fmt.Errorf("the lease of partition %d could not be renewed before it ran out: another node may own it", p))
+			return false
+		}
+	}
+	return true
+}
+
+// recordOwners keeps which live node holds each partition.
+func (m *member) recordOwners(nodes []stockd.Node, leases []stockd.Lease) {
+	byID := make(map[string]*stockd.Node, len(nodes))
+	for i := range nodes {
+		byID[nodes[i].ID] = &nodes[i]
+	}
+	owners := make([]*stockd.Node, len(m.leases))
+	for p, l := range leases {
+		if p < len(owners) && !l.Expired {
+			owners[p] = byID[l.Node]
+		}
+	}
+	m.owners.Store(&owners)
+}
+
+// owner returns the node that held partition p's lease at the last look.
+func (m *member) owner(p int) (stockd.Node, bool) {
+	owners := m.owners.Load()
+	if owners == nil || p >= len(*owners) || (*owners)[p] == nil {
+		return stockd.Node{}, false
+	}
+	return *(*owners)[p], true
+}
+
+// ready reports why the node cannot serve yet: it has not looked at the
+// cluster, or some partition has no live owner to serve it.
+func (m *member) ready() error {
+	select {
+	case <-m.looked:
+	default:
+		return errors.New("joining the cluster")
+	}
+	for p := range m.leases {
+		if m.leases[p].Load() != nil {
+			continue
+		}
+		if _, ok := m.owner(p); !ok {
+			return fmt.Errorf("partition %d has no node serving it yet", p)
+		}
+	}
+	return nil
+}
+
+// close stops looking, has the engine drop every partition and releases
+// their leases, so that the other nodes take them over at once rather than
+// after the ttl. Nothing may be appended after a lease is released.
+func (m *member) close() error {
+	close(m.stop)
+	m.done.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var errs []error
-	for p := range h.leases {
-		if l := h.leases[p].Load(); l != nil {
-			if err := h.store.ReleaseLease(ctx, *l); err != nil && !errors.Is(err, context.Canceled) {
+	for p := range m.leases {
+		if m.leases[p].Load() == nil {
+			continue
+		}
+		if m.eng != nil {
+			if err := m.eng.Drop(ctx, p); err != nil {
 				errs = append(errs, err)
 			}
 		}
+		m.release(p)
 	}
 	return errors.Join(errs...)
 }
@@ -212,14 +359,13 @@ func (a *App) advertised() string {
 	return a.URL()
 }
 
-// releaseLeases stops renewing the partitions' leases and releases them; the
-// engine is closed first. It does nothing without leases, and the second
-// time.
-func (a *App) releaseLeases() error {
-	h := a.leases
-	if h == nil {
+// leave stops this node's membership, after the engine stopped taking
+// requests; it does nothing without a cluster, and the second time.
+func (a *App) leave() error {
+	m := a.member
+	if m == nil {
 		return nil
 	}
-	a.leases = nil
-	return h.close()
+	a.member = nil
+	return m.close()
 }

@@ -5,8 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net"
-	nethttp "net/http"
 	"os"
 	"testing"
 	"time"
@@ -38,106 +36,6 @@ func postgresConfig(t *testing.T) Config {
 	})
 	return Config{Addr: "127.0.0.1:0", Data: t.TempDir(), Store: dsn, StoreSchema: schema, Partitions: 4,
 		Logger: slog.New(slog.DiscardHandler)}
-}
-
-// TestAStandbyNodeWaitsForTheLeasesAndTakesOverWithEverything: a second
-// node on one schema waits in Open while the first holds the partitions'
-// leases, answering on its address that it is alive but not ready, takes
-// them over once the first stops (releasing them), and serves every write
-// the first acknowledged, on the same address.
-func TestAStandbyNodeWaitsForTheLeasesAndTakesOverWithEverything(t *testing.T) {
-	ctx := context.Background()
-	cfg := postgresConfig(t)
-	cfg.LeaseTTL = time.Second
-	a, err := Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close(ctx)
-	if _, err := a.Engine.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w1", Kind: stockd.KindWarehouse, Priority: 1}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := a.Engine.Receive(ctx, stockd.ReceiveStock{ID: "r-a", SKU: "A", Location: "w1", Quantity: 5}); err != nil {
-		t.Fatal(err)
-	}
-	short, cancel := context.WithTimeout(ctx, 3*cfg.LeaseTTL)
-	defer cancel()
-	if b, err := Open(short, cfg); err == nil {
-		b.Close(ctx)
-		t.Fatal("a second node opened while the first held every partition")
-	}
-	// The standby listens while it waits: alive, not ready, and every
-	// request refused as unavailable with Retry-After.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	standbyAddr := l.Addr().String()
-	l.Close()
-	bcfg := cfg
-	bcfg.Addr = standbyAddr
-	opened := make(chan *App, 1)
-	go func() {
-		b, err := Open(ctx, bcfg)
-		if err != nil {
-			t.Error(err)
-		}
-		opened <- b
-	}()
-	get := func(path string) (*nethttp.Response, error) {
-		c := &nethttp.Client{Timeout: 2 * time.Second}
-		return c.Get("http://" + standbyAddr + path)
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		res, err := get("/readyz")
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode != 503 || res.Header.Get("Retry-After") == "" {
-				t.Fatalf("the standby's /readyz = %d (Retry-After %q), want 503 with Retry-After", res.StatusCode, res.Header.Get("Retry-After"))
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the standby did not answer within 30 s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	for path, want := range map[string]int{"/healthz": 200, "/v1/skus/A": 503} {
-		res, err := get(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res.Body.Close()
-		if res.StatusCode != want {
-			t.Errorf("the standby answered %s with %d, want %d", path, res.StatusCode, want)
-		}
-	}
-	if err := a.Close(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var b *App
-	select {
-	case b = <-opened:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the standby did not take over within 30 s of the first node stopping")
-	}
-	if b == nil {
-		t.FailNow()
-	}
-	defer b.Close(ctx)
-	if st, err := b.Engine.SKU(ctx, "A", stockd.AsOf{}); err != nil || st.OnHand != 5 {
-		t.Fatalf("A on the new node = %+v, %v; want the 5 the first acknowledged", st, err)
-	}
-	if _, _, err := b.Engine.Receive(ctx, stockd.ReceiveStock{ID: "r-b", SKU: "A", Location: "w1", Quantity: 1}); err != nil {
-		t.Fatalf("the new node cannot write: %v", err)
-	}
-	// Once it took over, the same address serves the API.
-	b.Serve()
-	res, err := get("/readyz")
-	if err != nil || res.StatusCode != 200 {
-		t.Fatalf("the new node's /readyz = %v, %v; want 200", res, err)
-	}
-	res.Body.Close()
 }
 
 // TestANodeWhoseLeaseIsTakenStopsAndWritesNothingMore: when another node

@@ -26,7 +26,7 @@ func (a *App) openStore(ctx context.Context) (Store, error) {
 	if !isPostgres(cfg.Store) {
 		return nil, fmt.Errorf("--store %s: want a postgres:// URL, or nothing for the embedded store in --data", RedactURL(cfg.Store))
 	}
-	s, err := postgres.Open(ctx, cfg.Store, postgres.Options{Schema: cfg.StoreSchema, Partitions: cfg.Partitions, Logger: a.log.With("component", "postgres")})
+	s, err := postgres.Open(ctx, cfg.Store, postgres.Options{Schema: cfg.StoreSchema, Partitions: cfg.Partitions, NodeLiveness: a.leaseTTL(), Logger: a.log.With("component", "postgres")})
 	if err != nil {
 		// pgx's errors may quote the connection string: never show a
 		// password.

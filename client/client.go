@@ -31,6 +31,7 @@ type Client struct {
 	hc        *nethttp.Client
 	key       string
 	userAgent string
+	headers   map[string]string
 	batch     *batcher // nil: one request per command
 }
 
@@ -53,6 +54,17 @@ func WithHTTPClient(hc *nethttp.Client) Option {
 // "Authorization: Bearer" header on every request. The server records the
 // key's name as the actor of every event the client's commands cause.
 func WithKey(key string) Option { return func(c *Client) { c.key = key } }
+
+// WithHeader sets a header of every request, such as the marker a cluster
+// node puts on requests it sends on to another node.
+func WithHeader(name, value string) Option {
+	return func(c *Client) {
+		if c.headers == nil {
+			c.headers = map[string]string{}
+		}
+		c.headers[name] = value
+	}
+}
 
 // WithUserAgent sets the User-Agent header of every request.
 func WithUserAgent(ua string) Option { return func(c *Client) { c.userAgent = ua } }
@@ -213,6 +225,9 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	}
 	if c.key != "" {
 		req.Header.Set("Authorization", "Bearer "+c.key)
+	}
+	for k, v := range c.headers {
+		req.Header.Set(k, v)
 	}
 	for k, v := range header {
 		if v != "" {

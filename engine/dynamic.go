@@ -76,8 +76,6 @@ func (e *Engine) openDynamic(ctx context.Context) error {
 	e.locs.Store(&locs)
 	e.locsHead = st.Head()
 	e.followed = make([]atomic.Uint64, len(e.slots))
-	// Other nodes may have retired ids: look every new one up.
-	e.retired.Store(true)
 	e.followDone = make(chan struct{})
 	e.wg.Add(1)
 	go e.writer()
@@ -107,6 +105,9 @@ func (e *Engine) Acquire(ctx context.Context, p int) error {
 		return fmt.Errorf("engine: load partition %d: %w", p, err)
 	}
 	st.Keys(func(key stockd.Key, fp uint64) { e.reg.put(key, p, fp) })
+	if st.RetiredCount() > 0 {
+		e.retired.Store(true)
+	}
 	part := newPartition(e, p, st)
 	part.snapshotted.Store(snap)
 	if p == stockd.LocationPartition {
@@ -123,6 +124,7 @@ func (e *Engine) Acquire(ctx context.Context, p int) error {
 		return errClosed
 	}
 	e.slots[p].Store(part)
+	e.serving.Add(1)
 	e.running.Add(1)
 	e.gate.Unlock()
 	e.recoverSagas(part)
@@ -146,6 +148,7 @@ func (e *Engine) Drop(ctx context.Context, p int) error {
 		return nil
 	}
 	e.slots[p].Store(nil)
+	e.serving.Add(-1)
 	e.gate.Unlock()
 	part.inbox <- &request{stop: true}
 	<-part.done
@@ -187,10 +190,17 @@ func (e *Engine) Deliver(m stockd.Message) error {
 	return nil
 }
 
+// partial reports whether the engine serves some partitions but not all:
+// then the registry does not hold every key.
+func (e *Engine) partial() bool {
+	return e.opts.Dynamic && int(e.serving.Load()) < len(e.slots)
+}
+
 // servedElsewhere looks up in the store a key the registry does not hold,
-// with Dynamic, and reports whether a partition served elsewhere holds it.
+// while the engine serves only some partitions, and reports whether a
+// partition served elsewhere holds it.
 func (e *Engine) servedElsewhere(ctx context.Context, key stockd.Key) (int, bool, error) {
-	if !e.opts.Dynamic {
+	if !e.partial() {
 		return 0, false, nil
 	}
 	rec, ok, err := e.store.(stockd.KeyFinder).FindKey(ctx, key.String())
@@ -201,19 +211,20 @@ func (e *Engine) servedElsewhere(ctx context.Context, key stockd.Key) (int, bool
 }
 
 // checkNewKey looks up in the store a key that a command for partition p
-// claims and the registry does not hold, with Dynamic: one used before for
+// claims and the registry does not hold, while the engine serves only some
+// partitions, and reports whether it was recorded: one used before for
 // another request is a mismatch, wherever it was used.
-func (e *Engine) checkNewKey(ctx context.Context, key stockd.Key, fingerprint uint64, p int) error {
+func (e *Engine) checkNewKey(ctx context.Context, key stockd.Key, fingerprint uint64, p int) (bool, error) {
 	rec, ok, err := e.store.(stockd.KeyFinder).FindKey(ctx, key.String())
 	if err != nil || !ok {
-		return err
+		return false, err
 	}
 	if rec.Fingerprint != fingerprint || rec.Partition != p {
-		return mismatch(key)
+		return true, mismatch(key)
 	}
 	// The same request, accepted before in this partition: the registry
 	// forgot it because it was retired, which the caller checks next.
-	return nil
+	return true, nil
 }
 
 // follow reads, every Options.Follow, the heads of the partitions served

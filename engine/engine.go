@@ -243,6 +243,10 @@ type Engine struct {
 	// read from the store, and the position of partition
 	// LocationPartition's log the locations were read up to.
 	followed []atomic.Uint64
+	// serving counts the partitions served, with Dynamic: while it is all
+	// of them the registry holds every key, as in an engine that serves
+	// them all, and no key is looked up in the store.
+	serving  atomic.Int32
 	locsMu   sync.Mutex
 	locsHead uint64
 
@@ -734,18 +738,23 @@ func (e *Engine) exec(ctx context.Context, cmd stockd.Command, result answerer) 
 		if c, err = e.reg.claim(ctx, rt.Claim, rt.Fingerprint, p); err != nil {
 			return false, err
 		}
-		if c != nil && e.opts.Dynamic {
-			if err := e.checkNewKey(ctx, rt.Claim, rt.Fingerprint, p); err != nil {
+		// fresh is set when the store says the key was never recorded
+		// anywhere: then it cannot have been retired either.
+		fresh := false
+		if c != nil && e.partial() {
+			seen, err := e.checkNewKey(ctx, rt.Claim, rt.Fingerprint, p)
+			if err != nil {
 				e.reg.settle(c, false)
 				return false, err
 			}
+			fresh = !seen
 		}
 		switch {
 		case c == nil:
 			// A repeat of an accepted command: its partition answers,
 			// unless it is retiring the entity right now.
 			known = rt.Claim
-		case e.retired.Load():
+		case e.retired.Load() && !fresh:
 			// A key the registry does not hold may have been retired.
 			st, ok, err := e.retiredState(ctx, rt.Claim)
 			if err != nil || ok {

@@ -136,20 +136,3 @@ func CommandProblem(err error) stockd.CommandProblem {
 	p, _ := problemFor(context.Background(), slog.New(slog.DiscardHandler), err, "")
 	return stockd.CommandProblem{Type: p.Type, Title: p.Title, Status: p.Status, Detail: p.Detail, Code: p.Code, Lines: p.Lines}
 }
-
-// Unavailable is the handler of a node that cannot serve yet, such as a
-// standby waiting for its partitions' leases: /healthz answers 200 (the
-// process is alive) and every other request, /readyz included, the problem
-// why returns, by the one table (503 unavailable, with Retry-After).
-func Unavailable(why func() error, log *slog.Logger) http.Handler {
-	s := &Server{log: log}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" {
-			_, b, _ := status("ok")
-			w.Header().Set("Content-Type", "application/json")
-			w.Write(append(b, '\n'))
-			return
-		}
-		s.writeProblem(w, r, why())
-	})
-}

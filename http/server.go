@@ -48,6 +48,9 @@ type Config struct {
 	// Keys authenticates requests; nil serves everyone with every scope
 	// (only sensible on a loopback address).
 	Keys Keys
+	// ClusterToken, when set, is the secret the nodes of a cluster send
+	// the requests they forward to each other with (see ForwardedHeader).
+	ClusterToken string
 	// Ready reports whether the service can take requests; nil means
 	// always. /readyz answers 503 while it returns an error.
 	Ready func() error
@@ -243,7 +246,10 @@ var anonymous = Key{Name: Anonymous, Scopes: []stockd.Scope{stockd.ScopeAdmin}}
 func (s *Server) keyed(a keyedAction) action {
 	return func(ctx context.Context, w http.ResponseWriter, r *http.Request) (int, []byte, error) {
 		key := anonymous
-		if s.cfg.Keys != nil {
+		if k, ok := s.forwarded(r); ok {
+			key = k
+			ctx = context.WithValue(ctx, forwardedKey{}, true)
+		} else if s.cfg.Keys != nil {
 			token, ok := bearerToken(r.Header.Get("Authorization"))
 			if !ok {
 				return 0, nil, stockd.Errorf(stockd.CodeUnauthenticated, "this route needs an API key: send Authorization: Bearer <key>")
