@@ -83,8 +83,10 @@ func TestSagaAllHeld(t *testing.T) {
 	}
 
 	w.deliver(0, 1)
+	// The participant's lines name the attempt: the position of the
+	// home's SagaStarted.
 	compareEvents(t, "participant events", w.logs[1][len(w.logs[1])-1:], []Event{
-		ev(w.b, StockReserved{Reservation: "c1", Quantity: 3, Allocations: []Allocation{{"w1", 3}}, ExpiresAt: exp}),
+		ev(w.b, StockReserved{Reservation: "c1", Quantity: 3, Allocations: []Allocation{{"w1", 3}}, ExpiresAt: exp, Attempt: d.Events[0].Position}),
 	})
 	before := len(w.logs[0])
 	w.deliver(1, 0)
@@ -301,7 +303,7 @@ func TestSagaExtend(t *testing.T) {
 	})
 	w.quiesce()
 	compareEvents(t, "participant events", w.logs[1][len(w.logs[1])-1:], []Event{
-		ev(w.b, ReservationExtended{Reservation: "c1", ExpiresAt: exp}),
+		ev(w.b, ReservationExtended{Reservation: "c1", ExpiresAt: exp, Step: 2}),
 	})
 	if h := w.loc(w.b, "w1").Holds; len(h) != 1 || !h[0].ExpiresAt.Equal(exp) {
 		t.Fatalf("participant holds = %+v", h)
