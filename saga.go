@@ -22,9 +22,11 @@ import (
 // Every step is an event, so a crash at any point leaves a log from which the
 // home finishes the job: a reservation still being held is abandoned (its
 // lines released everywhere), and any other unsettled step is sent again.
-// Participants carry steps out idempotently. Messages between two partitions
-// are delivered in the order they were sent, and only after the events that
-// caused them are durable. The cart therefore ends all held or all released.
+// Participants carry steps out idempotently. Messages are sent only after the
+// events that caused them are durable; they may be lost, repeated, delayed or
+// reordered on the way (between nodes they are, see EncodeMessage), and
+// Overdue sends again what waited too long. The cart therefore ends all held
+// or all released.
 //
 // Participants never expire saga lines on their own: the home owns the
 // deadline, so a commit decided at the home can never race an expiry
@@ -475,7 +477,8 @@ func (s *State) Recover() ([]Command, []Message) {
 // Overdue returns the saga messages to send again at now, because what they
 // asked for has waited at least after; the engine calls it every so often
 // (every after, say) on each partition it owns, and sends what it returns like
-// the messages of a decision. Between nodes a message can be lost — a
+// the messages of a decision: only once every event applied to the State is
+// durable, since the state may say what a crash would take back. Between nodes a message can be lost — a
 // participant held and its answer died with its node, while the home lives
 // on — and Recover runs only when a home is reloaded.
 //
