@@ -138,6 +138,14 @@ func (r *reservation) holdMessage(home, p, partitions int) sagaHold {
 	return m
 }
 
+// otherPartition reports whether p is another partition of this store: one a
+// message may come from and an answer go to. A message that arrived over the
+// network says what its sender wrote, which DecodeMessage cannot check
+// against the number of partitions.
+func (s *State) otherPartition(p int) bool {
+	return p >= 0 && p < s.partitions && p != s.partition
+}
+
 // sameAttempt reports whether a message about attempt a is about the attempt
 // of r. Zero, an attempt recorded before attempts were, matches any.
 func sameAttempt(r *reservation, a uint64) bool {
@@ -181,6 +189,9 @@ func (x *decision) abort(r *reservation, release []int, err error) {
 // home has its say. Such lines are held for at most that long; they are never
 // sold, only kept from sale for a while.
 func (x *decision) sagaHold(c sagaHold) error {
+	if !x.s.otherPartition(c.home) {
+		return nil // not from a home this store has: nobody to answer
+	}
 	ack := sagaAck{reservation: c.reservation, step: c.step, from: x.s.partition, attempt: c.attempt}
 	r := x.s.reservations[c.reservation]
 	if r != nil && r.home != c.home {
@@ -245,6 +256,9 @@ func (x *decision) sagaHold(c sagaHold) error {
 // than the last one carried out (a late message) is ignored by its step
 // number.
 func (x *decision) sagaStep(c sagaStep) error {
+	if !x.s.otherPartition(c.home) {
+		return nil
+	}
 	r := x.s.reservations[c.reservation]
 	if r != nil && r.home == c.home && sameAttempt(r, c.attempt) && r.status == StatusHeld {
 		switch c.action {
@@ -284,8 +298,7 @@ func (x *decision) sagaAck(c sagaAck) error {
 	r := x.s.reservations[c.reservation]
 	live := r != nil && r.home == x.s.partition && r.saga != nil && sameAttempt(r, c.attempt)
 	if !live || r.saga.step != c.step || !slices.Contains(r.saga.pending, c.from) {
-		if len(c.held) > 0 && !(live && r.saga.wants(c.from, r.status)) &&
-			c.from != x.s.partition && c.from >= 0 && c.from < x.s.partitions {
+		if len(c.held) > 0 && !(live && r.saga.wants(c.from, r.status)) && x.s.otherPartition(c.from) {
 			x.send(c.from, orphanStep(c, x.s.partition))
 		}
 		return nil

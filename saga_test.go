@@ -742,3 +742,28 @@ func TestARepeatedOrLateExtensionChangesNothing(t *testing.T) {
 	w.quiesce()
 	wantRes(t, w.cluster, "c1", StatusHeld)
 }
+
+// TestAMessageFromNoSuchPartitionIsIgnored decides messages naming a home or
+// sender this store does not have, as a garbled or forged message may: they
+// change nothing and are answered to nobody.
+func TestAMessageFromNoSuchPartitionIsIgnored(t *testing.T) {
+	w := newSagaWorld(t, 2, 0)
+	held := []ReservationLine{{SKU: w.b, Quantity: 1, Held: 1}}
+	for _, cmd := range []Command{
+		sagaHold{reservation: "x", home: 2, step: 1, lines: []ReserveLine{line(w.b, 1)}},
+		sagaHold{reservation: "x", home: 1, step: 1, lines: []ReserveLine{line(w.b, 1)}},
+		sagaHold{reservation: "x", home: -1, step: 1, lines: []ReserveLine{line(w.b, 1)}},
+		sagaStep{reservation: "x", home: 7, step: 2, action: SagaRelease},
+		sagaAck{reservation: "x", step: 1, from: 2, held: held},
+		sagaAck{reservation: "x", step: 1, from: 0, held: held},
+	} {
+		p := 1
+		if _, ok := cmd.(sagaAck); ok {
+			p = 0
+		}
+		d, err := w.states[p].Decide(cmd, w.now)
+		if err != nil || len(d.Events) != 0 || len(d.Messages) != 0 {
+			t.Fatalf("%s at %d: %+v, %v", describe(cmd), p, d, err)
+		}
+	}
+}
