@@ -3,6 +3,7 @@ package stockd
 import (
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 	"strconv"
 	"testing"
@@ -535,6 +536,9 @@ func sameState(a, b *State) string {
 	if !maps.Equal(a.locations, b.locations) {
 		return fmt.Sprintf("locations differ:\n%v\n%v", a.locations, b.locations)
 	}
+	if !maps.EqualFunc(a.outstanding, b.outstanding, func(x, y *reservation) bool { return x.id == y.id }) {
+		return fmt.Sprintf("outstanding saga work differs:\n%v\n%v", slices.Sorted(maps.Keys(a.outstanding)), slices.Sorted(maps.Keys(b.outstanding)))
+	}
 	if ta, tb := a.liveTimers(), b.liveTimers(); !maps.Equal(ta, tb) {
 		return fmt.Sprintf("live timers differ:\n%v\n%v", ta, tb)
 	}
@@ -557,7 +561,8 @@ func sameSKU(x, y *skuState) bool {
 
 func sameReservation(x, y *reservation) bool {
 	if x.id != y.id || x.fingerprint != y.fingerprint || x.status != y.status || x.customer != y.customer ||
-		x.createdAt != y.createdAt || x.expiresAt != y.expiresAt || x.settledAt != y.settledAt || x.home != y.home || len(x.lines) != len(y.lines) {
+		x.createdAt != y.createdAt || x.expiresAt != y.expiresAt || x.settledAt != y.settledAt || x.home != y.home || len(x.lines) != len(y.lines) ||
+		x.attempt != y.attempt || x.step != y.step {
 		return false
 	}
 	for i, a := range x.lines {
@@ -574,7 +579,8 @@ func sameReservation(x, y *reservation) bool {
 	l, m := g.last, h.last
 	return slices.Equal(g.participants, h.participants) && g.step == h.step && g.action == h.action &&
 		slices.Equal(g.pending, h.pending) && slices.Equal(g.held, h.held) && slices.Equal(g.failed, h.failed) &&
-		g.aborted == h.aborted && l.Reservation == m.Reservation && l.Step == m.Step && l.Action == m.Action &&
+		g.aborted == h.aborted && g.since == h.since && g.region == h.region && reflect.DeepEqual(g.hold, h.hold) &&
+		l.Reservation == m.Reservation && l.Step == m.Step && l.Action == m.Action &&
 		slices.Equal(l.Participants, m.Participants) && l.ExpiresAt.Equal(m.ExpiresAt) && l.Reason == m.Reason &&
 		slices.Equal(l.Lines, m.Lines)
 }
@@ -619,15 +625,15 @@ func normRes(r *reservation) string {
 	if r == nil {
 		return "absent"
 	}
-	out := fmt.Sprintf("%s %x %s %s %s %s h%d [", r.id, r.fingerprint, r.status, r.customer,
-		fromUnixNano(r.createdAt).Format(time.RFC3339Nano), fromUnixNano(r.expiresAt).Format(time.RFC3339Nano), r.home)
+	out := fmt.Sprintf("%s %x %s %s %s %s h%d a%d s%d [", r.id, r.fingerprint, r.status, r.customer,
+		fromUnixNano(r.createdAt).Format(time.RFC3339Nano), fromUnixNano(r.expiresAt).Format(time.RFC3339Nano), r.home, r.attempt, r.step)
 	for _, l := range r.lines {
 		out += fmt.Sprintf("%s p%d q%d c%d %v %v %v; ", l.sku, l.partition, l.quantity, l.committed, l.allocations, l.committedAt, l.released)
 	}
 	out += "]"
 	if g := r.saga; g != nil {
-		out += fmt.Sprintf(" saga %v s%d a%d p%v h%v f%v ab%v last%+v", g.participants, g.step, g.action,
-			g.pending, g.held, g.failed, g.aborted, g.last)
+		out += fmt.Sprintf(" saga %v s%d a%d p%v h%v f%v ab%v since%d region%q hold%v last%+v", g.participants, g.step, g.action,
+			g.pending, g.held, g.failed, g.aborted, g.since, g.region, g.hold, g.last)
 	}
 	return out
 }

@@ -15,7 +15,14 @@ import (
 // event. The format is versioned by its first byte; decoding is defensive and
 // never panics or allocates more than the input can justify.
 
-const eventFormatV1 = 1
+// The event formats: 2 added the fields a saga needs to survive lost and
+// repeated messages (SagaStarted.Region, StockReserved.Attempt,
+// ReservationExtended.Step). Format 1 is still read; its events decode with
+// those fields zero.
+const (
+	eventFormatV1 = 1
+	eventFormatV2 = 2
+)
 
 // ErrCorrupt is wrapped by every decoding error.
 var ErrCorrupt = errors.New("stockd: corrupt encoding")
@@ -24,7 +31,7 @@ var ErrCorrupt = errors.New("stockd: corrupt encoding")
 // events of one partition, to dst and returns the extended slice.
 func AppendEvents(dst []byte, events []Event) []byte {
 	w := writer{buf: dst}
-	w.byte(eventFormatV1)
+	w.byte(eventFormatV2)
 	w.uvarint(uint64(len(events)))
 	var base int64
 	if len(events) > 0 {
@@ -48,7 +55,8 @@ func AppendEvents(dst []byte, events []Event) []byte {
 // the given partition and position.
 func DecodeEvents(src []byte, partition int, first uint64) ([]Event, error) {
 	r := reader{buf: src}
-	if v := r.byte(); v != eventFormatV1 && r.err == nil {
+	v := r.byte()
+	if v != eventFormatV1 && v != eventFormatV2 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown event format %d", ErrCorrupt, v)
 	}
 	n := r.count()
@@ -65,7 +73,7 @@ func DecodeEvents(src []byte, partition int, first uint64) ([]Event, error) {
 		e.Time = fromUnixNano(base + r.varint())
 		e.CommandID = r.recent()
 		e.Actor = r.recent()
-		e.Data = decodeData(&r, t)
+		e.Data = decodeData(&r, t, v)
 		if r.err != nil {
 			return nil, r.err
 		}
@@ -117,11 +125,13 @@ func encodeData(w *writer, d EventData) {
 		w.string(d.Customer)
 		w.varint(int64(d.Home))
 		w.u64(d.Fingerprint)
+		w.uvarint(d.Attempt)
 	case ReservationExtended:
 		w.string(d.Reservation)
 		w.time(d.ExpiresAt)
 		w.string(d.Key)
 		w.u64(d.KeyFingerprint)
+		w.varint(int64(d.Step))
 	case ReservationCommitted:
 		w.string(d.Reservation)
 		w.varint(d.Quantity)
@@ -148,6 +158,7 @@ func encodeData(w *writer, d EventData) {
 		w.reserveLines(d.Lines)
 		w.ints(d.Participants)
 		w.u64(d.Fingerprint)
+		w.string(d.Region)
 	case SagaStepAcked:
 		w.string(d.Reservation)
 		w.varint(int64(d.Step))
@@ -191,7 +202,9 @@ func encodeData(w *writer, d EventData) {
 	}
 }
 
-func decodeData(r *reader, t EventType) EventData {
+// decodeData decodes the data of an event of type t written in event format
+// v (snapshots, which embed event data, use the current one).
+func decodeData(r *reader, t EventType, v byte) EventData {
 	switch t {
 	case TypeStockReceived:
 		d := StockReceived{Location: r.recent(), Lot: r.recent(), BestBefore: r.recent()}
@@ -228,11 +241,17 @@ func decodeData(r *reader, t EventType) EventData {
 		d.Customer = r.string()
 		d.Home = r.int()
 		d.Fingerprint = r.u64()
+		if v >= eventFormatV2 {
+			d.Attempt = r.uvarint()
+		}
 		return d
 	case TypeReservationExtended:
 		d := ReservationExtended{Reservation: r.recent(), ExpiresAt: r.time()}
 		d.Key = r.string()
 		d.KeyFingerprint = r.u64()
+		if v >= eventFormatV2 {
+			d.Step = r.int()
+		}
 		return d
 	case TypeReservationCommitted:
 		d := ReservationCommitted{Reservation: r.recent(), Quantity: r.varint(), Released: r.varint()}
@@ -255,6 +274,9 @@ func decodeData(r *reader, t EventType) EventData {
 		d.Lines = r.reserveLines()
 		d.Participants = r.ints()
 		d.Fingerprint = r.u64()
+		if v >= eventFormatV2 {
+			d.Region = r.string()
+		}
 		return d
 	case TypeSagaStepAcked:
 		d := SagaStepAcked{Reservation: r.string(), Step: r.int(), From: r.int()}

@@ -21,8 +21,8 @@ func sampleData() []EventData {
 		TransferArrived{From: "w1", To: "s1", Quantity: 3, Lots: lots},
 		SKUConfigured{SafetyStock: 3, LowStockThreshold: 5},
 		LocationConfigured{Location: Location{ID: "w1", Kind: KindStore, Priority: math.MaxInt32, Region: "eu"}},
-		StockReserved{Reservation: "c1", Quantity: 5, Allocations: allocs, ExpiresAt: exp, Customer: "kü", Home: 2, Fingerprint: 9},
-		ReservationExtended{Reservation: "c1", ExpiresAt: exp},
+		StockReserved{Reservation: "c1", Quantity: 5, Allocations: allocs, ExpiresAt: exp, Customer: "kü", Home: 2, Fingerprint: 9, Attempt: 77},
+		ReservationExtended{Reservation: "c1", ExpiresAt: exp, Step: 4},
 		ReservationCommitted{Reservation: "c1", Quantity: 4, Released: 1, Allocations: allocs, Lots: lots},
 		ReservationReleased{Reservation: "c1", Reason: ReleaseCompensated, Quantity: 5},
 		LotExpired{Location: "w1", Lot: "L1", BestBefore: bb15, Quantity: 2},
@@ -33,7 +33,7 @@ func sampleData() []EventData {
 				{SKU: "A", Quantity: 2, Location: "w1"},
 				{SKU: "B", Quantity: 1, Locations: []string{"w1", "w2"}, Split: true},
 			},
-			Participants: []int{1, 2}, Fingerprint: 10,
+			Participants: []int{1, 2}, Fingerprint: 10, Region: "eu",
 		},
 		SagaStepAcked{
 			Reservation: "c1", Step: 1, From: 2,
@@ -125,7 +125,7 @@ func TestDecodeEventsRejectsDamage(t *testing.T) {
 		t.Fatalf("trailing byte: %v", err)
 	}
 	bad := append([]byte{}, buf...)
-	bad[0] = 2
+	bad[0] = eventFormatV2 + 1
 	if _, err := DecodeEvents(bad, 0, 1); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("unknown format: %v", err)
 	}
@@ -142,6 +142,19 @@ func TestDecodeEventsRejectsDamage(t *testing.T) {
 			mut[i] = b
 			checkEventsDecoding(t, mut)
 		}
+	}
+}
+
+// TestEventFormatV1StillDecodes checks that a record written in event format
+// 1, before the saga fields, decodes with those fields zero.
+func TestEventFormatV1StillDecodes(t *testing.T) {
+	e := Event{Partition: 1, Position: 1, SKU: "A", Version: 1, Time: t0, Data: ReservationExtended{Reservation: "c1", ExpiresAt: t0}}
+	v2 := AppendEvents(nil, []Event{e})
+	// Format 1 had no Step: drop its varint (the last byte, a zero).
+	v1 := append([]byte{eventFormatV1}, v2[1:len(v2)-1]...)
+	got, err := DecodeEvents(v1, 1, 1)
+	if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], e) {
+		t.Fatalf("format 1: %#v, %v", got, err)
 	}
 }
 

@@ -448,8 +448,9 @@ func (x *decision) reserve(c Reserve) error {
 		slices.Sort(participants)
 		x.emit("", c.ID, SagaStarted{
 			Reservation: c.ID, Customer: c.Customer, CreatedAt: x.now, ExpiresAt: expires,
-			Lines: c.Lines, Participants: participants, Fingerprint: fp,
+			Lines: c.Lines, Participants: participants, Fingerprint: fp, Region: c.Region,
 		})
+		attempt := x.d.Events[len(x.d.Events)-1].Position
 		for _, p := range participants {
 			var lines []ReserveLine
 			for _, l := range c.Lines {
@@ -458,7 +459,7 @@ func (x *decision) reserve(c Reserve) error {
 				}
 			}
 			x.send(p, sagaHold{
-				reservation: c.ID, home: x.s.partition, step: 1, lines: lines,
+				reservation: c.ID, home: x.s.partition, step: 1, attempt: attempt, lines: lines,
 				region: c.Region, expiresAt: expires, customer: c.Customer,
 			})
 		}

@@ -170,6 +170,12 @@ type StockReserved struct {
 	// deadline and, for a reservation spanning partitions, its saga.
 	Home        int    `json:"home"`
 	Fingerprint uint64 `json:"-"`
+	// Attempt, for a line held by a participant of a reservation spanning
+	// partitions, names the attempt it was held for: the position of the
+	// SagaStarted that began it at the home. It tells a late message of an
+	// earlier attempt with the same id from one of this attempt. Zero for
+	// lines held at the home, and in logs written before it existed.
+	Attempt uint64 `json:"attempt,omitempty"`
 }
 
 // ReservationExtended records a new deadline for one line.
@@ -180,6 +186,10 @@ type ReservationExtended struct {
 	// reservation remembers it with KeyFingerprint.
 	Key            string `json:"idempotency_key,omitempty"`
 	KeyFingerprint uint64 `json:"-"`
+	// Step, for a participant's line, is the saga step that extended it:
+	// a participant ignores an extension older than the one it carried
+	// out, which a delayed message may bring.
+	Step int `json:"step,omitempty"`
 }
 
 // ReservationCommitted records one line of a reservation turned into a sale:
@@ -268,6 +278,10 @@ type SagaStarted struct {
 	Lines        []ReserveLine `json:"lines"`
 	Participants []int         `json:"participants"`
 	Fingerprint  uint64        `json:"-"`
+	// Region restricts allocation at the participants, as Reserve.Region
+	// does; the home keeps it to ask again for a hold that went
+	// unanswered.
+	Region string `json:"region,omitempty"`
 }
 
 // SagaStepAcked records, at the home partition, a participant's answer to a

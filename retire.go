@@ -27,8 +27,12 @@ import "fmt"
 // retired by the next batches.
 const maxRetiredPerEvent = 1024
 
-// retiredFormatV1 is the version byte of a RetiredRecord's Data.
-const retiredFormatV1 = 1
+// The versions of a RetiredRecord's Data: 2 added a reservation's saga
+// attempt, step and timing (snapshot format 3). Format 1 is still read.
+const (
+	retiredFormatV1 = 1
+	retiredFormatV2 = 2
+)
 
 // Which kind of entity a retire timer names. For records, the timer's id is
 // the key of the records map ("receipt:r-1"), which the map already holds.
@@ -167,6 +171,7 @@ func (s *State) applyRetired(d EntitiesRetired) {
 		case KindReservation:
 			// Settled, so not among the held: nothing to count.
 			delete(s.reservations, key.ID)
+			delete(s.outstanding, key.ID)
 		}
 		s.retiredCount++
 	}
@@ -199,7 +204,7 @@ func (s *State) Knows(key Key) bool {
 // without.
 func (s *State) encodeRetired(t retireTimer) ([]byte, bool) {
 	w := writer{}
-	w.byte(retiredFormatV1)
+	w.byte(retiredFormatV2)
 	w.byte(t.kind)
 	switch t.kind {
 	case retireRecord:
@@ -227,7 +232,8 @@ func RestoreRetired(rec RetiredRecord, partitions int, limits Limits) (*State, e
 	}
 	s := NewState(rec.Partition, partitions, limits)
 	r := reader{buf: rec.Data}
-	if v := r.byte(); v != retiredFormatV1 && r.err == nil {
+	v := r.byte()
+	if v != retiredFormatV1 && v != retiredFormatV2 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown retired record format %d", ErrCorrupt, v)
 	}
 	switch kind := r.byte(); kind {
@@ -238,7 +244,7 @@ func RestoreRetired(rec RetiredRecord, partitions int, limits Limits) (*State, e
 		t := r.transfer()
 		s.transfers[t.id] = t
 	case retireReservation:
-		res := r.reservation(true)
+		res := r.reservation(true, v >= retiredFormatV2)
 		s.reservations[res.id] = res
 	default:
 		if r.err == nil {

@@ -22,9 +22,11 @@ import (
 // Every step is an event, so a crash at any point leaves a log from which the
 // home finishes the job: a reservation still being held is abandoned (its
 // lines released everywhere), and any other unsettled step is sent again.
-// Participants carry steps out idempotently. Messages between two partitions
-// are delivered in the order they were sent, and only after the events that
-// caused them are durable. The cart therefore ends all held or all released.
+// Participants carry steps out idempotently. Messages are sent only after the
+// events that caused them are durable; they may be lost, repeated, delayed or
+// reordered on the way (between nodes they are, see EncodeMessage), and
+// Overdue sends again what waited too long. The cart therefore ends all held
+// or all released.
 //
 // Participants never expire saga lines on their own: the home owns the
 // deadline, so a commit decided at the home can never race an expiry
@@ -39,12 +41,20 @@ type saga struct {
 	failed       []Shortfall // why participants could not hold
 	aborted      bool        // the hold failed and is being undone
 	last         SagaStepStarted
+	// since is when the current step started (Unix nanoseconds, the time
+	// of its event): Overdue sends it again once it has waited too long.
+	since int64
+	// hold and region are the requested lines and region, kept while the
+	// hold step is under way so that it can be asked for again.
+	hold   []ReserveLine
+	region string
 }
 
 // sagaHold asks a participant to hold its lines of a reservation.
 type sagaHold struct {
 	reservation string
 	home, step  int
+	attempt     uint64 // see reservation.attempt
 	lines       []ReserveLine
 	region      string
 	expiresAt   time.Time
@@ -55,16 +65,21 @@ type sagaHold struct {
 type sagaStep struct {
 	reservation string
 	home, step  int
+	attempt     uint64
 	action      SagaAction
 	lines       []CommitLine
 	expiresAt   time.Time
 	reason      ReleaseReason
 }
 
-// sagaAck is a participant's answer to a step.
+// sagaAck is a participant's answer to a step. With held lines, it also says
+// "I hold these for you": a participant sends it again for lines it still
+// holds past their deadline (Overdue), and the home answers one about lines
+// it no longer wants held with a release (sagaAck, orphanStep).
 type sagaAck struct {
 	reservation string
 	step, from  int
+	attempt     uint64
 	held        []ReservationLine
 	shortfalls  []Shortfall
 }
@@ -102,9 +117,39 @@ func (x *decision) step(r *reservation, data SagaStepStarted) {
 
 func (r *reservation) stepMessage(home int, d SagaStepStarted) sagaStep {
 	return sagaStep{
-		reservation: r.id, home: home, step: d.Step, action: d.Action,
+		reservation: r.id, home: home, step: d.Step, attempt: r.attempt, action: d.Action,
 		lines: d.Lines, expiresAt: d.ExpiresAt, reason: d.Reason,
 	}
+}
+
+// holdMessage is the hold step of a reservation's saga as participant p is
+// asked for it: its lines, with the cart's region, deadline and customer.
+// The hold is under way, so the saga still has the requested lines.
+func (r *reservation) holdMessage(home, p, partitions int) sagaHold {
+	m := sagaHold{
+		reservation: r.id, home: home, step: 1, attempt: r.attempt, region: r.saga.region,
+		expiresAt: fromUnixNano(r.expiresAt), customer: r.customer,
+	}
+	for _, l := range r.saga.hold {
+		if PartitionOf(l.SKU, partitions) == p {
+			m.lines = append(m.lines, l)
+		}
+	}
+	return m
+}
+
+// otherPartition reports whether p is another partition of this store: one a
+// message may come from and an answer go to. A message that arrived over the
+// network says what its sender wrote, which DecodeMessage cannot check
+// against the number of partitions.
+func (s *State) otherPartition(p int) bool {
+	return p >= 0 && p < s.partitions && p != s.partition
+}
+
+// sameAttempt reports whether a message about attempt a is about the attempt
+// of r. Zero, an attempt recorded before attempts were, matches any.
+func sameAttempt(r *reservation, a uint64) bool {
+	return r.attempt == 0 || a == 0 || r.attempt == a
 }
 
 // abort undoes a reservation whose hold failed: it releases the home's lines,
@@ -124,21 +169,65 @@ func (x *decision) abort(r *reservation, release []int, err error) {
 	x.resolve(r.id, err)
 }
 
+// sagaHold holds a participant's lines and answers the home.
+//
+// Holds are where repeated and late messages could do harm: the home asks
+// again for a hold left unanswered (Overdue), a network may deliver a message
+// twice or late, and a participant forgets the lines of a cart that could not
+// be held everywhere at once, so that a retry with the same id starts afresh.
+// A hold this participant already carried out for the same attempt is
+// answered as before and holds nothing more; a hold of an earlier attempt than
+// the one it knows is ignored, that attempt having ended at its home before
+// the later one began. What remains is a hold arriving when nothing here
+// remembers its attempt — after a refusal, after the lines were released and
+// forgotten, or after they were retired — for a cart its home has already
+// settled. Nothing here can tell that from a first request without keeping
+// every id for good, so it is held, and undone by the home: the answer
+// reaches the home, which replies to held lines it does not want with a
+// release (sagaAck); and should either message be lost, the participant says
+// it holds them again once their deadline has passed (Overdue), until the
+// home has its say. Such lines are held for at most that long; they are never
+// sold, only kept from sale for a while.
 func (x *decision) sagaHold(c sagaHold) error {
-	ack := sagaAck{reservation: c.reservation, step: c.step, from: x.s.partition}
-	if r := x.s.reservations[c.reservation]; r != nil {
-		if r.home == c.home {
-			// Asked again after a restart: answer as before.
-			ack.held = r.view(x.s.partition).Lines
-		} else {
-			// The id is held here for another home's cart: refuse
-			// rather than mix two carts.
-			for _, l := range c.lines {
-				ack.shortfalls = append(ack.shortfalls, Shortfall{SKU: l.SKU, Requested: l.Quantity})
-			}
+	if !x.s.otherPartition(c.home) {
+		return nil // not from a home this store has: nobody to answer
+	}
+	ack := sagaAck{reservation: c.reservation, step: c.step, from: x.s.partition, attempt: c.attempt}
+	r := x.s.reservations[c.reservation]
+	if r != nil && r.home != c.home {
+		// The id is held here for another home's cart: refuse rather
+		// than mix two carts.
+		for _, l := range c.lines {
+			ack.shortfalls = append(ack.shortfalls, Shortfall{SKU: l.SKU, Requested: l.Quantity})
 		}
 		x.send(c.home, ack)
 		return nil
+	}
+	if r != nil && sameAttempt(r, c.attempt) {
+		// Asked again: answer as before while the lines are held. Once
+		// they are settled, the home has moved past the hold and would
+		// ignore the answer.
+		if r.status == StatusHeld {
+			ack.held = r.view(x.s.partition).Lines
+			x.send(c.home, ack)
+		}
+		return nil
+	}
+	if r != nil && c.attempt < r.attempt {
+		return nil // a late hold of an attempt that has ended
+	}
+	if r != nil && r.status == StatusHeld {
+		// A later attempt: the earlier one ended at its home before
+		// this one could begin, so lines still held for it here are
+		// not wanted. Release them; the new attempt is then held as if
+		// they had never been (allocation below still counts them as
+		// held, so it may fall short where it would not have: never
+		// the other way).
+		for _, l := range r.lines {
+			if l.partition == x.s.partition && !l.released {
+				x.emit(l.sku, r.id, ReservationReleased{Reservation: r.id, Reason: ReleaseCompensated, Quantity: l.quantity})
+			}
+		}
 	}
 	allocations := make([][]Allocation, len(c.lines))
 	for i, l := range c.lines {
@@ -152,7 +241,7 @@ func (x *decision) sagaHold(c sagaHold) error {
 		for i, l := range c.lines {
 			x.emit(l.SKU, c.reservation, StockReserved{
 				Reservation: c.reservation, Quantity: l.Quantity, Allocations: allocations[i],
-				ExpiresAt: c.expiresAt, Customer: c.customer, Home: c.home,
+				ExpiresAt: c.expiresAt, Customer: c.customer, Home: c.home, Attempt: c.attempt,
 			})
 			ack.held = append(ack.held, ReservationLine{SKU: l.SKU, Quantity: l.Quantity, Held: l.Quantity, Allocations: allocations[i]})
 		}
@@ -161,9 +250,17 @@ func (x *decision) sagaHold(c sagaHold) error {
 	return nil
 }
 
+// sagaStep carries out a step at a participant. Steps are idempotent: each
+// acts only on lines still held for the same home and attempt, so a step
+// repeated, or one of an earlier attempt, changes nothing; an extension older
+// than the last one carried out (a late message) is ignored by its step
+// number.
 func (x *decision) sagaStep(c sagaStep) error {
+	if !x.s.otherPartition(c.home) {
+		return nil
+	}
 	r := x.s.reservations[c.reservation]
-	if r != nil && r.home == c.home && r.status == StatusHeld {
+	if r != nil && r.home == c.home && sameAttempt(r, c.attempt) && r.status == StatusHeld {
 		switch c.action {
 		case SagaCommit:
 			for _, l := range r.lines {
@@ -182,19 +279,29 @@ func (x *decision) sagaStep(c sagaStep) error {
 				}
 			}
 		case SagaExtend:
-			for _, l := range r.lines {
-				x.emit(l.sku, r.id, ReservationExtended{Reservation: r.id, ExpiresAt: c.expiresAt})
+			if c.step > r.step {
+				for _, l := range r.lines {
+					x.emit(l.sku, r.id, ReservationExtended{Reservation: r.id, ExpiresAt: c.expiresAt, Step: c.step})
+				}
 			}
 		}
 	}
-	x.send(c.home, sagaAck{reservation: c.reservation, step: c.step, from: x.s.partition})
+	x.send(c.home, sagaAck{reservation: c.reservation, step: c.step, from: x.s.partition, attempt: c.attempt})
 	return nil
 }
 
+// sagaAck records a participant's answer at the home. An answer that is not
+// awaited — repeated, late, of an earlier attempt — records nothing; if it
+// says the participant holds lines the home does not want held, the home
+// tells it to release them (orphanStep).
 func (x *decision) sagaAck(c sagaAck) error {
 	r := x.s.reservations[c.reservation]
-	if r == nil || r.home != x.s.partition || r.saga == nil || r.saga.step != c.step || !slices.Contains(r.saga.pending, c.from) {
-		return nil // a stale or repeated answer
+	live := r != nil && r.home == x.s.partition && r.saga != nil && sameAttempt(r, c.attempt)
+	if !live || r.saga.step != c.step || !slices.Contains(r.saga.pending, c.from) {
+		if len(c.held) > 0 && !(live && r.saga.wants(c.from, r.status)) && x.s.otherPartition(c.from) {
+			x.send(c.from, orphanStep(c, x.s.partition))
+		}
+		return nil
 	}
 	x.emit("", r.id, SagaStepAcked{Reservation: r.id, Step: c.step, From: c.from, Held: c.held, Shortfalls: c.shortfalls})
 	if len(r.saga.pending) > 1 {
@@ -223,6 +330,31 @@ func (x *decision) sagaAck(c sagaAck) error {
 	return nil
 }
 
+// wants reports whether the home, its reservation in status, wants
+// participant p to hold its lines, or will settle them itself: p is yet to
+// carry out the current step (which settles its lines, if it is not the
+// hold), or the cart is held (or being held) with p's lines.
+func (g *saga) wants(p int, status ReservationStatus) bool {
+	if slices.Contains(g.pending, p) {
+		return true
+	}
+	if g.aborted {
+		return false
+	}
+	return status == StatusHeld || (status == StatusPending && slices.Contains(g.held, p))
+}
+
+// orphanStep is the home's answer to a participant holding lines of an
+// attempt the home does not want held (it ended, was undone, or is not
+// known): release them. It is step 0, which no saga has, so its
+// acknowledgement is never taken for another's; it is not recorded, and is
+// sent again only when the participant says again that it holds the lines.
+// The participant acts on it only for lines of that very attempt, still
+// held.
+func orphanStep(c sagaAck, home int) sagaStep {
+	return sagaStep{reservation: c.reservation, home: home, attempt: c.attempt, action: SagaRelease, reason: ReleaseCompensated}
+}
+
 func (x *decision) abortSaga(c abortSaga) error {
 	r := x.s.reservations[c.reservation]
 	if r == nil || r.home != x.s.partition || r.saga == nil || r.status != StatusPending {
@@ -239,7 +371,11 @@ func (s *State) applySaga(e Event) {
 		r := &reservation{
 			id: d.Reservation, fingerprint: d.Fingerprint, status: StatusPending, customer: d.Customer,
 			createdAt: unixNano(d.CreatedAt), expiresAt: unixNano(d.ExpiresAt), home: s.partition,
-			saga: &saga{participants: d.Participants, step: 1, action: SagaHold, pending: slices.Clone(d.Participants)},
+			attempt: e.Position,
+			saga: &saga{
+				participants: d.Participants, step: 1, action: SagaHold, pending: slices.Clone(d.Participants),
+				since: unixNano(e.Time), hold: d.Lines, region: d.Region,
+			},
 		}
 		for _, l := range d.Lines {
 			r.lines = append(r.lines, &resLine{sku: l.SKU, partition: PartitionOf(l.SKU, s.partitions), quantity: l.Quantity})
@@ -280,9 +416,12 @@ func (s *State) applySaga(e Event) {
 	case ReservationHeld:
 		s.setStatus(r, StatusHeld)
 		g.pending = nil
+		g.hold, g.region = nil, ""
 	case SagaStepStarted:
 		g.step, g.action, g.last = d.Step, d.Action, d
 		g.pending = slices.Clone(d.Participants)
+		g.since = unixNano(e.Time)
+		g.hold, g.region = nil, ""
 		switch d.Action {
 		case SagaCommit:
 			s.setStatus(r, StatusCommitted)
@@ -333,16 +472,9 @@ func (s *State) applySaga(e Event) {
 // were still being held) and messages to send again (unsettled steps). The
 // engine calls it once every partition has been recovered.
 func (s *State) Recover() ([]Command, []Message) {
-	var ids []string
-	for id, r := range s.reservations {
-		if r.home == s.partition && r.saga != nil && len(r.saga.pending) > 0 {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
 	var cmds []Command
 	var msgs []Message
-	for _, id := range ids {
+	for _, id := range s.outstandingIDs(func(r *reservation) bool { return r.home == s.partition }) {
 		r := s.reservations[id]
 		if r.saga.action == SagaHold {
 			cmds = append(cmds, abortSaga{reservation: id})
@@ -353,4 +485,75 @@ func (s *State) Recover() ([]Command, []Message) {
 		}
 	}
 	return cmds, msgs
+}
+
+// Overdue returns the saga messages to send again at now, because what they
+// asked for has waited at least after; the engine calls it every so often
+// (every after, say) on each partition it owns, and sends what it returns like
+// the messages of a decision: only once every event applied to the State is
+// durable, since the state may say what a crash would take back. Between nodes a message can be lost — a
+// participant held and its answer died with its node, while the home lives
+// on — and Recover runs only when a home is reloaded.
+//
+// As the home of a saga, this partition sends the current step again to every
+// participant that has not acknowledged it once the step has waited after
+// since it started (by the time of the event that started it): a hold with
+// the same lines, region, deadline and customer; a commit, release or
+// extension as first sent. As a participant, it tells the home again that it
+// holds its lines of a cart once after has passed since their deadline: by
+// then the home has normally released them, so the lines are either waiting
+// for a release that was lost (which the home sends again anyway) or held by
+// a hold that came after the home had finished with the cart, which only this
+// tells the home about (see sagaHold). The participant drives nothing else:
+// the home owns every decision.
+//
+// Overdue changes nothing and appends nothing: every message it returns is
+// one its receiver has seen or may see again, and is harmless repeated (see
+// sagaHold, sagaStep, sagaAck). Called again before the messages are
+// answered, it returns them again. It returns at most one message per
+// participant of each saga in flight here, and one per part held here for
+// another home, in the order of reservation ids.
+func (s *State) Overdue(now time.Time, after time.Duration) []Message {
+	n, wait := unixNano(now), int64(after)
+	ids := s.outstandingIDs(func(r *reservation) bool {
+		if r.home == s.partition {
+			return r.saga.since+wait <= n
+		}
+		return r.expiresAt+wait <= n
+	})
+	var msgs []Message
+	for _, id := range ids {
+		r := s.reservations[id]
+		if r.home != s.partition {
+			msgs = append(msgs, Message{To: r.home, Command: sagaAck{
+				reservation: id, step: 1, from: s.partition, attempt: r.attempt, held: r.view(s.partition).Lines,
+			}})
+			continue
+		}
+		g := r.saga
+		if g.action == SagaHold && g.hold == nil {
+			continue // from a snapshot that did not keep the lines: Recover abandons it
+		}
+		for _, p := range g.pending {
+			var cmd Command = r.stepMessage(s.partition, g.last)
+			if g.action == SagaHold {
+				cmd = r.holdMessage(s.partition, p, s.partitions)
+			}
+			msgs = append(msgs, Message{To: p, Command: cmd})
+		}
+	}
+	return msgs
+}
+
+// outstandingIDs returns, sorted, the ids of the reservations with saga work
+// outstanding here that match keep.
+func (s *State) outstandingIDs(keep func(*reservation) bool) []string {
+	var ids []string
+	for id, r := range s.outstanding {
+		if keep(r) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	return ids
 }

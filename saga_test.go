@@ -83,8 +83,10 @@ func TestSagaAllHeld(t *testing.T) {
 	}
 
 	w.deliver(0, 1)
+	// The participant's lines name the attempt: the position of the
+	// home's SagaStarted.
 	compareEvents(t, "participant events", w.logs[1][len(w.logs[1])-1:], []Event{
-		ev(w.b, StockReserved{Reservation: "c1", Quantity: 3, Allocations: []Allocation{{"w1", 3}}, ExpiresAt: exp}),
+		ev(w.b, StockReserved{Reservation: "c1", Quantity: 3, Allocations: []Allocation{{"w1", 3}}, ExpiresAt: exp, Attempt: d.Events[0].Position}),
 	})
 	before := len(w.logs[0])
 	w.deliver(1, 0)
@@ -301,7 +303,7 @@ func TestSagaExtend(t *testing.T) {
 	})
 	w.quiesce()
 	compareEvents(t, "participant events", w.logs[1][len(w.logs[1])-1:], []Event{
-		ev(w.b, ReservationExtended{Reservation: "c1", ExpiresAt: exp}),
+		ev(w.b, ReservationExtended{Reservation: "c1", ExpiresAt: exp, Step: 2}),
 	})
 	if h := w.loc(w.b, "w1").Holds; len(h) != 1 || !h[0].ExpiresAt.Equal(exp) {
 		t.Fatalf("participant holds = %+v", h)
@@ -473,5 +475,295 @@ func TestSagaStepsSupersede(t *testing.T) {
 	wantLoc(t, w.cluster, w.b, "w1", 7, 0, 7, 0, 0)
 	if g := w.states[0].reservations["c1"].saga; g.step != 3 || len(g.pending) != 0 {
 		t.Fatalf("saga = %+v", g)
+	}
+}
+
+// drop takes the oldest message in flight from one partition to another out
+// of the network, as a lost message, and returns it.
+func (c *cluster) drop(from, to int) Command {
+	c.tb.Helper()
+	q := c.queues[from][to]
+	if len(q) == 0 {
+		c.fatalf("no message from %d to %d to drop", from, to)
+	}
+	c.queues[from][to] = q[1:]
+	return q[0]
+}
+
+// inject puts a message in flight from one partition to another, behind the
+// others: a copy of one sent before, delivered late or again.
+func (c *cluster) inject(from, to int, cmd Command) {
+	c.queues[from][to] = append(c.queues[from][to], cmd)
+}
+
+// overdue sends what partition p's Overdue returns at the cluster's clock.
+func (c *cluster) overdue(p int, after time.Duration) []Message {
+	msgs := c.states[p].Overdue(c.now, after)
+	for _, m := range msgs {
+		c.inject(p, m.To, m.Command)
+	}
+	return msgs
+}
+
+// logLens returns the length of every partition's log.
+func (c *cluster) logLens() []int {
+	out := make([]int, len(c.logs))
+	for p := range c.logs {
+		out[p] = len(c.logs[p])
+	}
+	return out
+}
+
+func TestALostAckIsSentAgainWhenTheHomeAsksForOverdueSteps(t *testing.T) {
+	w := newSagaWorld(t, 2, 0)
+	mustDo(t, w.cluster, reserve("c1", line(w.a, 2), line(w.b, 3)))
+	hold := w.queues[0][1][0]
+	w.deliver(0, 1)
+	wantLoc(t, w.cluster, w.b, "w1", 10, 3, 7, 0, 0)
+	w.drop(1, 0) // the participant's node died before its answer left
+	after := 5 * time.Second
+
+	if msgs := w.overdue(0, after); len(msgs) != 0 {
+		t.Fatalf("overdue before its time: %+v", msgs)
+	}
+	w.now = t0.Add(after)
+	logs := w.logLens()
+	msgs := w.overdue(0, after)
+	if len(msgs) != 1 || msgs[0].To != 1 || !reflect.DeepEqual(msgs[0].Command, hold) {
+		t.Fatalf("overdue = %+v, want the hold %+v again", msgs, hold)
+	}
+	// The home's state says the same after a restart.
+	if re := w.replay(0, w.logs[0], nil); !reflect.DeepEqual(re.Overdue(w.now, after), msgs) {
+		t.Fatalf("rebuilt from the log: overdue = %+v", re.Overdue(w.now, after))
+	}
+	// Asked again, the participant answers as before and holds nothing more.
+	w.deliver(0, 1)
+	if got := w.logLens(); !reflect.DeepEqual(got, logs) {
+		t.Fatalf("asking again appended events: logs %v, were %v", got, logs)
+	}
+	wantLoc(t, w.cluster, w.b, "w1", 10, 3, 7, 0, 0)
+	w.quiesce()
+	if res, ok := w.lastResolution("c1"); !ok || res.Err != nil {
+		t.Fatalf("resolution = %+v, %v", res, ok)
+	}
+	wantRes(t, w.cluster, "c1", StatusHeld)
+	if msgs := w.states[0].Overdue(w.now.Add(time.Hour), after); len(msgs) != 0 {
+		t.Fatalf("overdue once held: %+v", msgs)
+	}
+}
+
+func TestALostStepIsSentAgainUntilEveryParticipantAcknowledgesIt(t *testing.T) {
+	w := newSagaWorld(t, 2, 0)
+	w.heldCart(t)
+	mustDo(t, w.cluster, CommitReservation{ID: "c1"})
+	commit := w.drop(0, 1)
+	after := time.Second
+	w.now = w.now.Add(after)
+	msgs := w.overdue(0, after)
+	if len(msgs) != 1 || !reflect.DeepEqual(msgs[0].Command, commit) {
+		t.Fatalf("overdue = %+v, want the commit %+v again", msgs, commit)
+	}
+	w.inject(0, 1, commit) // and a copy of it, delivered twice
+	w.quiesce()
+	wantLoc(t, w.cluster, w.b, "w1", 7, 0, 7, 0, 0)
+	if r, ok := w.participantRes(1, "c1"); !ok || r.status != StatusCommitted {
+		t.Fatalf("participant: %+v", r)
+	}
+	commits := 0
+	for _, e := range w.logs[1] {
+		if _, ok := e.Data.(ReservationCommitted); ok {
+			commits++
+		}
+	}
+	if commits != 1 {
+		t.Fatalf("the participant committed %d times", commits)
+	}
+	if msgs := w.states[0].Overdue(w.now.Add(time.Hour), after); len(msgs) != 0 {
+		t.Fatalf("overdue once settled: %+v", msgs)
+	}
+}
+
+func TestAHoldSentAgainAfterTheCartWasReleasedHoldsNothing(t *testing.T) {
+	w := newSagaWorld(t, 2, 0)
+	mustDo(t, w.cluster, reserve("c1", line(w.a, 2), line(w.b, 3)))
+	hold := w.queues[0][1][0]
+	w.quiesce()
+	mustDo(t, w.cluster, ReleaseReservation{ID: "c1"})
+	w.quiesce()
+	logs := w.logLens()
+	w.inject(0, 1, hold)
+	w.quiesce()
+	if got := w.logLens(); !reflect.DeepEqual(got, logs) {
+		t.Fatalf("a late hold appended events: logs %v, were %v", got, logs)
+	}
+	wantLoc(t, w.cluster, w.b, "w1", 10, 0, 10, 0, 0)
+}
+
+// TestAHoldArrivingAfterItsCartWasAbandonedIsUndoneByTheHome delivers the
+// abandonment of a cart before its hold (the network reordered them): the
+// participant holds what nobody wants, and the home has it released.
+func TestAHoldArrivingAfterItsCartWasAbandonedIsUndoneByTheHome(t *testing.T) {
+	w := newSagaWorld(t, 2, 0)
+	mustDo(t, w.cluster, Reserve{ID: "c1", TTL: time.Minute, Lines: []ReserveLine{line(w.a, 2), line(w.b, 3)}})
+	hold := w.drop(0, 1)
+	w.now = t0.Add(time.Minute)
+	w.tick(0) // abandoned at its deadline: the participants are told to release
+	w.quiesce()
+	wantNoRes(t, w.cluster, "c1")
+	home := len(w.logs[0])
+
+	w.inject(0, 1, hold)
+	w.deliver(0, 1)
+	wantLoc(t, w.cluster, w.b, "w1", 10, 3, 7, 0, 0)
+	w.quiesce()
+	wantLoc(t, w.cluster, w.b, "w1", 10, 0, 10, 0, 0)
+	if _, ok := w.participantRes(1, "c1"); ok {
+		t.Fatalf("the participant still knows the abandoned cart")
+	}
+	if len(w.logs[0]) != home {
+		t.Fatalf("the home recorded %v", renderEvents(w.logs[0][home:]))
+	}
+}
+
+// TestAParticipantHoldingPastTheDeadlineAsksTheHomeAgain loses the home's
+// answer to an unwanted hold: the participant asks again once the deadline
+// has passed, and the lines are released then.
+func TestAParticipantHoldingPastTheDeadlineAsksTheHomeAgain(t *testing.T) {
+	w := newSagaWorld(t, 2, 0)
+	mustDo(t, w.cluster, Reserve{ID: "c1", TTL: time.Minute, Lines: []ReserveLine{line(w.a, 2), line(w.b, 3)}})
+	hold := w.drop(0, 1)
+	w.now = t0.Add(time.Minute)
+	w.tick(0)
+	w.quiesce()
+	w.inject(0, 1, hold)
+	w.deliver(0, 1)
+	w.deliver(1, 0)
+	w.drop(0, 1) // the release of the unwanted lines is lost
+	wantLoc(t, w.cluster, w.b, "w1", 10, 3, 7, 0, 0)
+
+	after := 10 * time.Second
+	if msgs := w.overdue(1, after); len(msgs) != 0 {
+		t.Fatalf("asked before the deadline had passed by after: %+v", msgs)
+	}
+	w.now = w.now.Add(after)
+	msgs := w.overdue(1, after)
+	if len(msgs) != 1 || msgs[0].To != 0 {
+		t.Fatalf("overdue = %+v", msgs)
+	}
+	w.quiesce()
+	wantLoc(t, w.cluster, w.b, "w1", 10, 0, 10, 0, 0)
+	if msgs := w.states[1].Overdue(w.now.Add(time.Hour), after); len(msgs) != 0 {
+		t.Fatalf("overdue once released: %+v", msgs)
+	}
+}
+
+// TestAParticipantHoldingALiveCartPastItsDeadlineKeepsIt checks that the
+// home does not release lines it still wants when a participant asks early
+// (its clock ahead of the home's).
+func TestAParticipantHoldingALiveCartPastItsDeadlineKeepsIt(t *testing.T) {
+	w := newSagaWorld(t, 2, 0)
+	w.heldCart(t)
+	logs := w.logLens()
+	msgs := w.states[1].Overdue(t0.Add(11*time.Minute), time.Second)
+	if len(msgs) != 1 {
+		t.Fatalf("overdue = %+v", msgs)
+	}
+	w.inject(1, 0, msgs[0].Command)
+	w.quiesce()
+	wantLoc(t, w.cluster, w.b, "w1", 10, 3, 7, 0, 0)
+	wantRes(t, w.cluster, "c1", StatusHeld)
+	if got := w.logLens(); !reflect.DeepEqual(got, logs) {
+		t.Fatalf("asking appended events: logs %v, were %v", got, logs)
+	}
+}
+
+func TestAHoldOfAnEarlierAttemptHoldsNothing(t *testing.T) {
+	w := newSagaWorld(t, 3, 1)
+	cart := reserve("c1", line(w.a, 2), line(w.b, 3), line(w.c, 2))
+	mustDo(t, w.cluster, cart)
+	first := w.queues[0][1][0]
+	w.quiesce() // short of C: undone
+	mustDo(t, w.cluster, recv("rc2", w.c, "w1", 1))
+	mustDo(t, w.cluster, cart)
+	w.quiesce()
+	wantRes(t, w.cluster, "c1", StatusHeld)
+	logs := w.logLens()
+	w.inject(0, 1, first)
+	w.quiesce()
+	if got := w.logLens(); !reflect.DeepEqual(got, logs) {
+		t.Fatalf("a hold of the first attempt appended events: logs %v, were %v", got, logs)
+	}
+	wantLoc(t, w.cluster, w.b, "w1", 10, 3, 7, 0, 0)
+	mustDo(t, w.cluster, ReleaseReservation{ID: "c1"})
+	w.quiesce()
+	wantLoc(t, w.cluster, w.b, "w1", 10, 0, 10, 0, 0)
+}
+
+// TestARetryReleasesWhatAnEarlierAttemptLeftHeld leaves a participant holding
+// an abandoned attempt's lines when the retry's hold arrives: it releases
+// them and holds the retry's.
+func TestARetryReleasesWhatAnEarlierAttemptLeftHeld(t *testing.T) {
+	w := newSagaWorld(t, 2, 0)
+	cart := Reserve{ID: "c1", TTL: time.Minute, Lines: []ReserveLine{line(w.a, 2), line(w.b, 3)}}
+	mustDo(t, w.cluster, cart)
+	hold := w.drop(0, 1)
+	w.now = t0.Add(time.Minute)
+	w.tick(0)
+	w.quiesce()
+	w.inject(0, 1, hold)
+	w.deliver(0, 1)
+	w.drop(1, 0) // its answer is lost: the participant holds the old attempt
+	cart.Lines = []ReserveLine{line(w.a, 2), line(w.b, 4)}
+	mustDo(t, w.cluster, cart)
+	w.quiesce()
+	wantRes(t, w.cluster, "c1", StatusHeld)
+	wantLoc(t, w.cluster, w.b, "w1", 10, 4, 6, 0, 0)
+}
+
+func TestARepeatedOrLateExtensionChangesNothing(t *testing.T) {
+	w := newSagaWorld(t, 2, 0)
+	w.heldCart(t)
+	mustDo(t, w.cluster, ExtendReservation{ID: "c1", TTL: time.Hour})
+	mustDo(t, w.cluster, ExtendReservation{ID: "c1", TTL: 2 * time.Hour})
+	older := w.drop(0, 1)
+	newer := w.queues[0][1][0]
+	w.deliver(0, 1)
+	logs := w.logLens()
+	w.inject(0, 1, older)
+	w.inject(0, 1, newer)
+	w.deliver(0, 1)
+	w.deliver(0, 1)
+	if got := w.logLens(); got[1] != logs[1] {
+		t.Fatalf("the participant recorded %v", renderEvents(w.logs[1][logs[1]:]))
+	}
+	if h := w.loc(w.b, "w1").Holds; len(h) != 1 || !h[0].ExpiresAt.Equal(t0.Add(2*time.Hour)) {
+		t.Fatalf("participant holds = %+v", h)
+	}
+	w.quiesce()
+	wantRes(t, w.cluster, "c1", StatusHeld)
+}
+
+// TestAMessageFromNoSuchPartitionIsIgnored decides messages naming a home or
+// sender this store does not have, as a garbled or forged message may: they
+// change nothing and are answered to nobody.
+func TestAMessageFromNoSuchPartitionIsIgnored(t *testing.T) {
+	w := newSagaWorld(t, 2, 0)
+	held := []ReservationLine{{SKU: w.b, Quantity: 1, Held: 1}}
+	for _, cmd := range []Command{
+		sagaHold{reservation: "x", home: 2, step: 1, lines: []ReserveLine{line(w.b, 1)}},
+		sagaHold{reservation: "x", home: 1, step: 1, lines: []ReserveLine{line(w.b, 1)}},
+		sagaHold{reservation: "x", home: -1, step: 1, lines: []ReserveLine{line(w.b, 1)}},
+		sagaStep{reservation: "x", home: 7, step: 2, action: SagaRelease},
+		sagaAck{reservation: "x", step: 1, from: 2, held: held},
+		sagaAck{reservation: "x", step: 1, from: 0, held: held},
+	} {
+		p := 1
+		if _, ok := cmd.(sagaAck); ok {
+			p = 0
+		}
+		d, err := w.states[p].Decide(cmd, w.now)
+		if err != nil || len(d.Events) != 0 || len(d.Messages) != 0 {
+			t.Fatalf("%s at %d: %+v, %v", describe(cmd), p, d, err)
+		}
 	}
 }

@@ -21,6 +21,11 @@ import (
 // The simulation drives the core like the engine does, through the cluster
 // model, with random valid and invalid commands, random deliveries, random
 // durability and random crashes, and checks the invariants after every step.
+// In half the sequences the network between partitions is faulty, as between
+// nodes: a message may be dropped, delivered twice, or overtaken by later
+// ones; the driver then asks every partition for its overdue messages now and
+// then (State.Overdue), as the engine does, and before every check of a
+// quiet cluster.
 // Every sequence is determined by its seed alone; a failure prints the seed
 // and the steps that led to it. Reproduce one with
 //
@@ -206,6 +211,12 @@ type sim struct {
 	// takes back only what was not durable).
 	accepted map[string][2]uint64
 
+	// faulty says whether messages between partitions may be dropped,
+	// duplicated or delayed; overdueAfter is the after the driver passes to
+	// State.Overdue.
+	faulty       bool
+	overdueAfter time.Duration
+
 	// stats counts what the sequence exercised: event types, outcomes of
 	// client commands, crashes.
 	stats map[string]int
@@ -256,6 +267,8 @@ func newSim(tb testing.TB, seed uint64) *sim {
 		accepted: map[string][2]uint64{},
 	}
 	s.c.auto = false
+	s.faulty = rng.IntN(2) == 0
+	s.overdueAfter = []time.Duration{0, 5 * time.Second, time.Minute}[rng.IntN(3)]
 	// Settled entities retire after the default week, or after an hour or
 	// two, so that sequences retire much of what they did while it is
 	// still being repeated, extended and committed.
@@ -285,6 +298,9 @@ func newSim(tb testing.TB, seed uint64) *sim {
 			s.accepted[at] = [2]uint64{uint64(k.Partition), k.Position}
 		}
 		s.stats["retired"] += len(d.Retired)
+		if c, ok := cmd.(sagaStep); ok && c.step == 0 && len(d.Events) > 0 {
+			s.stats["unwanted-lines-released"]++
+		}
 	}
 	return s
 }
@@ -328,8 +344,10 @@ func (s *sim) run(steps int) {
 		switch r := s.rng.IntN(100); {
 		case r < 55:
 			s.send(s.generate())
-		case r < 75:
+		case r < 72:
 			s.deliverOne()
+		case r < 75:
+			s.overdue(s.overdueAfter)
 		case r < 91:
 			p := s.rng.IntN(s.c.p)
 			s.c.flush(p)
@@ -339,7 +357,7 @@ func (s *sim) run(steps int) {
 			}
 		case r < 99:
 			s.logf("quiesce")
-			s.c.quiesce()
+			s.settle()
 			s.checkQuiescent()
 		default:
 			s.crash()
@@ -348,13 +366,13 @@ func (s *sim) run(steps int) {
 	}
 	// Finish: deliver everything, then let every hold and lot expire.
 	s.logf("final quiesce")
-	s.c.quiesce()
+	s.settle()
 	s.checkChanged()
 	s.checkQuiescent()
 	s.c.now = s.c.now.Add(DefaultLimits.MaxTTL + 24*time.Hour)
 	s.logf("final expiry at +%s", s.c.now.Sub(simStart))
 	s.c.tickAll()
-	s.c.quiesce()
+	s.settle()
 	s.checkDeadlines()
 	s.checkQuiescent()
 	s.checked = nil
@@ -378,7 +396,7 @@ func (s *sim) run(steps int) {
 	s.c.now = s.c.now.Add(s.c.limits.Retain + time.Hour)
 	s.logf("final retirement at +%s", s.c.now.Sub(simStart))
 	s.c.tickAll()
-	s.c.quiesce()
+	s.settle()
 	for p, st := range s.c.states {
 		if n := len(st.records) + len(st.transfers) + len(st.reservations) - st.Held(); n > 0 && s.c.limits.Retain > 0 {
 			for _, t := range st.transfers {
@@ -407,7 +425,7 @@ func (s *sim) run(steps int) {
 	for _, c := range s.reserves {
 		s.send(c, meantValid)
 	}
-	s.c.quiesce()
+	s.settle()
 	s.checked = nil
 	s.checkChanged()
 	s.checkSignalLogs()
@@ -440,6 +458,38 @@ func (s *sim) advance() {
 	s.c.now = s.c.now.Add(d)
 }
 
+// overdue sends what every partition's Overdue returns, as the engine's
+// periodic call does: like a decision's messages, once what the state
+// holds is durable.
+func (s *sim) overdue(after time.Duration) int {
+	n := 0
+	for p, st := range s.c.states {
+		for _, m := range st.Overdue(s.c.now, after) {
+			s.logf("overdue %d->%d %s", p, m.To, describe(m.Command))
+			s.c.outbox[p] = append(s.c.outbox[p], m)
+			n++
+		}
+	}
+	s.stats["overdue"] += n
+	return n
+}
+
+// settle delivers everything in flight over a network that loses nothing,
+// and asks for what is overdue until nothing is: what a faulty network lost
+// is sent again. Lines a participant holds for a cart its home no longer
+// wants, whose answer was lost, are asked about only once their deadline has
+// passed (see State.Overdue): they may remain (see checkQuiescent).
+func (s *sim) settle() {
+	for range 100 {
+		s.c.tickAll()
+		s.c.quiesce()
+		if s.overdue(0) == 0 {
+			return
+		}
+	}
+	s.fail("overdue messages never stop")
+}
+
 func (s *sim) deliverOne() {
 	var chans [][2]int
 	for from := range s.c.queues {
@@ -454,8 +504,30 @@ func (s *sim) deliverOne() {
 		return
 	}
 	ch := chans[s.rng.IntN(len(chans))]
-	s.logf("deliver %d->%d %s", ch[0], ch[1], describe(s.c.queues[ch[0]][ch[1]][0]))
-	s.c.deliver(ch[0], ch[1])
+	from, to := ch[0], ch[1]
+	head := s.c.queues[from][to][0]
+	if s.faulty {
+		switch r := s.rng.IntN(100); {
+		case r < 15:
+			s.logf("DROP %d->%d %s", from, to, describe(head))
+			s.stats["net.drop"]++
+			s.c.drop(from, to)
+			return
+		case r < 30:
+			s.logf("DELAY %d->%d %s", from, to, describe(head))
+			s.stats["net.delay"]++
+			s.c.inject(from, to, s.c.drop(from, to))
+			return
+		case r < 45:
+			s.logf("deliver %d->%d %s, and again later", from, to, describe(head))
+			s.stats["net.duplicate"]++
+			s.c.inject(from, to, head)
+			s.c.deliver(from, to)
+			return
+		}
+	}
+	s.logf("deliver %d->%d %s", from, to, describe(head))
+	s.c.deliver(from, to)
 }
 
 func (s *sim) crash() {
@@ -1630,6 +1702,13 @@ func (s *sim) checkRebuild(p int) {
 			s.fail("partition %d: recovery of a rebuilt state differs:\n%v %v\n%v %v", p, ca, ma, cb, mb)
 		}
 	}
+	for _, x := range []*State{dec, replayed} {
+		for _, after := range []time.Duration{0, s.overdueAfter} {
+			if a, b := live.Overdue(s.c.now, after), x.Overdue(s.c.now, after); fmt.Sprint(a) != fmt.Sprint(b) {
+				s.fail("partition %d: overdue messages of a rebuilt state differ:\n%v\n%v", p, a, b)
+			}
+		}
+	}
 	la, oka := live.NextDeadline()
 	lb, okb := replayed.NextDeadline()
 	if oka != okb || !la.Equal(lb) {
@@ -1657,9 +1736,11 @@ func (s *sim) checkQuiescent() {
 	for h, st := range s.c.states {
 		for id, r := range st.reservations {
 			if r.home != h {
-				// A participant's part: its home must agree.
+				// A participant's part: its home must agree, unless
+				// these are lines held after the home was done with the
+				// cart, not yet past their deadline (see State.Overdue).
 				hr := s.c.states[r.home].reservations[id]
-				if hr == nil || hr.home != r.home {
+				if (hr == nil || hr.home != r.home || !sameAttempt(hr, r.attempt)) && !s.unwanted(h, r) {
 					s.fail("partition %d: reservation %s of home %d is unknown at its home (%s)", h, id, r.home, r.status)
 				}
 				continue
@@ -1695,13 +1776,22 @@ func (s *sim) checkQuiescent() {
 						}
 					}
 				default:
-					if pr != nil && (pr.status == StatusHeld || pr.status == StatusPending) {
+					if pr != nil && (pr.status == StatusHeld || pr.status == StatusPending) && !s.unwanted(q, pr) {
 						s.fail("reservation %s is %s at home %d but still held at participant %d", id, r.status, h, q)
 					}
 				}
 			}
 		}
 	}
+}
+
+// unwanted reports whether a participant's part r, in partition p, may be
+// lines held after the home was done with the cart, on a faulty network,
+// whose answer was lost: held, and not yet past the deadline after which the
+// participant asks the home again. Held past it, they are never left after
+// settle.
+func (s *sim) unwanted(p int, r *reservation) bool {
+	return s.faulty && r.home != p && r.status == StatusHeld && unixNano(s.c.now) < r.expiresAt
 }
 
 func statusOf(r *reservation) string {

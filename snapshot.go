@@ -8,10 +8,13 @@ import "fmt"
 // cannot disagree with itself.
 
 // The snapshot formats: 2 added when each reservation settled and how many
-// entities the partition retired. Format 1 is still read.
+// entities the partition retired; 3 the saga attempt, step and timing that
+// let a saga survive lost and repeated messages. Formats 1 and 2 are still
+// read.
 const (
 	snapshotFormatV1 = 1
 	snapshotFormatV2 = 2
+	snapshotFormatV3 = 3
 )
 
 // EncodeState returns the encoding of s for a snapshot.
@@ -21,7 +24,7 @@ func EncodeState(s *State) []byte {
 	// partition encodes to megabytes, and growing a buffer by append's
 	// steps copies it many times over.
 	w := writer{buf: make([]byte, 0, 1<<12+64*(len(s.reservations)+len(s.skus)+len(s.transfers)+len(s.records)))}
-	w.byte(snapshotFormatV2)
+	w.byte(snapshotFormatV3)
 	w.varint(int64(s.partition))
 	w.varint(int64(s.partitions))
 	w.uvarint(s.head)
@@ -79,7 +82,7 @@ func EncodeState(s *State) []byte {
 func DecodeState(data []byte, limits Limits) (*State, error) {
 	r := reader{buf: data}
 	v := r.byte()
-	if v != snapshotFormatV1 && v != snapshotFormatV2 && r.err == nil {
+	if v != snapshotFormatV1 && v != snapshotFormatV2 && v != snapshotFormatV3 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown snapshot format %d", ErrCorrupt, v)
 	}
 	p, partitions := r.int(), r.int()
@@ -119,12 +122,19 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	}
 
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		res := r.reservation(v >= snapshotFormatV2)
+		res := r.reservation(v >= snapshotFormatV2, v >= snapshotFormatV3)
 		if r.err == nil {
 			if v < snapshotFormatV2 && s.settled(res) {
 				// Format 1 did not record when a reservation settled:
 				// its retention starts from the snapshot's moment.
 				res.settledAt = unixNano(s.clock)
+			}
+			if v < snapshotFormatV3 && res.saga != nil {
+				// Formats 1 and 2 did not record when a step started:
+				// it waits from the snapshot's moment. (A hold under
+				// way, whose lines they did not keep either, is
+				// abandoned by Recover, never asked for again.)
+				res.saga.since = unixNano(s.clock)
 			}
 			s.reservations[res.id] = res
 			if res.home == p && res.status == StatusHeld {
@@ -153,6 +163,7 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	}
 	s.rehold()
 	s.rearm()
+	s.reindex()
 	return s, nil
 }
 
@@ -212,11 +223,20 @@ func (w *writer) reservation(r *reservation) {
 		w.string(k)
 		w.u64(fp)
 	}
+	w.uvarint(r.attempt)
+	w.varint(int64(r.step))
+	if g := r.saga; g != nil {
+		w.varint(g.since)
+		w.string(g.region)
+		w.reserveLines(g.hold)
+	}
 }
 
 // reservation decodes a reservation; settled says whether the encoding
-// carries the moment it settled (snapshot format 1 did not).
-func (r *reader) reservation(settled bool) *reservation {
+// carries the moment it settled (snapshot format 1 did not), attempts whether
+// it carries the saga's attempt, step and timing (snapshot format 3 and
+// retired record format 2 do).
+func (r *reader) reservation(settled, attempts bool) *reservation {
 	res := &reservation{id: r.string(), status: ReservationStatus(r.string()), customer: r.string()}
 	res.fingerprint = r.u64()
 	res.createdAt = r.varint()
@@ -238,13 +258,22 @@ func (r *reader) reservation(settled bool) *reservation {
 		g.held = r.ints()
 		g.failed = r.shortfalls()
 		g.aborted = r.bool()
-		if last, ok := decodeData(r, TypeSagaStepStarted).(SagaStepStarted); ok {
+		if last, ok := decodeData(r, TypeSagaStepStarted, eventFormatV2).(SagaStepStarted); ok {
 			g.last = last
 		}
 		res.saga = g
 	}
 	for k := r.count(); k > 0 && r.err == nil; k-- {
 		res.remember(r.string(), r.u64())
+	}
+	if attempts {
+		res.attempt = r.uvarint()
+		res.step = r.int()
+		if g := res.saga; g != nil {
+			g.since = r.varint()
+			g.region = r.string()
+			g.hold = r.reserveLines()
+		}
 	}
 	return res
 }

@@ -36,6 +36,12 @@ type State struct {
 	locations Locations
 
 	timers timers
+	// outstanding indexes the reservations with saga work not done yet:
+	// those driven from here with a step that a participant has not
+	// acknowledged, and the parts held here for another home. It is
+	// derived (see track), and bounded by the carts in flight, so that
+	// Overdue and Recover need not walk every reservation.
+	outstanding map[string]*reservation
 	// retiredCount is how many entities this partition retired.
 	retiredCount uint64
 }
@@ -113,6 +119,15 @@ type reservation struct {
 	home  int
 	lines []*resLine
 	saga  *saga // set at the home of a reservation spanning partitions
+	// attempt names the attempt of a reservation spanning partitions: the
+	// position of its SagaStarted at the home. At the home it is set from
+	// that event; at a participant, from the StockReserved it held the
+	// lines with (zero if written before attempts were recorded).
+	attempt uint64
+	// step is, at a participant, the last saga step that extended the
+	// reservation here, so that an older extension arriving late is
+	// ignored.
+	step int
 	// keys are the idempotency keys of commands carried out on the
 	// reservation, with the fingerprints of their requests.
 	keys map[string]uint64
@@ -169,6 +184,7 @@ func NewState(p, partitions int, limits Limits) *State {
 		transfers:    make(map[string]*transfer),
 		records:      make(map[string]record),
 		locations:    Locations{},
+		outstanding:  make(map[string]*reservation),
 	}
 }
 
@@ -314,10 +330,12 @@ func (s *State) Apply(e Event) error {
 		s.locations = next
 	case StockReserved:
 		s.applyReserved(e, sk, d)
+		s.track(d.Reservation)
 	case ReservationExtended:
 		if r := s.reservations[d.Reservation]; r != nil {
 			r.remember(d.Key, d.KeyFingerprint)
 			r.expiresAt = unixNano(d.ExpiresAt)
+			r.step = max(r.step, d.Step)
 			if r.home == s.partition {
 				s.armHold(r)
 			}
@@ -362,6 +380,38 @@ func (s *State) applySettling(e Event, sk *skuState) {
 	if after := s.reservations[id]; after != nil && !wasSettled && (after == r || r == nil) && s.settled(after) {
 		after.settledAt = unixNano(s.clock)
 		s.armRetire(retireReservation, id, after.settledAt)
+	}
+	s.track(id)
+}
+
+// track keeps reservation id in the index of outstanding saga work, or out of
+// it. Every event that can change a reservation's status, its saga's pending
+// participants or its presence calls it.
+func (s *State) track(id string) {
+	if r := s.reservations[id]; r != nil && s.isOutstanding(r) {
+		s.outstanding[id] = r
+		return
+	}
+	delete(s.outstanding, id)
+}
+
+// isOutstanding reports whether a reservation belongs in the index of
+// outstanding saga work: at its home, a saga step some participant has not
+// acknowledged; at a participant, lines held for another home.
+func (s *State) isOutstanding(r *reservation) bool {
+	if r.home == s.partition {
+		return r.saga != nil && len(r.saga.pending) > 0
+	}
+	return r.status == StatusHeld
+}
+
+// reindex rebuilds the index of outstanding saga work from the reservations.
+func (s *State) reindex() {
+	clear(s.outstanding)
+	for id, r := range s.reservations {
+		if s.isOutstanding(r) {
+			s.outstanding[id] = r
+		}
 	}
 }
 
@@ -509,10 +559,17 @@ func (st *stock) unhold(qty int64) { st.reserved -= qty }
 
 func (s *State) applyReserved(e Event, sk *skuState, d StockReserved) {
 	r := s.reservations[d.Reservation]
+	if r != nil && d.Home != s.partition && r.attempt != d.Attempt {
+		// A participant holding for a later attempt of a cart: what it
+		// still knows of an earlier attempt is settled (sagaHold released
+		// any lines it held) and is replaced.
+		r = nil
+	}
 	if r == nil {
 		r = &reservation{
 			id: d.Reservation, fingerprint: d.Fingerprint, customer: d.Customer,
 			createdAt: unixNano(e.Time), expiresAt: unixNano(d.ExpiresAt), home: d.Home,
+			attempt: d.Attempt,
 		}
 		s.setStatus(r, StatusHeld)
 		s.reservations[d.Reservation] = r

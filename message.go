@@ -1,0 +1,169 @@
+package stockd
+
+import (
+	"fmt"
+	"slices"
+)
+
+// The wire encoding of saga messages. When partitions are owned by several
+// nodes, a Message a decision produces for a partition on another node
+// travels between processes: EncodeMessage writes it, DecodeMessage reads it
+// back on the receiving node, which decides its Command in partition To like
+// any message of its own. The encoding uses the primitives of the event
+// encoding (codec.go) and is versioned by its first byte; decoding is strict
+// — an unknown format or kind, a field out of range or trailing bytes are
+// errors wrapping ErrCorrupt — and never panics or allocates more than the
+// input can justify. A message that decodes encodes again to an equal one.
+//
+// Whatever a decoded message says, deciding it is safe: saga messages are
+// checked against the receiving partition's state (see sagaHold, sagaStep,
+// sagaAck), and the receiver of a message it did not expect changes nothing.
+// Authenticating the sender is the transport's job.
+
+const messageFormatV1 = 1
+
+// The kinds of saga message, the byte after the format.
+const (
+	kindSagaHold  byte = 1
+	kindSagaStep  byte = 2
+	kindSagaAck   byte = 3
+	kindAbortSaga byte = 4
+)
+
+// EncodeMessage returns the wire encoding of m, a message a Decision (or
+// Recover, or Overdue) produced. It fails for a command that is not a
+// message between partitions, or a negative partition.
+func EncodeMessage(m Message) ([]byte, error) {
+	if m.To < 0 {
+		return nil, fmt.Errorf("stockd: message to partition %d", m.To)
+	}
+	w := writer{}
+	w.byte(messageFormatV1)
+	w.varint(int64(m.To))
+	switch c := m.Command.(type) {
+	case sagaHold:
+		w.byte(kindSagaHold)
+		w.string(c.reservation)
+		w.varint(int64(c.home))
+		w.varint(int64(c.step))
+		w.uvarint(c.attempt)
+		w.reserveLines(c.lines)
+		w.string(c.region)
+		w.time(c.expiresAt)
+		w.string(c.customer)
+	case sagaStep:
+		w.byte(kindSagaStep)
+		w.string(c.reservation)
+		w.varint(int64(c.home))
+		w.varint(int64(c.step))
+		w.uvarint(c.attempt)
+		w.byte(byte(c.action))
+		w.uvarint(uint64(len(c.lines)))
+		for _, l := range c.lines {
+			w.string(l.SKU)
+			w.varint(l.Quantity)
+		}
+		w.time(c.expiresAt)
+		w.string(string(c.reason))
+	case sagaAck:
+		w.byte(kindSagaAck)
+		w.string(c.reservation)
+		w.varint(int64(c.step))
+		w.varint(int64(c.from))
+		w.uvarint(c.attempt)
+		w.uvarint(uint64(len(c.held)))
+		for _, l := range c.held {
+			w.string(l.SKU)
+			w.varint(l.Quantity)
+			w.varint(l.Held)
+			w.allocations(l.Allocations)
+		}
+		w.shortfalls(c.shortfalls)
+	case abortSaga:
+		w.byte(kindAbortSaga)
+		w.string(c.reservation)
+	default:
+		return nil, fmt.Errorf("stockd: %T is not a message between partitions", m.Command)
+	}
+	return w.buf, nil
+}
+
+// DecodeMessage decodes a message written by EncodeMessage.
+func DecodeMessage(data []byte) (Message, error) {
+	r := reader{buf: data}
+	if v := r.byte(); v != messageFormatV1 && r.err == nil {
+		return Message{}, fmt.Errorf("%w: unknown message format %d", ErrCorrupt, v)
+	}
+	m := Message{To: r.partition()}
+	switch kind := r.byte(); kind {
+	case kindSagaHold:
+		c := sagaHold{reservation: r.string(), home: r.partition(), step: r.step(), attempt: r.uvarint()}
+		c.lines = r.reserveLines()
+		c.region = r.string()
+		c.expiresAt = r.time()
+		c.customer = r.string()
+		m.Command = c
+	case kindSagaStep:
+		c := sagaStep{reservation: r.string(), home: r.partition(), step: r.step(), attempt: r.uvarint()}
+		c.action = SagaAction(r.byte())
+		if c.action < SagaHold || c.action > SagaExtend {
+			r.fail("unknown saga action %d", c.action)
+		}
+		if n := r.count(); n > 0 {
+			c.lines = make([]CommitLine, 0, n)
+			for i := 0; i < n && r.err == nil; i++ {
+				c.lines = append(c.lines, CommitLine{SKU: r.string(), Quantity: r.varint()})
+			}
+		}
+		c.expiresAt = r.time()
+		c.reason = ReleaseReason(r.string())
+		if !slices.Contains([]ReleaseReason{"", ReleaseRequested, ReleaseExpired, ReleaseCompensated, ReleasePartialCommit}, c.reason) {
+			r.fail("unknown release reason %q", c.reason)
+		}
+		m.Command = c
+	case kindSagaAck:
+		c := sagaAck{reservation: r.string(), step: r.step(), from: r.partition(), attempt: r.uvarint()}
+		if n := r.count(); n > 0 {
+			c.held = make([]ReservationLine, 0, n)
+			for i := 0; i < n && r.err == nil; i++ {
+				l := ReservationLine{SKU: r.string(), Quantity: r.varint(), Held: r.varint()}
+				l.Allocations = r.allocations()
+				c.held = append(c.held, l)
+			}
+		}
+		c.shortfalls = r.shortfalls()
+		m.Command = c
+	case kindAbortSaga:
+		m.Command = abortSaga{reservation: r.string()}
+	default:
+		r.fail("unknown message kind %d", kind)
+	}
+	if r.err != nil {
+		return Message{}, r.err
+	}
+	if len(r.buf) != 0 {
+		return Message{}, fmt.Errorf("%w: %d trailing bytes in message", ErrCorrupt, len(r.buf))
+	}
+	return m, nil
+}
+
+// partition reads a partition number, which is never negative.
+func (r *reader) partition() int {
+	p := r.int()
+	if p < 0 {
+		r.fail("partition %d", p)
+		return 0
+	}
+	return p
+}
+
+// step reads a saga step number, which is never negative (0 is the home's
+// release of lines it does not want held; see orphanStep).
+func (r *reader) step() int {
+	s := r.int()
+	if s < 0 {
+		r.fail("saga step %d", s)
+		return 0
+	}
+	return s
+}
