@@ -545,6 +545,11 @@ func (s *State) Overdue(now time.Time, after time.Duration) []Message {
 	return msgs
 }
 
+// SagasOutstanding returns how many reservations have saga work outstanding
+// in this partition: while there are any, the engine asks for what is
+// Overdue every so often.
+func (s *State) SagasOutstanding() int { return len(s.outstanding) }
+
 // outstandingIDs returns, sorted, the ids of the reservations with saga work
 // outstanding here that match keep.
 func (s *State) outstandingIDs(keep func(*reservation) bool) []string {

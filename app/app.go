@@ -274,8 +274,10 @@ type App struct {
 	publishers    []publisher
 	archiveBucket *archive.Bucket
 	// clusterToken is the secret the nodes of a cluster forward requests
-	// to each other with; "" without a cluster.
+	// to each other with; "" without a cluster. messenger carries saga
+	// messages to the other nodes; nil without a cluster.
 	clusterToken string
+	messenger    *messenger
 
 	cfg       Config
 	log       *slog.Logger
@@ -321,8 +323,15 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if tlsConfig != nil {
 		a.ln = tls.NewListener(a.ln, tlsConfig)
 	}
+	var handler nethttp.Handler = counted(a.Metrics, a.API)
+	if a.messenger != nil {
+		mux := nethttp.NewServeMux()
+		mux.Handle("POST "+messagesPath, a.messenger.messagesHandler())
+		mux.Handle("/", handler)
+		handler = mux
+	}
 	a.srv = &nethttp.Server{
-		Handler:           counted(a.Metrics, a.API),
+		Handler:           handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
@@ -362,7 +371,10 @@ func (a *App) open(ctx context.Context) error {
 	// With a store several nodes share, the engine serves the partitions
 	// this node holds the leases of, loading each once its lease is taken.
 	if ls, ok := store.(stockd.Leases); ok {
-		if a.member, err = a.newMember(ctx, ls, store.Partitions()); err != nil {
+		if a.member, err = a.newMember(ctx, ls, store.Partitions()); err == nil {
+			a.clusterToken, err = clusterToken(ctx, store)
+		}
+		if err != nil {
 			a.closeArchive()
 			store.Close()
 			return err
@@ -386,9 +398,12 @@ func (a *App) open(ctx context.Context) error {
 		}
 		a.Heads.Notify(p)
 	}
+	var engRef atomic.Pointer[engine.Engine]
 	if a.member != nil {
 		eopts.Lease = a.member.lease
 		eopts.Dynamic = true
+		a.messenger = newMessenger(a.member, a.clusterToken, engRef.Load, a.log.With("component", "cluster"))
+		eopts.Send = a.messenger.send
 	}
 	eng, err := engine.Open(ctx, reads, eopts)
 	if err != nil {
@@ -398,18 +413,10 @@ func (a *App) open(ctx context.Context) error {
 		return err
 	}
 	a.Engine = eng
+	engRef.Store(eng)
 	a.Service = eng
 	if a.member != nil {
-		token, err := clusterToken(ctx, store)
-		if err != nil {
-			eng.Close(context.Background())
-			a.leave()
-			a.closeArchive()
-			store.Close()
-			return err
-		}
-		a.clusterToken = token
-		a.Service = newRouter(eng, a.member, token, a.log.With("component", "cluster"))
+		a.Service = newRouter(eng, a.member, a.clusterToken, a.log.With("component", "cluster"))
 		a.member.join(ctx, eng, eng.Stop)
 	}
 	if !cfg.NoReadModel {
@@ -492,6 +499,9 @@ func (a *App) closeParts(err error) error {
 	}
 	a.Engine.Close(context.Background())
 	a.leave()
+	if a.messenger != nil {
+		a.messenger.close()
+	}
 	a.Store.Close()
 	return err
 }
@@ -609,7 +619,11 @@ func (a *App) Close(ctx context.Context) error {
 		if a.ReadModel != nil {
 			a.ReadModel.Close()
 		}
-		errs = append(errs, a.Engine.Close(ctx), a.leave(), a.Store.Close())
+		errs = append(errs, a.Engine.Close(ctx), a.leave())
+		if a.messenger != nil {
+			a.messenger.close()
+		}
+		errs = append(errs, a.Store.Close())
 		a.closeErr = errors.Join(errs...)
 	})
 	return a.closeErr

@@ -105,6 +105,27 @@ func TestNodesShareThePartitionsAndAnyNodeAnswersAnyRequest(t *testing.T) {
 			t.Fatalf("committing hold-%s through the other node: %v", sku, err)
 		}
 	}
+	// A cart over a partition of each node is held on both, and
+	// committed through either; one short on either holds nothing.
+	pa, pb := served(a)[0], served(b)[0]
+	skuA, skuB := skuOf(pa, 4), skuOf(pb, 4)
+	cart := stockd.Reserve{ID: "cart", Lines: []stockd.ReserveLine{{SKU: skuA, Quantity: 1}, {SKU: skuB, Quantity: 1}}}
+	if res, _, err := ca.Reserve(ctx, cart); err != nil || res.Status != stockd.StatusHeld {
+		t.Fatalf("a cart over both nodes = %+v, %v; want held", res, err)
+	}
+	short := stockd.Reserve{ID: "short", Lines: []stockd.ReserveLine{{SKU: skuB, Quantity: 1}, {SKU: skuA, Quantity: 3}}}
+	if _, _, err := cb.Reserve(ctx, short); stockd.ErrorCode(err) != stockd.CodeInsufficientStock {
+		t.Fatalf("a cart short on the other node's SKU = %v, want insufficient stock", err)
+	}
+	if res, err := cb.Commit(ctx, stockd.CommitReservation{ID: "cart"}); err != nil || res.Status != stockd.StatusCommitted {
+		t.Fatalf("committing the cart through the other node = %+v, %v", res, err)
+	}
+	for _, sku := range []string{skuA, skuB} {
+		st, err := ca.SKU(ctx, sku, stockd.AsOf{})
+		if err != nil || st.OnHand != 2 || st.Reserved != 0 {
+			t.Fatalf("%s after the cart = %+v, %v; want 2 on hand, none reserved", sku, st, err)
+		}
+	}
 	// b stops: a takes every partition back, with what b acknowledged.
 	if err := b.Close(ctx); err != nil {
 		t.Fatal(err)
@@ -113,8 +134,12 @@ func TestNodesShareThePartitionsAndAnyNodeAnswersAnyRequest(t *testing.T) {
 	for p := range 4 {
 		sku := skuOf(p, 4)
 		st, err := ca.SKU(ctx, sku, stockd.AsOf{})
-		if err != nil || st.OnHand != 3 {
-			t.Fatalf("%s after b stopped = %+v, %v; want 3 on hand", sku, st, err)
+		want := int64(3)
+		if sku == skuA || sku == skuB {
+			want = 2
+		}
+		if err != nil || st.OnHand != want {
+			t.Fatalf("%s after b stopped = %+v, %v; want %d on hand", sku, st, err, want)
 		}
 	}
 }

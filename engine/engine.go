@@ -98,6 +98,11 @@ type Options struct {
 	// engine does not serve (see Deliver). It must not block; a message it
 	// loses is sent again by the saga's home (stockd.State.Overdue).
 	Send func(m stockd.Message)
+	// SagaResend, with Dynamic, is how long a saga's step waits for its
+	// answers before its messages are sent again (stockd.State.Overdue):
+	// between nodes a message can be lost with the node that had it.
+	// Default 2 s.
+	SagaResend time.Duration
 	// Follow, with Dynamic, is how often the heads of the partitions other
 	// nodes serve, and the locations, are read from the store. Default
 	// 100 ms.
@@ -192,6 +197,9 @@ func (o *Options) setDefaults() {
 	}
 	if o.Follow <= 0 {
 		o.Follow = 100 * time.Millisecond
+	}
+	if o.SagaResend <= 0 {
+		o.SagaResend = 2 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -50,6 +50,9 @@ type partition struct {
 	// by reservation id. Only the decider touches it.
 	waiters map[string][]*request
 	seen    *stockd.Locations
+	// resent is when the decider last asked the state for the saga
+	// messages that are overdue (Options.Dynamic).
+	resent time.Time
 
 	durable     atomic.Uint64
 	snapshotted atomic.Uint64
@@ -224,9 +227,15 @@ func (p *partition) run() {
 	}
 }
 
-// arm sets the timer for the next deadline in the state.
+// arm sets the timer for the next deadline in the state, or, with sagas
+// outstanding between nodes, for the next look at what is overdue.
 func (p *partition) arm(t *time.Timer) {
 	at, ok := p.state.NextDeadline()
+	if p.e.opts.Dynamic && p.state.SagasOutstanding() > 0 {
+		if next := p.resent.Add(p.e.opts.SagaResend); !ok || next.Before(at) {
+			at, ok = next, true
+		}
+	}
 	if !ok {
 		t.Stop()
 		return
@@ -293,6 +302,12 @@ func (p *partition) decide(reqs []*request, backlogged bool) *batch {
 		p.apply(b, r.cmd, r, now)
 	}
 	p.fire(b, now)
+	if p.e.opts.Dynamic && now.Sub(p.resent) >= p.e.opts.SagaResend && st.SagasOutstanding() > 0 {
+		// Sent with this batch's messages, once it is durable: then so
+		// is everything the state says.
+		p.resent = now
+		b.messages = append(b.messages, st.Overdue(now, p.e.opts.SagaResend)...)
+	}
 	b.head = st.Head()
 	p.held.Store(int64(st.Held()))
 	p.adm.decided(b.taken, p.e.opts.clock()-b.takenAt)
