@@ -467,6 +467,15 @@ func (a *AvailabilityState) Availability(sku string) (AvailabilityItem, bool) {
 	return it, true
 }
 
+// SafetyStock returns the safety stock of a SKU in this partition, 0 for a
+// SKU without events: what Availability subtracts at every location.
+func (a *AvailabilityState) SafetyStock(sku string) int64 {
+	if sk := a.skus[sku]; sk != nil {
+		return sk.safety
+	}
+	return 0
+}
+
 // sellable is stock.available: on_hand − reserved − safety stock, never
 // pushed below zero by safety stock alone.
 func sellable(onHand, reserved, safety int64) int64 {

@@ -114,6 +114,11 @@ type Config struct {
 	// Publish names the brokers every event is published to; none by
 	// default.
 	Publish PublishConfig
+	// SQLAvailability keeps the availability read model in the table
+	// availability of the PostgreSQL store too, for other services to
+	// query with SQL (docs/sql-availability.md). It needs a PostgreSQL
+	// Store.
+	SQLAvailability bool
 	// Metrics configures the metrics (build labels); their Logger is the
 	// App's.
 	Metrics metrics.Options
@@ -184,6 +189,9 @@ func (c *Config) Check() error {
 	if c.Partitions < 0 || c.Partitions > 4096 {
 		return fmt.Errorf("--partitions must be between 1 and 4096, got %d", c.Partitions)
 	}
+	if err := c.checkSQLAvailability(); err != nil {
+		return err
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("--tls-cert and --tls-key go together: give both or neither")
 	}
@@ -252,7 +260,8 @@ type App struct {
 	Heads *notify.Hub
 	// Feed serves the change feed and its subscriptions.
 	Feed *feed.Service
-	// Publishers are the Runners of the brokers configured, and
+	// Publishers are the Runners of the brokers configured (and of the
+	// SQL availability table), and
 	// PublishMetrics counts what every publisher does.
 	Publishers     []*publish.Runner
 	PublishMetrics *publish.Metrics
@@ -434,6 +443,9 @@ func (a *App) open(ctx context.Context) error {
 		return a.closeParts(err)
 	}
 	if err := a.startPublishers(ctx); err != nil {
+		return a.closeParts(err)
+	}
+	if err := a.startSQLAvailability(ctx); err != nil {
 		return a.closeParts(err)
 	}
 	if err := m.RegisterEngine(eng); err != nil {

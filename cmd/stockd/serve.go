@@ -41,6 +41,7 @@ type serveConfig struct {
 	insecure                        bool
 	store, storeSchema, advertise   string
 	leaseTTL                        time.Duration
+	sqlAvailability                 bool
 	partitions, inbox, maxLines     int
 	maxBatch, maxConns              int
 	defaultTTL, maxTTL, shutdown    time.Duration
@@ -65,6 +66,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.store, "store", "", "the store: unset for the embedded one in --data, or a PostgreSQL URL, postgres://user:password@host:5432/db (prefer the variable STOCKD_STORE: a password on the command line shows in the process list)")
 	fs.StringVar(&c.storeSchema, "store-schema", "stockd", "PostgreSQL schema of the store's tables, created if missing (one store per schema)")
 	fs.DurationVar(&c.leaseTTL, "lease-ttl", app.DefaultLeaseTTL, "with --store postgres://…: how long this node's partition leases last unrenewed; a standby node takes over that long after this one dies")
+	fs.BoolVar(&c.sqlAvailability, "sql-availability", false, "with --store postgres://…: keep the availability read model in the table availability of --store-schema too, one row per SKU and location, for other services to query with SQL (docs/sql-availability.md)")
 	fs.StringVar(&c.advertise, "advertise", "", "the URL other nodes reach this one at, registered in the store; unset: the address it listens on")
 	fs.StringVar(&c.keys, "keys", "", "file of API keys (see stockd keys new); without it everyone may do everything, so serve only on loopback")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow serving without --keys on an address others can reach")
@@ -195,6 +197,7 @@ func (c *serveConfig) appConfig(log *slog.Logger) (app.Config, error) {
 		Logger: log,
 	}
 	cfg.ArchiveURL, cfg.ArchiveAfter = c.archive, c.archiveAfter
+	cfg.SQLAvailability = c.sqlAvailability
 	cfg.Publish = app.PublishConfig{NATS: c.nats, NATSStream: c.natsStream, Kafka: splitList(c.kafka), KafkaTopic: c.kafkaTopic}
 	cfg.Webhooks = c.webhooks
 	cfg.Intake = c.intake
