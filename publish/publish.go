@@ -85,6 +85,15 @@ type Options struct {
 	// tried again; it doubles, with jitter, from one to the other.
 	// Defaults 100 ms and 30 s.
 	MinBackoff, MaxBackoff time.Duration
+	// Serves, when set, says whether this process serves partition p now:
+	// in a cluster each partition is published by the node that serves it
+	// only, once across the cluster, not once per node. A partition this
+	// process stops serving is left alone (events offered meanwhile may be
+	// offered again by the next node, from its checkpoint: at least once);
+	// one it starts serving resumes from the checkpoint in the store,
+	// where the last node left it. Checked every Interval while not
+	// served. nil: every partition, always.
+	Serves func(p int) bool
 	// Metrics, when set, counts what the Runner does.
 	Metrics *Metrics
 	// Logger receives errors, at most one per partition per MaxBackoff
@@ -195,6 +204,9 @@ func (r *Runner) Position(p int) uint64 { return r.pos[p].Load() }
 func (r *Runner) Lag() uint64 {
 	var lag uint64
 	for p := range r.pos {
+		if r.opts.Serves != nil && !r.opts.Serves(p) {
+			continue
+		}
 		if h, at := r.opts.DurableHead(p), r.pos[p].Load(); h > at {
 			lag += h - at
 		}
@@ -245,7 +257,31 @@ func (r *Runner) run(ctx context.Context, p int) {
 			return true
 		}
 	}
+	idle := false
 	for ctx.Err() == nil {
+		if r.opts.Serves != nil && !r.opts.Serves(p) {
+			// Another node publishes this partition now.
+			idle, pending = true, nil
+			r.oldest[p].Store(0)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(r.opts.Interval):
+			}
+			continue
+		}
+		if idle {
+			// Served here again: resume where the last node left off.
+			c, err := r.opts.Checkpoints.Checkpoint(ctx, r.consumer, p)
+			if err != nil {
+				if !fail("reading the checkpoint", err) {
+					return
+				}
+				continue
+			}
+			r.pos[p].Store(c.Position)
+			idle = false
+		}
 		if len(pending) == 0 {
 			at := r.pos[p].Load()
 			var woken <-chan struct{}
