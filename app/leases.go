@@ -369,3 +369,13 @@ func (a *App) leave() error {
 	a.member = nil
 	return m.close()
 }
+
+// serves is what runs once a partition across the cluster (publishers,
+// webhooks) asks to know whether this node serves a partition now: nil
+// without a cluster, where the node serves every partition.
+func (a *App) serves() func(p int) bool {
+	if a.member == nil {
+		return nil
+	}
+	return a.Engine.Serves
+}

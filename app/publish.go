@@ -68,6 +68,7 @@ func (a *App) startPublishers(ctx context.Context) error {
 		opts.Checkpoints = a.Store
 		opts.DurableHead = a.Engine.DurableHead
 		opts.Heads = a.Heads
+		opts.Serves = a.serves()
 		opts.Skip = func(e stockd.Event) bool { return !publish.Downstream(e) }
 		opts.Metrics = a.PublishMetrics
 		opts.Logger = a.log.With("component", "publish")

@@ -52,6 +52,7 @@ func (a *App) startSQLAvailability(ctx context.Context) error {
 	opts.Checkpoints = a.Store
 	opts.DurableHead = a.Engine.DurableHead
 	opts.Heads = a.Heads
+	opts.Serves = a.serves()
 	opts.Skip = nil
 	opts.Metrics = a.PublishMetrics
 	opts.Logger = log

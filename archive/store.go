@@ -2,6 +2,7 @@ package archive
 
 import (
 	"context"
+	"time"
 
 	"github.com/stockd/stockd"
 )
@@ -12,8 +13,13 @@ import (
 // stockd.PipelinedAppender when store has both, as the embedded store does,
 // or alone, as the PostgreSQL store has it) and stockd.KeyGuard are kept
 // when store has them: losing one would cost the engine its group commit.
+// A store several nodes share (PostgreSQL: GroupAppender, KeyGuard,
+// KeyFinder, HeadReader and Leases together) keeps all of them.
 func Wrap(store stockd.Store, l *Log) stockd.Store {
 	w := wrapped{Log: l, store: store}
+	if sh, ok := store.(sharedStore); ok {
+		return shared{grouped{w, sh}, sh}
+	}
 	pipe, ok1 := store.(stockd.PipelinedAppender)
 	group, ok2 := store.(stockd.GroupAppender)
 	_, guard := store.(stockd.KeyGuard)
@@ -90,3 +96,45 @@ func (guarded) GuardsKeys() {}
 type guardedPipelined struct{ pipelined }
 
 func (guardedPipelined) GuardsKeys() {}
+
+// sharedStore is what a store several nodes share has: the engine of a node
+// serving some partitions needs every one of these.
+type sharedStore interface {
+	stockd.GroupAppender
+	stockd.KeyGuard
+	stockd.KeyFinder
+	stockd.HeadReader
+	stockd.Leases
+}
+
+// shared keeps every capability of a sharedStore.
+type shared struct {
+	grouped
+	sh sharedStore
+}
+
+func (shared) GuardsKeys() {}
+
+func (w shared) FindKey(ctx context.Context, key string) (stockd.KeyRecord, bool, error) {
+	return w.sh.FindKey(ctx, key)
+}
+
+func (w shared) Heads(ctx context.Context) ([]uint64, error) { return w.sh.Heads(ctx) }
+
+func (w shared) Heartbeat(ctx context.Context, n stockd.Node) error { return w.sh.Heartbeat(ctx, n) }
+
+func (w shared) Nodes(ctx context.Context) ([]stockd.Node, error) { return w.sh.Nodes(ctx) }
+
+func (w shared) AcquireLease(ctx context.Context, p int, node string, ttl time.Duration) (stockd.Lease, bool, error) {
+	return w.sh.AcquireLease(ctx, p, node, ttl)
+}
+
+func (w shared) RenewLease(ctx context.Context, l stockd.Lease, ttl time.Duration) (stockd.Lease, error) {
+	return w.sh.RenewLease(ctx, l, ttl)
+}
+
+func (w shared) ReleaseLease(ctx context.Context, l stockd.Lease) error {
+	return w.sh.ReleaseLease(ctx, l)
+}
+
+func (w shared) Leases(ctx context.Context) ([]stockd.Lease, error) { return w.sh.Leases(ctx) }

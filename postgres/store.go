@@ -386,3 +386,13 @@ func DropSchema(ctx context.Context, dsn, schema string) error {
 	}
 	return nil
 }
+
+// Everything a node of a cluster needs of the store it shares.
+var (
+	_ stockd.GroupAppender = (*Store)(nil)
+	_ stockd.KeyGuard      = (*Store)(nil)
+	_ stockd.KeyFinder     = (*Store)(nil)
+	_ stockd.HeadReader    = (*Store)(nil)
+	_ stockd.Leases        = (*Store)(nil)
+	_ stockd.Records       = (*Store)(nil)
+)
