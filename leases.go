@@ -63,6 +63,12 @@ type Leases interface {
 	// last-seen time by the store's clock.
 	Nodes(ctx context.Context) ([]Node, error)
 
+	// Leave removes node from the registry at once: Nodes no longer lists
+	// it. A node that stops calls it once it has released its leases, so
+	// that its share of the partitions goes to the others now, not after
+	// the liveness window. Leaving twice, or as a node never registered,
+	// is not an error.
+	Leave(ctx context.Context, node string) error
 	// AcquireLease takes the lease of partition p for node, for ttl from
 	// the store's now, if the partition is free, its lease has expired by
 	// the store's clock, or its current lease is node's own. A renewal of

@@ -55,22 +55,41 @@ func newRouter(eng *engine.Engine, m *member, token string, log *slog.Logger) *r
 	}
 }
 
-// peer returns the client to send a request refused with err to, or false
-// when it is not to be sent on: err is not engine.NotServed, the request was
-// forwarded already, or no other node is known to serve the partition.
-func (r *router) peer(ctx context.Context, err error) (*client.Client, int, bool) {
+// handOverWait bounds how long a request for a partition that is changing
+// hands waits for a node to serve it: while no live node holds its lease, or
+// this node holds it and is still loading it.
+const handOverWait = time.Second
+
+// route sends on a request the engine refused with err: it returns the
+// client of the node serving the request's partition, or false when the
+// request is not to be sent on (err is not engine.NotServed, or the request
+// was forwarded already) and the caller answers err. While no other node is
+// known to serve the partition it waits, up to handOverWait, and then tells
+// the caller to run the request here again (retry), in case this node
+// took the partition meanwhile.
+func (r *router) route(ctx context.Context, err error, waited *time.Duration) (c *client.Client, p int, retry bool) {
 	p, ok := engine.NotServed(err)
 	if !ok || http.Forwarded(ctx) {
-		return nil, 0, false
+		return nil, p, false
 	}
 	owner, ok := r.m.owner(p)
 	if !ok || owner.ID == r.m.node.ID || owner.URL == "" {
-		return nil, 0, false
+		if *waited >= handOverWait {
+			return nil, p, false
+		}
+		const step = 25 * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return nil, p, false
+		case <-time.After(step):
+		}
+		*waited += step
+		return nil, p, true
 	}
 	key := peerKey{url: owner.URL, actor: stockd.ActorFrom(ctx)}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	c := r.clients[key]
+	c = r.clients[key]
 	if c == nil {
 		actor := key.actor
 		if actor == "" {
@@ -81,7 +100,7 @@ func (r *router) peer(ctx context.Context, err error) (*client.Client, int, bool
 			client.WithUserAgent("stockd-node/"+r.m.node.ID), client.WithBatching(0, 0))
 		r.clients[key] = c
 	}
-	return c, p, true
+	return c, p, false
 }
 
 // unreachable turns the failure to reach partition p's node into an
@@ -100,12 +119,19 @@ func forwardCreated[C, T any](ctx context.Context, r *router, c C,
 	local func(*engine.Engine, context.Context, C) (T, bool, error),
 	remote func(*client.Client, context.Context, C) (T, bool, error),
 ) (T, bool, error) {
-	v, created, err := local(r.Engine, ctx, c)
-	if cl, p, ok := r.peer(ctx, err); ok {
-		v, created, err = remote(cl, ctx, c)
-		err = r.unreachable(p, err)
+	var waited time.Duration
+	for {
+		v, created, err := local(r.Engine, ctx, c)
+		cl, p, retry := r.route(ctx, err, &waited)
+		switch {
+		case retry:
+			continue
+		case cl != nil:
+			v, created, err = remote(cl, ctx, c)
+			err = r.unreachable(p, err)
+		}
+		return v, created, err
 	}
-	return v, created, err
 }
 
 // forward runs a command or a read.
@@ -113,12 +139,19 @@ func forward[C, T any](ctx context.Context, r *router, c C,
 	local func(*engine.Engine, context.Context, C) (T, error),
 	remote func(*client.Client, context.Context, C) (T, error),
 ) (T, error) {
-	v, err := local(r.Engine, ctx, c)
-	if cl, p, ok := r.peer(ctx, err); ok {
-		v, err = remote(cl, ctx, c)
-		err = r.unreachable(p, err)
+	var waited time.Duration
+	for {
+		v, err := local(r.Engine, ctx, c)
+		cl, p, retry := r.route(ctx, err, &waited)
+		switch {
+		case retry:
+			continue
+		case cl != nil:
+			v, err = remote(cl, ctx, c)
+			err = r.unreachable(p, err)
+		}
+		return v, err
 	}
-	return v, err
 }
 
 func (r *router) ConfigureLocation(ctx context.Context, c stockd.ConfigureLocation) (stockd.Location, error) {
@@ -176,10 +209,15 @@ func (r *router) GetReservation(ctx context.Context, id string) (stockd.Reservat
 // SKU reads a SKU's state now through the node serving it; a past state is
 // rebuilt here from the store.
 func (r *router) SKU(ctx context.Context, sku string, at stockd.AsOf) (stockd.SKUState, error) {
-	v, err := r.Engine.SKU(ctx, sku, at)
-	if cl, p, ok := r.peer(ctx, err); ok {
-		v, err = cl.SKU(ctx, sku, at)
-		err = r.unreachable(p, err)
+	type read struct {
+		sku string
+		at  stockd.AsOf
 	}
-	return v, err
+	return forward(ctx, r, read{sku, at},
+		func(e *engine.Engine, ctx context.Context, q read) (stockd.SKUState, error) {
+			return e.SKU(ctx, q.sku, q.at)
+		},
+		func(c *client.Client, ctx context.Context, q read) (stockd.SKUState, error) {
+			return c.SKU(ctx, q.sku, q.at)
+		})
 }

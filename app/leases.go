@@ -348,6 +348,9 @@ func (m *member) close() error {
 		}
 		m.release(p)
 	}
+	if err := m.store.Leave(ctx, m.node.ID); err != nil {
+		m.log.Warn("leaving the cluster failed; the others see this node gone after the liveness window", "err", err)
+	}
 	return errors.Join(errs...)
 }
 

@@ -123,6 +123,8 @@ func (w shared) Heads(ctx context.Context) ([]uint64, error) { return w.sh.Heads
 
 func (w shared) Heartbeat(ctx context.Context, n stockd.Node) error { return w.sh.Heartbeat(ctx, n) }
 
+func (w shared) Leave(ctx context.Context, node string) error { return w.sh.Leave(ctx, node) }
+
 func (w shared) Nodes(ctx context.Context) ([]stockd.Node, error) { return w.sh.Nodes(ctx) }
 
 func (w shared) AcquireLease(ctx context.Context, p int, node string, ttl time.Duration) (stockd.Lease, bool, error) {

@@ -96,6 +96,17 @@ func (s *Store) Heartbeat(ctx context.Context, n stockd.Node) error {
 	return nil
 }
 
+// Leave removes node from the nodes table.
+func (s *Store) Leave(ctx context.Context, node string) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, `DELETE FROM nodes WHERE id = $1`, node); err != nil {
+		return fmt.Errorf("postgres: node %q leaving: %w", node, err)
+	}
+	return nil
+}
+
 // Nodes returns the nodes seen within the liveness window
 // (Options.NodeLiveness) by the database's clock, in ID order.
 func (s *Store) Nodes(ctx context.Context) ([]stockd.Node, error) {

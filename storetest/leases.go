@@ -492,6 +492,18 @@ func testHeartbeat(t *testing.T, s LeaseStore) {
 	if nodes[0].URL != "http://n1:9090" || nodes[0].SeenAt.Before(first) {
 		t.Errorf("after a second heartbeat n1 is %+v, want URL http://n1:9090 seen at or after %v", nodes[0], first)
 	}
+	// A node that leaves is no longer listed; leaving twice, or a node
+	// never seen, is not an error.
+	if err := s.Leave(ctx, "n1"); err != nil {
+		t.Fatalf("Leave: %v", err)
+	}
+	if err := s.Leave(ctx, "n1"); err != nil {
+		t.Fatalf("Leave a second time: %v", err)
+	}
+	nodes, err = s.Nodes(ctx)
+	if err != nil || len(nodes) != 1 || nodes[0].ID != "n2" {
+		t.Fatalf("Nodes after n1 left = %+v, %v; want n2 only", nodes, err)
+	}
 }
 
 // TakeoverRacingAppend checks that a takeover racing a stream of appends
