@@ -20,6 +20,16 @@
 // Concurrency requests at once per endpoint. Redeliveries (after a crash, a
 // replay) may come out of order; Stockd-Event-Id and the event's SKU
 // version tell a receiver what it has already seen.
+//
+// In a cluster (DESIGN §6) every node runs a Manager over the shared store.
+// Options.Serves makes each node deliver only the partitions it serves, so
+// that each event goes to each endpoint once across the cluster, and a
+// partition that moves resumes on its new node from the checkpoint in the
+// store. Endpoints are records in that store: Options.SyncEvery (or Sync)
+// makes every node start, change and stop its endpoints as the records say,
+// whichever node the change was made through. See Sync for the races of
+// deletes and re-creations, and ReplayWebhookDeadLetters for how a dead
+// letter is replayed once across the cluster.
 package webhook
 
 import (
@@ -55,6 +65,10 @@ const (
 	// kindPurge lists dead-letter kinds of deleted endpoints still to be
 	// emptied, so that a crash part-way through a purge resumes it.
 	kindPurge = "webhook-purge"
+	// kindClaimPrefix + name + "/" + generation holds the claims of the
+	// replays in progress of an endpoint's dead letters (see claim): in a
+	// cluster a dead letter is replayed by one node at a time.
+	kindClaimPrefix = "webhook-replaying/"
 )
 
 // Store is what the webhooks keep in the store: their configuration and dead
@@ -118,6 +132,21 @@ type Options struct {
 	// crash can make an endpoint receive twice per partition. Default
 	// 32.
 	Batch int
+	// Serves, when set, says whether this process serves partition p now
+	// (publish.Options.Serves): in a cluster every node runs every
+	// endpoint, each for the partitions it serves, so that each event
+	// goes to each endpoint once across the cluster, from the node
+	// serving its partition. A partition a node starts serving resumes
+	// from the endpoint's checkpoint in the store. Lag and LagSeconds
+	// then count the partitions this process serves: the cluster's lag
+	// of an endpoint is the sum over the nodes. nil: every partition.
+	Serves func(p int) bool
+	// SyncEvery, when positive, makes the Manager call Sync that often,
+	// so that an endpoint put or deleted through another process sharing
+	// the store starts, changes or stops here within about SyncEvery.
+	// 0: never, for a process that owns its store (every change goes
+	// through its own Manager).
+	SyncEvery time.Duration
 }
 
 func (o *Options) setDefaults() error {
@@ -168,6 +197,27 @@ type config struct {
 	Types     []string  `json:"types,omitempty"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// Start is, per partition, the position the endpoint started after
+	// when it was created (nil in records written before it was kept).
+	// Its checkpoints never go below it: a checkpoint found lower when a
+	// Runner starts was deleted by a concurrent delete of an endpoint of
+	// the same name (see Sync), and is raised back, so that such a race
+	// costs events sent again, never the history before the endpoint.
+	Start []uint64 `json:"start,omitempty"`
+}
+
+// same reports whether c and o are the same version of one endpoint.
+func (c *config) same(o *config) bool {
+	return c.Name == o.Name && c.URL == o.URL && c.Secret == o.Secret && slices.Equal(c.Types, o.Types) &&
+		c.CreatedAt.Equal(o.CreatedAt) && c.UpdatedAt.Equal(o.UpdatedAt)
+}
+
+// claimKind is the record kind of the claims of the endpoint's replays.
+func (c *config) claimKind() string { return claimKindOf(c.deadKind()) }
+
+// claimKindOf returns the claim kind that goes with a dead-letter kind.
+func claimKindOf(deadKind string) string {
+	return kindClaimPrefix + strings.TrimPrefix(deadKind, kindDeadPrefix)
 }
 
 // deadKind is the record kind of the endpoint's dead letters.
@@ -211,55 +261,218 @@ type Manager struct {
 
 	purge     chan struct{} // wakes the purger
 	stop      chan struct{}
+	stopOnce  sync.Once
 	purgeDone chan struct{}
+	syncDone  chan struct{} // closed when the syncer (if any) has stopped
 }
 
 var _ stockd.Webhooks = (*Manager)(nil)
 
 // Open starts a Runner for every configured endpoint, and finishes purging
-// the dead letters of endpoints deleted before.
+// the dead letters of endpoints deleted before. With Options.SyncEvery it
+// then keeps its endpoints in step with the store (see Sync).
 func Open(ctx context.Context, opts Options) (*Manager, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
 	m := &Manager{
 		opts: opts, log: opts.Logger.With("component", "webhooks"), client: opts.Client, parts: opts.Log.Partitions(),
-		endpoints: map[string]*running{}, purge: make(chan struct{}, 1), stop: make(chan struct{}), purgeDone: make(chan struct{}),
+		endpoints: map[string]*running{}, purge: make(chan struct{}, 1), stop: make(chan struct{}),
+		purgeDone: make(chan struct{}), syncDone: make(chan struct{}),
 	}
-	after := ""
-	for {
-		recs, err := opts.Store.ListRecords(ctx, KindEndpoint, after, 100)
+	configs, err := m.stored(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range configs {
+		dead, err := m.countDeadLetters(ctx, &c)
 		if err != nil {
 			m.closeRunners()
-			return nil, fmt.Errorf("webhook: listing endpoints: %w", err)
+			return nil, err
 		}
-		for _, r := range recs {
-			var c config
-			if err := json.Unmarshal(r.Value, &c); err != nil {
-				m.closeRunners()
-				return nil, fmt.Errorf("webhook: endpoint %q: %w", r.Key, err)
-			}
-			dead, err := m.countDeadLetters(ctx, &c)
-			if err != nil {
-				m.closeRunners()
-				return nil, err
-			}
-			if err := m.start(ctx, c, dead); err != nil {
-				m.closeRunners()
-				return nil, err
-			}
+		if err := m.start(ctx, c, dead); err != nil {
+			m.closeRunners()
+			return nil, err
 		}
-		if len(recs) < 100 {
-			break
-		}
-		after = recs[len(recs)-1].Key
 	}
 	if err := m.retireOrphans(ctx); err != nil {
 		m.log.Warn("webhook: retiring the checkpoints of deleted endpoints failed; retried at the next start", "err", err)
 	}
 	go m.purger()
 	m.purge <- struct{}{}
+	if opts.SyncEvery > 0 {
+		go m.syncer()
+	} else {
+		close(m.syncDone)
+	}
 	return m, nil
+}
+
+// stored returns the endpoints the store holds, in name order.
+func (m *Manager) stored(ctx context.Context) ([]config, error) {
+	var out []config
+	after := ""
+	for {
+		recs, err := m.opts.Store.ListRecords(ctx, KindEndpoint, after, 100)
+		if err != nil {
+			return nil, fmt.Errorf("webhook: listing endpoints: %w", err)
+		}
+		for _, r := range recs {
+			var c config
+			if err := json.Unmarshal(r.Value, &c); err != nil {
+				return nil, fmt.Errorf("webhook: endpoint %q: %w", r.Key, err)
+			}
+			out = append(out, c)
+		}
+		if len(recs) < 100 {
+			return out, nil
+		}
+		after = recs[len(recs)-1].Key
+	}
+}
+
+// storedOne returns endpoint name as the store holds it, or nil.
+func (m *Manager) storedOne(ctx context.Context, name string) (*config, error) {
+	v, ok, err := m.opts.Store.GetRecord(ctx, KindEndpoint, name)
+	if err != nil || !ok {
+		return nil, err
+	}
+	var c config
+	if err := json.Unmarshal(v, &c); err != nil {
+		return nil, fmt.Errorf("webhook: endpoint %q: %w", name, err)
+	}
+	return &c, nil
+}
+
+// syncer calls Sync every SyncEvery until Close.
+func (m *Manager) syncer() {
+	defer close(m.syncDone)
+	t := time.NewTicker(m.opts.SyncEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), max(m.opts.SyncEvery, 30*time.Second))
+		go func() {
+			// Close must not wait for a slow store.
+			select {
+			case <-m.stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		if err := m.Sync(ctx); err != nil && !errors.Is(err, errClosed) && ctx.Err() == nil {
+			m.log.Warn("webhook: syncing the endpoints with the store failed; retried at the next sync", "err", err)
+		}
+		cancel()
+	}
+}
+
+// Sync makes the running endpoints those the store holds: it starts the
+// endpoints put through another process since, restarts those changed there
+// (the new configuration carries on from the checkpoints, as a change here
+// does), stops those deleted there, and re-counts every endpoint's dead
+// letters, which other processes add and replay. GET and list answers then
+// show the store as it was read. With Options.SyncEvery the Manager calls it
+// itself.
+//
+// Sync never deletes checkpoints or dead letters: the process a delete went
+// through does (DeleteWebhook), so that a Sync that reads the store just
+// before an endpoint of the same name is put again elsewhere cannot take
+// the new endpoint's checkpoints. An endpoint deleted and put again under
+// the same name between two syncs is a new generation (its creation time
+// differs): Sync stops the old one and starts the new one, with its own
+// dead-letter list.
+//
+// Until a process syncs, it keeps delivering an endpoint deleted or changed
+// elsewhere as it was: for up to SyncEvery, events of the partitions it
+// serves may still go to the old URL (at least once, as ever), and the
+// checkpoints it saves may move those of an endpoint put again under the
+// same name; they never go below where the new endpoint started (see
+// config.Start), so that costs events sent again, not events lost, for an
+// endpoint created "from now".
+func (m *Manager) Sync(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return errClosed
+	}
+	// Read under the lock, so that a put or delete through this process
+	// cannot fall between the read and what is done with it.
+	configs, err := m.stored(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	stored := make(map[string]bool, len(configs))
+	removed := false
+	for _, c := range configs {
+		stored[c.Name] = true
+		old := m.endpoints[c.Name]
+		sameGen := old != nil && old.ep.cfg.CreatedAt.Equal(c.CreatedAt)
+		if old != nil && old.ep.cfg.same(&c) {
+			if err := m.recount(ctx, old.ep); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		var dead *atomic.Int64
+		if sameGen {
+			// Changed elsewhere: the dead-letter list goes on.
+			dead = old.ep.dead
+			if err := m.recount(ctx, old.ep); err != nil {
+				errs = append(errs, err)
+			}
+		} else if dead, err = m.countDeadLetters(ctx, &c); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if old != nil {
+			old.runner.Close()
+			delete(m.endpoints, c.Name)
+			removed = removed || !sameGen
+		}
+		if err := m.start(ctx, c, dead); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		m.log.Info("webhook synced from the store", "webhook", c.Name, "url", c.URL, "types", c.Types, "created", old == nil || !sameGen)
+	}
+	for name, r := range m.endpoints {
+		if stored[name] {
+			continue
+		}
+		r.runner.Close()
+		delete(m.endpoints, name)
+		m.opts.Metrics.forget(name)
+		removed = true
+		m.log.Info("webhook deleted elsewhere: stopped", "webhook", name)
+	}
+	if removed {
+		// The node the delete went through purges; should it have
+		// stopped part-way, this finishes the work.
+		select {
+		case m.purge <- struct{}{}:
+		default:
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// recount sets an endpoint's dead-letter count to what the store holds:
+// other processes dead-letter the events of the partitions they serve, and
+// replay and delete dead letters. A dead letter written or replayed during
+// the count may be missed by it; the next sync corrects that.
+func (m *Manager) recount(ctx context.Context, ep *endpoint) error {
+	n, err := m.countDeadLetters(ctx, &ep.cfg)
+	if err != nil {
+		return err
+	}
+	ep.dead.Store(n.Load())
+	return nil
 }
 
 // consumerStore is the store capability of listing and deleting the
@@ -288,6 +501,16 @@ func (m *Manager) retireOrphans(ctx context.Context) error {
 	for _, c := range consumers {
 		name, ok := strings.CutPrefix(c, prefix)
 		if !ok || m.endpoints[name] != nil {
+			continue
+		}
+		// Another process may have put the endpoint since the
+		// endpoints were listed: only a name the store still has no
+		// endpoint of is retired (see DeleteWebhook for the window
+		// left, and config.Start for why it is harmless).
+		if cfg, err := m.storedOne(ctx, name); err != nil || cfg != nil {
+			if err != nil {
+				return err
+			}
 			continue
 		}
 		if err := cs.DeleteConsumer(ctx, c); err != nil {
@@ -328,10 +551,27 @@ func (m *Manager) start(ctx context.Context, c config, dead *atomic.Int64) error
 			ep.types[t] = true
 		}
 	}
+	// Checkpoints below where the endpoint started were deleted by a
+	// racing delete of an endpoint of the same name: raise them back.
+	for p, at := range c.Start {
+		if p >= m.parts {
+			break
+		}
+		cp, err := m.opts.Store.Checkpoint(ctx, Consumer(c.Name), p)
+		if err != nil {
+			return fmt.Errorf("webhook: starting %q: %w", c.Name, err)
+		}
+		if cp.Position < at {
+			if err := m.opts.Store.SetCheckpoint(ctx, Consumer(c.Name), p, stockd.Checkpoint{Position: at}); err != nil {
+				return fmt.Errorf("webhook: starting %q: %w", c.Name, err)
+			}
+		}
+	}
 	ep.counts = m.opts.Metrics.endpoint(c.Name, dead)
 	r, err := publish.Start(ctx, ep, publish.Options{
 		Name: publisher(c.Name), Log: m.opts.Log, Checkpoints: m.opts.Store, DurableHead: m.opts.DurableHead,
 		Heads: m.opts.Heads, Batch: m.opts.Batch, Skip: ep.skip, Metrics: m.opts.Publishers, Logger: m.log,
+		Serves: m.opts.Serves,
 		// A failure the Runner retries (the store, a full dead-letter
 		// list) waits as a failed delivery does.
 		MinBackoff: m.opts.MinBackoff, MaxBackoff: m.opts.MaxBackoff,
@@ -353,6 +593,9 @@ func (m *Manager) closeRunners() {
 // Close stops every endpoint: deliveries in flight are cancelled and sent
 // again at the next Open.
 func (m *Manager) Close() error {
+	// Stopped first, so that a sync in progress gives up rather than
+	// holding Close up.
+	m.stopOnce.Do(func() { close(m.stop) })
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
@@ -361,8 +604,8 @@ func (m *Manager) Close() error {
 	m.closed = true
 	m.closeRunners()
 	m.mu.Unlock()
-	close(m.stop)
 	<-m.purgeDone
+	<-m.syncDone
 	return nil
 }
 
@@ -415,7 +658,11 @@ func (m *Manager) check(cmd stockd.PutWebhook) ([]string, error) {
 	return slices.Compact(types), nil
 }
 
-// PutWebhook implements stockd.Webhooks.
+// PutWebhook implements stockd.Webhooks. Whether the endpoint is new or
+// changed is decided by the store, not by what this process runs, so that a
+// put through a process that has not synced yet neither re-creates an
+// endpoint put elsewhere (resetting its checkpoints) nor revives one deleted
+// elsewhere.
 func (m *Manager) PutWebhook(ctx context.Context, cmd stockd.PutWebhook) (stockd.Webhook, bool, error) {
 	types, err := m.check(cmd)
 	if err != nil {
@@ -426,51 +673,94 @@ func (m *Manager) PutWebhook(ctx context.Context, cmd stockd.PutWebhook) (stockd
 	if m.closed {
 		return stockd.Webhook{}, false, errClosed
 	}
+	cur, err := m.storedOne(ctx, cmd.Name)
+	if err != nil {
+		return stockd.Webhook{}, false, err
+	}
 	old := m.endpoints[cmd.Name]
-	if old != nil && old.ep.cfg.URL == cmd.URL && old.ep.cfg.Secret == cmd.Secret && slices.Equal(old.ep.cfg.Types, types) {
-		return m.view(old), false, nil
+	if cur != nil && cur.URL == cmd.URL && cur.Secret == cmd.Secret && slices.Equal(cur.Types, types) {
+		// Nothing to change; this process may not run it as stored yet.
+		if old == nil || !old.ep.cfg.same(cur) {
+			if err := m.replace(ctx, *cur); err != nil {
+				return stockd.Webhook{}, false, err
+			}
+		}
+		return m.view(m.endpoints[cmd.Name]), false, nil
 	}
 	now := time.Now().UTC()
 	c := config{Name: cmd.Name, URL: cmd.URL, Secret: cmd.Secret, Types: types, CreatedAt: now, UpdatedAt: now}
-	dead := &atomic.Int64{}
-	if old != nil {
-		c.CreatedAt, dead = old.ep.cfg.CreatedAt, old.ep.dead
+	v := func() ([]byte, error) { return json.Marshal(c) }
+	if cur != nil {
+		c.CreatedAt, c.Start = cur.CreatedAt, cur.Start
+		b, err := v()
+		if err != nil {
+			return stockd.Webhook{}, false, err
+		}
+		if err := m.opts.Store.PutRecord(ctx, KindEndpoint, c.Name, b); err != nil {
+			return stockd.Webhook{}, false, err
+		}
 	} else {
-		if len(m.endpoints) >= m.opts.MaxEndpoints {
+		if len(m.endpoints) >= m.opts.MaxEndpoints && old == nil {
 			return stockd.Webhook{}, false, stockd.Errorf(stockd.CodeInvalid, "there are %d webhooks already, the most allowed: delete one first", len(m.endpoints))
 		}
 		// A new endpoint starts at the head, or at the beginning; a
 		// checkpoint left by an endpoint of the same name deleted
-		// before is overwritten either way.
+		// before is overwritten either way. The checkpoints are written
+		// before the record, so that no process can start the endpoint
+		// from anywhere else. (The head of a partition another node
+		// serves is the one last read from the store: "now" is a
+		// moment older there.)
+		c.Start = make([]uint64, m.parts)
 		for p := range m.parts {
-			var at uint64
 			if cmd.From != stockd.WebhookFromBeginning {
-				at = m.opts.DurableHead(p)
+				c.Start[p] = m.opts.DurableHead(p)
 			}
-			if err := m.opts.Store.SetCheckpoint(ctx, Consumer(c.Name), p, stockd.Checkpoint{Position: at}); err != nil {
+			if err := m.opts.Store.SetCheckpoint(ctx, Consumer(c.Name), p, stockd.Checkpoint{Position: c.Start[p]}); err != nil {
 				return stockd.Webhook{}, false, err
 			}
 		}
+		b, err := v()
+		if err != nil {
+			return stockd.Webhook{}, false, err
+		}
+		created, err := m.opts.Store.CreateRecord(ctx, KindEndpoint, c.Name, b)
+		if err != nil {
+			return stockd.Webhook{}, false, err
+		}
+		if !created {
+			// Put through another process at the same moment: that
+			// one won. Its checkpoints were just set to where this
+			// one would have started, at or past where it started.
+			return stockd.Webhook{}, false, stockd.Errorf(stockd.CodeConflict, "webhook %q was created through another node at the same moment: get it, or put again", c.Name)
+		}
 	}
-	v, err := json.Marshal(c)
-	if err != nil {
+	if err := m.replace(ctx, c); err != nil {
 		return stockd.Webhook{}, false, err
 	}
-	if err := m.opts.Store.PutRecord(ctx, KindEndpoint, c.Name, v); err != nil {
-		return stockd.Webhook{}, false, err
+	m.log.Info("webhook configured", "webhook", c.Name, "url", c.URL, "types", c.Types, "created", cur == nil)
+	return m.view(m.endpoints[c.Name]), cur == nil, nil
+}
+
+// replace runs endpoint c in place of what runs under its name, if
+// anything; m.mu is held. A change of the same generation carries on from
+// the old one's checkpoints and dead letters: what the old one had not
+// acknowledged goes to the new configuration.
+func (m *Manager) replace(ctx context.Context, c config) error {
+	old := m.endpoints[c.Name]
+	var dead *atomic.Int64
+	if old != nil && old.ep.cfg.CreatedAt.Equal(c.CreatedAt) {
+		dead = old.ep.dead
+	} else {
+		var err error
+		if dead, err = m.countDeadLetters(ctx, &c); err != nil {
+			return err
+		}
 	}
 	if old != nil {
-		// The changed endpoint carries on from the old one's
-		// checkpoints: what the old one had not acknowledged goes to
-		// the new configuration.
 		old.runner.Close()
 		delete(m.endpoints, c.Name)
 	}
-	if err := m.start(context.WithoutCancel(ctx), c, dead); err != nil {
-		return stockd.Webhook{}, false, err
-	}
-	m.log.Info("webhook configured", "webhook", c.Name, "url", c.URL, "types", c.Types, "created", old == nil)
-	return m.view(m.endpoints[c.Name]), old == nil, nil
+	return m.start(context.WithoutCancel(ctx), c, dead)
 }
 
 // view is an endpoint as the API shows it.
@@ -566,26 +856,56 @@ func (m *Manager) ListWebhooks(_ context.Context, q stockd.WebhookQuery) (stockd
 
 // DeleteWebhook implements stockd.Webhooks. The endpoint's configuration
 // goes first: that is the moment it is deleted. Its checkpoints are then
-// moved to the end of time, where they hold back no archiving (the store
-// has no way yet to drop a consumer's checkpoints), and its dead letters
-// are purged in the background.
+// deleted (where the store can), and its dead letters are purged in the
+// background. Other processes stop it at their next sync.
+//
+// Another process may put an endpoint of the same name again meanwhile. Its
+// checkpoints are written before its record, so the checkpoints are deleted
+// here only if the store still has no endpoint of the name after the record
+// was deleted. A put whose checkpoints land between that check and the
+// deletion loses them; its Runners then find none and raise them to where it
+// started (config.Start): events sent again, none lost. Its dead letters are
+// its own (a new generation), never purged by this delete.
 func (m *Manager) DeleteWebhook(ctx context.Context, name string) (stockd.Webhook, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return stockd.Webhook{}, errClosed
 	}
+	c, err := m.storedOne(ctx, name)
+	if err != nil {
+		return stockd.Webhook{}, err
+	}
 	r := m.endpoints[name]
-	if r == nil {
+	if c == nil {
+		if r != nil {
+			// Deleted through another process since the last sync.
+			r.runner.Close()
+			delete(m.endpoints, name)
+			m.opts.Metrics.forget(name)
+		}
 		return stockd.Webhook{}, notFound(name)
 	}
-	view := m.view(r)
-	r.runner.Close()
-	delete(m.endpoints, name)
+	var view stockd.Webhook
+	if r != nil && r.ep.cfg.same(c) {
+		view = m.view(r)
+	} else {
+		view = stockd.Webhook{Name: c.Name, URL: c.URL, Types: slices.Clone(c.Types), CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt}
+		if view.Types == nil {
+			view.Types = []string{}
+		}
+		if n, err := m.countDeadLetters(ctx, c); err == nil {
+			view.DeadLetters = int(n.Load())
+		}
+	}
+	if r != nil {
+		r.runner.Close()
+		delete(m.endpoints, name)
+	}
 	store := m.opts.Store
 	// From here on the endpoint is gone from memory; a failure below
-	// leaves it in the store, where the next Open finds it again.
-	if err := store.PutRecord(ctx, kindPurge, r.ep.cfg.deadKind(), []byte("{}")); err != nil {
+	// leaves it in the store, where the next sync or Open finds it again.
+	if err := store.PutRecord(ctx, kindPurge, c.deadKind(), []byte("{}")); err != nil {
 		return stockd.Webhook{}, err
 	}
 	if err := store.DeleteRecord(ctx, KindEndpoint, name); err != nil {
@@ -593,8 +913,16 @@ func (m *Manager) DeleteWebhook(ctx context.Context, name string) (stockd.Webhoo
 	}
 	m.opts.Metrics.forget(name)
 	if cs, ok := store.(consumerStore); ok {
-		if err := cs.DeleteConsumer(ctx, Consumer(name)); err != nil {
+		again, err := m.storedOne(ctx, name)
+		switch {
+		case err != nil:
 			m.log.Warn("webhook: a deleted endpoint's checkpoints were not deleted; they hold back archiving until the next start deletes them", "webhook", name, "err", err)
+		case again != nil:
+			m.log.Info("webhook put again through another node while being deleted: its checkpoints are kept", "webhook", name)
+		default:
+			if err := cs.DeleteConsumer(ctx, Consumer(name)); err != nil {
+				m.log.Warn("webhook: a deleted endpoint's checkpoints were not deleted; they hold back archiving until the next start deletes them", "webhook", name, "err", err)
+			}
 		}
 	}
 	select {
@@ -638,18 +966,22 @@ func (m *Manager) purgeAll(ctx context.Context) error {
 			return err
 		}
 		for _, k := range kinds {
-			for {
-				recs, err := store.ListRecords(ctx, k.Key, "", 100)
-				if err != nil {
-					return err
-				}
-				for _, r := range recs {
-					if err := store.DeleteRecord(ctx, k.Key, r.Key); err != nil {
+			// Several processes may purge one list at once: deleting
+			// a record twice is no error.
+			for _, kind := range []string{k.Key, claimKindOf(k.Key)} {
+				for {
+					recs, err := store.ListRecords(ctx, kind, "", 100)
+					if err != nil {
 						return err
 					}
-				}
-				if len(recs) < 100 {
-					break
+					for _, r := range recs {
+						if err := store.DeleteRecord(ctx, kind, r.Key); err != nil {
+							return err
+						}
+					}
+					if len(recs) < 100 {
+						break
+					}
 				}
 			}
 			if err := store.DeleteRecord(ctx, kindPurge, k.Key); err != nil {
@@ -691,6 +1023,12 @@ const MaxReplayIDs = 1000
 // ReplayWebhookDeadLetters implements stockd.Webhooks. Each dead letter is
 // sent once, in event id order, with a fresh signature; the replay stops
 // early, leaving the rest untried, when the request's time runs short.
+//
+// Any process sharing the store may replay any of the endpoint's dead
+// letters, whichever partitions it serves; each dead letter is claimed in
+// the store before it is sent (see claim.go), so that replays through two
+// processes at once send each dead letter once between them. One that
+// another replay holds is left to it: untried here, in none of the lists.
 func (m *Manager) ReplayWebhookDeadLetters(ctx context.Context, cmd stockd.ReplayDeadLetters) (stockd.DeadLetterReplay, error) {
 	out := stockd.DeadLetterReplay{Delivered: []string{}, Failed: []string{}, NotFound: []string{}}
 	if len(cmd.EventIDs) > MaxReplayIDs {
@@ -723,7 +1061,9 @@ func (m *Manager) ReplayWebhookDeadLetters(ctx context.Context, cmd stockd.Repla
 		actx, cancel = context.WithDeadline(ctx, dl.Add(-500*time.Millisecond))
 		defer cancel()
 	}
-	replay := func(key string, value []byte) (stop bool, err error) {
+	// replay sends one dead letter, as value holds it, and records the
+	// outcome; named says whether it was asked for by id.
+	replay := func(key string, value []byte, named bool) (stop bool, err error) {
 		if actx.Err() != nil {
 			return true, nil
 		}
@@ -731,14 +1071,32 @@ func (m *Manager) ReplayWebhookDeadLetters(ctx context.Context, cmd stockd.Repla
 		if err := json.Unmarshal(value, &d); err != nil {
 			return false, fmt.Errorf("webhook: dead letter %s of %q: %w", key, cmd.Name, err)
 		}
-		res := ep.attempt(actx, d.EventID, d.Event)
-		if actx.Err() != nil {
+		c, state, err := ep.claim(ctx, key, value)
+		if err != nil {
+			return false, err
+		}
+		switch state {
+		case claimGone:
+			if named {
+				out.NotFound = append(out.NotFound, key)
+			}
+			return false, nil
+		case claimBusy:
+			return false, nil
+		}
+		cctx, cancel := context.WithDeadline(actx, c.deadline())
+		defer cancel()
+		res := ep.attempt(cctx, d.EventID, d.Event)
+		if cctx.Err() != nil {
+			c.release(ctx, false)
 			return true, nil
 		}
 		if res.err == nil {
 			if err := store.DeleteRecord(ctx, kind, key); err != nil {
+				c.release(ctx, false)
 				return false, err
 			}
+			c.release(ctx, true)
 			ep.dead.Add(-1)
 			out.Delivered = append(out.Delivered, d.EventID)
 			return false, nil
@@ -746,12 +1104,14 @@ func (m *Manager) ReplayWebhookDeadLetters(ctx context.Context, cmd stockd.Repla
 		d.Attempts++
 		d.LastAttempt, d.LastStatus, d.LastError = time.Now().UTC(), res.status, errorText(res.err)
 		v, err := json.Marshal(d)
+		if err == nil {
+			err = store.PutRecord(ctx, kind, key, v)
+		}
 		if err != nil {
+			c.release(ctx, false)
 			return false, err
 		}
-		if err := store.PutRecord(ctx, kind, key, v); err != nil {
-			return false, err
-		}
+		c.release(ctx, true)
 		out.Failed = append(out.Failed, d.EventID)
 		return false, nil
 	}
@@ -770,7 +1130,7 @@ func (m *Manager) ReplayWebhookDeadLetters(ctx context.Context, cmd stockd.Repla
 				out.NotFound = append(out.NotFound, id)
 				continue
 			}
-			if stop, err := replay(id, v); err != nil || stop {
+			if stop, err := replay(id, v, true); err != nil || stop {
 				return out, err
 			}
 		}
@@ -784,7 +1144,7 @@ func (m *Manager) ReplayWebhookDeadLetters(ctx context.Context, cmd stockd.Repla
 			return out, err
 		}
 		for _, rec := range recs {
-			if stop, err := replay(rec.Key, rec.Value); err != nil || stop {
+			if stop, err := replay(rec.Key, rec.Value, false); err != nil || stop {
 				return out, err
 			}
 		}

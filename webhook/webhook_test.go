@@ -30,6 +30,7 @@ type delivery struct {
 	position  uint64
 	typ       string
 	acked     bool
+	node      string // the test's name of the Manager that sent it (cluster tests)
 }
 
 // receiver is a webhook endpoint for tests: it checks every request's
@@ -95,7 +96,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.mu.Lock()
 	r.bad = append(r.bad, problems...)
-	r.got = append(r.got, delivery{id: e.ID, partition: e.Partition, position: e.Position, typ: e.Type, acked: status < 300})
+	r.got = append(r.got, delivery{id: e.ID, partition: e.Partition, position: e.Position, typ: e.Type, acked: status < 300, node: req.Header.Get(nodeHeader)})
 	r.mu.Unlock()
 	w.WriteHeader(status)
 }
