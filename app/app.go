@@ -693,6 +693,15 @@ func (a *App) openWebhooks(ctx context.Context) error {
 	}
 	o := a.cfg.Webhooks
 	o.Store, o.Log, o.DurableHead, o.Heads = a.Store, a.Log, a.Engine.DurableHead, a.Heads
+	if a.member != nil {
+		// Each partition's events go to each endpoint from the node
+		// serving it; endpoints put or deleted through another node
+		// start or stop here within a second.
+		o.Serves = a.serves()
+		if o.SyncEvery == 0 {
+			o.SyncEvery = time.Second
+		}
+	}
 	o.Publishers, o.Metrics = a.PublishMetrics, wm
 	if o.Logger == nil {
 		o.Logger = a.log

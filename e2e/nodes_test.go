@@ -305,9 +305,17 @@ func TestAFlashSaleThroughThreeNodesGrantsTheStockExactlyEvenWhenTheOwnerIsKille
 	// What the store holds, read through each survivor: exactly the
 	// granted units, each acknowledged reservation held.
 	for _, n := range survivors {
-		st, err := n.c.SKU(ctx, sku, stockd.AsOf{})
-		if err != nil || st.Reserved != stock || st.Available != 0 {
-			t.Fatalf("%s through %s = %+v, %v; want %d reserved, none available", sku, n.url, st, err, stock)
+		var st stockd.SKUState
+		waitUntil(t, 5*time.Second, "reading the SKU through a survivor", func() error {
+			var err error
+			st, err = n.c.SKU(ctx, sku, stockd.AsOf{})
+			if err != nil && !retryable(err) {
+				t.Fatalf("%s through %s: %v", sku, n.url, err)
+			}
+			return err
+		})
+		if st.Reserved != stock || st.Available != 0 {
+			t.Fatalf("%s through %s = %+v; want %d reserved, none available", sku, n.url, st, stock)
 		}
 	}
 	for id := range grantedIDs {
