@@ -117,6 +117,7 @@ func (e *Engine) Acquire(ctx context.Context, p int) error {
 	} else {
 		st.SetLocations(*part.seen)
 	}
+	head := st.Head() // the state belongs to the partition once it runs
 	e.gate.Lock()
 	if e.closed || e.failed() {
 		e.gate.Unlock()
@@ -132,7 +133,7 @@ func (e *Engine) Acquire(ctx context.Context, p int) error {
 	if e.opts.OnDurable != nil {
 		e.opts.OnDurable(p)
 	}
-	e.log.Info("partition acquired", "partition", p, "head", st.Head(), "events_replayed", events, "took", time.Since(start).Round(time.Millisecond))
+	e.log.Info("partition acquired", "partition", p, "head", head, "events_replayed", events, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
