@@ -10,6 +10,16 @@
 // Bounds: at most Options.MaxQueued commands wait (more are refused with 503
 // overloaded); a finished command's status is kept for Options.Retain, then
 // forgotten (its effect is not: a repeat is still a replay in the engine).
+//
+// In a cluster (Options.Live set) every node runs a Queue over the shared
+// Records. A command is applied by the node that queued it, whose id its
+// record keeps; every Options.AdoptEvery each node adopts the commands still
+// queued by nodes no longer live (crashed, or stopped for good), so a dead
+// node's queue is applied by the others. Order: each node numbers the
+// commands it queues (Seq) with a counter of its own, so submission order is
+// kept per node that queued, not across nodes; an adopting node takes a dead
+// node's commands in that node's order. Wait sees a command finish whichever
+// node applies it.
 package intake
 
 import (
@@ -21,6 +31,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,9 +45,15 @@ const Kind = "intake/commands"
 
 // Defaults of Options.
 const (
-	DefaultRetain    = 24 * time.Hour
-	DefaultMaxQueued = 10000
+	DefaultRetain     = 24 * time.Hour
+	DefaultMaxQueued  = 10000
+	DefaultAdoptEvery = 2 * time.Second
 )
+
+// waitPoll is how often Wait reads a command's record, in a cluster, when
+// the command is not queued on this node: another node applies it, and
+// nothing here is told when it is done.
+const waitPoll = 100 * time.Millisecond
 
 // Options configure a Queue.
 type Options struct {
@@ -66,6 +83,21 @@ type Options struct {
 	Logger *slog.Logger
 	// Metrics counts commands; nil counts nothing.
 	Metrics *Metrics
+
+	// Node is this node's id in the cluster, required with Live; the
+	// commands it queues are recorded as its own.
+	Node string
+	// Live returns the ids of the nodes live now (this one among them or
+	// not: this node counts as live anyway). Nil: no cluster — Open loads
+	// every command still queued and nothing is adopted. Set: Open loads
+	// only this node's own queued commands, and every AdoptEvery the
+	// commands still queued by nodes Live does not list, or by no node
+	// (recorded before nodes were), are adopted. A Paused queue adopts
+	// nothing. When Live fails, that round adopts nothing.
+	Live func(ctx context.Context) (map[string]bool, error)
+	// AdoptEvery is the pause between looks for commands to adopt;
+	// default 2 s. Used only with Live.
+	AdoptEvery time.Duration
 }
 
 // record is a command as stored.
@@ -73,7 +105,13 @@ type record struct {
 	stockd.QueuedCommand
 	Fingerprint string `json:"fingerprint"`
 	Actor       string `json:"actor,omitempty"`
-	Seq         uint64 `json:"seq"`
+	// Seq numbers the commands Node queued, in submission order; each
+	// node counts its own.
+	Seq uint64 `json:"seq"`
+	// Node is the node that queued the command, or the one that adopted
+	// it since; empty in records from before clusters (nobody's: adopted
+	// by the first node that looks).
+	Node string `json:"node,omitempty"`
 }
 
 // Queue is the intake of commands and its worker.
@@ -120,17 +158,25 @@ func Open(ctx context.Context, opts Options) (*Queue, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Live != nil && opts.Node == "" {
+		return nil, errors.New("intake: Options.Live needs Options.Node, this node's id")
+	}
+	if opts.AdoptEvery <= 0 {
+		opts.AdoptEvery = DefaultAdoptEvery
+	}
 	q := &Queue{opts: opts, log: opts.Logger, waiters: map[string][]chan struct{}{}, wake: make(chan struct{}, 1)}
 	var queued []record
 	if err := q.scan(ctx, func(r record) {
 		q.seq = max(q.seq, r.Seq)
-		if r.Status == stockd.CommandQueued {
+		// In a cluster only this node's own; the rest are adopted, or
+		// applied by the live nodes that queued them.
+		if r.Status == stockd.CommandQueued && (opts.Live == nil || (opts.Node != "" && r.Node == opts.Node)) {
 			queued = append(queued, r)
 		}
 	}); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(queued, func(a, b record) int { return cmpUint(a.Seq, b.Seq) })
+	slices.SortFunc(queued, bySubmission)
 	for _, r := range queued {
 		q.pending = append(q.pending, r.ID)
 	}
@@ -145,7 +191,20 @@ func Open(ctx context.Context, opts Options) (*Queue, error) {
 	}
 	q.done.Add(1)
 	go q.sweepEvery(min(opts.Retain/4, time.Minute))
+	if opts.Live != nil && !opts.Paused {
+		q.done.Add(1)
+		go q.adoptEvery(opts.AdoptEvery)
+	}
 	return q, nil
+}
+
+// bySubmission orders records by Seq, then id: submission order among the
+// commands of one node.
+func bySubmission(a, b record) int {
+	if c := cmpUint(a.Seq, b.Seq); c != 0 {
+		return c
+	}
+	return strings.Compare(a.ID, b.ID)
 }
 
 func cmpUint(a, b uint64) int {
@@ -159,7 +218,8 @@ func cmpUint(a, b uint64) int {
 }
 
 // Close stops the worker after the command it is applying, if any. Commands
-// still queued stay in Records and are applied after the next Open.
+// still queued stay in Records and are applied after the next Open — in a
+// cluster, by the node that adopts them once this one is no longer live.
 func (q *Queue) Close() {
 	q.stop()
 	q.done.Wait()
@@ -230,7 +290,7 @@ func (q *Queue) SubmitCommand(ctx context.Context, cmd stockd.SubmitCommand) (st
 	}
 	rec := record{
 		QueuedCommand: stockd.QueuedCommand{ID: id, Type: cmd.Type, Status: stockd.CommandQueued, Command: body, Source: source, SubmittedAt: q.opts.Now().UTC()},
-		Fingerprint:   fp, Actor: stockd.ActorFrom(ctx), Seq: seq,
+		Fingerprint:   fp, Actor: stockd.ActorFrom(ctx), Seq: seq, Node: q.opts.Node,
 	}
 	b, err := json.Marshal(rec)
 	if err != nil {
@@ -307,23 +367,42 @@ func (q *Queue) GetCommand(ctx context.Context, id string) (stockd.QueuedCommand
 }
 
 // Wait blocks until the command id is applied or failed, or ctx is done,
-// and returns it. A command not submitted yet is waited for too.
+// and returns it. A command not submitted yet is waited for too. In a
+// cluster a command not queued on this node — queued on another, adopted by
+// another, or not submitted yet — is waited for by reading its record every
+// 100 ms, since it may finish on any node; one queued here is woken when
+// this node's worker finishes it.
 func (q *Queue) Wait(ctx context.Context, id string) (stockd.QueuedCommand, error) {
 	for {
 		ch := make(chan struct{})
 		q.mu.Lock()
 		q.waiters[id] = append(q.waiters[id], ch)
+		poll := q.opts.Live != nil && !slices.Contains(q.pending, id)
 		q.mu.Unlock()
 		c, err := q.GetCommand(ctx, id)
 		if (err != nil && !stockd.IsCode(err, stockd.CodeNotFound)) || (err == nil && c.Status != stockd.CommandQueued) {
 			q.dropWaiter(id, ch)
 			return c, err
 		}
+		var tick <-chan time.Time
+		var t *time.Timer
+		if poll {
+			t = time.NewTimer(waitPoll)
+			tick = t.C
+		}
 		select {
 		case <-ch:
+		case <-tick:
+			q.dropWaiter(id, ch)
 		case <-ctx.Done():
 			q.dropWaiter(id, ch)
+			if t != nil {
+				t.Stop()
+			}
 			return c, ctx.Err()
+		}
+		if t != nil {
+			t.Stop()
 		}
 	}
 }
@@ -528,6 +607,99 @@ func (q *Queue) Sweep(ctx context.Context) (int, error) {
 		}
 	}
 	return len(old), nil
+}
+
+// adoptEvery adopts the commands of nodes no longer live, at once and then
+// every interval.
+func (q *Queue) adoptEvery(interval time.Duration) {
+	defer q.done.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := q.adopt(q.ctx); err != nil && q.ctx.Err() == nil {
+			q.log.Warn("intake: adopting the commands of nodes no longer live", "err", err)
+		}
+		select {
+		case <-q.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// adopt takes over the commands still queued by nodes that are not live (or
+// by no node), not already queued here: each record is rewritten to name
+// this node, then the command is queued here, in its node's submission
+// order. It returns how many it adopted.
+//
+// Records have no compare-and-swap, so two live nodes that look at once may
+// both adopt a command (each reads it queued before the other's rewrite), and
+// a node seen as dead for a moment may still be applying one. Both then apply
+// it; application is idempotent (the command's own id makes the second a
+// replay), so the stock is booked once. The status record then says what the
+// last node to write it saw: applied (or failed, with the same problem), by
+// that node, its result the replay's answer — the same receipt, transfer,
+// ... — with created false when the replay came last; a waiter may see it
+// queued again for a moment before that.
+func (q *Queue) adopt(ctx context.Context) (int, error) {
+	live, err := q.opts.Live(ctx)
+	if err != nil {
+		return 0, err
+	}
+	q.mu.Lock()
+	here := make(map[string]bool, len(q.pending))
+	for _, id := range q.pending {
+		here[id] = true
+	}
+	q.mu.Unlock()
+	orphaned := func(r record) bool {
+		return r.Status == stockd.CommandQueued && r.Node != q.opts.Node && (r.Node == "" || !live[r.Node]) && !here[r.ID]
+	}
+	var found []record
+	if err := q.scan(ctx, func(r record) {
+		if orphaned(r) {
+			found = append(found, r)
+		}
+	}); err != nil {
+		return 0, err
+	}
+	slices.SortFunc(found, bySubmission)
+	adopted := 0
+	from := map[string]int{}
+	for _, f := range found {
+		// Read again just before the rewrite: it may have been
+		// adopted, or finished, since the scan.
+		r, ok, err := q.get(ctx, f.ID)
+		if err != nil {
+			return adopted, err
+		}
+		if !ok || !orphaned(r) || r.Node != f.Node {
+			continue
+		}
+		r.Node = q.opts.Node
+		b, err := json.Marshal(r)
+		if err != nil {
+			return adopted, err
+		}
+		if err := q.opts.Records.PutRecord(ctx, Kind, r.ID, b); err != nil {
+			return adopted, err
+		}
+		q.mu.Lock()
+		q.pending = append(q.pending, r.ID) // adopted ones are queued already: never refused
+		depth := len(q.pending)
+		q.mu.Unlock()
+		q.opts.Metrics.setDepth(depth)
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+		adopted++
+		from[f.Node]++
+	}
+	if adopted > 0 {
+		q.log.Info("intake: adopted the commands of nodes no longer live", "commands", adopted, "nodes", from)
+	}
+	return adopted, nil
 }
 
 // Queued returns the number of commands waiting.
