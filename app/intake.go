@@ -53,11 +53,27 @@ func (a *App) openIntake(ctx context.Context) error {
 	if err := a.Metrics.Register(dm); err != nil {
 		return err
 	}
-	q, err := intake.Open(ctx, intake.Options{
+	opts := intake.Options{
 		Service: a.Service, Records: a.Store, Limits: a.cfg.Engine.Limits, Problem: http.CommandProblem,
 		Retain: ic.Retain, MaxQueued: ic.MaxQueued, Paused: ic.Paused,
-		Logger: a.log.With("component", "intake"), Metrics: im,
-	})
+		Logger: a.log.With("component", "intake"), Metrics: im, Node: a.NodeID,
+	}
+	if m := a.member; m != nil {
+		// Commands queued on a node that left or died are applied by
+		// the others (the node registered before this opens).
+		opts.Live = func(ctx context.Context) (map[string]bool, error) {
+			nodes, err := m.store.Nodes(ctx)
+			if err != nil {
+				return nil, err
+			}
+			live := make(map[string]bool, len(nodes))
+			for _, n := range nodes {
+				live[n.ID] = true
+			}
+			return live, nil
+		}
+	}
+	q, err := intake.Open(ctx, opts)
 	if err != nil {
 		return err
 	}
