@@ -65,7 +65,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.data, "data", "./data", "directory of the embedded store, created if missing (with --store postgres://…: only the default folder of cold storage)")
 	fs.StringVar(&c.store, "store", "", "the store: unset for the embedded one in --data, or a PostgreSQL URL, postgres://user:password@host:5432/db (prefer the variable STOCKD_STORE: a password on the command line shows in the process list)")
 	fs.StringVar(&c.storeSchema, "store-schema", "stockd", "PostgreSQL schema of the store's tables, created if missing (one store per schema)")
-	fs.DurationVar(&c.leaseTTL, "lease-ttl", app.DefaultLeaseTTL, "with --store postgres://…: how long this node's partition leases last unrenewed; a standby node takes over that long after this one dies")
+	fs.DurationVar(&c.leaseTTL, "lease-ttl", app.DefaultLeaseTTL, "with --store postgres://…: how long this node's partition leases last unrenewed: the other nodes take its partitions that long after it dies (at once when it stops)")
 	fs.BoolVar(&c.sqlAvailability, "sql-availability", false, "with --store postgres://…: keep the availability read model in the table availability of --store-schema too, one row per SKU and location, for other services to query with SQL (docs/sql-availability.md)")
 	fs.StringVar(&c.advertise, "advertise", "", "the URL other nodes reach this one at, registered in the store; unset: the address it listens on")
 	fs.StringVar(&c.keys, "keys", "", "file of API keys (see stockd keys new); without it everyone may do everything, so serve only on loopback")
