@@ -429,7 +429,7 @@ func (a *App) open(ctx context.Context) error {
 		a.member.join(ctx, eng, eng.Stop)
 	}
 	if !cfg.NoReadModel {
-		proj := readmodel.New(reads, readmodel.Options{DurableHead: eng.DurableHead, Limits: eopts.Limits, Logger: a.log})
+		proj := readmodel.New(reads, readmodel.Options{DurableHead: eng.DurableHead, HeadKnownAt: eng.HeadKnownAt, Limits: eopts.Limits, Logger: a.log})
 		if err := proj.Start(ctx); err != nil {
 			eng.Close(context.Background())
 			a.closeArchive()

@@ -169,6 +169,21 @@ func (e *Engine) Drop(ctx context.Context, p int) error {
 	return e.snapshotHead(ctx, part)
 }
 
+// HeadKnownAt reports, for a partition another node serves, when
+// DurableHead(p) was known to be its durable head: when the heads were last
+// read from the store (the zero time if they never were), and true. For a
+// partition this engine serves the head is current: it returns false.
+// Readers of what other nodes write say how fresh they are with it.
+func (e *Engine) HeadKnownAt(p int) (time.Time, bool) {
+	if e.part(p) != nil || !e.opts.Dynamic {
+		return time.Time{}, false
+	}
+	if at := e.followedAt.Load(); at != 0 {
+		return time.Unix(0, at), true
+	}
+	return time.Time{}, true
+}
+
 // Serves reports whether this engine serves partition p now.
 func (e *Engine) Serves(p int) bool { return e.part(p) != nil }
 
@@ -246,9 +261,12 @@ func (e *Engine) follow() {
 			e.log.Warn("reading the locations failed; will try again", "err", err)
 		}
 		if heads != nil {
+			sent := time.Now()
 			hs, err := heads.Heads(ctx)
 			if err != nil {
 				e.log.Warn("reading the partitions' heads failed; will try again", "err", err)
+			} else {
+				e.followedAt.Store(sent.UnixNano())
 			}
 			for p, h := range hs {
 				if p < len(e.followed) && e.part(p) == nil && h > e.followed[p].Load() {

@@ -251,6 +251,8 @@ type Engine struct {
 	// read from the store, and the position of partition
 	// LocationPartition's log the locations were read up to.
 	followed []atomic.Uint64
+	// followedAt is when the heads were last read (ns since the epoch).
+	followedAt atomic.Int64
 	// serving counts the partitions served, with Dynamic: while it is all
 	// of them the registry holds every key, as in an engine that serves
 	// them all, and no key is looked up in the store.

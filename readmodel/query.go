@@ -22,8 +22,12 @@ func newFreshness(now time.Time) freshness { return freshness{now: now, asOf: no
 
 // add accounts for a partition whose durable head was read after the query's
 // clock and before its State, which had applied up to applied, the last event
-// at clock.
-func (f *freshness) add(durable, applied uint64, clock time.Time) {
+// at clock. known is when that durable head was known to be the partition's
+// (Options.HeadKnownAt): before it, for a partition another node writes.
+func (f *freshness) add(durable, applied uint64, clock, known time.Time) {
+	if known.Before(f.asOf) {
+		f.asOf = known
+	}
 	if applied >= durable {
 		return // complete as of now
 	}
@@ -55,7 +59,7 @@ func (pr *Projection) Availability(skus []string) stockd.Availability {
 	}
 	for p, items := range byPartition {
 		part := pr.parts[p]
-		durable := pr.durableHead(p)
+		durable, known := pr.durableHead(p), pr.headKnownAt(p, f.now)
 		part.mu.RLock()
 		for _, i := range items {
 			if v, ok := part.state.Availability(out.Items[i].SKU); ok {
@@ -64,7 +68,7 @@ func (pr *Projection) Availability(skus []string) stockd.Availability {
 		}
 		applied, clock := part.head, part.clock
 		part.mu.RUnlock()
-		f.add(durable, applied, clock)
+		f.add(durable, applied, clock, known)
 	}
 	out.AsOf, out.Lag = f.asOf, f.lag
 	return out
@@ -102,7 +106,7 @@ func (pr *Projection) Reservations(q stockd.CustomerQuery) (stockd.ReservationPa
 	f := newFreshness(pr.opts.Now())
 	var found []stockd.Reservation
 	for p, part := range pr.parts {
-		durable := pr.durableHead(p)
+		durable, known := pr.durableHead(p), pr.headKnownAt(p, f.now)
 		part.mu.RLock()
 		// One more than the page tells whether another page follows.
 		taken := 0
@@ -114,7 +118,7 @@ func (pr *Projection) Reservations(q stockd.CustomerQuery) (stockd.ReservationPa
 		}
 		applied, clock := part.head, part.clock
 		part.mu.RUnlock()
-		f.add(durable, applied, clock)
+		f.add(durable, applied, clock, known)
 	}
 	slices.SortFunc(found, func(a, b stockd.Reservation) int {
 		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
@@ -152,7 +156,7 @@ func (pr *Projection) SKUs(q stockd.SKUListQuery) (stockd.SKUPage, error) {
 	f := newFreshness(pr.opts.Now())
 	var found []stockd.SKUSummary
 	for p, part := range pr.parts {
-		durable := pr.durableHead(p)
+		durable, known := pr.durableHead(p), pr.headKnownAt(p, f.now)
 		part.mu.RLock()
 		names := part.state.SKUPage(q.Prefix, q.After, limit+1)
 		for _, sku := range names {
@@ -164,7 +168,7 @@ func (pr *Projection) SKUs(q stockd.SKUListQuery) (stockd.SKUPage, error) {
 		}
 		applied, clock := part.head, part.clock
 		part.mu.RUnlock()
-		f.add(durable, applied, clock)
+		f.add(durable, applied, clock, known)
 	}
 	slices.SortFunc(found, func(a, b stockd.SKUSummary) int { return cmp.Compare(a.SKU, b.SKU) })
 	page := stockd.SKUPage{Items: found, AsOf: f.asOf, Lag: f.lag}

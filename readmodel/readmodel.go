@@ -92,6 +92,13 @@ type Options struct {
 	// because the store may already show events whose append has not been
 	// synced, and a crash could still take those back.
 	DurableHead func(p int) uint64
+	// HeadKnownAt, when set, reports for a partition another node writes
+	// when the head DurableHead gives was read from the store (the zero
+	// time if it never was) and true; false for a partition this process
+	// writes, whose head is current (engine.HeadKnownAt). An answer
+	// involving a partition another node writes is complete only as of
+	// that moment. nil: this process writes every partition.
+	HeadKnownAt func(p int) (time.Time, bool)
 	// Limits are those the engine's snapshots are decoded with, when a
 	// partition starts from one. Folding does not depend on them. Default
 	// stockd.DefaultLimits.
@@ -615,6 +622,18 @@ func (pr *Projection) durableHead(p int) uint64 {
 		return 0
 	}
 	return pr.opts.DurableHead(p)
+}
+
+// headKnownAt is when partition p's durable head was known to be current:
+// now, unless another node writes it (Options.HeadKnownAt).
+func (pr *Projection) headKnownAt(p int, now time.Time) time.Time {
+	if pr.opts.HeadKnownAt == nil {
+		return now
+	}
+	if at, followed := pr.opts.HeadKnownAt(p); followed {
+		return at
+	}
+	return now
 }
 
 // sub returns a − b, or 0 if b ≥ a.

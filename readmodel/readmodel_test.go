@@ -1227,3 +1227,34 @@ func TestLagDuration(t *testing.T) {
 	pr.Notify(pa)
 	waitFor(t, "the projection to catch up again", func() bool { return caughtUp(pr, e.eng) && pr.LagDuration() == 0 })
 }
+
+// TestAnswersOnPartitionsAnotherNodeWritesAreAsOldAsTheirHeads: for a
+// partition another node writes, the projection knows the durable head only
+// as read from the store at some moment; an answer involving it is complete
+// as of that moment at best, never as of now.
+func TestAnswersOnPartitionsAnotherNodeWritesAreAsOldAsTheirHeads(t *testing.T) {
+	e := newEnv(t, 4)
+	e.locations()
+	e.receive("r1", "A", "w1", 5)
+	e.receive("r2", "B", "w1", 5)
+	pa, pb := stockd.PartitionOf("A", 4), stockd.PartitionOf("B", 4)
+	if pa == pb {
+		t.Fatal("A and B share a partition; pick other SKUs")
+	}
+	read := e.clock.Now().Add(-3 * time.Second)
+	pr := New(e.store, Options{
+		DurableHead: e.eng.DurableHead, Interval: time.Millisecond, Logger: quiet, Now: e.clock.Now,
+		HeadKnownAt: func(p int) (time.Time, bool) { return read, p == pb },
+	})
+	if err := pr.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pr.Close() })
+	waitFor(t, "the projection to catch up", func() bool { return caughtUp(pr, e.eng) })
+	if got := pr.Availability([]string{"A"}).AsOf; !got.Equal(e.clock.Now()) {
+		t.Errorf("A, written here: AsOf = %v, want now (%v)", got, e.clock.Now())
+	}
+	if got := pr.Availability([]string{"A", "B"}).AsOf; !got.Equal(read) {
+		t.Errorf("A and B, B written by another node: AsOf = %v, want when B's head was read (%v)", got, read)
+	}
+}
