@@ -2,17 +2,14 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/stockd/stockd"
-	"github.com/stockd/stockd/postgres"
+	"github.com/stockd/stockd/internal/pgtest"
 )
 
 // postgresConfig returns a Config whose store is a fresh schema of the
@@ -20,20 +17,7 @@ import (
 // the test without one.
 func postgresConfig(t *testing.T) Config {
 	t.Helper()
-	dsn := os.Getenv("STOCKD_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("STOCKD_TEST_POSTGRES is not set: no PostgreSQL to test against")
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "app_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := postgres.DropSchema(ctx, dsn, schema); err != nil {
-			t.Error(err)
-		}
-	})
+	dsn, schema := pgtest.Schema(t, "app_", "no PostgreSQL to test against")
 	return Config{Addr: "127.0.0.1:0", Data: t.TempDir(), Store: dsn, StoreSchema: schema, Partitions: 4,
 		Logger: slog.New(slog.DiscardHandler)}
 }

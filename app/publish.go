@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/stockd/stockd"
@@ -62,16 +63,8 @@ func (a *App) startPublishers(ctx context.Context) error {
 	}
 	pc := a.cfg.Publish
 	start := func(name string, sink publish.Sink, closeSink func() error) error {
-		opts := pc.Runner
-		opts.Name = name
-		opts.Log = a.Log
-		opts.Checkpoints = a.Store
-		opts.DurableHead = a.Engine.DurableHead
-		opts.Heads = a.Heads
-		opts.Serves = a.serves()
+		opts := a.runnerOptions(name, a.log.With("component", "publish"))
 		opts.Skip = func(e stockd.Event) bool { return !publish.Downstream(e) }
-		opts.Metrics = a.PublishMetrics
-		opts.Logger = a.log.With("component", "publish")
 		r, err := publish.Start(ctx, sink, opts)
 		if err != nil {
 			closeSink()
@@ -106,6 +99,23 @@ func (a *App) startPublishers(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// runnerOptions returns the options of a Runner named name over this node's
+// log: the configured tuning, the store's checkpoints, and, in a cluster,
+// only the partitions this node serves.
+func (a *App) runnerOptions(name string, log *slog.Logger) publish.Options {
+	opts := a.cfg.Publish.Runner
+	opts.Name = name
+	opts.Log = a.Log
+	opts.Checkpoints = a.Store
+	opts.DurableHead = a.Engine.DurableHead
+	opts.Heads = a.Heads
+	opts.Serves = a.serves()
+	opts.Skip = nil
+	opts.Metrics = a.PublishMetrics
+	opts.Logger = log
+	return opts
 }
 
 // closePublishers stops every Runner, then closes its sink. Events

@@ -46,17 +46,7 @@ func (a *App) startSQLAvailability(ctx context.Context) error {
 	}
 	log := a.log.With("component", "publish", "publisher", SQLAvailabilityName)
 	table := ps.AvailabilityTable(postgres.AvailabilityTableOptions{Log: a.Log, Logger: log})
-	opts := a.cfg.Publish.Runner
-	opts.Name = SQLAvailabilityName
-	opts.Log = a.Log
-	opts.Checkpoints = a.Store
-	opts.DurableHead = a.Engine.DurableHead
-	opts.Heads = a.Heads
-	opts.Serves = a.serves()
-	opts.Skip = nil
-	opts.Metrics = a.PublishMetrics
-	opts.Logger = log
-	r, err := publish.Start(ctx, table, opts)
+	r, err := publish.Start(ctx, table, a.runnerOptions(SQLAvailabilityName, log))
 	if err != nil {
 		return fmt.Errorf("sql availability: %w", err)
 	}

@@ -37,7 +37,15 @@ func buildStockd(t *testing.T) string {
 // and the URL it prints once it listens.
 func serveProcess(t *testing.T, exe, addr, dir string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := exec.Command(exe, "serve", "--addr", addr, "--data", dir, "--partitions", "8", "--log-level", "error")
+	return runServe(t, exe, "--addr", addr, "--data", dir, "--partitions", "8", "--log-level", "error")
+}
+
+// runServe runs `stockd serve` with args and returns the process and the
+// URL it prints once it listens; the process is killed when the test ends
+// (woken first, should the test have stopped it).
+func runServe(t *testing.T, exe string, args ...string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(exe, append([]string{"serve"}, args...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -48,26 +56,31 @@ func serveProcess(t *testing.T, exe, addr, dir string) (*exec.Cmd, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGCONT)
 		cmd.Process.Signal(syscall.SIGKILL)
 		cmd.Wait()
 	})
 	urls := make(chan string, 1)
+	ended := make(chan struct{})
 	go func() {
+		defer close(ended)
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			if rest, ok := strings.CutPrefix(sc.Text(), "stockd listening on "); ok {
 				u, _, _ := strings.Cut(rest, " ")
-				urls <- u
+				select {
+				case urls <- u:
+				default:
+				}
 			}
 		}
-		close(urls)
 	}()
 	select {
-	case u, ok := <-urls:
-		if !ok {
-			t.Fatalf("stockd serve ended before listening: %s", stderr.String())
-		}
+	case u := <-urls:
 		return cmd, u
+	case <-ended:
+		cmd.Wait()
+		t.Fatalf("stockd serve ended before listening: %s", stderr.String())
 	case <-time.After(time.Minute):
 		t.Fatalf("stockd serve did not listen within a minute: %s", stderr.String())
 	}

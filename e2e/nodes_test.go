@@ -1,15 +1,10 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -18,7 +13,7 @@ import (
 
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/client"
-	"github.com/stockd/stockd/postgres"
+	"github.com/stockd/stockd/internal/pgtest"
 )
 
 // The proof of DESIGN §6 with real processes: several `stockd serve` on one
@@ -38,21 +33,7 @@ func clusterSchema(t *testing.T) (string, string) {
 	if OnPostgres() {
 		t.Skip("runs in the e2e suite's run on the embedded store, with its own schema")
 	}
-	dsn := os.Getenv("STOCKD_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("STOCKD_TEST_POSTGRES is not set: the cluster tests need a PostgreSQL to share")
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "e2e_nodes_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := postgres.DropSchema(ctx, dsn, schema); err != nil {
-			t.Error(err)
-		}
-	})
-	return dsn, schema
+	return pgtest.Schema(t, "e2e_nodes_", "the cluster tests need a PostgreSQL to share")
 }
 
 // node is one `stockd serve` process of a cluster.
@@ -65,48 +46,10 @@ type node struct {
 // startNode runs `stockd serve` on the schema and waits until it listens.
 func startNode(t *testing.T, exe, dsn, schema string) *node {
 	t.Helper()
-	cmd := exec.Command(exe, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(),
+	cmd, u := runServe(t, exe, "--addr", "127.0.0.1:0", "--data", t.TempDir(),
 		"--store", dsn, "--store-schema", schema, "--partitions", "8",
 		"--lease-ttl", nodeTTL.String(), "--log-level", "error")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGCONT)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
-	})
-	urls := make(chan string, 1)
-	ended := make(chan struct{})
-	go func() {
-		defer close(ended)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "stockd listening on "); ok {
-				u, _, _ := strings.Cut(rest, " ")
-				select {
-				case urls <- u:
-				default:
-				}
-			}
-		}
-	}()
-	select {
-	case u := <-urls:
-		return &node{cmd: cmd, url: u, c: client.New(u)}
-	case <-ended:
-		cmd.Wait()
-		t.Fatalf("stockd serve ended before listening: %s", stderr.String())
-	case <-time.After(time.Minute):
-		t.Fatalf("stockd serve did not listen within a minute: %s", stderr.String())
-	}
-	return nil
+	return &node{cmd: cmd, url: u, c: client.New(u)}
 }
 
 // startCluster starts n nodes on one schema and waits until every partition

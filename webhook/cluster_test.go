@@ -2,12 +2,9 @@ package webhook_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,7 +14,7 @@ import (
 	"github.com/stockd/stockd"
 	"github.com/stockd/stockd/app"
 	"github.com/stockd/stockd/e2e"
-	"github.com/stockd/stockd/postgres"
+	"github.com/stockd/stockd/internal/pgtest"
 	"github.com/stockd/stockd/webhook"
 )
 
@@ -71,21 +68,8 @@ func newCluster(t *testing.T, store string, tune func(*webhook.Options)) *cluste
 	t.Helper()
 	opts := e2e.Options{Partitions: 4, NoReadModel: true}
 	if store == "postgres" {
-		dsn := os.Getenv("STOCKD_TEST_POSTGRES")
-		if dsn == "" {
-			t.Skip("STOCKD_TEST_POSTGRES is not set: no PostgreSQL to run the two nodes over")
-		}
-		var b [6]byte
-		rand.Read(b[:])
-		schema := "webhook_" + hex.EncodeToString(b[:])
-		// Registered before the server's Close, so it runs after.
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := postgres.DropSchema(ctx, dsn, schema); err != nil {
-				t.Error(err)
-			}
-		})
+		// Registered before the server's Close, so it is dropped after.
+		dsn, schema := pgtest.Schema(t, "webhook_", "no PostgreSQL to run the two nodes over")
 		opts.App = func(c *app.Config) { c.Store, c.StoreSchema = dsn, schema }
 	}
 	c := &cluster{srv: e2e.Start(t, opts), owner: make([]atomic.Int32, 4)}
