@@ -432,6 +432,9 @@ type Engine interface {
 	Keys() int
 	// HoldsActive returns the reservations held.
 	HoldsActive() int
+	// Serves reports whether this node serves partition p now: always,
+	// but on a node of a cluster.
+	Serves(p int) bool
 }
 
 // RegisterEngine adds gauges read from e at each scrape:
@@ -449,6 +452,7 @@ var (
 	inboxDepthDesc = prometheus.NewDesc("stockd_inbox_depth", "Requests waiting per partition.", []string{"partition"}, nil)
 	keysDesc       = prometheus.NewDesc("stockd_idempotency_keys", "Idempotency keys the engine remembers.", nil, nil)
 	holdsDesc      = prometheus.NewDesc("stockd_holds_active", "Reservations held now (each counted once, at the partition that drives it).", nil, nil)
+	servedDesc     = prometheus.NewDesc("stockd_partitions_served", "Partitions this node serves now: all of them, but on a node of a cluster, where the nodes' values add up to the partitions.", nil, nil)
 )
 
 type engineCollector struct {
@@ -462,6 +466,7 @@ func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- inboxDepthDesc
 	ch <- keysDesc
 	ch <- holdsDesc
+	ch <- servedDesc
 }
 
 func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
@@ -475,9 +480,14 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 			labels[p] = strconv.Itoa(p)
 		}
 	}
+	served := 0
 	for p := range n {
 		ch <- prometheus.MustNewConstMetric(inboxDepthDesc, prometheus.GaugeValue, float64(c.e.InboxDepth(p)), labels[p])
+		if c.e.Serves(p) {
+			served++
+		}
 	}
+	ch <- prometheus.MustNewConstMetric(servedDesc, prometheus.GaugeValue, float64(served))
 	ch <- prometheus.MustNewConstMetric(keysDesc, prometheus.GaugeValue, float64(c.e.Keys()))
 	ch <- prometheus.MustNewConstMetric(holdsDesc, prometheus.GaugeValue, float64(c.e.HoldsActive()))
 }

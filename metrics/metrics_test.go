@@ -215,6 +215,7 @@ func TestScrape(t *testing.T) {
 	wantValue(t, fams, 1, "stockd_expired_total", "kind", "hold")
 	wantValue(t, fams, 0, "stockd_expired_total", "kind", "lot")
 	wantValue(t, fams, 1, "stockd_holds_active")
+	wantValue(t, fams, partitions, "stockd_partitions_served")
 	// Engine.
 	wantPositive(t, fams, "stockd_batch_commands")
 	wantPositive(t, fams, "stockd_batch_events")
