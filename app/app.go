@@ -509,6 +509,9 @@ func (a *App) closeParts(err error) error {
 	if a.ReadModel != nil {
 		a.ReadModel.Close()
 	}
+	if a.member != nil {
+		a.member.stopLooking()
+	}
 	a.Engine.Close(context.Background())
 	a.leave()
 	if a.messenger != nil {
@@ -630,6 +633,9 @@ func (a *App) Close(ctx context.Context) error {
 		errs = append(errs, a.closePublishers(), a.closeArchive())
 		if a.ReadModel != nil {
 			a.ReadModel.Close()
+		}
+		if a.member != nil {
+			a.member.stopLooking()
 		}
 		errs = append(errs, a.Engine.Close(ctx), a.leave())
 		if a.messenger != nil {

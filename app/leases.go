@@ -68,8 +68,9 @@ type member struct {
 	// renewed is when the leases were last renewed (since start).
 	renewed time.Duration
 
-	stop chan struct{}
-	done sync.WaitGroup
+	stop     chan struct{}
+	stopOnce sync.Once
+	done     sync.WaitGroup
 }
 
 // newMember registers this node in store's cluster; join makes it take
@@ -328,12 +329,19 @@ func (m *member) ready() error {
 	return nil
 }
 
+// stopLooking stops the looks: the node takes and hands over nothing more.
+// The app calls it before it closes the engine, which must not be handed a
+// partition while it closes.
+func (m *member) stopLooking() {
+	m.stopOnce.Do(func() { close(m.stop) })
+	m.done.Wait()
+}
+
 // close stops looking, has the engine drop every partition and releases
 // their leases, so that the other nodes take them over at once rather than
 // after the ttl. Nothing may be appended after a lease is released.
 func (m *member) close() error {
-	close(m.stop)
-	m.done.Wait()
+	m.stopLooking()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var errs []error

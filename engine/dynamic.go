@@ -281,6 +281,22 @@ func (e *Engine) follow() {
 	}
 }
 
+// refreshLocations reads the locations configured since last read, while
+// another node serves LocationPartition, and reports whether any was: a
+// command or read that found a location unknown looks again with it, so
+// that a location configured through another node is known as soon as its
+// configuration was acknowledged.
+func (e *Engine) refreshLocations(ctx context.Context) bool {
+	if !e.opts.Dynamic || e.part(stockd.LocationPartition) != nil {
+		return false
+	}
+	before := e.locs.Load()
+	if err := e.followLocations(ctx); err != nil {
+		e.log.Warn("reading the locations failed", "err", err)
+	}
+	return e.locs.Load() != before
+}
+
 // followLocations applies the locations configured in LocationPartition's
 // log since last read, while another node serves it.
 func (e *Engine) followLocations(ctx context.Context) error {

@@ -719,6 +719,18 @@ type answerer interface {
 // exec has returned on a cancelled ctx, so the caller must read what it
 // stores only when exec returns without an error.
 func (e *Engine) exec(ctx context.Context, cmd stockd.Command, result answerer) (bool, error) {
+	created, err := e.execOnce(ctx, cmd, result)
+	if err != nil && stockd.IsCode(err, stockd.CodeUnknownLocation) && e.refreshLocations(ctx) {
+		// A location configured through another node a moment ago:
+		// refused with nothing written, and decided again now that this
+		// node knows it.
+		return e.execOnce(ctx, cmd, result)
+	}
+	return created, err
+}
+
+// execOnce is exec without the second look at the locations.
+func (e *Engine) execOnce(ctx context.Context, cmd stockd.Command, result answerer) (bool, error) {
 	if err := cmd.Validate(e.opts.Limits); err != nil {
 		return false, err
 	}
@@ -936,6 +948,11 @@ func (e *Engine) snapshot(ctx context.Context, p *partition) error {
 func (e *Engine) Location(ctx context.Context, id string) (stockd.Location, error) {
 	if l, ok := (*e.locs.Load())[id]; ok {
 		return l, nil
+	}
+	if e.refreshLocations(ctx) {
+		if l, ok := (*e.locs.Load())[id]; ok {
+			return l, nil
+		}
 	}
 	return stockd.Location{}, stockd.Errorf(stockd.CodeNotFound, "location %q not found", id)
 }
