@@ -44,7 +44,9 @@ func startLabelled(ctx context.Context, label, dir, keys, store, schema string) 
 // the n nodes of one cluster, and waits until it has settled (settle). It
 // returns the nodes' URLs, in the order they started, and a func that stops
 // them all at once (one by one, each would hand its partitions to the
-// others on its way out).
+// others on its way out). Stopping, a node may still take a partition
+// another released and log at ERROR that loading it failed because it is
+// shutting down: the app closes its engine before it leaves the cluster.
 func startCluster(ctx context.Context, client *http.Client, n int, dir, dsn, schema string) (urls []string, stop func(), err error) {
 	var stops []func()
 	stop = func() {
