@@ -39,13 +39,21 @@ func (t *clientTarget) Start(ctx context.Context, w Workload, clients int) (*Lev
 	if err != nil {
 		return nil, err
 	}
-	// One client for the level, shared by every worker: batching needs
-	// the calls of many goroutines to meet in one client.
-	c := client.New(t.s.base, client.WithHTTPClient(t.s.client), client.WithBatching(1000, 2))
+	// One client for the level per node, shared by the workers sending to
+	// that node (worker i to node i mod nodes): batching needs the calls of
+	// many goroutines to meet in one client.
+	bases := t.s.bases
+	if len(bases) == 0 {
+		bases = []string{t.s.base}
+	}
+	cs := make([]*client.Client, len(bases))
+	for i, b := range bases {
+		cs[i] = client.New(b, client.WithHTTPClient(t.s.client), client.WithBatching(1000, 2))
+	}
 	l := &Level{Workers: make([]Worker, clients)}
 	for i := range l.Workers {
 		l.Workers[i] = &clientWorker{
-			c: c, w: w, ttl: ttl, rnd: newRand(),
+			c: cs[i%len(cs)], w: w, ttl: ttl, rnd: newRand(),
 			prefix: fmt.Sprintf("%s-c%s%d-%d-", t.s.run, w.Name[:1], t.level, i),
 		}
 	}

@@ -47,6 +47,9 @@ type Stockd struct {
 	run    string // makes receipt and reservation ids unique to this run
 	auth   string // the Authorization header, or "" for a server without keys
 	name   string // the name of its one-per-request target: "stockd" unless set
+	// bases, when set, are the base URLs of every node of a cluster the
+	// targets spread their clients over, round-robin (base is the first).
+	bases []string
 
 	mu      sync.Mutex
 	stocked map[string]error
@@ -64,6 +67,31 @@ func NewStockd(baseURL string, client *http.Client, ttl time.Duration) *Stockd {
 		run:     randomID(),
 		stocked: map[string]error{},
 	}
+}
+
+// NewStockdCluster returns a driver for the stockd cluster whose nodes
+// answer at baseURLs: it stocks through the first, and its targets give
+// client i the node i mod len(baseURLs), so that every node takes an equal
+// share of the requests and most arrive at a node that does not own the
+// partition and send it on.
+func NewStockdCluster(baseURLs []string, client *http.Client, ttl time.Duration) *Stockd {
+	s := NewStockd(baseURLs[0], client, ttl)
+	for _, u := range baseURLs {
+		s.bases = append(s.bases, strings.TrimRight(u, "/"))
+	}
+	return s
+}
+
+// urls returns path on every node the targets spread their clients over.
+func (s *Stockd) urls(path string) []string {
+	if len(s.bases) == 0 {
+		return []string{s.base + path}
+	}
+	out := make([]string, len(s.bases))
+	for i, b := range s.bases {
+		out[i] = b + path
+	}
+	return out
 }
 
 // quoteTTL returns ttl as a JSON string in Go's notation: "15m0s".
@@ -89,19 +117,19 @@ func (s *Stockd) Single() Target {
 	if s.name != "" {
 		name, tag = s.name, "p"
 	}
-	return &httpTarget{name: name, tag: tag, url: s.base + "/v1/reservations", per: 1, client: s.client, ttl: s.ttl, run: s.run, prepare: s.stock}
+	return &httpTarget{name: name, tag: tag, urls: s.urls("/v1/reservations"), per: 1, client: s.client, ttl: s.ttl, run: s.run, prepare: s.stock}
 }
 
 // Keyed returns the "stockd-keys" target: one reservation per request, each
 // with its API key, to a server that checks it.
 func (s *Stockd) Keyed() Target {
-	return &httpTarget{name: "stockd-keys", tag: "k", url: s.base + "/v1/reservations", per: 1, client: s.client, ttl: s.ttl, run: s.run, auth: s.auth, prepare: s.stock}
+	return &httpTarget{name: "stockd-keys", tag: "k", urls: s.urls("/v1/reservations"), per: 1, client: s.client, ttl: s.ttl, run: s.run, auth: s.auth, prepare: s.stock}
 }
 
 // Batch returns the "stockd-batch" target: n reservations per POST /v1/batch,
 // each with its own result.
 func (s *Stockd) Batch(n int) Target {
-	return &httpTarget{name: "stockd-batch", tag: "b", url: s.base + "/v1/batch", per: n, batch: true, client: s.client, ttl: s.ttl, run: s.run, prepare: s.stock}
+	return &httpTarget{name: "stockd-batch", tag: "b", urls: s.urls("/v1/batch"), per: n, batch: true, client: s.client, ttl: s.ttl, run: s.run, prepare: s.stock}
 }
 
 // stock receives w.Stock units of every SKU of w, once per workload.
@@ -140,7 +168,47 @@ func (s *Stockd) configureLocation(ctx context.Context) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("configuring location %s: HTTP %d: %s", benchLocation, resp.StatusCode, snippet(b))
 	}
+	// In a cluster, the node that owns each SKU checks the location, and
+	// the others learn of it by following the locations' log: wait until
+	// every node knows it.
+	for i, base := range s.bases {
+		if err := s.awaitLocation(ctx, base); err != nil {
+			return fmt.Errorf("node %d (%s): %w", i+1, base, err)
+		}
+	}
 	return nil
+}
+
+// locationWait bounds how long awaitLocation waits.
+const locationWait = 30 * time.Second
+
+// awaitLocation waits until the node at base answers GET
+// /v1/locations/<benchLocation> with 200.
+func (s *Stockd) awaitLocation(ctx context.Context, base string) error {
+	ctx, cancel := context.WithTimeout(ctx, locationWait)
+	defer cancel()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/locations/"+benchLocation, nil)
+		if err != nil {
+			return err
+		}
+		if s.auth != "" {
+			req.Header.Set("Authorization", s.auth)
+		}
+		resp, err := s.client.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		wait(ctx, 50*time.Millisecond)
+		if ctx.Err() != nil {
+			return fmt.Errorf("location %s still unknown after %s: %w", benchLocation, locationWait, err)
+		}
+	}
 }
 
 // benchLocation is the location every receipt goes to.
@@ -358,15 +426,16 @@ func snippet(b []byte) string {
 // /v1/reservations (stockd, noop), or many per request to /v1/batch.
 type httpTarget struct {
 	name, tag string
-	url       string
-	auth      string // the Authorization header, or ""
-	per       int
-	batch     bool
-	client    *http.Client
-	ttl       string
-	run       string
-	prepare   func(context.Context, Workload) error // nil: nothing to stock
-	level     int                                   // counts levels, for unique ids
+	// urls are where requests go: client i sends to urls[i mod len(urls)].
+	urls    []string
+	auth    string // the Authorization header, or ""
+	per     int
+	batch   bool
+	client  *http.Client
+	ttl     string
+	run     string
+	prepare func(context.Context, Workload) error // nil: nothing to stock
+	level   int                                   // counts levels, for unique ids
 }
 
 func (t *httpTarget) Name() string       { return t.name }
@@ -388,7 +457,7 @@ func (t *httpTarget) Start(ctx context.Context, w Workload, clients int) (*Level
 		// client; a sequence number completes it.
 		prefix := fmt.Sprintf("%s-%s%s%d-%d-", t.run, t.tag, w.Name[:1], t.level, i)
 		l.Workers[i] = &httpWorker{
-			t: t, w: w, prefix: prefix,
+			t: t, w: w, prefix: prefix, url: t.urls[i%len(t.urls)],
 			rnd: newRand(),
 		}
 	}
@@ -401,6 +470,7 @@ func (t *httpTarget) Start(ctx context.Context, w Workload, clients int) (*Level
 type httpWorker struct {
 	t      *httpTarget
 	w      Workload
+	url    string
 	prefix string
 	seq    int64
 	rnd    *mrand.Rand
@@ -444,7 +514,7 @@ func (k *httpWorker) Do(ctx context.Context, n int) Outcome {
 	}
 	k.body = b
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, k.t.url, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, k.url, bytes.NewReader(b))
 	if err != nil {
 		return Outcome{Other: n, Err: err}
 	}

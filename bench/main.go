@@ -30,7 +30,7 @@ import (
 var StartEmbedded func(ctx context.Context, dir, keys, store, schema string) (url string, stop func(), err error)
 
 // TargetNames lists every target Main knows.
-var TargetNames = []string{"stockd", "stockd-keys", "stockd-client", "stockd-batch", "noop", "pg-rowlock", "pg-events", "stockd-pg", "stockd-pg-client", "redis-lua"}
+var TargetNames = []string{"stockd", "stockd-keys", "stockd-client", "stockd-batch", "noop", "pg-rowlock", "pg-events", "stockd-pg", "stockd-pg-client", "stockd-pg3", "stockd-pg3-client", "redis-lua"}
 
 // WorkloadNames lists every workload Main knows.
 var WorkloadNames = []string{"hot", "uniform"}
@@ -82,6 +82,15 @@ Targets:
                 PostgreSQL (--postgres), in a schema dropped at the end
   stockd-pg-client
                 as stockd-client, on that server
+  stockd-pg3    as stockd-pg, on a cluster of three embedded servers (nodes)
+                sharing one fresh schema, started once every partition is
+                leased and every node ready; the clients go round-robin
+                over the nodes (client i to node i mod 3), so two requests
+                in three arrive at a node that does not own the partition
+                and are forwarded to the one that does
+  stockd-pg3-client
+                as stockd-client, on that cluster: one Go client per node,
+                client i calling through node i mod 3's
 Workloads:
   hot           one SKU "hot"; every operation reserves 1 unit
   uniform       --skus SKUs "sku-0"…; every operation reserves 1 unit of
@@ -90,13 +99,19 @@ Workloads:
 Without --url, the bench starts an embedded stockd server in this process on
 a free port, a fresh one per workload (data in a temporary directory, or in
 --data/<workload>). Each workload runs noop first, then stockd, stockd-batch,
-pg-rowlock and pg-events, one at a time. The PostgreSQL targets each work in a
-schema of their own (stockd_bench_<random>) and drop it at the end.
+stockd-pg, stockd-pg3, pg-rowlock and pg-events, one at a time. The
+PostgreSQL targets each work in a schema of their own (stockd_bench_<random>)
+and drop it at the end. The embedded servers all run in this process, beside
+the load generator: with --cpuprofile, the profile labels each server's
+goroutines node=<name> and the generator's load=<target> (go tool pprof
+-tags shows the split).
 
 Examples:
   stockd bench
   stockd bench --url http://127.0.0.1:8080 --postgres postgres://localhost/test
   stockd bench --targets stockd,noop --workloads hot --clients 64 --json
+  stockd bench --postgres postgres://localhost/test --clients 64 \
+    --targets stockd-pg,stockd-pg-client,stockd-pg3,stockd-pg3-client,pg-rowlock
 
 Flags:
 `
@@ -110,8 +125,8 @@ func newFlagSet(o *options) (*flag.FlagSet, func() error) {
 	fs.BoolVar(&o.embedded, "embedded", false, "start an in-process stockd server on a free port (the default when --url is not given)")
 	fs.StringVar(&o.data, "data", "", "data directory of the embedded servers, one subdirectory per workload; put it on the disk you mean to measure (default: a new temporary directory, removed afterwards)")
 	fs.StringVar(&o.redis, "redis", "", "Redis host:port for the redis-lua target, a Lua check-and-decrement per reservation (env STOCKD_BENCH_REDIS); the report says whether the server fsyncs each write (appendfsync always)")
-	fs.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN for the pg-rowlock and pg-events targets, and the store of the stockd-pg targets' server, e.g. postgres://localhost:5432/test (env STOCKD_BENCH_POSTGRES)")
-	fs.StringVar(&targets, "targets", "", "comma-separated targets among "+strings.Join(TargetNames, ",")+" (default stockd,stockd-keys,stockd-client,stockd-batch,noop, and pg-rowlock,pg-events,stockd-pg,stockd-pg-client when a DSN is given)")
+	fs.StringVar(&o.postgres, "postgres", "", "PostgreSQL DSN for the pg-rowlock and pg-events targets, and the store of the stockd-pg targets' server and the stockd-pg3 targets' cluster, e.g. postgres://localhost:5432/test (env STOCKD_BENCH_POSTGRES)")
+	fs.StringVar(&targets, "targets", "", "comma-separated targets among "+strings.Join(TargetNames, ",")+" (default stockd,stockd-keys,stockd-client,stockd-batch,noop, and pg-rowlock,pg-events,stockd-pg,stockd-pg-client,stockd-pg3,stockd-pg3-client when a DSN is given)")
 	fs.StringVar(&workloads, "workloads", "hot,uniform", "comma-separated workloads among "+strings.Join(WorkloadNames, ","))
 	fs.StringVar(&clients, "clients", "1,64,256", "comma-separated numbers of concurrent clients; each level is measured separately")
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "measured time per target and level")
@@ -165,7 +180,7 @@ func parseFlags(args []string) (*options, error) {
 	if len(o.targets) == 0 {
 		o.targets = []string{"stockd", "stockd-keys", "stockd-client", "stockd-batch", "noop"}
 		if o.postgres != "" {
-			o.targets = append(o.targets, "pg-rowlock", "pg-events", "stockd-pg", "stockd-pg-client")
+			o.targets = append(o.targets, "pg-rowlock", "pg-events", "stockd-pg", "stockd-pg-client", "stockd-pg3", "stockd-pg3-client")
 		}
 		if o.redis != "" {
 			o.targets = append(o.targets, "redis-lua")
@@ -418,7 +433,7 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				return nil, err
 			}
-			u, stop, err := StartEmbedded(ctx, dir, "", "", "")
+			u, stop, err := startLabelled(ctx, "stockd", dir, "", "", "")
 			if err != nil {
 				return nil, fmt.Errorf("starting the embedded server: %w", err)
 			}
@@ -458,7 +473,7 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 			return nil, errors.New("stockd-pg needs the embedded server (no --url): it starts one whose store is in PostgreSQL")
 		}
 		schema := fmt.Sprintf("stockd_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
-		u, stop, err := StartEmbedded(ctx, dir+"-pg", "", o.postgres, schema)
+		u, stop, err := startLabelled(ctx, "pg1", dir+"-pg", "", o.postgres, schema)
 		if err != nil {
 			return nil, fmt.Errorf("starting the embedded server on PostgreSQL: %w", err)
 		}
@@ -474,10 +489,37 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 		onPG = NewStockd(u, client, o.ttl)
 		onPG.name = "stockd-pg"
 	}
+	var onPG3 *Stockd
+	if slices.Contains(o.targets, "stockd-pg3") || slices.Contains(o.targets, "stockd-pg3-client") {
+		if o.url != "" || StartEmbedded == nil {
+			return nil, errors.New("stockd-pg3 needs the embedded server (no --url): it starts a cluster of three whose store is in PostgreSQL")
+		}
+		schema := fmt.Sprintf("stockd_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
+		fmt.Fprintf(progress, "bench: %s: starting %d embedded stockd nodes on PostgreSQL, schema %s, and waiting for the cluster to settle\n", w.Name, ClusterNodes, schema)
+		start := time.Now()
+		urls, stop, err := startCluster(ctx, client, ClusterNodes, dir+"-pg3", o.postgres, schema)
+		if err != nil {
+			if derr := dropSchema(o.postgres, schema); derr != nil {
+				err = errors.Join(err, derr)
+			}
+			return nil, fmt.Errorf("starting the embedded cluster on PostgreSQL: %w", err)
+		}
+		defer func() {
+			stop()
+			client.CloseIdleConnections()
+			if derr := dropSchema(o.postgres, schema); derr != nil {
+				err = errors.Join(err, derr)
+			}
+			runtime.GC()
+		}()
+		fmt.Fprintf(progress, "bench: %s: embedded stockd cluster on PostgreSQL at %s, settled in %s\n", w.Name, strings.Join(urls, " "), time.Since(start).Round(time.Millisecond))
+		onPG3 = NewStockdCluster(urls, client, o.ttl)
+		onPG3.name = "stockd-pg3"
+	}
 	// A fixed order, whatever the flag's: the ceiling first, before any
 	// server has accumulated state or background work, then stockd, then
 	// its peers.
-	for _, name := range []string{"noop", "stockd", "stockd-keys", "stockd-client", "stockd-batch", "stockd-pg", "stockd-pg-client", "pg-rowlock", "pg-events", "redis-lua"} {
+	for _, name := range []string{"noop", "stockd", "stockd-keys", "stockd-client", "stockd-batch", "stockd-pg", "stockd-pg-client", "stockd-pg3", "stockd-pg3-client", "pg-rowlock", "pg-events", "redis-lua"} {
 		if !slices.Contains(o.targets, name) {
 			continue
 		}
@@ -494,6 +536,10 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 			targets = append(targets, onPG.Single())
 		case "stockd-pg-client":
 			targets = append(targets, onPG.Client())
+		case "stockd-pg3":
+			targets = append(targets, onPG3.Single())
+		case "stockd-pg3-client":
+			targets = append(targets, onPG3.Client())
 		case "noop":
 			n, err := StartNoop(client, o.ttl)
 			if err != nil {
@@ -527,6 +573,6 @@ func startKeyed(ctx context.Context, dir string) (url, token string, stop func()
 	if err := os.WriteFile(file, []byte(key.Line()+"\n"), 0o600); err != nil {
 		return "", "", nil, err
 	}
-	url, stop, err = StartEmbedded(ctx, filepath.Join(dir, "data"), file, "", "")
+	url, stop, err = startLabelled(ctx, "stockd-keys", filepath.Join(dir, "data"), file, "", "")
 	return url, token, stop, err
 }

@@ -129,7 +129,7 @@ func TestMainUsage(t *testing.T) {
 			t.Errorf("--help does not document -%s", f.Name)
 		}
 	})
-	for _, s := range []string{"Usage: stockd bench", "pg-rowlock", "pg-events", "noop", "Exit status"} {
+	for _, s := range []string{"Usage: stockd bench", "pg-rowlock", "pg-events", "noop", "stockd-pg3", "stockd-pg3-client", "round-robin", "Exit status"} {
 		if !strings.Contains(out.String(), s) {
 			t.Errorf("--help lacks %q", s)
 		}

@@ -116,7 +116,7 @@ func StartNoop(client *http.Client, ttl time.Duration) (*Noop, error) {
 	go srv.Serve(ln)
 	n := &Noop{srv: srv, ln: ln}
 	n.httpTarget = httpTarget{
-		name: "noop", tag: "n", url: "http://" + ln.Addr().String() + "/v1/reservations",
+		name: "noop", tag: "n", urls: []string{"http://" + ln.Addr().String() + "/v1/reservations"},
 		per: 1, client: client, ttl: quoteTTL(ttl), run: randomID(),
 	}
 	return n, nil

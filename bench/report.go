@@ -153,6 +153,10 @@ var ratioDefs = []struct {
 	{"stockd-batch", "pg-events", false},
 	{"stockd-pg", "pg-rowlock", false},
 	{"stockd-pg-client", "pg-rowlock", false},
+	{"stockd-pg3", "pg-rowlock", false},
+	{"stockd-pg3-client", "pg-rowlock", false},
+	{"stockd-pg3", "stockd-pg", false},
+	{"stockd-pg3-client", "stockd-pg-client", false},
 	{"stockd-pg", "stockd", true},
 	{"pg-rowlock", "noop", true},
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -156,8 +157,12 @@ func runLevel(ctx context.Context, cfg Config, t Target, w Workload, clients int
 	var claimed atomic.Int64
 	stats := make([]clientStats, clients)
 	var wg sync.WaitGroup
+	// The clients' goroutines, and those they start (connections, the Go
+	// client's batches), carry the label load=<target> in a CPU profile.
+	ctx = pprof.WithLabels(ctx, pprof.Labels("load", t.Name()))
 	for i := range clients {
 		wg.Go(func() {
+			pprof.SetGoroutineLabels(ctx)
 			s, wk := &stats[i], lvl.Workers[i]
 			for ctx.Err() == nil {
 				t0 := time.Now()
