@@ -2,6 +2,7 @@ package app
 
 import (
 	"regexp"
+	"slices"
 	"testing"
 )
 
@@ -22,26 +23,38 @@ func TestNewNodeID(t *testing.T) {
 	}
 }
 
-// TestSharesAreEvenAndMoveOnlyWithTheirNode: rendezvous hashing gives each
-// of three nodes about a third of 64 partitions, and when one leaves only
-// its partitions move.
-func TestSharesAreEvenAndMoveOnlyWithTheirNode(t *testing.T) {
+// TestSharesAreBalancedAndALeavingNodeMovesFewOthers: every node gets its
+// fair share of the partitions, within one, however few there are; and when
+// a node leaves, its partitions go to the others while few of theirs move.
+func TestSharesAreBalancedAndALeavingNodeMovesFewOthers(t *testing.T) {
 	live := []string{"node-a1b2c3d4", "node-a1b2c3d5", "other-host-00000001"}
-	count := map[string]int{}
-	before := make([]string, 64)
-	for p := range before {
-		before[p] = shareOf(p, live)
-		count[before[p]]++
-	}
-	for _, id := range live {
-		if count[id] < 10 || count[id] > 32 {
-			t.Errorf("node %s has %d of 64 partitions, want about a third: %v", id, count[id], count)
+	for _, n := range []int{3, 8, 64, 256} {
+		count := map[string]int{}
+		for _, id := range shares(n, live) {
+			count[id]++
+		}
+		for _, id := range live {
+			if c := count[id]; c < n/3 || c > (n+2)/3 {
+				t.Errorf("%d partitions: node %s has %d, want %d or %d: %v", n, id, c, n/3, (n+2)/3, count)
+			}
 		}
 	}
+	before, after := shares(64, live), shares(64, live[:2])
+	moved := 0
 	for p := range before {
-		after := shareOf(p, live[:2])
-		if before[p] != live[2] && after != before[p] {
-			t.Errorf("partition %d moved from %s to %s when another node left", p, before[p], after)
+		switch {
+		case before[p] == live[2] && after[p] == live[2]:
+			t.Errorf("partition %d stays with the node that left", p)
+		case before[p] != live[2] && after[p] != before[p]:
+			moved++
 		}
+	}
+	if moved > 64/6 {
+		t.Errorf("%d partitions of the nodes that stayed moved when another left, want few", moved)
+	}
+	// Every node computes the same, whatever the order it lists them in.
+	reversed := []string{live[2], live[1], live[0]}
+	if a, b := shares(64, live), shares(64, reversed); !slices.Equal(a, b) {
+		t.Errorf("shares depend on the order of the live nodes")
 	}
 }

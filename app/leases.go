@@ -26,9 +26,10 @@ const DefaultLeaseTTL = 10 * time.Second
 //     are alive: those whose heartbeat is within the store's liveness
 //     window, which is the lease ttl.
 //   - A partition's share goes to one of the live nodes by rendezvous
-//     hashing (the node whose hash of node and partition is highest), which
-//     every node computes alike from the same list, and which moves only
-//     the partitions of a node that joins or leaves.
+//     hashing with bounded loads (see shares), which every node computes
+//     alike from the same list, which gives every node its fair share, and
+//     which moves little more than the partitions of a node that joins or
+//     leaves.
 //   - It takes the lease of each partition of its share that no one holds
 //     (free, released, or run out by the store's clock) and only then loads
 //     it into the engine, so it sees every append of the previous owner;
@@ -160,12 +161,13 @@ func (m *member) look(ctx context.Context) {
 	if !self {
 		live = append(live, m.node.ID)
 	}
+	share := shares(len(m.leases), live)
 	for p, l := range leases {
 		if p >= len(m.leases) {
 			break
 		}
 		mine := m.leases[p].Load() != nil
-		owner := shareOf(p, live)
+		owner := share[p]
 		switch {
 		case owner == m.node.ID && !mine && (l.Expired || l.Node == "" || l.Node == m.node.ID):
 			m.take(ctx, p)
@@ -176,20 +178,49 @@ func (m *member) look(ctx context.Context) {
 	m.lookOnce.Do(func() { close(m.looked) })
 }
 
-// shareOf returns the live node whose share partition p is: rendezvous
-// hashing, so that a node joining or leaving moves only its own share.
-func shareOf(p int, live []string) string {
-	best, bestHash := "", uint64(0)
-	for _, id := range live {
+// shares returns, for each of n partitions, the live node whose share it
+// is: rendezvous hashing with bounded loads. Each partition goes to the
+// node that ranks it highest (a hash of node and partition) among those
+// with room: every node has room for n/len(live) partitions, and the first
+// n%len(live) nodes to fill it for one more. Every
+// node computes the same from the same list; the shares differ by one
+// partition at most, so every node serves some even with few partitions;
+// and a node joining or leaving moves its own share and few others.
+func shares(n int, live []string) []string {
+	out := make([]string, n)
+	if len(live) == 0 {
+		return out
+	}
+	quota, extra := n/len(live), n%len(live)
+	counts := make(map[string]int, len(live))
+	bigger := 0 // nodes that took quota+1
+	base := make([]uint64, len(live))
+	for i, id := range live {
 		h := fnv.New64a()
 		h.Write([]byte(id))
-		// FNV alone barely mixes its last bytes into the high ones, which
-		// the comparison looks at first: finish with a mixer.
-		if v := mix64(h.Sum64() ^ mix64(uint64(p)+1)); best == "" || v > bestHash || (v == bestHash && id < best) {
-			best, bestHash = id, v
+		base[i] = h.Sum64()
+	}
+	for p := range out {
+		best, bestHash := -1, uint64(0)
+		for i, id := range live {
+			if c := counts[id]; c > quota || (c == quota && bigger == extra) {
+				continue
+			}
+			// FNV alone barely mixes its last bytes into the high
+			// ones, which the comparison looks at first: finish with
+			// a mixer.
+			v := mix64(base[i] ^ mix64(uint64(p)+1))
+			if best < 0 || v > bestHash || (v == bestHash && id < live[best]) {
+				best, bestHash = i, v
+			}
+		}
+		out[p] = live[best]
+		counts[live[best]]++
+		if counts[live[best]] == quota+1 {
+			bigger++
 		}
 	}
-	return best
+	return out
 }
 
 // mix64 is the finaliser of MurmurHash3: every input bit flips each output

@@ -648,25 +648,6 @@ func (s *Store) LookupRetired(ctx context.Context, key string) (stockd.RetiredRe
 	return r, true, nil
 }
 
-// FindKey returns the record of an idempotency key, and false if none was
-// recorded (stockd.KeyFinder).
-func (s *Store) FindKey(ctx context.Context, key string) (stockd.KeyRecord, bool, error) {
-	if err := s.check(ctx); err != nil {
-		return stockd.KeyRecord{}, false, err
-	}
-	r := stockd.KeyRecord{Key: key}
-	var pos, fp int64
-	err := s.pool.QueryRow(ctx, `SELECT part, pos, fingerprint FROM idempotency_keys WHERE key = $1`, []byte(key)).Scan(&r.Partition, &pos, &fp)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return stockd.KeyRecord{}, false, nil
-	}
-	if err != nil {
-		return stockd.KeyRecord{}, false, fmt.Errorf("postgres: find key %q: %w", key, err)
-	}
-	r.Position, r.Fingerprint = uint64(pos), uint64(fp)
-	return r, true, nil
-}
-
 // Heads returns every partition's head in one read (stockd.HeadReader).
 func (s *Store) Heads(ctx context.Context) ([]uint64, error) {
 	if err := s.check(ctx); err != nil {

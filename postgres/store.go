@@ -86,6 +86,7 @@ type Store struct {
 	hooks      *hooks
 	liveness   time.Duration
 	closed     atomic.Bool
+	finder     keyFinder
 }
 
 var (
@@ -95,6 +96,8 @@ var (
 	_ stockd.Trimmer       = (*Store)(nil)
 	_ stockd.Records       = (*Store)(nil)
 	_ stockd.Leases        = (*Store)(nil)
+	_ stockd.KeyFinder     = (*Store)(nil)
+	_ stockd.HeadReader    = (*Store)(nil)
 )
 
 // errClosed is returned by every call made after Close.
@@ -386,13 +389,3 @@ func DropSchema(ctx context.Context, dsn, schema string) error {
 	}
 	return nil
 }
-
-// Everything a node of a cluster needs of the store it shares.
-var (
-	_ stockd.GroupAppender = (*Store)(nil)
-	_ stockd.KeyGuard      = (*Store)(nil)
-	_ stockd.KeyFinder     = (*Store)(nil)
-	_ stockd.HeadReader    = (*Store)(nil)
-	_ stockd.Leases        = (*Store)(nil)
-	_ stockd.Records       = (*Store)(nil)
-)

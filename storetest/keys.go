@@ -194,3 +194,43 @@ func testRetired(t *testing.T, s stockd.Log) {
 		t.Fatalf("partition 0 has %d events after refused batches, want %d", len(got), log.Head)
 	}
 }
+
+// testKeysFound checks stockd.KeyFinder: a recorded key is found with its
+// record, one never recorded is not, and many lookups at once (which a store
+// may answer with one query) each get their own answer.
+func testKeysFound(t *testing.T, s stockd.Log) {
+	kf, ok := s.(stockd.KeyFinder)
+	if !ok {
+		t.Skip("the store does not find keys (stockd.KeyFinder)")
+	}
+	want := map[string]stockd.KeyRecord{}
+	for p := range 2 {
+		for i := range 3 {
+			h := head(t, s, p)
+			rec := stockd.KeyRecord{Key: fmt.Sprintf("reservation:found-%d-%d", p, i), Partition: p, Position: h + 1, Fingerprint: uint64(1000*p + i + 1)}
+			if err := s.Append(ctx, p, h, stockd.Batch{Events: Events(p, h, 1), Keys: []stockd.KeyRecord{rec}}); err != nil {
+				t.Fatalf("Append with key %s: %v", rec.Key, err)
+			}
+			want[rec.Key] = rec
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprintf("reservation:found-%d-%d", i%2, i%4)
+			got, found, err := kf.FindKey(ctx, key)
+			w, recorded := want[key]
+			switch {
+			case err != nil:
+				t.Errorf("FindKey(%s): %v", key, err)
+			case found != recorded:
+				t.Errorf("FindKey(%s) found %v, want %v", key, found, recorded)
+			case found && got != w:
+				t.Errorf("FindKey(%s) = %+v, want %+v", key, got, w)
+			}
+		}()
+	}
+	wg.Wait()
+}

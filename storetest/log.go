@@ -33,6 +33,7 @@ func RunLog(t *testing.T, open func(t *testing.T, partitions int) stockd.Log) {
 	t.Run("IdempotencyKeys", func(t *testing.T) { testKeys(t, newLog(t, 2)) })
 	t.Run("RetiredRecords", func(t *testing.T) { testRetired(t, newLog(t, 2)) })
 	t.Run("ConcurrentKeys", func(t *testing.T) { testConcurrentKeys(t, newLog(t, 2)) })
+	t.Run("KeysFound", func(t *testing.T) { testKeysFound(t, newLog(t, 2)) })
 	t.Run("Pipelined", func(t *testing.T) { testPipelined(t, newLog(t, 2)) })
 	t.Run("Group", func(t *testing.T) { testGroup(t, newLog(t, 3)) })
 }
