@@ -238,6 +238,13 @@ func (o *options) needsStockd() bool {
 		slices.Contains(o.targets, "stockd-keys") || slices.Contains(o.targets, "stockd-client")
 }
 
+// embeds reports whether the targets start embedded servers, which need
+// data directories: a temporary one unless --data names one, never the
+// current directory.
+func (o *options) embeds() bool {
+	return slices.ContainsFunc(o.targets, func(t string) bool { return strings.HasPrefix(t, "stockd") })
+}
+
 // parseNames splits a comma-separated list and checks every name is known
 // and given once.
 func parseNames(flagName, s string, known []string) ([]string, error) {
@@ -385,7 +392,7 @@ func run(ctx context.Context, o *options, progress io.Writer) (*Report, error) {
 	client := NewHTTPClient(slices.Max(o.clients))
 	defer client.CloseIdleConnections()
 	dir := o.data
-	if o.needsStockd() && o.url == "" && dir == "" {
+	if o.embeds() && o.url == "" && dir == "" {
 		tmp, err := os.MkdirTemp("", "stockd-bench-")
 		if err != nil {
 			return nil, err

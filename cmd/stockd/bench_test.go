@@ -48,8 +48,15 @@ func TestBenchPostgresCluster(t *testing.T) {
 	args := []string{"bench", "--json", "--postgres", dsn,
 		"--targets", "stockd-pg,stockd-pg-client,stockd-pg3,stockd-pg3-client,pg-rowlock",
 		"--workloads", "hot,uniform", "--skus", "500", "--clients", "6", "--ops", "300", "--warmup", "50ms"}
+	cwd, err := os.ReadDir(".")
+	if err != nil {
+		t.Fatal(err)
+	}
 	if code := Run(context.Background(), args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d, stderr:\n%s", code, stderr.String())
+	}
+	if after, err := os.ReadDir("."); err != nil || len(after) != len(cwd) {
+		t.Errorf("the bench wrote into the current directory: %d entries before, %d after (%v)", len(cwd), len(after), err)
 	}
 	if !strings.Contains(stderr.String(), "settled in") {
 		t.Errorf("no progress about the cluster settling:\n%s", stderr.String())
