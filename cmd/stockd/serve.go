@@ -27,7 +27,7 @@ import (
 )
 
 func init() {
-	register(command{name: "serve", summary: "run the service on embedded storage", run: runServe})
+	register(command{name: "serve", summary: "run the service: on embedded storage, or as a node of a cluster on PostgreSQL (--store)", run: runServe})
 }
 
 // serveConfig is everything serve can be told, by flag or STOCKD_* variable.
