@@ -66,8 +66,6 @@ type member struct {
 	// does not know where to send anything.
 	looked   chan struct{}
 	lookOnce sync.Once
-	// renewed is when the leases were last renewed (since start).
-	renewed time.Duration
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -112,10 +110,19 @@ func (m *member) join(ctx context.Context, eng *engine.Engine, lost func(error))
 	var once sync.Once
 	m.lost = func(err error) { once.Do(func() { lost(err) }) }
 	m.look(ctx)
+	// Renewals run on their own: a look that loads partitions may take
+	// longer than a lease lasts.
+	m.every(m.ttl/3, func(ctx context.Context) { m.renew(ctx) })
+	m.every(m.lookEvery(), m.look)
+}
+
+// every runs fn every d, each call with a deadline of a third of the ttl,
+// until stopLooking.
+func (m *member) every(d time.Duration, fn func(context.Context)) {
 	m.done.Add(1)
 	go func() {
 		defer m.done.Done()
-		t := time.NewTicker(m.lookEvery())
+		t := time.NewTicker(d)
 		defer t.Stop()
 		for {
 			select {
@@ -124,22 +131,17 @@ func (m *member) join(ctx context.Context, eng *engine.Engine, lost func(error))
 			case <-t.C:
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), m.ttl/3)
-			m.look(ctx)
+			fn(ctx)
 			cancel()
 		}
 	}()
 }
 
-// look heartbeats, renews the leases when due, and takes or hands over
-// partitions as the live nodes' shares say.
+// look heartbeats and takes or hands over partitions as the live nodes'
+// shares say.
 func (m *member) look(ctx context.Context) {
 	if err := m.store.Heartbeat(ctx, m.node); err != nil {
 		m.log.Warn("node heartbeat failed", "err", err)
-	}
-	if time.Since(m.start)-m.renewed >= m.ttl/3 {
-		if !m.renew(ctx) {
-			return
-		}
 	}
 	nodes, err := m.store.Nodes(ctx)
 	if err != nil {
@@ -245,13 +247,20 @@ func (m *member) take(ctx context.Context, p int) {
 		return
 	}
 	m.set(p, l, sent)
-	if err := m.eng.Acquire(ctx, p); err != nil {
+	// Loading takes as long as the partition's log after its snapshot
+	// needs, whatever the look's deadline; renewals go on meanwhile.
+	lctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+	defer cancel()
+	if err := m.eng.Acquire(lctx, p); err != nil {
 		m.log.Error("loading a partition failed; handing it back", "partition", p, "err", err)
 		m.release(p)
 		return
 	}
 	m.log.Info("serving a partition", "partition", p, "epoch", l.Epoch)
 }
+
+// loadTimeout bounds the loading of one partition.
+const loadTimeout = 10 * time.Minute
 
 // handOver stops serving partition p, whose share moved to owner, and
 // releases its lease so that owner takes it at once.
@@ -287,11 +296,10 @@ func (m *member) set(p int, l stockd.Lease, sent time.Duration) {
 // lease returns this node's lease of partition p, for the engine's appends.
 func (m *member) lease(p int) *stockd.Lease { return m.leases[p].Load() }
 
-// renew renews every lease held and reports whether all are still held: a
-// lease refused as lost, or not renewed before it would run out, stops the
-// engine.
-func (m *member) renew(ctx context.Context) bool {
-	m.renewed = time.Since(m.start)
+// renew renews every lease held: a lease refused as lost, or not renewed
+// before it would run out, stops the engine. A lease released or handed over
+// while its renewal was on its way is left alone.
+func (m *member) renew(ctx context.Context) {
 	for p := range m.leases {
 		old := m.leases[p].Load()
 		if old == nil {
@@ -299,22 +307,29 @@ func (m *member) renew(ctx context.Context) bool {
 		}
 		sent := time.Since(m.start)
 		l, err := m.store.RenewLease(ctx, *old, m.ttl)
+		if m.leases[p].Load() != old {
+			continue // released meanwhile: nothing to renew
+		}
 		switch {
 		case err == nil:
-			m.set(p, l, sent)
+			// The deadline first: a lease is never current with an
+			// older deadline than its renewal earned.
+			m.deadline[p].Store(int64(sent + m.ttl - m.ttl/10))
+			if !m.leases[p].CompareAndSwap(old, &l) {
+				continue
+			}
 		case stockd.IsCode(err, stockd.CodeLeaseLost):
 			m.log.Error("partition lease lost: this node stops serving", "partition", p, "epoch", old.Epoch, "err", err)
 			m.lost(fmt.Errorf("the lease of partition %d (epoch %d) was lost: another node may own it", p, old.Epoch))
-			return false
+			return
 		default:
 			m.log.Warn("renewing a partition lease failed; retrying", "partition", p, "err", err)
 		}
 		if time.Since(m.start) > time.Duration(m.deadline[p].Load()) {
 			m.lost(fmt.Errorf("the lease of partition %d could not be renewed before it ran out: another node may own it", p))
-			return false
+			return
 		}
 	}
-	return true
 }
 
 // recordOwners keeps which live node holds each partition.
