@@ -41,4 +41,3 @@ func TestRunAgainstServer(t *testing.T) {
 		}
 	}
 }
-
