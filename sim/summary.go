@@ -15,7 +15,7 @@ func (s *Summary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "Simulated seed %d for %.1fs against %s (run %s, %d shop midnights).\n", s.Seed, s.Elapsed, s.Server, s.Run, s.Days)
 	fmt.Fprintf(w, "Carts:     %d attempted (%.1f/s), %d granted, %d refused%s.\n", s.Attempts, s.AttemptsPerSec, s.Granted, refused, byCode(s.Refused))
 	fmt.Fprintf(w, "Customers: %d paid, %d released, %d abandoned; too late to pay%s, to release%s.\n", s.Paid, s.Released, s.Abandoned, orNone(s.PayFailed), orNone(s.ReleaseFailed))
-	fmt.Fprintf(w, "Supplier:  %d drops, %d rows booked, %d refused.\n", s.Drops, s.RowsBooked, s.RowsRefused)
+	fmt.Fprintf(w, "Supplier:  %s, %d rows booked, %d refused.\n", plural(s.Drops, "drop"), s.RowsBooked, s.RowsRefused)
 	h := s.History
 	fmt.Fprintf(w, "History:   %d carts held (%d of them given back as a later line was refused), %d committed, %d released,\n", h.CartsHeld, h.CartsCompensated, h.CartsCommitted, h.CartsReleased)
 	fmt.Fprintf(w, "           %d holds expired, %d still held; %d lots expired (%d units).\n", h.HoldsExpired, h.CartsOpen, h.LotsExpired, h.Expired)
@@ -44,4 +44,12 @@ func orNone(m map[string]int64) string {
 		return " none"
 	}
 	return byCode(m)
+}
+
+// plural writes n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
