@@ -75,7 +75,7 @@ type ConfigureLocation struct {
 //
 // SalesCap, when above 0, caps the units of the SKU that may ever be
 // committed (a limited edition), whatever stock arrives: a reservation line
-// is refused with CodeSalesCapReached when the units committed so far, the
+// is refused with CodeSalesCap when the units committed so far, the
 // units held and the line's quantity together pass it. 0 means no cap, and
 // it too is replaced: a cap left out is removed. A cap lowered below what is
 // already held and committed takes nothing back: holds granted under the

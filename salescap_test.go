@@ -79,7 +79,7 @@ func TestSalesCapRefusesHoldsPastIt(t *testing.T) {
 			name:  "a line past the cap is refused however much stock there is",
 			given: capped(5),
 			when:  reserve("c1", line("A", 6)),
-			code:  CodeSalesCapReached,
+			code:  CodeSalesCap,
 			lines: []Shortfall{{SKU: "A", Requested: 6, Available: 5, SalesCap: 5}},
 			check: func(t *testing.T, c *cluster) {
 				wantNoRes(t, c, "c1")
@@ -90,14 +90,14 @@ func TestSalesCapRefusesHoldsPastIt(t *testing.T) {
 			name:  "the cap is reached by holds not yet committed",
 			given: append(capped(5), reserve("c1", line("A", 3))),
 			when:  reserve("c2", line("A", 3)),
-			code:  CodeSalesCapReached,
+			code:  CodeSalesCap,
 			lines: []Shortfall{{SKU: "A", Requested: 3, Available: 2, SalesCap: 5}},
 		},
 		{
 			name:  "committed units count against the cap for ever",
 			given: append(capped(5), reserve("c1", line("A", 3)), CommitReservation{ID: "c1"}),
 			when:  reserve("c2", line("A", 3)),
-			code:  CodeSalesCapReached,
+			code:  CodeSalesCap,
 			lines: []Shortfall{{SKU: "A", Requested: 3, Available: 2, SalesCap: 5}},
 			check: func(t *testing.T, c *cluster) { wantCap(t, c, "A", 5, 2) },
 		},
@@ -131,7 +131,7 @@ func TestSalesCapRefusesHoldsPastIt(t *testing.T) {
 			want:  []Event{ev("A", StockReceived{Location: "w1", Quantity: 50})},
 			check: func(t *testing.T, c *cluster) {
 				wantCap(t, c, "A", 5, 0)
-				if _, _, err := c.do(reserve("c2", line("A", 1))); !IsCode(err, CodeSalesCapReached) {
+				if _, _, err := c.do(reserve("c2", line("A", 1))); !IsCode(err, CodeSalesCap) {
 					t.Fatalf("a hold past the cap after a receipt: %v", err)
 				}
 			},
@@ -140,7 +140,7 @@ func TestSalesCapRefusesHoldsPastIt(t *testing.T) {
 			name:  "a cart with one line past its cap holds nothing",
 			given: append(capped(5), recv("r2", "B", "w1", 100)),
 			when:  reserve("c1", line("B", 1), line("A", 6)),
-			code:  CodeSalesCapReached,
+			code:  CodeSalesCap,
 			lines: []Shortfall{{SKU: "A", Requested: 6, Available: 5, SalesCap: 5}},
 			check: func(t *testing.T, c *cluster) {
 				wantNoRes(t, c, "c1")
@@ -151,7 +151,7 @@ func TestSalesCapRefusesHoldsPastIt(t *testing.T) {
 			name:  "a cart short of stock on one line and past the cap on another is refused for the cap, listing both",
 			given: append(capped(5), recv("r2", "B", "w1", 1)),
 			when:  reserve("c1", line("B", 2), line("A", 6)),
-			code:  CodeSalesCapReached,
+			code:  CodeSalesCap,
 			lines: []Shortfall{{SKU: "B", Requested: 2, Available: 1}, {SKU: "A", Requested: 6, Available: 5, SalesCap: 5}},
 		},
 		{
@@ -198,21 +198,21 @@ func TestSalesCapLoweredBelowWhatIsHeld(t *testing.T) {
 			name:  "no new hold until committed and held are below the new cap",
 			given: lowered,
 			when:  reserve("c2", line("A", 1)),
-			code:  CodeSalesCapReached,
+			code:  CodeSalesCap,
 			lines: []Shortfall{{SKU: "A", Requested: 1, Available: 0, SalesCap: 4}},
 		},
 		{
 			name:  "releasing the holds leaves room under the new cap only",
 			given: append(lowered, ReleaseReservation{ID: "c1"}),
 			when:  reserve("c2", line("A", 5)),
-			code:  CodeSalesCapReached,
+			code:  CodeSalesCap,
 			lines: []Shortfall{{SKU: "A", Requested: 5, Available: 4, SalesCap: 4}},
 		},
 		{
 			name:  "a cap lowered below the units committed refuses every hold",
 			given: append(capped(10), reserve("c1", line("A", 6)), CommitReservation{ID: "c1"}, ConfigureSKU{SKU: "A", SalesCap: 4}),
 			when:  reserve("c2", line("A", 1)),
-			code:  CodeSalesCapReached,
+			code:  CodeSalesCap,
 			lines: []Shortfall{{SKU: "A", Requested: 1, Available: 0, SalesCap: 4}},
 			check: func(t *testing.T, c *cluster) { wantCap(t, c, "A", 4, 0) },
 		},
@@ -222,7 +222,7 @@ func TestSalesCapLoweredBelowWhatIsHeld(t *testing.T) {
 // TestSalesCapRefusesACartSpanningPartitionsAtTheParticipant: the cap is
 // checked where the capped SKU's stock is, at a participant of the cart's
 // saga; the participant's shortfall carries the cap to the home, which
-// refuses the cart with sales_cap_reached and releases what it held, so the
+// refuses the cart with sales_cap and releases what it held, so the
 // whole cart holds nothing.
 func TestSalesCapRefusesACartSpanningPartitionsAtTheParticipant(t *testing.T) {
 	w := newSagaWorld(t, 3, 10)
@@ -237,7 +237,7 @@ func TestSalesCapRefusesACartSpanningPartitionsAtTheParticipant(t *testing.T) {
 	// resolves it again, with no error.
 	rs := w.resolved["c1"]
 	var e *Error
-	if len(rs) == 0 || !asError(rs[0].Err, &e) || e.Code != CodeSalesCapReached || !reflect.DeepEqual(e.Lines, want) {
+	if len(rs) == 0 || !asError(rs[0].Err, &e) || e.Code != CodeSalesCap || !reflect.DeepEqual(e.Lines, want) {
 		t.Fatalf("resolutions = %+v", rs)
 	}
 	wantNoRes(t, w.cluster, "c1")

@@ -975,7 +975,7 @@ func (o outcome) String() string {
 		return "replay"
 	case o.code == "":
 		return "accepted"
-	case o.code == CodeInsufficientStock, o.code == CodeSalesCapReached:
+	case o.code == CodeInsufficientStock, o.code == CodeSalesCap:
 		return fmt.Sprintf("%s %+v", o.code, o.lines)
 	case o.code == CodeNotHeld:
 		return fmt.Sprintf("%s (%s)", o.code, o.status)
@@ -987,7 +987,7 @@ func (o outcome) matches(got outcome) bool {
 	if o.code != got.code || o.replay != got.replay {
 		return false
 	}
-	if (o.code == CodeInsufficientStock || o.code == CodeSalesCapReached) && o.lines != nil && !reflect.DeepEqual(o.lines, got.lines) {
+	if (o.code == CodeInsufficientStock || o.code == CodeSalesCap) && o.lines != nil && !reflect.DeepEqual(o.lines, got.lines) {
 		return false
 	}
 	if o.code == CodeNotHeld && o.status != got.status {
@@ -1004,11 +1004,11 @@ var (
 func refused(code Code) outcome { return outcome{code: code} }
 
 // shortCode is the code a reservation short of lines is refused with: a line
-// its sales cap refused makes it sales_cap_reached.
+// its sales cap refused makes it sales_cap.
 func shortCode(lines []Shortfall) Code {
 	for _, l := range lines {
 		if l.SalesCap > 0 {
-			return CodeSalesCapReached
+			return CodeSalesCap
 		}
 	}
 	return CodeInsufficientStock

@@ -15,7 +15,7 @@ import (
 // capped SKU, each also holding a SKU of another partition so that the cap
 // is checked at a saga's participant, are released at once for the last unit
 // under the cap and commit as soon as they hold it. Exactly one gets it,
-// every other is refused with sales_cap_reached, and no more than the cap is
+// every other is refused with sales_cap, and no more than the cap is
 // ever committed, whatever stock there is.
 func TestSalesCapRaceForTheLastUnitCommitsNoMoreThanTheCap(t *testing.T) {
 	ctx := context.Background()
@@ -53,7 +53,7 @@ func TestSalesCapRaceForTheLastUnitCommitsNoMoreThanTheCap(t *testing.T) {
 			switch {
 			case err == nil:
 				granted = append(granted, id)
-			case !stockd.IsCode(err, stockd.CodeSalesCapReached):
+			case !stockd.IsCode(err, stockd.CodeSalesCap):
 				errs = append(errs, err)
 			}
 		}()
@@ -61,7 +61,7 @@ func TestSalesCapRaceForTheLastUnitCommitsNoMoreThanTheCap(t *testing.T) {
 	close(start)
 	wg.Wait()
 	if len(errs) > 0 {
-		t.Fatalf("refusals other than sales_cap_reached: %v", errs)
+		t.Fatalf("refusals other than sales_cap: %v", errs)
 	}
 	if len(granted) != 1 {
 		t.Fatalf("granted %v; want exactly one cart", granted)

@@ -171,7 +171,7 @@ func (e *Engine) everyShortLine(ctx context.Context, c stockd.Reserve, err error
 		if s.SalesCap > 0 {
 			// A line another partition's sales cap refuses is the
 			// refusal to report: stock arriving would not lift it.
-			all.Code, all.Message = stockd.CodeSalesCapReached, fmt.Sprintf("sales cap of %q reached: requested %d, %d of its cap of %d left", s.SKU, s.Requested, s.Available, s.SalesCap)
+			all.Code, all.Message = stockd.CodeSalesCap, fmt.Sprintf("sales cap of %q reached: requested %d, %d of its cap of %d left", s.SKU, s.Requested, s.Available, s.SalesCap)
 			break
 		}
 	}
