@@ -18,10 +18,12 @@ import (
 // The event formats: 2 added the fields a saga needs to survive lost and
 // repeated messages (SagaStarted.Region, StockReserved.Attempt,
 // ReservationExtended.Step). Format 1 is still read; its events decode with
-// those fields zero.
+// those fields zero. 3 added sales caps: SKUConfigured.SalesCap and
+// Shortfall.SalesCap (in SagaStepAcked); formats 1 and 2 decode with them 0.
 const (
 	eventFormatV1 = 1
 	eventFormatV2 = 2
+	eventFormatV3 = 3
 )
 
 // ErrCorrupt is wrapped by every decoding error.
@@ -31,7 +33,7 @@ var ErrCorrupt = errors.New("stockd: corrupt encoding")
 // events of one partition, to dst and returns the extended slice.
 func AppendEvents(dst []byte, events []Event) []byte {
 	w := writer{buf: dst}
-	w.byte(eventFormatV2)
+	w.byte(eventFormatV3)
 	w.uvarint(uint64(len(events)))
 	var base int64
 	if len(events) > 0 {
@@ -56,7 +58,7 @@ func AppendEvents(dst []byte, events []Event) []byte {
 func DecodeEvents(src []byte, partition int, first uint64) ([]Event, error) {
 	r := reader{buf: src}
 	v := r.byte()
-	if v != eventFormatV1 && v != eventFormatV2 && r.err == nil {
+	if v != eventFormatV1 && v != eventFormatV2 && v != eventFormatV3 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown event format %d", ErrCorrupt, v)
 	}
 	n := r.count()
@@ -115,6 +117,7 @@ func encodeData(w *writer, d EventData) {
 	case SKUConfigured:
 		w.varint(d.SafetyStock)
 		w.varint(d.LowStockThreshold)
+		w.varint(d.SalesCap)
 	case LocationConfigured:
 		w.location(d.Location)
 	case StockReserved:
@@ -231,7 +234,11 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 		d.Lots = r.lots()
 		return d
 	case TypeSKUConfigured:
-		return SKUConfigured{SafetyStock: r.varint(), LowStockThreshold: r.varint()}
+		d := SKUConfigured{SafetyStock: r.varint(), LowStockThreshold: r.varint()}
+		if v >= eventFormatV3 {
+			d.SalesCap = r.varint()
+		}
+		return d
 	case TypeLocationConfigured:
 		return LocationConfigured{Location: r.location()}
 	case TypeStockReserved:
@@ -289,7 +296,7 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 				d.Held = append(d.Held, l)
 			}
 		}
-		d.Shortfalls = r.shortfalls()
+		d.Shortfalls = r.shortfalls(v >= eventFormatV3)
 		return d
 	case TypeReservationHeld:
 		return ReservationHeld{Reservation: r.string()}
@@ -348,6 +355,7 @@ func (w *writer) shortfalls(v []Shortfall) {
 		w.string(s.SKU)
 		w.varint(s.Requested)
 		w.varint(s.Available)
+		w.varint(s.SalesCap)
 	}
 }
 
@@ -512,14 +520,21 @@ func (r *reader) string() string {
 	return s
 }
 
-func (r *reader) shortfalls() []Shortfall {
+// shortfalls decodes shortfalls; caps says whether the encoding carries
+// their sales caps (event format 3, snapshot format 4 and retired record
+// format 3 do).
+func (r *reader) shortfalls(caps bool) []Shortfall {
 	n := r.count()
 	if n == 0 {
 		return nil
 	}
 	v := make([]Shortfall, 0, n)
 	for i := 0; i < n && r.err == nil; i++ {
-		v = append(v, Shortfall{SKU: r.string(), Requested: r.varint(), Available: r.varint()})
+		s := Shortfall{SKU: r.string(), Requested: r.varint(), Available: r.varint()}
+		if caps {
+			s.SalesCap = r.varint()
+		}
+		v = append(v, s)
 	}
 	return v
 }

@@ -19,7 +19,7 @@ func sampleData() []EventData {
 		StockCounted{Location: "w2", OnHand: 4, Delta: -6, Lots: lots, Fingerprint: 8},
 		StockTransferred{From: "w1", To: "s1", Quantity: 3, Lots: lots, Fingerprint: math.MaxUint64},
 		TransferArrived{From: "w1", To: "s1", Quantity: 3, Lots: lots},
-		SKUConfigured{SafetyStock: 3, LowStockThreshold: 5},
+		SKUConfigured{SafetyStock: 3, LowStockThreshold: 5, SalesCap: 7},
 		LocationConfigured{Location: Location{ID: "w1", Kind: KindStore, Priority: math.MaxInt32, Region: "eu"}},
 		StockReserved{Reservation: "c1", Quantity: 5, Allocations: allocs, ExpiresAt: exp, Customer: "kü", Home: 2, Fingerprint: 9, Attempt: 77},
 		ReservationExtended{Reservation: "c1", ExpiresAt: exp, Step: 4},
@@ -125,7 +125,7 @@ func TestDecodeEventsRejectsDamage(t *testing.T) {
 		t.Fatalf("trailing byte: %v", err)
 	}
 	bad := append([]byte{}, buf...)
-	bad[0] = eventFormatV2 + 1
+	bad[0] = eventFormatV3 + 1
 	if _, err := DecodeEvents(bad, 0, 1); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("unknown format: %v", err)
 	}
@@ -158,6 +158,24 @@ func TestEventFormatV1StillDecodes(t *testing.T) {
 	}
 }
 
+// TestEventFormatV2StillDecodes: format 2 had no sales caps; its
+// SKUConfigured and shortfalls decode with none.
+func TestEventFormatV2StillDecodes(t *testing.T) {
+	for _, d := range []EventData{
+		SKUConfigured{SafetyStock: 1, LowStockThreshold: 2},
+		SagaStepAcked{Reservation: "c1", Step: 1, From: 2, Shortfalls: []Shortfall{{SKU: "B", Requested: 3, Available: 1}}},
+	} {
+		e := Event{Partition: 1, Position: 1, SKU: "A", Version: 1, Time: t0, Data: d}
+		v3 := AppendEvents(nil, []Event{e})
+		// Format 2 had no cap: drop its varint (the last byte, a zero).
+		v2 := append([]byte{eventFormatV2}, v3[1:len(v3)-1]...)
+		got, err := DecodeEvents(v2, 1, 1)
+		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], e) {
+			t.Fatalf("format 2: %#v, %v", got, err)
+		}
+	}
+}
+
 // checkEventsDecoding decodes data and, if that succeeds, checks that the
 // events re-encode to an equivalent record.
 func checkEventsDecoding(t *testing.T, data []byte) {
@@ -187,6 +205,7 @@ func sampleStates(t testing.TB) []*State {
 	for _, cmd := range []Command{
 		warehouse("w1", 1, "eu"), warehouse("w2", 2, "us"), ConfigureLocation{ID: "s1", Kind: KindStore, Priority: 3},
 		ConfigureSKU{SKU: w.a, SafetyStock: 1, LowStockThreshold: 4},
+		ConfigureSKU{SKU: w.b, SalesCap: 100},
 		recvLot("ra2", w.a, "w2", 5, "L1", bb15), recvLot("ra3", w.a, "w2", 2, "L2", bb20),
 		adjust("aa1", w.a, "w1", -2, ReasonDamaged), CountStock{ID: "na1", SKU: w.a, Location: "w2", OnHand: 6},
 		TransferStock{ID: "ta1", SKU: w.a, From: "w2", To: "s1", Quantity: 2},

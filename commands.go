@@ -72,10 +72,20 @@ type ConfigureLocation struct {
 // never. Both are replaced: a threshold left out is 0. A change of the
 // threshold alone records no signal; a change of safety stock records those
 // its change of available stock crosses (see signals.go).
+//
+// SalesCap, when above 0, caps the units of the SKU that may ever be
+// committed (a limited edition), whatever stock arrives: a reservation line
+// is refused with CodeSalesCap when the units committed so far, the
+// units held and the line's quantity together pass it. 0 means no cap, and
+// it too is replaced: a cap left out is removed. A cap lowered below what is
+// already held and committed takes nothing back: holds granted under the
+// old cap stay valid and may still be committed, and the cap refuses every
+// new hold until committed + held is below it again.
 type ConfigureSKU struct {
 	SKU               string
 	SafetyStock       int64
 	LowStockThreshold int64
+	SalesCap          int64
 }
 
 // ReceiveStock adds stock at a location, optionally as a dated lot. It is
@@ -534,6 +544,9 @@ func (c ConfigureSKU) Validate(lim Limits) error {
 	}
 	if c.LowStockThreshold < 0 || c.LowStockThreshold > lim.MaxQuantity {
 		return invalid("low_stock_threshold must be between 0 and %d", lim.MaxQuantity)
+	}
+	if c.SalesCap < 0 || c.SalesCap > lim.MaxQuantity {
+		return invalid("sales_cap must be between 0 and %d", lim.MaxQuantity)
 	}
 	return nil
 }

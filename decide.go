@@ -175,11 +175,11 @@ func (x *decision) configureLocation(c ConfigureLocation) error {
 }
 
 func (x *decision) configureSKU(c ConfigureSKU) error {
-	if sk := x.s.skus[c.SKU]; sk != nil && sk.safety == c.SafetyStock && sk.lowStock == c.LowStockThreshold {
+	if sk := x.s.skus[c.SKU]; sk != nil && sk.safety == c.SafetyStock && sk.lowStock == c.LowStockThreshold && sk.salesCap == c.SalesCap {
 		x.d.Replay = true
 		return nil
 	}
-	x.emit(c.SKU, c.SKU, SKUConfigured{SafetyStock: c.SafetyStock, LowStockThreshold: c.LowStockThreshold})
+	x.emit(c.SKU, c.SKU, SKUConfigured{SafetyStock: c.SafetyStock, LowStockThreshold: c.LowStockThreshold, SalesCap: c.SalesCap})
 	return nil
 }
 
@@ -390,7 +390,7 @@ func (x *decision) reserve(c Reserve) error {
 			if len(r.saga.failed) == 0 {
 				return Errorf(CodeUnavailable, "reservation %q is being undone after an interrupted attempt; retry it", c.ID)
 			}
-			return insufficient(r.saga.failed...)
+			return refusal(r.saga.failed...)
 		}
 		x.d.Replay = true
 		if r.status == StatusPending {
@@ -433,6 +433,10 @@ func (x *decision) reserve(c Reserve) error {
 			}
 			continue
 		}
+		if short := x.s.capped(l); short != nil {
+			shortfalls = append(shortfalls, *short)
+			continue
+		}
 		a, short := x.s.allocate(l, c.Region)
 		if short != nil {
 			shortfalls = append(shortfalls, *short)
@@ -440,7 +444,7 @@ func (x *decision) reserve(c Reserve) error {
 		allocations[i] = a
 	}
 	if len(shortfalls) > 0 {
-		return insufficient(shortfalls...)
+		return refusal(shortfalls...)
 	}
 	if len(participants) == 0 {
 		x.accept(reservationKey(c.ID), fp)
@@ -475,6 +479,47 @@ func (x *decision) reserve(c Reserve) error {
 		})
 	}
 	return nil
+}
+
+// capped checks a line against its SKU's sales cap: it returns the shortfall
+// when the units committed, the units held (by every reservation, of every
+// home, not yet committed or released) and the line's quantity together pass
+// the cap, and nil otherwise or when the SKU has no cap. The check is made
+// where the SKU's stock is, in its own partition, whether the cart's home is
+// there or not: committed and held are known nowhere else. Holding within
+// the cap is what keeps committing within it, since a commit takes no more
+// than is held.
+func (s *State) capped(l ReserveLine) *Shortfall {
+	sk := s.skus[l.SKU]
+	if sk == nil || sk.salesCap == 0 {
+		return nil
+	}
+	left := sk.capLeft()
+	if l.Quantity <= left {
+		return nil
+	}
+	return &Shortfall{SKU: l.SKU, Requested: l.Quantity, Available: max(left, 0), SalesCap: sk.salesCap}
+}
+
+// capLeft is how many more units the SKU's sales cap lets be held: the cap
+// less the units committed and held. It is negative when the cap was lowered
+// below what was already committed and held. Meaningless without a cap.
+func (sk *skuState) capLeft() int64 {
+	left := sk.salesCap - sk.committed
+	for _, st := range sk.stocks {
+		left -= st.reserved
+	}
+	return left
+}
+
+// capRemaining is what views show of capLeft: nil without a cap, and never
+// below 0.
+func (sk *skuState) capRemaining() *int64 {
+	if sk.salesCap == 0 {
+		return nil
+	}
+	left := max(sk.capLeft(), 0)
+	return &left
 }
 
 // allocate chooses where to hold a line, or says how short it is.

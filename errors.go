@@ -63,6 +63,13 @@ const (
 	// CodeInUse means the named thing cannot be deleted while something
 	// uses it, such as a consumer of the log this server runs.
 	CodeInUse Code = "in_use"
+	// CodeSalesCap means a reservation line asked for more units of
+	// a SKU than its sales cap leaves: the units committed so far and those
+	// held already count against the cap. Error.Lines says, per SKU, what
+	// was requested and, for a capped SKU, the cap and the units it has
+	// left (Available). Not retryable: only a release, an expiry or a higher
+	// cap makes room.
+	CodeSalesCap Code = "sales_cap"
 )
 
 // Retryable reports whether a command refused with code may succeed if sent
@@ -105,6 +112,10 @@ type Shortfall struct {
 	SKU       string `json:"sku"`
 	Requested int64  `json:"requested"`
 	Available int64  `json:"available"`
+	// SalesCap, when above 0, says the line was refused by the SKU's
+	// sales cap, not by its stock: Available is then the units the cap
+	// has left.
+	SalesCap int64 `json:"sales_cap,omitempty"`
 }
 
 // Error implements the error interface.
@@ -148,6 +159,24 @@ func insufficient(lines ...Shortfall) *Error {
 		msg = fmt.Sprintf("not enough stock of %q: requested %d, available %d", l.SKU, l.Requested, l.Available)
 	}
 	return &Error{Code: CodeInsufficientStock, Message: msg, Lines: lines}
+}
+
+// refusal returns the coded error for a reservation whose lines could not all
+// be held: sales_cap when a line passed its SKU's sales cap (a cap
+// is not lifted by stock arriving, so it is the refusal to report), and
+// insufficient_stock otherwise. Lines lists every line that fell short.
+func refusal(lines ...Shortfall) *Error {
+	for _, l := range lines {
+		if l.SalesCap > 0 {
+			return &Error{
+				Code: CodeSalesCap,
+				Message: fmt.Sprintf("sales cap of %q reached: requested %d, %d of its cap of %d left",
+					l.SKU, l.Requested, l.Available, l.SalesCap),
+				Lines: lines,
+			}
+		}
+	}
+	return insufficient(lines...)
 }
 
 // notHeld returns the coded error for a command that needs a held reservation.

@@ -10,7 +10,7 @@ func TestRetryableCodesAreThoseWhereNothingWasDecided(t *testing.T) {
 	retry := map[Code]bool{CodeOverloaded: true, CodeRateLimited: true, CodeConflict: true, CodeLeaseLost: true, CodeUnavailable: true}
 	for _, c := range []Code{CodeInvalid, CodeInsufficientStock, CodeNotHeld, CodeNotFound, CodeIdempotencyMismatch,
 		CodeOverloaded, CodeConflict, CodeLeaseLost, CodeUnavailable, CodeBodyTooLarge, CodeInternal, CodeUnauthenticated,
-		CodeForbidden, CodeRateLimited, CodeUnknownLocation, CodeUnsupportedMediaType, CodeInUse} {
+		CodeForbidden, CodeRateLimited, CodeUnknownLocation, CodeUnsupportedMediaType, CodeInUse, CodeSalesCap} {
 		if c.Retryable() != retry[c] {
 			t.Errorf("%s.Retryable() = %v, want %v", c, c.Retryable(), retry[c])
 		}

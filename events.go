@@ -152,6 +152,8 @@ type TransferArrived struct {
 type SKUConfigured struct {
 	SafetyStock       int64 `json:"safety_stock"`
 	LowStockThreshold int64 `json:"low_stock_threshold"`
+	// SalesCap is the most units that may ever be committed; 0 is no cap.
+	SalesCap int64 `json:"sales_cap,omitempty"`
 }
 
 // LocationConfigured records a location's configuration.

@@ -20,7 +20,12 @@ import (
 // sagaAck), and the receiver of a message it did not expect changes nothing.
 // Authenticating the sender is the transport's job.
 
-const messageFormatV1 = 1
+// The message formats: 2 added the sales caps of a sagaAck's shortfalls.
+// Format 1 is still read, its shortfalls without caps.
+const (
+	messageFormatV1 = 1
+	messageFormatV2 = 2
+)
 
 // The kinds of saga message, the byte after the format.
 const (
@@ -38,7 +43,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 		return nil, fmt.Errorf("stockd: message to partition %d", m.To)
 	}
 	w := writer{}
-	w.byte(messageFormatV1)
+	w.byte(messageFormatV2)
 	w.varint(int64(m.To))
 	switch c := m.Command.(type) {
 	case sagaHold:
@@ -91,7 +96,8 @@ func EncodeMessage(m Message) ([]byte, error) {
 // DecodeMessage decodes a message written by EncodeMessage.
 func DecodeMessage(data []byte) (Message, error) {
 	r := reader{buf: data}
-	if v := r.byte(); v != messageFormatV1 && r.err == nil {
+	v := r.byte()
+	if v != messageFormatV1 && v != messageFormatV2 && r.err == nil {
 		return Message{}, fmt.Errorf("%w: unknown message format %d", ErrCorrupt, v)
 	}
 	m := Message{To: r.partition()}
@@ -131,7 +137,7 @@ func DecodeMessage(data []byte) (Message, error) {
 				c.held = append(c.held, l)
 			}
 		}
-		c.shortfalls = r.shortfalls()
+		c.shortfalls = r.shortfalls(v >= messageFormatV2)
 		m.Command = c
 	case kindAbortSaga:
 		m.Command = abortSaga{reservation: r.string()}

@@ -26,6 +26,7 @@ func (s *State) StockLevels(sku string) (SKUState, bool) {
 	}
 	v := SKUState{
 		SKU: sku, SafetyStock: sk.safety, LowStockThreshold: sk.lowStock,
+		SalesCap: sk.salesCap, SalesCapRemaining: sk.capRemaining(),
 		Version: sk.version, Position: s.head, AsOf: s.clock,
 		Locations: make([]LocationState, 0, len(sk.stocks)),
 	}
@@ -82,7 +83,8 @@ func (s *State) HomeReservations() iter.Seq[string] {
 }
 
 // Shortfalls returns the lines, among those belonging to this partition,
-// that could not be held now, and by how much. When a cart spanning
+// that could not be held now, and by how much (a line its SKU's sales cap
+// refuses says so by its SalesCap). When a cart spanning
 // partitions is refused because its home is short, the engine asks the other
 // partitions with it, so that the refusal lists every short line, as it does
 // for a cart held in one partition.
@@ -92,7 +94,9 @@ func (s *State) Shortfalls(lines []ReserveLine, region string) []Shortfall {
 		if PartitionOf(l.SKU, s.partitions) != s.partition {
 			continue
 		}
-		if _, short := s.allocate(l, region); short != nil {
+		if short := s.capped(l); short != nil {
+			out = append(out, *short)
+		} else if _, short := s.allocate(l, region); short != nil {
 			out = append(out, *short)
 		}
 	}

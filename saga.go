@@ -231,6 +231,10 @@ func (x *decision) sagaHold(c sagaHold) error {
 	}
 	allocations := make([][]Allocation, len(c.lines))
 	for i, l := range c.lines {
+		if short := x.s.capped(l); short != nil {
+			ack.shortfalls = append(ack.shortfalls, *short)
+			continue
+		}
 		a, short := x.s.allocate(l, c.region)
 		if short != nil {
 			ack.shortfalls = append(ack.shortfalls, *short)
@@ -326,7 +330,7 @@ func (x *decision) sagaAck(c sagaAck) error {
 	if len(c.shortfalls) == 0 {
 		held = append(held, c.from)
 	}
-	x.abort(r, held, insufficient(failed...))
+	x.abort(r, held, refusal(failed...))
 	return nil
 }
 

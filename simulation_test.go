@@ -630,7 +630,13 @@ func (s *sim) generate() (Command, intent) {
 		if s.chance(5) {
 			return ConfigureSKU{SKU: s.pick(s.skus), SafetyStock: -1}, meantInvalid
 		}
-		return ConfigureSKU{SKU: s.pick(s.skus), SafetyStock: int64(s.rng.IntN(4)), LowStockThreshold: int64(s.rng.IntN(12))}, meantValid
+		c := ConfigureSKU{SKU: s.pick(s.skus), SafetyStock: int64(s.rng.IntN(4)), LowStockThreshold: int64(s.rng.IntN(12))}
+		if s.chance(40) {
+			// Caps small enough to be reached, raised and lowered below
+			// what is held and committed.
+			c.SalesCap = int64(1 + s.rng.IntN(40))
+		}
+		return c, meantValid
 	case r < 38:
 		kinds := []LocationKind{KindWarehouse, KindStore, KindThirdParty}
 		c := ConfigureLocation{ID: s.pick(s.locs), Kind: kinds[s.rng.IntN(3)], Priority: s.rng.IntN(4), Region: s.pick([]string{"", "eu", "us"})}
@@ -969,7 +975,7 @@ func (o outcome) String() string {
 		return "replay"
 	case o.code == "":
 		return "accepted"
-	case o.code == CodeInsufficientStock:
+	case o.code == CodeInsufficientStock, o.code == CodeSalesCap:
 		return fmt.Sprintf("%s %+v", o.code, o.lines)
 	case o.code == CodeNotHeld:
 		return fmt.Sprintf("%s (%s)", o.code, o.status)
@@ -981,7 +987,7 @@ func (o outcome) matches(got outcome) bool {
 	if o.code != got.code || o.replay != got.replay {
 		return false
 	}
-	if o.code == CodeInsufficientStock && o.lines != nil && !reflect.DeepEqual(o.lines, got.lines) {
+	if (o.code == CodeInsufficientStock || o.code == CodeSalesCap) && o.lines != nil && !reflect.DeepEqual(o.lines, got.lines) {
 		return false
 	}
 	if o.code == CodeNotHeld && o.status != got.status {
@@ -996,6 +1002,31 @@ var (
 )
 
 func refused(code Code) outcome { return outcome{code: code} }
+
+// shortCode is the code a reservation short of lines is refused with: a line
+// its sales cap refused makes it sales_cap.
+func shortCode(lines []Shortfall) Code {
+	for _, l := range lines {
+		if l.SalesCap > 0 {
+			return CodeSalesCap
+		}
+	}
+	return CodeInsufficientStock
+}
+
+// oracleCap is the shortfall of a line its SKU's sales cap refuses: the cap,
+// less the units committed and held, is less than the line asks for.
+func oracleCap(st *State, l ReserveLine) *Shortfall {
+	v, ok := st.SKUView(l.SKU)
+	if !ok || v.SalesCap == 0 {
+		return nil
+	}
+	left := v.SalesCap - st.skus[l.SKU].committed - v.Reserved
+	if l.Quantity <= left {
+		return nil
+	}
+	return &Shortfall{SKU: l.SKU, Requested: l.Quantity, Available: max(left, 0), SalesCap: v.SalesCap}
+}
 
 // expect returns the outcome cmd must have in partition p.
 func (s *sim) expect(p int, st *State, cmd Command) outcome {
@@ -1025,7 +1056,7 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 		return accepted
 	case ConfigureSKU:
 		v, ok := st.SKUView(c.SKU)
-		if ok && v.SafetyStock == c.SafetyStock && v.LowStockThreshold == c.LowStockThreshold {
+		if ok && v.SafetyStock == c.SafetyStock && v.LowStockThreshold == c.LowStockThreshold && v.SalesCap == c.SalesCap {
 			return replayed
 		}
 		return accepted
@@ -1102,7 +1133,7 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 			case r.home != p || r.fingerprint != Fingerprint(c):
 				return refused(CodeIdempotencyMismatch)
 			case r.saga != nil && r.saga.aborted && len(r.saga.failed) > 0:
-				return outcome{code: CodeInsufficientStock, lines: r.saga.failed}
+				return outcome{code: shortCode(r.saga.failed), lines: r.saga.failed}
 			case r.saga != nil && r.saga.aborted:
 				return refused(CodeUnavailable)
 			}
@@ -1120,12 +1151,14 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 			if PartitionOf(l.SKU, s.c.p) != p {
 				continue
 			}
-			if _, sf := oracleAllocate(st, l, c.Region); sf != nil {
+			if sf := oracleCap(st, l); sf != nil {
+				short = append(short, *sf)
+			} else if _, sf := oracleAllocate(st, l, c.Region); sf != nil {
 				short = append(short, *sf)
 			}
 		}
 		if short != nil {
-			return outcome{code: CodeInsufficientStock, lines: short}
+			return outcome{code: shortCode(short), lines: short}
 		}
 		return accepted
 	case ExtendReservation, CommitReservation, ReleaseReservation:
@@ -1433,6 +1466,12 @@ type ledger struct {
 	shortage          map[[2]string]bool
 	// Per SKU.
 	received, plus, minus, counted, committed, expired, sent, arrived map[string]int64
+	// Sales caps, per SKU: held is what the log holds now; overCap says
+	// how the log broke the cap, if it did. A cap bounds committed + held
+	// by the cap, or, when it was configured below what was already
+	// committed and held (holds granted stay valid), by that amount.
+	held    map[string]int64
+	overCap map[string]string
 }
 
 func ledgerOf(logs [][]Event) *ledger {
@@ -1440,9 +1479,24 @@ func ledgerOf(logs [][]Event) *ledger {
 		onHand: map[[2]string]int64{}, inTransit: map[[2]string]int64{}, shortage: map[[2]string]bool{},
 		received: map[string]int64{}, plus: map[string]int64{}, minus: map[string]int64{}, counted: map[string]int64{},
 		committed: map[string]int64{}, expired: map[string]int64{}, sent: map[string]int64{}, arrived: map[string]int64{},
+		held: map[string]int64{}, overCap: map[string]string{},
 	}
+	ceiling := map[string]int64{}
 	for _, log := range logs {
 		for _, e := range log {
+			switch d := e.Data.(type) {
+			case SKUConfigured:
+				ceiling[e.SKU] = 0
+				if d.SalesCap > 0 {
+					ceiling[e.SKU] = max(d.SalesCap, g.committed[e.SKU]+g.held[e.SKU])
+				}
+			case StockReserved:
+				g.held[e.SKU] += d.Quantity
+			case ReservationCommitted:
+				g.held[e.SKU] -= d.Quantity + d.Released
+			case ReservationReleased:
+				g.held[e.SKU] -= d.Quantity
+			}
 			k := func(loc string) [2]string { return [2]string{e.SKU, loc} }
 			switch d := e.Data.(type) {
 			case StockReceived:
@@ -1476,6 +1530,9 @@ func ledgerOf(logs [][]Event) *ledger {
 				g.onHand[k(d.Location)] -= d.Quantity
 			case ShortageDetected:
 				g.shortage[k(d.Location)] = true
+			}
+			if c := ceiling[e.SKU]; c > 0 && g.overCap[e.SKU] == "" && g.committed[e.SKU]+g.held[e.SKU] > c {
+				g.overCap[e.SKU] = fmt.Sprintf("event %s: committed %d + held %d passed the cap's bound %d", e.ID(), g.committed[e.SKU], g.held[e.SKU], c)
 			}
 		}
 	}
@@ -1606,6 +1663,27 @@ func (s *sim) checkInvariants(p int) {
 		sum := g.received[sku] + g.plus[sku] + g.counted[sku] - g.minus[sku] - g.committed[sku] - g.expired[sku] - (g.sent[sku] - g.arrived[sku])
 		if sum != v.OnHand {
 			s.fail("partition %d: %s: the ledger says %d on hand, the view %d", p, sku, sum, v.OnHand)
+		}
+		// Sales caps: committed + held never pass the cap (or what was
+		// committed and held when a cap was set below it), and the view
+		// shows what the cap has left.
+		if why := g.overCap[sku]; why != "" {
+			s.fail("partition %d: %s: sales cap broken: %s", p, sku, why)
+		}
+		if c := st.skus[sku].committed; c != g.committed[sku] || v.Reserved != g.held[sku] {
+			s.fail("partition %d: %s: committed %d and reserved %d, the log says %d and %d", p, sku, c, v.Reserved, g.committed[sku], g.held[sku])
+		}
+		switch {
+		case v.SalesCap == 0 && v.SalesCapRemaining != nil:
+			s.fail("partition %d: %s: remaining units under no cap", p, sku)
+		case v.SalesCap > 0 && (v.SalesCapRemaining == nil || *v.SalesCapRemaining != max(v.SalesCap-g.committed[sku]-g.held[sku], 0)):
+			s.fail("partition %d: %s: sales cap %d, remaining %v, committed %d, held %d", p, sku, v.SalesCap, v.SalesCapRemaining, g.committed[sku], g.held[sku])
+		}
+		if v.SalesCap > 0 {
+			s.stats["state.capped"]++
+			if *v.SalesCapRemaining == 0 {
+				s.stats["state.cap_reached"]++
+			}
 		}
 	}
 	for k, want := range holds {

@@ -9,12 +9,16 @@ import "fmt"
 
 // The snapshot formats: 2 added when each reservation settled and how many
 // entities the partition retired; 3 the saga attempt, step and timing that
-// let a saga survive lost and repeated messages. Formats 1 and 2 are still
-// read.
+// let a saga survive lost and repeated messages; 4 each SKU's sales cap and
+// units committed, and the sales caps of a saga's shortfalls. Formats 1 to 3
+// are still read: their SKUs have no cap, and count as committed only the
+// committed lines of the reservations they still hold (units committed by
+// reservations retired before the snapshot are not known to them).
 const (
 	snapshotFormatV1 = 1
 	snapshotFormatV2 = 2
 	snapshotFormatV3 = 3
+	snapshotFormatV4 = 4
 )
 
 // EncodeState returns the encoding of s for a snapshot.
@@ -24,7 +28,7 @@ func EncodeState(s *State) []byte {
 	// partition encodes to megabytes, and growing a buffer by append's
 	// steps copies it many times over.
 	w := writer{buf: make([]byte, 0, 1<<12+64*(len(s.reservations)+len(s.skus)+len(s.transfers)+len(s.records)))}
-	w.byte(snapshotFormatV3)
+	w.byte(snapshotFormatV4)
 	w.varint(int64(s.partition))
 	w.varint(int64(s.partitions))
 	w.uvarint(s.head)
@@ -45,6 +49,8 @@ func EncodeState(s *State) []byte {
 		w.uvarint(sk.version)
 		w.varint(sk.safety)
 		w.varint(sk.lowStock)
+		w.varint(sk.salesCap)
+		w.varint(sk.committed)
 		w.uvarint(uint64(len(sk.stockList)))
 		for _, loc := range sk.stockList {
 			st := sk.find(loc)
@@ -82,7 +88,7 @@ func EncodeState(s *State) []byte {
 func DecodeState(data []byte, limits Limits) (*State, error) {
 	r := reader{buf: data}
 	v := r.byte()
-	if v != snapshotFormatV1 && v != snapshotFormatV2 && v != snapshotFormatV3 && r.err == nil {
+	if v != snapshotFormatV1 && v != snapshotFormatV2 && v != snapshotFormatV3 && v != snapshotFormatV4 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown snapshot format %d", ErrCorrupt, v)
 	}
 	p, partitions := r.int(), r.int()
@@ -111,6 +117,10 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 		sk.version = r.uvarint()
 		sk.safety = r.varint()
 		sk.lowStock = r.varint()
+		if v >= snapshotFormatV4 {
+			sk.salesCap = r.varint()
+			sk.committed = r.varint()
+		}
 		for m := r.count(); m > 0 && r.err == nil; m-- {
 			st := sk.at(r.string())
 			st.onHand = r.varint()
@@ -122,7 +132,7 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	}
 
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		res := r.reservation(v >= snapshotFormatV2, v >= snapshotFormatV3)
+		res := r.reservation(v >= snapshotFormatV2, v >= snapshotFormatV3, v >= snapshotFormatV4)
 		if r.err == nil {
 			if v < snapshotFormatV2 && s.settled(res) {
 				// Format 1 did not record when a reservation settled:
@@ -162,9 +172,26 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 		return nil, fmt.Errorf("%w: %d trailing bytes in snapshot", ErrCorrupt, len(r.buf))
 	}
 	s.rehold()
+	if v < snapshotFormatV4 {
+		s.recount()
+	}
 	s.rearm()
 	s.reindex()
 	return s, nil
+}
+
+// recount rebuilds the units committed per SKU, which snapshot formats 1 to
+// 3 did not keep, from the committed lines of the reservations the snapshot
+// holds: the best it can know, since a retired reservation's lines are gone.
+// No SKU of such a snapshot has a sales cap, which only format 4 keeps.
+func (s *State) recount() {
+	for _, r := range s.reservations {
+		for _, l := range r.lines {
+			if sk := s.skus[l.sku]; sk != nil && l.partition == s.partition {
+				sk.committed += l.committed
+			}
+		}
+	}
 }
 
 // rehold rebuilds reserved quantities from the reservations.
@@ -235,8 +262,9 @@ func (w *writer) reservation(r *reservation) {
 // reservation decodes a reservation; settled says whether the encoding
 // carries the moment it settled (snapshot format 1 did not), attempts whether
 // it carries the saga's attempt, step and timing (snapshot format 3 and
-// retired record format 2 do).
-func (r *reader) reservation(settled, attempts bool) *reservation {
+// retired record format 2 do), and caps whether its saga's shortfalls carry
+// their sales caps (snapshot format 4 and retired record format 3 do).
+func (r *reader) reservation(settled, attempts, caps bool) *reservation {
 	res := &reservation{id: r.string(), status: ReservationStatus(r.string()), customer: r.string()}
 	res.fingerprint = r.u64()
 	res.createdAt = r.varint()
@@ -256,9 +284,9 @@ func (r *reader) reservation(settled, attempts bool) *reservation {
 		g := &saga{participants: r.ints(), step: r.int(), action: SagaAction(r.byte())}
 		g.pending = r.ints()
 		g.held = r.ints()
-		g.failed = r.shortfalls()
+		g.failed = r.shortfalls(caps)
 		g.aborted = r.bool()
-		if last, ok := decodeData(r, TypeSagaStepStarted, eventFormatV2).(SagaStepStarted); ok {
+		if last, ok := decodeData(r, TypeSagaStepStarted, eventFormatV3).(SagaStepStarted); ok {
 			g.last = last
 		}
 		res.saga = g

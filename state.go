@@ -55,6 +55,11 @@ type skuState struct {
 	version  uint64
 	safety   int64
 	lowStock int64
+	// salesCap is the most units that may ever be committed, 0 for no
+	// cap; committed is how many have been, by every ReservationCommitted
+	// of this partition (a count, because committed reservations retire).
+	salesCap  int64
+	committed int64
 	// stockList holds the ids of the locations the SKU has stock at, in
 	// first-seen order, and stocks the stock at each, at the same index. A
 	// SKU is stocked at a few locations: two short lists scanned in order
@@ -320,7 +325,7 @@ func (s *State) Apply(e Event) error {
 			s.armRetire(retireTransfer, t.id, unixNano(t.arrivedAt))
 		}
 	case SKUConfigured:
-		sk.safety, sk.lowStock = d.SafetyStock, d.LowStockThreshold
+		sk.safety, sk.lowStock, sk.salesCap = d.SafetyStock, d.LowStockThreshold, d.SalesCap
 	case LocationConfigured:
 		next := maps.Clone(s.locations)
 		if next == nil {
@@ -609,6 +614,7 @@ func (s *State) applyCommitted(sk *skuState, d ReservationCommitted) {
 	}
 	line.committed = d.Quantity
 	line.committedAt = d.Allocations
+	sk.committed += d.Quantity
 	s.setStatus(r, StatusCommitted)
 	r.remember(d.Key, d.KeyFingerprint)
 }

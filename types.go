@@ -83,14 +83,20 @@ type LotQty struct {
 
 // SKUState is the state of one SKU across its locations at one position.
 type SKUState struct {
-	SKU               string          `json:"sku"`
-	OnHand            int64           `json:"on_hand"`
-	Reserved          int64           `json:"reserved"`
-	Available         int64           `json:"available"`
-	InTransit         int64           `json:"in_transit"`
-	Shortage          int64           `json:"shortage"`
-	SafetyStock       int64           `json:"safety_stock"`
-	LowStockThreshold int64           `json:"low_stock_threshold"`
+	SKU               string `json:"sku"`
+	OnHand            int64  `json:"on_hand"`
+	Reserved          int64  `json:"reserved"`
+	Available         int64  `json:"available"`
+	InTransit         int64  `json:"in_transit"`
+	Shortage          int64  `json:"shortage"`
+	SafetyStock       int64  `json:"safety_stock"`
+	LowStockThreshold int64  `json:"low_stock_threshold"`
+	// SalesCap is the most units that may ever be committed, 0 for no
+	// cap; SalesCapRemaining, set only with a cap, is how many more may
+	// still be held: the cap less the units committed and those held,
+	// never below 0.
+	SalesCap          int64           `json:"sales_cap"`
+	SalesCapRemaining *int64          `json:"sales_cap_remaining,omitempty"`
 	Version           uint64          `json:"version"`
 	Position          uint64          `json:"position"`
 	AsOf              time.Time       `json:"as_of"`
@@ -215,4 +221,10 @@ type SKUConfig struct {
 	SKU               string `json:"sku"`
 	SafetyStock       int64  `json:"safety_stock"`
 	LowStockThreshold int64  `json:"low_stock_threshold"`
+	// SalesCap is the most units that may ever be committed, 0 for no
+	// cap; SalesCapRemaining, set only with a cap, is how many more may
+	// still be held (the cap less the units committed and held, never
+	// below 0).
+	SalesCap          int64  `json:"sales_cap"`
+	SalesCapRemaining *int64 `json:"sales_cap_remaining,omitempty"`
 }

@@ -28,6 +28,8 @@ type SKUConfigRequest struct {
 	SKU               string `json:"sku,omitempty" path:"sku"`
 	SafetyStock       int64  `json:"safety_stock"`
 	LowStockThreshold int64  `json:"low_stock_threshold"`
+	// SalesCap is optional: absent or 0, the SKU has no sales cap.
+	SalesCap int64 `json:"sales_cap"`
 }
 
 // ReceiptRequest is POST /v1/receipts.

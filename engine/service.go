@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/stockd/stockd"
@@ -164,6 +165,14 @@ func (e *Engine) everyShortLine(ctx context.Context, c stockd.Reserve, err error
 			}
 		} else if s, ok := found[l.SKU]; ok {
 			all.Lines = append(all.Lines, s)
+		}
+	}
+	for _, s := range all.Lines {
+		if s.SalesCap > 0 {
+			// A line another partition's sales cap refuses is the
+			// refusal to report: stock arriving would not lift it.
+			all.Code, all.Message = stockd.CodeSalesCap, fmt.Sprintf("sales cap of %q reached: requested %d, %d of its cap of %d left", s.SKU, s.Requested, s.Available, s.SalesCap)
+			break
 		}
 	}
 	return all

@@ -40,6 +40,7 @@ var problemTypes = map[stockd.Code]struct {
 	stockd.CodeUnknownLocation:      {http.StatusUnprocessableEntity, "Unknown location"},
 	stockd.CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported media type"},
 	stockd.CodeInUse:                {http.StatusConflict, "In use"},
+	stockd.CodeSalesCap:             {http.StatusConflict, "Sales cap reached"},
 }
 
 // retryAfter is the default pause, in seconds, sent as Retry-After with

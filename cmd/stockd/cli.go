@@ -308,7 +308,8 @@ func exitCode(err error) int {
 		return exitOK
 	case stockd.CodeInvalid, stockd.CodeInsufficientStock, stockd.CodeNotHeld, stockd.CodeNotFound,
 		stockd.CodeIdempotencyMismatch, stockd.CodeBodyTooLarge, stockd.CodeUnknownLocation,
-		stockd.CodeUnauthenticated, stockd.CodeForbidden, stockd.CodeUnsupportedMediaType, stockd.CodeInUse:
+		stockd.CodeUnauthenticated, stockd.CodeForbidden, stockd.CodeUnsupportedMediaType, stockd.CodeInUse,
+		stockd.CodeSalesCap:
 		return exitRejected
 	}
 	return exitFailure

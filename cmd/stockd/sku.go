@@ -229,13 +229,14 @@ func compactJSON(data json.RawMessage) string {
 }
 
 func runSKUConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newClientCmd("sku config", "sku config SKU --safety-stock N [--low-stock-threshold N]",
-		"Configures a SKU: safety stock is never sold at any location; the low-stock\nthreshold drives low-stock signals.",
+	c := newClientCmd("sku config", "sku config SKU --safety-stock N [--low-stock-threshold N] [--sales-cap N]",
+		"Configures a SKU: safety stock is never sold at any location; the low-stock\nthreshold drives low-stock signals; a sales cap bounds the units ever committed.",
 		`stockd sku config A --safety-stock 2 --low-stock-threshold 10`, stdout, stderr)
 	var cmd stockd.ConfigureSKU
 	c.fs.Int64Var(&cmd.SafetyStock, "safety-stock", 0, "units at each location that are never sold")
 	c.fs.Int64Var(&cmd.LowStockThreshold, "low-stock-threshold", 0, "available units at or below which the SKU is low on stock: falling to it records a LowStock event (0: never)")
 	c.alias("low-stock-threshold", "low-stock") // its name before the API's
+	c.fs.Int64Var(&cmd.SalesCap, "sales-cap", 0, "units that may ever be committed, whatever stock arrives (0: no cap)")
 	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
@@ -258,7 +259,11 @@ func runSKUConfig(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		c.printJSON(cfg)
 		return exitOK
 	}
-	fmt.Fprintf(stdout, "sku %s: safety stock %d, low-stock threshold %d\n", cfg.SKU, cfg.SafetyStock, cfg.LowStockThreshold)
+	fmt.Fprintf(stdout, "sku %s: safety stock %d, low-stock threshold %d", cfg.SKU, cfg.SafetyStock, cfg.LowStockThreshold)
+	if cfg.SalesCap > 0 && cfg.SalesCapRemaining != nil {
+		fmt.Fprintf(stdout, ", sales cap %d (%d left)", cfg.SalesCap, *cfg.SalesCapRemaining)
+	}
+	fmt.Fprintln(stdout)
 	return exitOK
 }
 
