@@ -303,6 +303,23 @@ func (r *run) customer(ctx context.Context, next *atomic.Int64) {
 	}
 }
 
+// retried calls fn again while the server asks to retry (overloaded,
+// unavailable), as a client does, for up to 30 s: a customer who pays keeps
+// trying until the server answers, and a refusal to retry is not an answer
+// about the cart.
+// A hold refused that way is simply refused: nothing was held.
+func retried[T any](ctx context.Context, fn func() (T, error)) (T, error) {
+	wait := 20 * time.Millisecond
+	for start := time.Now(); ; {
+		v, err := fn()
+		if err == nil || !stockd.ErrorCode(err).Retryable() || ctx.Err() != nil || time.Since(start) > 30*time.Second {
+			return v, err
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 500*time.Millisecond)
+	}
+}
+
 // cart runs one cart: hold it, then pay, release or abandon it.
 func (r *run) cart(ctx context.Context, c Cart) {
 	id := r.o.Tag + "-c" + strconv.Itoa(c.N)
@@ -323,13 +340,17 @@ func (r *run) cart(ctx context.Context, c Cart) {
 	time.Sleep(c.Think)
 	switch c.Outcome {
 	case Pay:
-		if _, err := r.o.Client.Commit(ctx, stockd.CommitReservation{ID: id}); err != nil {
+		if _, err := retried(ctx, func() (stockd.Reservation, error) {
+			return r.o.Client.Commit(ctx, stockd.CommitReservation{ID: id})
+		}); err != nil {
 			r.st.count(r.st.payFailed, err)
 			return
 		}
 		r.st.paid.Add(1)
 	case Release:
-		res, err := r.o.Client.Release(ctx, stockd.ReleaseReservation{ID: id})
+		res, err := retried(ctx, func() (stockd.Reservation, error) {
+			return r.o.Client.Release(ctx, stockd.ReleaseReservation{ID: id})
+		})
 		if err != nil {
 			r.st.count(r.st.releaseFailed, err)
 			return
