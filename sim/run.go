@@ -384,7 +384,11 @@ func (r *run) supplier(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-drops.C:
-			r.drop(ctx, k)
+			// A drop under way when the run ends is finished, and
+			// counted: the server books it either way.
+			// A drop the server could not take at all is left out of
+			// the counts, as it is out of the stock.
+			_ = r.drop(context.WithoutCancel(ctx), k)
 			k++
 		case <-days:
 			r.o.Advance(24 * time.Hour)
@@ -407,7 +411,12 @@ func (r *run) drop(ctx context.Context, k int) error {
 		units += row.Quantity
 	}
 	name := r.o.Tag + "-drop-" + strconv.Itoa(k)
-	rep, err := r.o.Client.SubmitImport(ctx, stockd.SubmitImport{Name: name + ".csv", Batch: name, CSV: []byte(b.String()), Location: r.o.Location})
+	// Sent again while the server asks to retry: the importer knows the
+	// file by its content, so what it booked the first time is not
+	// booked twice.
+	rep, err := retried(ctx, func() (stockd.ImportReport, error) {
+		return r.o.Client.SubmitImport(ctx, stockd.SubmitImport{Name: name + ".csv", Batch: name, CSV: []byte(b.String()), Location: r.o.Location})
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil
