@@ -168,47 +168,7 @@ func (s *Stockd) configureLocation(ctx context.Context) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("configuring location %s: HTTP %d: %s", benchLocation, resp.StatusCode, snippet(b))
 	}
-	// In a cluster, the node that owns each SKU checks the location, and
-	// the others learn of it by following the locations' log: wait until
-	// every node knows it.
-	for i, base := range s.bases {
-		if err := s.awaitLocation(ctx, base); err != nil {
-			return fmt.Errorf("node %d (%s): %w", i+1, base, err)
-		}
-	}
 	return nil
-}
-
-// locationWait bounds how long awaitLocation waits.
-const locationWait = 30 * time.Second
-
-// awaitLocation waits until the node at base answers GET
-// /v1/locations/<benchLocation> with 200.
-func (s *Stockd) awaitLocation(ctx context.Context, base string) error {
-	ctx, cancel := context.WithTimeout(ctx, locationWait)
-	defer cancel()
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/locations/"+benchLocation, nil)
-		if err != nil {
-			return err
-		}
-		if s.auth != "" {
-			req.Header.Set("Authorization", s.auth)
-		}
-		resp, err := s.client.Do(req)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("HTTP %d", resp.StatusCode)
-		}
-		wait(ctx, 50*time.Millisecond)
-		if ctx.Err() != nil {
-			return fmt.Errorf("location %s still unknown after %s: %w", benchLocation, locationWait, err)
-		}
-	}
 }
 
 // benchLocation is the location every receipt goes to.
