@@ -100,7 +100,7 @@ Without --url, the bench starts an embedded stockd server in this process on
 a free port, a fresh one per workload (data in a temporary directory, or in
 --data/<workload>). Each workload runs noop first, then stockd, stockd-batch,
 stockd-pg, stockd-pg3, pg-rowlock and pg-events, one at a time. The
-PostgreSQL targets each work in a schema of their own (stockd_bench_<random>)
+PostgreSQL targets each work in a schema of their own (stockd_bench_<pid>_<random>)
 and drop it at the end. The embedded servers all run in this process, beside
 the load generator: with --cpuprofile, the profile labels each server's
 goroutines node=<name> and the generator's load=<target> (go tool pprof
@@ -479,7 +479,7 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 		if o.url != "" || StartEmbedded == nil {
 			return nil, errors.New("stockd-pg needs the embedded server (no --url): it starts one whose store is in PostgreSQL")
 		}
-		schema := fmt.Sprintf("stockd_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
+		schema := SchemaName()
 		u, stop, err := startLabelled(ctx, "pg1", dir+"-pg", "", o.postgres, schema)
 		if err != nil {
 			return nil, fmt.Errorf("starting the embedded server on PostgreSQL: %w", err)
@@ -501,7 +501,7 @@ func runWorkload(ctx context.Context, o *options, client *http.Client, w Workloa
 		if o.url != "" || StartEmbedded == nil {
 			return nil, errors.New("stockd-pg3 needs the embedded server (no --url): it starts a cluster of three whose store is in PostgreSQL")
 		}
-		schema := fmt.Sprintf("stockd_bench_%d_%d", os.Getpid(), time.Now().UnixNano())
+		schema := SchemaName()
 		fmt.Fprintf(progress, "bench: %s: starting %d embedded stockd nodes on PostgreSQL, schema %s, and waiting for the cluster to settle\n", w.Name, ClusterNodes, schema)
 		start := time.Now()
 		urls, stop, err := startCluster(ctx, client, ClusterNodes, dir+"-pg3", o.postgres, schema)

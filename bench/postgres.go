@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -49,7 +50,7 @@ UPDATE stock_heads SET version = $2, available = available + $3 WHERE sku = $1 A
 const maxConflicts = 10_000
 
 // PG is a PostgreSQL peer target: "pg-rowlock" or "pg-events". It creates its
-// own schema (stockd_bench_<random>) on first use, works only inside it
+// own schema (SchemaName) on first use, works only inside it
 // (search_path), and drops it on Close.
 type PG struct {
 	name   string
@@ -59,14 +60,21 @@ type PG struct {
 	admin  *pgx.Conn
 }
 
+// SchemaName returns a new name for a schema the bench works in:
+// stockd_bench_<process id>_<random>, so that a run (or a test) can tell the
+// schemas it made from those of another run on the same database.
+func SchemaName() string {
+	return fmt.Sprintf("stockd_bench_%d_%s", os.Getpid(), randomID())
+}
+
 // NewPGRowLock returns the "pg-rowlock" target on the database at dsn.
 func NewPGRowLock(dsn string) *PG {
-	return &PG{name: "pg-rowlock", dsn: dsn, schema: "stockd_bench_" + randomID()}
+	return &PG{name: "pg-rowlock", dsn: dsn, schema: SchemaName()}
 }
 
 // NewPGEvents returns the "pg-events" target on the database at dsn.
 func NewPGEvents(dsn string) *PG {
-	return &PG{name: "pg-events", dsn: dsn, events: true, schema: "stockd_bench_" + randomID()}
+	return &PG{name: "pg-events", dsn: dsn, events: true, schema: SchemaName()}
 }
 
 // Name implements Target.

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -40,9 +41,12 @@ func schemaExists(t *testing.T, c *pgx.Conn, name string) bool {
 	return n > 0
 }
 
+// benchSchemas lists the schemas the bench made in this process
+// (stockd_bench_<pid>_…), not those of a test running beside it.
 func benchSchemas(t *testing.T, c *pgx.Conn) []string {
 	t.Helper()
-	rows, err := c.Query(context.Background(), `SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'stockd\_bench\_%'`)
+	rows, err := c.Query(context.Background(), `SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE $1`,
+		fmt.Sprintf(`stockd\_bench\_%d\_%%`, os.Getpid()))
 	if err != nil {
 		t.Fatal(err)
 	}

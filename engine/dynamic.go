@@ -282,19 +282,21 @@ func (e *Engine) follow() {
 }
 
 // refreshLocations reads the locations configured since last read, while
-// another node serves LocationPartition, and reports whether any was: a
-// command or read that found a location unknown looks again with it, so
+// another node serves LocationPartition, and reports whether the node now
+// knows other locations than seen, those a refusal was decided with: a
+// command or read that found a location unknown looks again with them, so
 // that a location configured through another node is known as soon as its
-// configuration was acknowledged.
-func (e *Engine) refreshLocations(ctx context.Context) bool {
+// configuration was acknowledged. Comparing with seen, not with what this
+// call read, matters when several refusals race: the first one's read
+// brings the location in, and the others must look again too.
+func (e *Engine) refreshLocations(ctx context.Context, seen *stockd.Locations) bool {
 	if !e.opts.Dynamic || e.part(stockd.LocationPartition) != nil {
 		return false
 	}
-	before := e.locs.Load()
 	if err := e.followLocations(ctx); err != nil {
 		e.log.Warn("reading the locations failed", "err", err)
 	}
-	return e.locs.Load() != before
+	return e.locs.Load() != seen
 }
 
 // followLocations applies the locations configured in LocationPartition's

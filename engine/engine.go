@@ -719,8 +719,9 @@ type answerer interface {
 // exec has returned on a cancelled ctx, so the caller must read what it
 // stores only when exec returns without an error.
 func (e *Engine) exec(ctx context.Context, cmd stockd.Command, result answerer) (bool, error) {
+	decidedWith := e.locs.Load()
 	created, err := e.execOnce(ctx, cmd, result)
-	if err != nil && stockd.IsCode(err, stockd.CodeUnknownLocation) && e.refreshLocations(ctx) {
+	if err != nil && stockd.IsCode(err, stockd.CodeUnknownLocation) && e.refreshLocations(ctx, decidedWith) {
 		// A location configured through another node a moment ago:
 		// refused with nothing written, and decided again now that this
 		// node knows it.
@@ -949,7 +950,7 @@ func (e *Engine) Location(ctx context.Context, id string) (stockd.Location, erro
 	if l, ok := (*e.locs.Load())[id]; ok {
 		return l, nil
 	}
-	if e.refreshLocations(ctx) {
+	if e.refreshLocations(ctx, e.locs.Load()) {
 		if l, ok := (*e.locs.Load())[id]; ok {
 			return l, nil
 		}

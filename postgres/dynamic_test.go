@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
@@ -182,5 +183,33 @@ func TestEnginesServingDifferentPartitionsOfOneStoreKeepEveryPromise(t *testing.
 	}
 	if a.DurableHead(1) == 0 {
 		t.Error("a forgot partition 1's head when it dropped it")
+	}
+}
+
+// TestReceiptsRacingIntoALocationAnotherNodeJustConfiguredAreAllAccepted
+// sends many receipts at once into a location configured through another
+// node: they are refused together by the first decision, and every one of
+// them, not only the first to read the locations again, must look again and
+// be accepted.
+func TestReceiptsRacingIntoALocationAnotherNodeJustConfiguredAreAllAccepted(t *testing.T) {
+	schema := newSchema(t)
+	ns := openNodes(t, schema, 8, []int{0}, []int{1, 2, 3, 4, 5, 6, 7})
+	a, b := ns[0], ns[1]
+	if _, err := a.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w1", Kind: stockd.KindWarehouse, Priority: 1, Region: "eu"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 256
+	errs := make(chan error, n)
+	for i := range n {
+		sku := skuIn(1+i%7, 8, "sku"+strconv.Itoa(i))
+		go func() {
+			_, _, err := b.Receive(ctx, stockd.ReceiveStock{ID: "r-" + sku, SKU: sku, Location: "w1", Quantity: 1})
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Errorf("a receipt into the location just configured: %v", err)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -12,7 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// benchSchemas lists the schemas the bench makes (stockd_bench_…).
+// benchSchemas lists the schemas the bench made in this process
+// (stockd_bench_<pid>_…), not those of a test running beside it.
 func benchSchemas(t *testing.T, dsn string) []string {
 	t.Helper()
 	ctx := context.Background()
@@ -21,7 +23,8 @@ func benchSchemas(t *testing.T, dsn string) []string {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
-	rows, err := c.Query(ctx, `SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 'stockd\_bench\_%'`)
+	rows, err := c.Query(ctx, `SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE $1`,
+		fmt.Sprintf(`stockd\_bench\_%d\_%%`, os.Getpid()))
 	if err != nil {
 		t.Fatal(err)
 	}
