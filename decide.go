@@ -179,6 +179,18 @@ func (x *decision) configureSKU(c ConfigureSKU) error {
 		x.d.Replay = true
 		return nil
 	}
+	if sk := x.s.skus[c.SKU]; sk != nil && c.SalesCap > 0 {
+		// A cap below what is committed and held would let the holds
+		// granted under the old one be committed past it: total
+		// committed must never exceed the cap, and a commit, which only
+		// takes what is held, cannot be refused at a saga's participant.
+		// So the cap is refused here instead, and every commit stays
+		// within it.
+		if used := sk.capUsed(); c.SalesCap < used {
+			return Errorf(CodeSalesCap, "sales cap %d is below the %d units of SKU %q already committed or held: release holds, or wait for them to end, before lowering it that far",
+				c.SalesCap, used, c.SKU)
+		}
+	}
 	x.emit(c.SKU, c.SKU, SKUConfigured{SafetyStock: c.SafetyStock, LowStockThreshold: c.LowStockThreshold, SalesCap: c.SalesCap})
 	return nil
 }
@@ -502,18 +514,24 @@ func (s *State) capped(l ReserveLine) *Shortfall {
 }
 
 // capLeft is how many more units the SKU's sales cap lets be held: the cap
-// less the units committed and held. It is negative when the cap was lowered
-// below what was already committed and held. Meaningless without a cap.
+// less the units committed and held. Meaningless without a cap.
 func (sk *skuState) capLeft() int64 {
-	left := sk.salesCap - sk.committed
+	return sk.salesCap - sk.capUsed()
+}
+
+// capUsed is what counts against a sales cap: the units committed and held.
+// A cap is never set below it (configureSKU), so it never passes the cap.
+func (sk *skuState) capUsed() int64 {
+	used := sk.committed
 	for _, st := range sk.stocks {
-		left -= st.reserved
+		used += st.reserved
 	}
-	return left
+	return used
 }
 
 // capRemaining is what views show of capLeft: nil without a cap, and never
-// below 0.
+// below 0 (an older version let a cap be lowered below what was committed
+// and held).
 func (sk *skuState) capRemaining() *int64 {
 	if sk.salesCap == 0 {
 		return nil

@@ -2,6 +2,7 @@ package stockd
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -174,47 +175,57 @@ func TestSalesCapRefusesHoldsPastIt(t *testing.T) {
 	})
 }
 
-func TestSalesCapLoweredBelowWhatIsHeld(t *testing.T) {
-	lowered := append(capped(10), reserve("c1", line("A", 6)), ConfigureSKU{SKU: "A", SalesCap: 4})
+// TestSalesCapIsNeverLoweredBelowWhatIsCommittedAndHeld: holds granted under
+// a cap are committed without another check (a saga's participant cannot
+// refuse a commit step), so total committed stays within the cap only if
+// the cap never drops below the units committed and held. Lowering it that
+// far is refused, and nothing changes.
+func TestSalesCapIsNeverLoweredBelowWhatIsCommittedAndHeld(t *testing.T) {
+	held := slices.Clip(append(capped(10), reserve("c1", line("A", 6))))
 	runSpecs(t, []spec{
 		{
-			name:  "lowering the cap below the units held takes no hold back",
-			given: append(capped(10), reserve("c1", line("A", 6))),
+			name:  "lowering the cap below the units held is refused",
+			given: held,
 			when:  ConfigureSKU{SKU: "A", SalesCap: 4},
-			want:  []Event{ev("A", SKUConfigured{SalesCap: 4})},
+			code:  CodeSalesCap,
 			check: func(t *testing.T, c *cluster) {
 				wantRes(t, c, "c1", StatusHeld)
-				wantCap(t, c, "A", 4, 0)
+				wantCap(t, c, "A", 10, 4)
 			},
 		},
 		{
-			name:  "holds granted under the old cap may still be committed, past the new one",
-			given: lowered,
+			name:  "lowering it to exactly the units held is accepted and leaves no room",
+			given: held,
+			when:  ConfigureSKU{SKU: "A", SalesCap: 6},
+			want:  []Event{ev("A", SKUConfigured{SalesCap: 6})},
+			check: func(t *testing.T, c *cluster) { wantCap(t, c, "A", 6, 0) },
+		},
+		{
+			name:  "a commit after the cap was lowered to what is held stays within it",
+			given: append(held, ConfigureSKU{SKU: "A", SalesCap: 6}),
 			when:  CommitReservation{ID: "c1"},
 			want:  []Event{ev("A", ReservationCommitted{Reservation: "c1", Quantity: 6, Allocations: []Allocation{{"w1", 6}}, Lots: []LotQty{lq("w1", "", "", 6)}})},
-			check: func(t *testing.T, c *cluster) { wantCap(t, c, "A", 4, 0) },
+			check: func(t *testing.T, c *cluster) { wantCap(t, c, "A", 6, 0) },
 		},
 		{
-			name:  "no new hold until committed and held are below the new cap",
-			given: lowered,
-			when:  reserve("c2", line("A", 1)),
+			name:  "lowering the cap below the units committed is refused",
+			given: append(held, CommitReservation{ID: "c1"}),
+			when:  ConfigureSKU{SKU: "A", SalesCap: 5},
 			code:  CodeSalesCap,
-			lines: []Shortfall{{SKU: "A", Requested: 1, Available: 0, SalesCap: 4}},
+			check: func(t *testing.T, c *cluster) { wantCap(t, c, "A", 10, 4) },
 		},
 		{
-			name:  "releasing the holds leaves room under the new cap only",
-			given: append(lowered, ReleaseReservation{ID: "c1"}),
-			when:  reserve("c2", line("A", 5)),
-			code:  CodeSalesCap,
-			lines: []Shortfall{{SKU: "A", Requested: 5, Available: 4, SalesCap: 4}},
+			name:  "once the holds are released the cap may be lowered to what is committed",
+			given: append(capped(10), reserve("c1", line("A", 3)), CommitReservation{ID: "c1"}, reserve("c2", line("A", 5)), ReleaseReservation{ID: "c2"}),
+			when:  ConfigureSKU{SKU: "A", SalesCap: 3},
+			want:  []Event{ev("A", SKUConfigured{SalesCap: 3})},
+			check: func(t *testing.T, c *cluster) { wantCap(t, c, "A", 3, 0) },
 		},
 		{
-			name:  "a cap lowered below the units committed refuses every hold",
-			given: append(capped(10), reserve("c1", line("A", 6)), CommitReservation{ID: "c1"}, ConfigureSKU{SKU: "A", SalesCap: 4}),
-			when:  reserve("c2", line("A", 1)),
-			code:  CodeSalesCap,
-			lines: []Shortfall{{SKU: "A", Requested: 1, Available: 0, SalesCap: 4}},
-			check: func(t *testing.T, c *cluster) { wantCap(t, c, "A", 4, 0) },
+			name:  "removing the cap is always accepted",
+			given: held,
+			when:  ConfigureSKU{SKU: "A"},
+			want:  []Event{ev("A", SKUConfigured{})},
 		},
 	})
 }

@@ -632,8 +632,8 @@ func (s *sim) generate() (Command, intent) {
 		}
 		c := ConfigureSKU{SKU: s.pick(s.skus), SafetyStock: int64(s.rng.IntN(4)), LowStockThreshold: int64(s.rng.IntN(12))}
 		if s.chance(40) {
-			// Caps small enough to be reached, raised and lowered below
-			// what is held and committed.
+			// Caps small enough to be reached, raised, and sometimes
+			// refused for being below what is held and committed.
 			c.SalesCap = int64(1 + s.rng.IntN(40))
 		}
 		return c, meantValid
@@ -1059,6 +1059,9 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 		if ok && v.SafetyStock == c.SafetyStock && v.LowStockThreshold == c.LowStockThreshold && v.SalesCap == c.SalesCap {
 			return replayed
 		}
+		if ok && c.SalesCap > 0 && c.SalesCap < st.skus[c.SKU].committed+v.Reserved {
+			return outcome{code: CodeSalesCap}
+		}
 		return accepted
 	case ReceiveStock:
 		if o, ok := keyed(receiptKey(c.ID), Fingerprint(c)); ok {
@@ -1467,9 +1470,8 @@ type ledger struct {
 	// Per SKU.
 	received, plus, minus, counted, committed, expired, sent, arrived map[string]int64
 	// Sales caps, per SKU: held is what the log holds now; overCap says
-	// how the log broke the cap, if it did. A cap bounds committed + held
-	// by the cap, or, when it was configured below what was already
-	// committed and held (holds granted stay valid), by that amount.
+	// how the log broke the cap, if it did. A cap bounds committed + held:
+	// no hold passes it, and it is never configured below them.
 	held    map[string]int64
 	overCap map[string]string
 }
@@ -1488,7 +1490,7 @@ func ledgerOf(logs [][]Event) *ledger {
 			case SKUConfigured:
 				ceiling[e.SKU] = 0
 				if d.SalesCap > 0 {
-					ceiling[e.SKU] = max(d.SalesCap, g.committed[e.SKU]+g.held[e.SKU])
+					ceiling[e.SKU] = d.SalesCap
 				}
 			case StockReserved:
 				g.held[e.SKU] += d.Quantity
@@ -1532,7 +1534,7 @@ func ledgerOf(logs [][]Event) *ledger {
 				g.shortage[k(d.Location)] = true
 			}
 			if c := ceiling[e.SKU]; c > 0 && g.overCap[e.SKU] == "" && g.committed[e.SKU]+g.held[e.SKU] > c {
-				g.overCap[e.SKU] = fmt.Sprintf("event %s: committed %d + held %d passed the cap's bound %d", e.ID(), g.committed[e.SKU], g.held[e.SKU], c)
+				g.overCap[e.SKU] = fmt.Sprintf("event %s: committed %d + held %d passed the cap %d", e.ID(), g.committed[e.SKU], g.held[e.SKU], c)
 			}
 		}
 	}
