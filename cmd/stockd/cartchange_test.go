@@ -52,3 +52,5 @@ func TestChangeCommand(t *testing.T) {
 		{"change committed", []string{"change", "cart-42", "A=1"}, 3, "", `reservation_not_held`, false},
 	})
 }
+
+func init() { cliOperations["changeReservation"] = []string{"change", "cart-4", "A=2"} }
