@@ -163,7 +163,7 @@ func (a *AvailabilityState) Apply(e Event) error {
 	if sk == nil {
 		switch e.Data.(type) {
 		case StockReceived, StockAdjusted, StockCounted, StockTransferred, TransferArrived, SKUConfigured,
-			StockReserved, ReservationCommitted, ReservationReleased, LotExpired:
+			StockReserved, ReservationCommitted, ReservationReleased, LotExpired, ReservationChanged:
 			return fmt.Errorf("stockd: event %s (%s) names no SKU", e.ID(), e.Type())
 		}
 	}
@@ -198,6 +198,8 @@ func (a *AvailabilityState) Apply(e Event) error {
 			}
 			return nil
 		})
+	case ReservationChanged:
+		return a.reservationEvent(d.Reservation, func() error { a.applyChanged(e, sk, d); return nil })
 	case ReservationCommitted:
 		return a.reservationEvent(d.Reservation, func() error { return a.applyCommitted(e, sk, d) })
 	case ReservationReleased:

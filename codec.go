@@ -24,6 +24,9 @@ const (
 	eventFormatV1 = 1
 	eventFormatV2 = 2
 	eventFormatV3 = 3
+	// eventFormatV7 added ReservationChanged (a held cart changed). The
+	// formats between belong to other commerce rules.
+	eventFormatV7 = 7
 )
 
 // ErrCorrupt is wrapped by every decoding error.
@@ -33,7 +36,7 @@ var ErrCorrupt = errors.New("stockd: corrupt encoding")
 // events of one partition, to dst and returns the extended slice.
 func AppendEvents(dst []byte, events []Event) []byte {
 	w := writer{buf: dst}
-	w.byte(eventFormatV3)
+	w.byte(eventFormatV7)
 	w.uvarint(uint64(len(events)))
 	var base int64
 	if len(events) > 0 {
@@ -58,7 +61,7 @@ func AppendEvents(dst []byte, events []Event) []byte {
 func DecodeEvents(src []byte, partition int, first uint64) ([]Event, error) {
 	r := reader{buf: src}
 	v := r.byte()
-	if v != eventFormatV1 && v != eventFormatV2 && v != eventFormatV3 && r.err == nil {
+	if v != eventFormatV1 && v != eventFormatV2 && v != eventFormatV3 && v != eventFormatV7 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown event format %d", ErrCorrupt, v)
 	}
 	n := r.count()
@@ -190,6 +193,15 @@ func encodeData(w *writer, d EventData) {
 	case SagaSettled:
 		w.string(d.Reservation)
 		w.varint(int64(d.Step))
+	case ReservationChanged:
+		w.string(d.Reservation)
+		w.varint(d.Quantity)
+		w.allocations(d.Allocations)
+		w.varint(d.PreviousQuantity)
+		w.allocations(d.PreviousAllocations)
+		w.time(d.ExpiresAt)
+		w.string(d.Key)
+		w.u64(d.KeyFingerprint)
 	case EntitiesRetired:
 		w.stringList(d.Keys)
 	case LowStock:
@@ -314,6 +326,19 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 		return d
 	case TypeSagaSettled:
 		return SagaSettled{Reservation: r.string(), Step: r.int()}
+	case TypeReservationChanged:
+		if v < eventFormatV7 {
+			r.fail("event type %s in format %d", t, v)
+			return nil
+		}
+		d := ReservationChanged{Reservation: r.recent(), Quantity: r.varint()}
+		d.Allocations = r.allocations()
+		d.PreviousQuantity = r.varint()
+		d.PreviousAllocations = r.allocations()
+		d.ExpiresAt = r.time()
+		d.Key = r.string()
+		d.KeyFingerprint = r.u64()
+		return d
 	case TypeEntitiesRetired:
 		return EntitiesRetired{Keys: r.stringList()}
 	case TypeLowStock:

@@ -50,6 +50,7 @@ func sampleData() []EventData {
 		LowStock{Available: 3, LowStockThreshold: 1_000_000_000},
 		OutOfStock{},
 		BackInStock{Available: 1 << 40, LowStockThreshold: 5},
+		ReservationChanged{Reservation: "c1", Quantity: 3, Allocations: allocs, PreviousQuantity: 5, PreviousAllocations: allocs, ExpiresAt: exp, Key: "k1", KeyFingerprint: 11},
 	}
 }
 

@@ -317,6 +317,8 @@ func Fingerprint(cmd Command) uint64 {
 		}
 	case ReleaseReservation:
 		h.strings("release", c.ID, c.Key)
+	case ChangeReservation:
+		return changeFingerprint(c)
 	case Reserve:
 		h.strings("reserve", c.ID, c.Customer, c.Region)
 		h.int(int64(c.TTL))

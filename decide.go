@@ -137,6 +137,8 @@ func (s *State) Decide(cmd Command, now time.Time) (Decision, error) {
 		err = x.commit(c)
 	case ReleaseReservation:
 		err = x.release(c)
+	case ChangeReservation:
+		err = x.change(c)
 	case expireReservation:
 		err = x.expireReservation(c)
 	case expireLot:
@@ -445,11 +447,7 @@ func (x *decision) reserve(c Reserve) error {
 			}
 			continue
 		}
-		if short := x.s.capped(l); short != nil {
-			shortfalls = append(shortfalls, *short)
-			continue
-		}
-		a, short := x.s.allocate(l, c.Region)
+		a, short := x.s.checkLine(l, c.Region)
 		if short != nil {
 			shortfalls = append(shortfalls, *short)
 		}

@@ -30,6 +30,8 @@ func DecodeEventJSON(t EventType, data []byte) (EventData, bool) {
 		return decodeAs[ReservationCommitted](data)
 	case TypeReservationReleased:
 		return decodeAs[ReservationReleased](data)
+	case TypeReservationChanged:
+		return decodeAs[ReservationChanged](data)
 	case TypeLotExpired:
 		return decodeAs[LotExpired](data)
 	case TypeShortageDetected:

@@ -91,6 +91,7 @@ var eventTypeNames = [...]string{
 	TypeLowStock:             "LowStock",
 	TypeOutOfStock:           "OutOfStock",
 	TypeBackInStock:          "BackInStock",
+	TypeReservationChanged:   "ReservationChanged",
 }
 
 // String returns the type's name, such as "StockReserved".

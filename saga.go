@@ -231,11 +231,7 @@ func (x *decision) sagaHold(c sagaHold) error {
 	}
 	allocations := make([][]Allocation, len(c.lines))
 	for i, l := range c.lines {
-		if short := x.s.capped(l); short != nil {
-			ack.shortfalls = append(ack.shortfalls, *short)
-			continue
-		}
-		a, short := x.s.allocate(l, c.region)
+		a, short := x.s.checkLine(l, c.region)
 		if short != nil {
 			ack.shortfalls = append(ack.shortfalls, *short)
 		}

@@ -30,6 +30,9 @@ type Service interface {
 	Extend(ctx context.Context, c ExtendReservation) (Reservation, error)
 	Commit(ctx context.Context, c CommitReservation) (Reservation, error)
 	Release(ctx context.Context, c ReleaseReservation) (Reservation, error)
+	// Change replaces a held reservation's lines, all or nothing (see
+	// ChangeReservation).
+	Change(ctx context.Context, c ChangeReservation) (Reservation, error)
 	GetReservation(ctx context.Context, id string) (Reservation, error)
 
 	// SKU returns a SKU's state now, or as of a past time or position.

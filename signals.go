@@ -74,7 +74,7 @@ func (x *decision) seen(sku string, i int) bool {
 func movesStock(d EventData) bool {
 	switch d.(type) {
 	case StockReceived, StockAdjusted, StockCounted, StockTransferred, TransferArrived, SKUConfigured,
-		StockReserved, ReservationCommitted, ReservationReleased, LotExpired:
+		StockReserved, ReservationCommitted, ReservationReleased, LotExpired, ReservationChanged:
 		return true
 	}
 	return false
@@ -123,6 +123,13 @@ func (x *decision) signal(sku string, first, n int) {
 		case LotExpired:
 			lv = move(lv, d.Location, -d.Quantity, 0)
 		case StockReserved:
+			for _, a := range d.Allocations {
+				lv = move(lv, a.Location, 0, a.Quantity)
+			}
+		case ReservationChanged:
+			for _, a := range d.PreviousAllocations {
+				lv = move(lv, a.Location, 0, -a.Quantity)
+			}
 			for _, a := range d.Allocations {
 				lv = move(lv, a.Location, 0, a.Quantity)
 			}

@@ -336,6 +336,8 @@ func (s *State) Apply(e Event) error {
 	case StockReserved:
 		s.applyReserved(e, sk, d)
 		s.track(d.Reservation)
+	case ReservationChanged:
+		s.applyChanged(e, sk, d)
 	case ReservationExtended:
 		if r := s.reservations[d.Reservation]; r != nil {
 			r.remember(d.Key, d.KeyFingerprint)

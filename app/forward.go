@@ -194,6 +194,10 @@ func (r *router) Extend(ctx context.Context, c stockd.ExtendReservation) (stockd
 	return forward(ctx, r, c, (*engine.Engine).Extend, (*client.Client).Extend)
 }
 
+func (r *router) Change(ctx context.Context, c stockd.ChangeReservation) (stockd.Reservation, error) {
+	return forward(ctx, r, c, (*engine.Engine).Change, (*client.Client).Change)
+}
+
 func (r *router) Commit(ctx context.Context, c stockd.CommitReservation) (stockd.Reservation, error) {
 	return forward(ctx, r, c, (*engine.Engine).Commit, (*client.Client).Commit)
 }

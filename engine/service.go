@@ -68,6 +68,10 @@ func committedOf(s *stockd.State, c stockd.CommitReservation) (stockd.Reservatio
 	return s.ReservationResult(c.ID)
 }
 
+func changedOf(s *stockd.State, c stockd.ChangeReservation) (stockd.Reservation, error) {
+	return s.ReservationResult(c.ID)
+}
+
 func releasedOf(s *stockd.State, c stockd.ReleaseReservation) (stockd.Reservation, error) {
 	return s.ReservationResult(c.ID)
 }
@@ -193,6 +197,12 @@ func (e *Engine) Commit(ctx context.Context, c stockd.CommitReservation) (stockd
 // Release returns a held reservation's stock to available.
 func (e *Engine) Release(ctx context.Context, c stockd.ReleaseReservation) (stockd.Reservation, error) {
 	r, _, err := run(ctx, e, c, releasedOf)
+	return r, err
+}
+
+// Change replaces a held reservation's lines, all or nothing.
+func (e *Engine) Change(ctx context.Context, c stockd.ChangeReservation) (stockd.Reservation, error) {
+	r, _, err := run(ctx, e, c, changedOf)
 	return r, err
 }
 

@@ -1032,10 +1032,11 @@ var oaEventData = []stockd.EventData{
 func TestOpenAPIEventTypes(t *testing.T) {
 	doc := oaLoad(t)
 	var names []string
-	for typ := stockd.EventType(1); ; typ++ {
+	// The tags have gaps: the commerce rules' types start at 80.
+	for typ := stockd.EventType(1); typ < 255; typ++ {
 		name := typ.String()
 		if strings.HasPrefix(name, "EventType(") {
-			break
+			continue
 		}
 		names = append(names, name)
 	}

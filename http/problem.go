@@ -41,6 +41,7 @@ var problemTypes = map[stockd.Code]struct {
 	stockd.CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported media type"},
 	stockd.CodeInUse:                {http.StatusConflict, "In use"},
 	stockd.CodeSalesCap:             {http.StatusConflict, "Sales cap reached"},
+	stockd.CodeCrossPartitionChange: {http.StatusConflict, "Change spans partitions"},
 }
 
 // retryAfter is the default pause, in seconds, sent as Retry-After with

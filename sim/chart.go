@@ -144,6 +144,8 @@ func (ch *chart) apply(e stockd.Event) {
 		w.onHand -= d.Quantity
 	case stockd.StockReserved:
 		w.reserved += d.Quantity
+	case stockd.ReservationChanged:
+		w.reserved += d.Quantity - d.PreviousQuantity
 	case stockd.ReservationCommitted:
 		w.onHand -= d.Quantity
 		w.reserved -= d.Quantity + d.Released
