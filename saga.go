@@ -231,6 +231,10 @@ func (x *decision) sagaHold(c sagaHold) error {
 	}
 	allocations := make([][]Allocation, len(c.lines))
 	for i, l := range c.lines {
+		if short := x.limited(l, c.customer, c.reservation); short != nil {
+			ack.shortfalls = append(ack.shortfalls, *short)
+			continue
+		}
 		if short := x.s.capped(l); short != nil {
 			ack.shortfalls = append(ack.shortfalls, *short)
 			continue
