@@ -37,7 +37,7 @@ func sampleData() []EventData {
 		},
 		SagaStepAcked{
 			Reservation: "c1", Step: 1, From: 2,
-			Held:       []ReservationLine{{SKU: "B", Quantity: 1, Held: 1, Allocations: allocs}},
+			Held: []ReservationLine{{SKU: "B", Quantity: 1, Held: 1, Allocations: allocs}},
 			Shortfalls: []Shortfall{
 				{SKU: "C", Requested: 2, Available: 1},
 				{SKU: "D", Requested: 3, Available: 1, CustomerLimit: &CustomerLimitShortfall{Units: 4, Window: time.Hour, Customer: "kü", Has: 3}},
