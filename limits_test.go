@@ -376,3 +376,79 @@ func TestCustomerLimitRefusesACartSpanningPartitionsAtTheParticipant(t *testing.
 	wantRes(t, w.cluster, "c3", StatusHeld)
 	wantLoc(t, w.cluster, w.c, "w1", 10, 3, 7, 0, 0)
 }
+
+// oracleLimit is the simulation's own reading of a per-customer limit: from
+// a partition's log alone, the shortfall of a line of a cart (id, customer)
+// decided at now, or nil. It tracks the SKU's limit, the units each
+// reservation holds of it and for whom, and the commits made while a limit
+// was set; what the customer has is those holds (but the cart's own) and
+// the commits within the window before now.
+func oracleLimit(log []Event, l ReserveLine, customer, id string, now time.Time) *Shortfall {
+	var (
+		limit   CustomerLimit
+		held    = map[string]int64{}
+		owner   = map[string]string{}
+		commits []struct {
+			customer string
+			at       time.Time
+			qty      int64
+		}
+	)
+	for _, e := range log {
+		if e.SKU != l.SKU {
+			continue
+		}
+		switch d := e.Data.(type) {
+		case SKUConfigured:
+			if d.CustomerLimit.Units == 0 || limit.Units == 0 {
+				commits = commits[:0]
+			}
+			limit = d.CustomerLimit
+		case StockReserved:
+			held[d.Reservation], owner[d.Reservation] = d.Quantity, d.Customer
+		case ReservationCommitted:
+			held[d.Reservation] = 0
+			if limit.Units > 0 && d.Quantity > 0 && owner[d.Reservation] != "" {
+				commits = append(commits, struct {
+					customer string
+					at       time.Time
+					qty      int64
+				}{owner[d.Reservation], e.Time, d.Quantity})
+			}
+		case ReservationReleased:
+			held[d.Reservation] = 0
+		}
+	}
+	if limit.Units == 0 {
+		return nil
+	}
+	short := &Shortfall{SKU: l.SKU, Requested: l.Quantity, CustomerLimit: &CustomerLimitShortfall{Units: limit.Units, Window: limit.Window, Customer: customer}}
+	if customer == "" {
+		return short
+	}
+	var has int64
+	for r, q := range held {
+		if owner[r] == customer && r != id {
+			has += q
+		}
+	}
+	for _, c := range commits {
+		if c.customer == customer && c.at.Add(limit.Window).After(now) {
+			has += c.qty
+		}
+	}
+	if l.Quantity <= limit.Units-has {
+		return nil
+	}
+	short.Available = max(limit.Units-has, 0)
+	short.CustomerLimit.Has = has
+	return short
+}
+
+// viewLimit is the limit a SKU view shows, the zero limit for none.
+func viewLimit(v SKUState) CustomerLimit {
+	if v.CustomerLimit == nil {
+		return CustomerLimit{}
+	}
+	return *v.CustomerLimit
+}
