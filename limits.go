@@ -390,7 +390,7 @@ func (s *State) rearmLimits() {
 	}
 }
 
-// encodeLimit writes a SKU's limit and what customers have of it, for a
+// limit writes a SKU's limit and what customers have of it, for a
 // snapshot. Held units are not written: they are counted again from the
 // reservations.
 func (w *writer) limit(sk *skuState) {
@@ -459,8 +459,8 @@ func (s *State) reholdLimits() {
 	}
 }
 
-// writeLimitShortfall and readLimitShortfall encode a shortfall's customer
-// limit (event format 4, snapshot format 5, retired record format 4 and
+// limitShortfall writes a shortfall's customer limit, which reader's
+// limitShortfall reads back (event format 4, snapshot format 5, retired record format 4 and
 // message format 3 carry it).
 func (w *writer) limitShortfall(l *CustomerLimitShortfall) {
 	w.bool(l != nil)
