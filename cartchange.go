@@ -119,15 +119,20 @@ const TypeReservationChanged EventType = 86
 func (ReservationChanged) EventType() EventType { return TypeReservationChanged }
 
 // checkLine makes every per-line check of a hold in this partition — the
-// SKU's sales cap, then allocation (locations, region, safety stock, stock) —
-// and returns where the line would be held, or why it cannot be. A Reserve at
-// the home, a participant's hold and a change of a held cart all go through
-// it, so that a rule added here holds for all three.
-func (s *State) checkLine(l ReserveLine, region string) ([]Allocation, *Shortfall) {
-	if short := s.capped(l); short != nil {
+// SKU's per-customer limit, its sales cap, then allocation (locations,
+// region, safety stock, stock) — and returns where the line would be held,
+// or why it cannot be. A Reserve at the home, a participant's hold and a
+// change of a held cart all go through it, so that a rule added here holds
+// for all three. customer and reservation are the cart's: the limit does not
+// count the cart's own holds against itself.
+func (x *decision) checkLine(l ReserveLine, customer, reservation, region string) ([]Allocation, *Shortfall) {
+	if short := x.limited(l, customer, reservation); short != nil {
 		return nil, short
 	}
-	return s.allocate(l, region)
+	if short := x.s.capped(l); short != nil {
+		return nil, short
+	}
+	return x.s.allocate(l, region)
 }
 
 // lineChange is what a change does to one line of the cart.
@@ -189,7 +194,7 @@ func (x *decision) change(c ChangeReservation) error {
 		}
 		plan = append(plan, lineChange{sku: old.sku, old: old})
 	}
-	if shortfalls := x.s.allocateChange(plan, c.Region); len(shortfalls) > 0 {
+	if shortfalls := x.allocateChange(plan, r, c.Region); len(shortfalls) > 0 {
 		return refusal(shortfalls...)
 	}
 	expires := fromUnixNano(r.expiresAt)
@@ -269,7 +274,8 @@ func (s *State) moves(allocs []Allocation, l ReserveLine, region string) bool {
 // are free for it, and for its sales cap. The State's holds are taken out for
 // the check and put back before it returns, so the State is as it was: Decide
 // runs on the goroutine that owns the State, and nothing reads it meanwhile.
-func (s *State) allocateChange(plan []lineChange, region string) []Shortfall {
+func (x *decision) allocateChange(plan []lineChange, r *reservation, region string) []Shortfall {
+	s := x.s
 	for _, lc := range plan {
 		if lc.fresh && lc.old != nil {
 			s.unholdLine(lc.sku, lc.old.allocations)
@@ -281,7 +287,7 @@ func (s *State) allocateChange(plan []lineChange, region string) []Shortfall {
 		if !lc.fresh {
 			continue
 		}
-		a, short := s.checkLine(lc.line, region)
+		a, short := x.checkLine(lc.line, r.customer, r.id, region)
 		if short != nil {
 			shortfalls = append(shortfalls, *short)
 			continue
@@ -346,6 +352,8 @@ func (s *State) applyChanged(e Event, sk *skuState, d ReservationChanged) {
 			sk.at(a.Location).unhold(a.Quantity)
 		}
 	}
+	// What the customer holds of a limited SKU moves by the difference.
+	s.limitHold(sk, r.customer, d.Quantity-d.PreviousQuantity)
 	if d.Quantity == 0 {
 		r.lines = slices.DeleteFunc(r.lines, func(l *resLine) bool { return l.sku == e.SKU })
 	} else {

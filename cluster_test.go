@@ -546,7 +546,8 @@ func sameState(a, b *State) string {
 }
 
 func sameSKU(x, y *skuState) bool {
-	if x.id != y.id || x.version != y.version || x.safety != y.safety || x.lowStock != y.lowStock || len(x.stocks) != len(y.stocks) {
+	if x.id != y.id || x.version != y.version || x.safety != y.safety || x.lowStock != y.lowStock || len(x.stocks) != len(y.stocks) ||
+		!sameLimit(x.limit, y.limit) {
 		return false
 	}
 	for loc, a := range x.all() {

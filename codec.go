@@ -20,13 +20,19 @@ import (
 // ReservationExtended.Step). Format 1 is still read; its events decode with
 // those fields zero. 3 added sales caps: SKUConfigured.SalesCap and
 // Shortfall.SalesCap (in SagaStepAcked); formats 1 and 2 decode with them 0.
+// 4 added per-customer limits: SKUConfigured.CustomerLimit and
+// Shortfall.CustomerLimit; formats 1 to 3 decode with none. 7 added
+// ReservationChanged (a held cart changed), refused in older formats.
 const (
 	eventFormatV1 = 1
 	eventFormatV2 = 2
 	eventFormatV3 = 3
-	// eventFormatV7 added ReservationChanged (a held cart changed). The
-	// formats between belong to other commerce rules.
+	eventFormatV4 = 4
 	eventFormatV7 = 7
+
+	// eventFormatLatest is the format AppendEvents writes; DecodeEvents
+	// reads it and every one before it.
+	eventFormatLatest = eventFormatV7
 )
 
 // ErrCorrupt is wrapped by every decoding error.
@@ -36,7 +42,7 @@ var ErrCorrupt = errors.New("stockd: corrupt encoding")
 // events of one partition, to dst and returns the extended slice.
 func AppendEvents(dst []byte, events []Event) []byte {
 	w := writer{buf: dst}
-	w.byte(eventFormatV7)
+	w.byte(eventFormatLatest)
 	w.uvarint(uint64(len(events)))
 	var base int64
 	if len(events) > 0 {
@@ -61,7 +67,7 @@ func AppendEvents(dst []byte, events []Event) []byte {
 func DecodeEvents(src []byte, partition int, first uint64) ([]Event, error) {
 	r := reader{buf: src}
 	v := r.byte()
-	if v != eventFormatV1 && v != eventFormatV2 && v != eventFormatV3 && v != eventFormatV7 && r.err == nil {
+	if (v < eventFormatV1 || v > eventFormatLatest) && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown event format %d", ErrCorrupt, v)
 	}
 	n := r.count()
@@ -121,6 +127,8 @@ func encodeData(w *writer, d EventData) {
 		w.varint(d.SafetyStock)
 		w.varint(d.LowStockThreshold)
 		w.varint(d.SalesCap)
+		w.varint(d.CustomerLimit.Units)
+		w.varint(int64(d.CustomerLimit.Window))
 	case LocationConfigured:
 		w.location(d.Location)
 	case StockReserved:
@@ -250,6 +258,9 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 		if v >= eventFormatV3 {
 			d.SalesCap = r.varint()
 		}
+		if v >= eventFormatV4 {
+			d.CustomerLimit = CustomerLimit{Units: r.varint(), Window: time.Duration(r.varint())}
+		}
 		return d
 	case TypeLocationConfigured:
 		return LocationConfigured{Location: r.location()}
@@ -308,7 +319,7 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 				d.Held = append(d.Held, l)
 			}
 		}
-		d.Shortfalls = r.shortfalls(v >= eventFormatV3)
+		d.Shortfalls = r.shortfalls(v >= eventFormatV3, v >= eventFormatV4)
 		return d
 	case TypeReservationHeld:
 		return ReservationHeld{Reservation: r.string()}
@@ -381,6 +392,7 @@ func (w *writer) shortfalls(v []Shortfall) {
 		w.varint(s.Requested)
 		w.varint(s.Available)
 		w.varint(s.SalesCap)
+		w.limitShortfall(s.CustomerLimit)
 	}
 }
 
@@ -547,8 +559,10 @@ func (r *reader) string() string {
 
 // shortfalls decodes shortfalls; caps says whether the encoding carries
 // their sales caps (event format 3, snapshot format 4 and retired record
-// format 3 do).
-func (r *reader) shortfalls(caps bool) []Shortfall {
+// format 3 do), limits whether it carries their customer limits (event
+// format 4, snapshot format 5, retired record format 4 and message format 3
+// do).
+func (r *reader) shortfalls(caps, limits bool) []Shortfall {
 	n := r.count()
 	if n == 0 {
 		return nil
@@ -558,6 +572,9 @@ func (r *reader) shortfalls(caps bool) []Shortfall {
 		s := Shortfall{SKU: r.string(), Requested: r.varint(), Available: r.varint()}
 		if caps {
 			s.SalesCap = r.varint()
+		}
+		if limits {
+			s.CustomerLimit = r.limitShortfall()
 		}
 		v = append(v, s)
 	}

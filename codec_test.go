@@ -19,7 +19,7 @@ func sampleData() []EventData {
 		StockCounted{Location: "w2", OnHand: 4, Delta: -6, Lots: lots, Fingerprint: 8},
 		StockTransferred{From: "w1", To: "s1", Quantity: 3, Lots: lots, Fingerprint: math.MaxUint64},
 		TransferArrived{From: "w1", To: "s1", Quantity: 3, Lots: lots},
-		SKUConfigured{SafetyStock: 3, LowStockThreshold: 5, SalesCap: 7},
+		SKUConfigured{SafetyStock: 3, LowStockThreshold: 5, SalesCap: 7, CustomerLimit: CustomerLimit{Units: 2, Window: 24 * time.Hour}},
 		LocationConfigured{Location: Location{ID: "w1", Kind: KindStore, Priority: math.MaxInt32, Region: "eu"}},
 		StockReserved{Reservation: "c1", Quantity: 5, Allocations: allocs, ExpiresAt: exp, Customer: "kü", Home: 2, Fingerprint: 9, Attempt: 77},
 		ReservationExtended{Reservation: "c1", ExpiresAt: exp, Step: 4},
@@ -37,8 +37,11 @@ func sampleData() []EventData {
 		},
 		SagaStepAcked{
 			Reservation: "c1", Step: 1, From: 2,
-			Held:       []ReservationLine{{SKU: "B", Quantity: 1, Held: 1, Allocations: allocs}},
-			Shortfalls: []Shortfall{{SKU: "C", Requested: 2, Available: 1}},
+			Held: []ReservationLine{{SKU: "B", Quantity: 1, Held: 1, Allocations: allocs}},
+			Shortfalls: []Shortfall{
+				{SKU: "C", Requested: 2, Available: 1},
+				{SKU: "D", Requested: 3, Available: 1, CustomerLimit: &CustomerLimitShortfall{Units: 4, Window: time.Hour, Customer: "kü", Has: 3}},
+			},
 		},
 		ReservationHeld{Reservation: "c1"},
 		SagaStepStarted{
@@ -126,7 +129,7 @@ func TestDecodeEventsRejectsDamage(t *testing.T) {
 		t.Fatalf("trailing byte: %v", err)
 	}
 	bad := append([]byte{}, buf...)
-	bad[0] = eventFormatV3 + 1
+	bad[0] = eventFormatV4 + 1
 	if _, err := DecodeEvents(bad, 0, 1); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("unknown format: %v", err)
 	}
@@ -167,12 +170,40 @@ func TestEventFormatV2StillDecodes(t *testing.T) {
 		SagaStepAcked{Reservation: "c1", Step: 1, From: 2, Shortfalls: []Shortfall{{SKU: "B", Requested: 3, Available: 1}}},
 	} {
 		e := Event{Partition: 1, Position: 1, SKU: "A", Version: 1, Time: t0, Data: d}
-		v3 := AppendEvents(nil, []Event{e})
-		// Format 2 had no cap: drop its varint (the last byte, a zero).
-		v2 := append([]byte{eventFormatV2}, v3[1:len(v3)-1]...)
+		v4 := AppendEvents(nil, []Event{e})
+		// Format 2 had no cap and no customer limit: drop their bytes
+		// (the last ones, zeros).
+		v2 := append([]byte{eventFormatV2}, v4[1:len(v4)-1-limitBytes(d)]...)
 		got, err := DecodeEvents(v2, 1, 1)
 		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], e) {
 			t.Fatalf("format 2: %#v, %v", got, err)
+		}
+	}
+}
+
+// limitBytes is how many bytes, at the end of its encoding, event format 4
+// writes for the (absent) customer limits of d, one of the data
+// TestEventFormatV2StillDecodes and TestEventFormatV3StillDecodes use.
+func limitBytes(d EventData) int {
+	if _, ok := d.(SKUConfigured); ok {
+		return 2 // units and window, zeros
+	}
+	return 1 // a shortfall's "no limit" byte
+}
+
+// TestEventFormatV3StillDecodes: format 3 had no customer limits; its
+// SKUConfigured and shortfalls decode with none, and their sales caps.
+func TestEventFormatV3StillDecodes(t *testing.T) {
+	for _, d := range []EventData{
+		SKUConfigured{SafetyStock: 1, LowStockThreshold: 2, SalesCap: 9},
+		SagaStepAcked{Reservation: "c1", Step: 1, From: 2, Shortfalls: []Shortfall{{SKU: "B", Requested: 3, Available: 1, SalesCap: 4}}},
+	} {
+		e := Event{Partition: 1, Position: 1, SKU: "A", Version: 1, Time: t0, Data: d}
+		v4 := AppendEvents(nil, []Event{e})
+		v3 := append([]byte{eventFormatV3}, v4[1:len(v4)-limitBytes(d)]...)
+		got, err := DecodeEvents(v3, 1, 1)
+		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], e) {
+			t.Fatalf("format 3: %#v, %v", got, err)
 		}
 	}
 }
@@ -220,13 +251,18 @@ func sampleStates(t testing.TB) []*State {
 	mustDo(t, c, Reserve{ID: "committed", Lines: []ReserveLine{{SKU: w.b, Quantity: 3, Split: true}, line(w.a, 1)}})
 	c.quiesce()
 	mustDo(t, c, CommitReservation{ID: "committed", Lines: []CommitLine{{SKU: w.a, Quantity: 1}}})
+	// A per-customer limit, with a customer holding and one who committed
+	// within the window.
+	mustDo(t, c, ConfigureSKU{SKU: w.a, SafetyStock: 1, LowStockThreshold: 4, CustomerLimit: CustomerLimit{Units: 5, Window: 24 * time.Hour}})
+	mustDo(t, c, Reserve{ID: "limited", Customer: "k2", Lines: []ReserveLine{line(w.a, 1)}})
+	mustDo(t, c, CommitReservation{ID: "limited"})
 	// A backorder: held stock lost, then committed.
 	mustDo(t, c, reserve("short", lineAt(w.b, 2, "w1")))
 	mustDo(t, c, CountStock{ID: "nb1", SKU: w.b, Location: "w1", OnHand: 0})
 	mustDo(t, c, CommitReservation{ID: "short"})
 	// Pending, and failing for lack of C: left half way.
-	mustDo(t, c, reserve("pending", line(w.a, 1), line(w.b, 1)))
-	mustDo(t, c, reserve("failing", line(w.a, 1), line(w.b, 1), line(w.c, 5)))
+	mustDo(t, c, Reserve{ID: "pending", Customer: "k3", Lines: []ReserveLine{line(w.a, 1), line(w.b, 1)}})
+	mustDo(t, c, Reserve{ID: "failing", Customer: "k3", Lines: []ReserveLine{line(w.a, 1), line(w.b, 1), line(w.c, 5)}})
 	c.deliver(0, 2)
 	c.deliver(2, 0)
 	return c.states

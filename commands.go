@@ -86,6 +86,13 @@ type ConfigureSKU struct {
 	SafetyStock       int64
 	LowStockThreshold int64
 	SalesCap          int64
+	// CustomerLimit, when its Units are above 0, limits the units of the
+	// SKU one customer may hold and commit within its Window (see
+	// limits.go): a reservation line past it is refused with
+	// CodeCustomerLimit, and a reservation of the SKU without a customer
+	// with CodeCustomerRequired. It is replaced like the rest: a limit left
+	// out is removed.
+	CustomerLimit CustomerLimit
 }
 
 // ReceiveStock adds stock at a location, optionally as a dated lot. It is
@@ -549,6 +556,9 @@ func (c ConfigureSKU) Validate(lim Limits) error {
 	}
 	if c.SalesCap < 0 || c.SalesCap > lim.MaxQuantity {
 		return invalid("sales_cap must be between 0 and %d", lim.MaxQuantity)
+	}
+	if err := checkCustomerLimit(c.CustomerLimit, lim); err != nil {
+		return err
 	}
 	return nil
 }

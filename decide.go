@@ -53,6 +53,9 @@ type decision struct {
 	// on a reservation, recorded with the events it produces.
 	key   string
 	keyFP uint64
+	// limitPending counts, per limited SKU, the units this decision has
+	// admitted for its cart so far (see decision.limited).
+	limitPending map[string]int64
 }
 
 // emit adds an event with the next position and, for a SKU event, the next
@@ -177,7 +180,7 @@ func (x *decision) configureLocation(c ConfigureLocation) error {
 }
 
 func (x *decision) configureSKU(c ConfigureSKU) error {
-	if sk := x.s.skus[c.SKU]; sk != nil && sk.safety == c.SafetyStock && sk.lowStock == c.LowStockThreshold && sk.salesCap == c.SalesCap {
+	if sk := x.s.skus[c.SKU]; sk != nil && sk.safety == c.SafetyStock && sk.lowStock == c.LowStockThreshold && sk.salesCap == c.SalesCap && sk.limit.is(c.CustomerLimit) {
 		x.d.Replay = true
 		return nil
 	}
@@ -193,7 +196,7 @@ func (x *decision) configureSKU(c ConfigureSKU) error {
 				c.SalesCap, used, c.SKU)
 		}
 	}
-	x.emit(c.SKU, c.SKU, SKUConfigured{SafetyStock: c.SafetyStock, LowStockThreshold: c.LowStockThreshold, SalesCap: c.SalesCap})
+	x.emit(c.SKU, c.SKU, SKUConfigured{SafetyStock: c.SafetyStock, LowStockThreshold: c.LowStockThreshold, SalesCap: c.SalesCap, CustomerLimit: normalLimit(c.CustomerLimit)})
 	return nil
 }
 
@@ -447,7 +450,7 @@ func (x *decision) reserve(c Reserve) error {
 			}
 			continue
 		}
-		a, short := x.s.checkLine(l, c.Region)
+		a, short := x.checkLine(l, c.Customer, c.ID, c.Region)
 		if short != nil {
 			shortfalls = append(shortfalls, *short)
 		}

@@ -70,6 +70,19 @@ const (
 	// left (Available). Not retryable: only a release, an expiry or a higher
 	// cap makes room.
 	CodeSalesCap Code = "sales_cap"
+	// CodeCustomerLimit means a reservation line asked for more units of a
+	// SKU than its per-customer limit leaves the reservation's customer:
+	// what the customer holds, and committed within the limit's window,
+	// already counts. Error.Lines says, per SKU, what was requested and, for
+	// a limited SKU, the limit, what the customer has and the units it
+	// leaves (Available). Not retryable: only a release, an expiry or time
+	// passing makes room.
+	CodeCustomerLimit Code = "customer_limit"
+	// CodeCustomerRequired means a reservation without a customer included
+	// a SKU that limits the units per customer: the limit cannot be kept
+	// without knowing whose units they are. Error.Lines lists the limited
+	// lines.
+	CodeCustomerRequired Code = "customer_required"
 )
 
 // Retryable reports whether a command refused with code may succeed if sent
@@ -116,6 +129,10 @@ type Shortfall struct {
 	// sales cap, not by its stock: Available is then the units the cap
 	// has left.
 	SalesCap int64 `json:"sales_cap,omitempty"`
+	// CustomerLimit, when set, says the line was refused by the SKU's
+	// per-customer limit: Available is then the units the limit leaves the
+	// customer.
+	CustomerLimit *CustomerLimitShortfall `json:"customer_limit,omitempty"`
 }
 
 // Error implements the error interface.
@@ -166,6 +183,11 @@ func insufficient(lines ...Shortfall) *Error {
 // is not lifted by stock arriving, so it is the refusal to report), and
 // insufficient_stock otherwise. Lines lists every line that fell short.
 func refusal(lines ...Shortfall) *Error {
+	if e := limitRefusal(lines); e != nil {
+		// A cart without a customer, or past a customer's limit, is
+		// refused for that first: stock arriving would not lift it.
+		return e
+	}
 	for _, l := range lines {
 		if l.SalesCap > 0 {
 			return &Error{

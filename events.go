@@ -155,6 +155,8 @@ type SKUConfigured struct {
 	LowStockThreshold int64 `json:"low_stock_threshold"`
 	// SalesCap is the most units that may ever be committed; 0 is no cap.
 	SalesCap int64 `json:"sales_cap,omitempty"`
+	// CustomerLimit is the per-customer limit; Units 0 is none.
+	CustomerLimit CustomerLimit `json:"customer_limit,omitzero"`
 }
 
 // LocationConfigured records a location's configuration.

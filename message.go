@@ -20,11 +20,14 @@ import (
 // sagaAck), and the receiver of a message it did not expect changes nothing.
 // Authenticating the sender is the transport's job.
 
-// The message formats: 2 added the sales caps of a sagaAck's shortfalls.
-// Format 1 is still read, its shortfalls without caps.
+// The message formats: 2 added the sales caps of a sagaAck's shortfalls; 3
+// their customer limits. Formats 1 and 2 are still read, their shortfalls
+// without caps or limits. (A sagaHold carries its cart's customer since
+// format 1: the participant checks the limits with it.)
 const (
 	messageFormatV1 = 1
 	messageFormatV2 = 2
+	messageFormatV3 = 3
 )
 
 // The kinds of saga message, the byte after the format.
@@ -43,7 +46,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 		return nil, fmt.Errorf("stockd: message to partition %d", m.To)
 	}
 	w := writer{}
-	w.byte(messageFormatV2)
+	w.byte(messageFormatV3)
 	w.varint(int64(m.To))
 	switch c := m.Command.(type) {
 	case sagaHold:
@@ -97,7 +100,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 func DecodeMessage(data []byte) (Message, error) {
 	r := reader{buf: data}
 	v := r.byte()
-	if v != messageFormatV1 && v != messageFormatV2 && r.err == nil {
+	if v != messageFormatV1 && v != messageFormatV2 && v != messageFormatV3 && r.err == nil {
 		return Message{}, fmt.Errorf("%w: unknown message format %d", ErrCorrupt, v)
 	}
 	m := Message{To: r.partition()}
@@ -137,7 +140,7 @@ func DecodeMessage(data []byte) (Message, error) {
 				c.held = append(c.held, l)
 			}
 		}
-		c.shortfalls = r.shortfalls(v >= messageFormatV2)
+		c.shortfalls = r.shortfalls(v >= messageFormatV2, v >= messageFormatV3)
 		m.Command = c
 	case kindAbortSaga:
 		m.Command = abortSaga{reservation: r.string()}

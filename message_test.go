@@ -25,8 +25,11 @@ func sampleMessages() []Message {
 		}},
 		{To: 1, Command: sagaAck{
 			reservation: "c1", step: 1, from: 2, attempt: 42,
-			held:       []ReservationLine{{SKU: "A", Quantity: 2, Held: 3, Allocations: []Allocation{{"w1", 1}, {"w2", 1}}}},
-			shortfalls: []Shortfall{{SKU: "B", Requested: 2, Available: 1}},
+			held: []ReservationLine{{SKU: "A", Quantity: 2, Held: 3, Allocations: []Allocation{{"w1", 1}, {"w2", 1}}}},
+			shortfalls: []Shortfall{
+				{SKU: "B", Requested: 2, Available: 1, SalesCap: 3},
+				{SKU: "C", Requested: 2, Available: 0, CustomerLimit: &CustomerLimitShortfall{Units: 2, Window: time.Hour, Customer: "kü", Has: 2}},
+			},
 		}},
 		{To: 0, Command: abortSaga{reservation: "c1"}},
 	}
@@ -102,7 +105,7 @@ func TestDecodeMessageRejectsDamage(t *testing.T) {
 	hold, _ := EncodeMessage(sampleMessages()[0])
 	step, _ := EncodeMessage(sampleMessages()[1])
 	for name, data := range map[string][]byte{
-		"unknown format":      append([]byte{messageFormatV2 + 1}, hold[1:]...),
+		"unknown format":      append([]byte{messageFormatV3 + 1}, hold[1:]...),
 		"unknown kind":        append([]byte{hold[0], hold[1], 9}, hold[3:]...),
 		"negative partition":  append([]byte{hold[0], 1}, hold[2:]...), // varint -1
 		"unknown action":      withByte(step, len(step)-len(mustEncodeStepTail(t))-1, 9),

@@ -26,7 +26,7 @@ func (s *State) StockLevels(sku string) (SKUState, bool) {
 	}
 	v := SKUState{
 		SKU: sku, SafetyStock: sk.safety, LowStockThreshold: sk.lowStock,
-		SalesCap: sk.salesCap, SalesCapRemaining: sk.capRemaining(),
+		SalesCap: sk.salesCap, SalesCapRemaining: sk.capRemaining(), CustomerLimit: sk.customerLimitOf(),
 		Version: sk.version, Position: s.head, AsOf: s.clock,
 		Locations: make([]LocationState, 0, len(sk.stocks)),
 	}

@@ -29,11 +29,13 @@ const maxRetiredPerEvent = 1024
 
 // The versions of a RetiredRecord's Data: 2 added a reservation's saga
 // attempt, step and timing (snapshot format 3); 3 the sales caps of its
-// saga's shortfalls (snapshot format 4). Formats 1 and 2 are still read.
+// saga's shortfalls (snapshot format 4); 4 their customer limits (snapshot
+// format 5). Formats 1 to 3 are still read.
 const (
 	retiredFormatV1 = 1
 	retiredFormatV2 = 2
 	retiredFormatV3 = 3
+	retiredFormatV4 = 4
 )
 
 // Which kind of entity a retire timer names. For records, the timer's id is
@@ -206,7 +208,7 @@ func (s *State) Knows(key Key) bool {
 // without.
 func (s *State) encodeRetired(t retireTimer) ([]byte, bool) {
 	w := writer{}
-	w.byte(retiredFormatV3)
+	w.byte(retiredFormatV4)
 	w.byte(t.kind)
 	switch t.kind {
 	case retireRecord:
@@ -235,7 +237,7 @@ func RestoreRetired(rec RetiredRecord, partitions int, limits Limits) (*State, e
 	s := NewState(rec.Partition, partitions, limits)
 	r := reader{buf: rec.Data}
 	v := r.byte()
-	if v != retiredFormatV1 && v != retiredFormatV2 && v != retiredFormatV3 && r.err == nil {
+	if v != retiredFormatV1 && v != retiredFormatV2 && v != retiredFormatV3 && v != retiredFormatV4 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown retired record format %d", ErrCorrupt, v)
 	}
 	switch kind := r.byte(); kind {
@@ -246,7 +248,7 @@ func RestoreRetired(rec RetiredRecord, partitions int, limits Limits) (*State, e
 		t := r.transfer()
 		s.transfers[t.id] = t
 	case retireReservation:
-		res := r.reservation(true, v >= retiredFormatV2, v >= retiredFormatV3)
+		res := r.reservation(true, v >= retiredFormatV2, v >= retiredFormatV3, v >= retiredFormatV4)
 		s.reservations[res.id] = res
 	default:
 		if r.err == nil {

@@ -231,7 +231,7 @@ func (x *decision) sagaHold(c sagaHold) error {
 	}
 	allocations := make([][]Allocation, len(c.lines))
 	for i, l := range c.lines {
-		a, short := x.s.checkLine(l, c.region)
+		a, short := x.checkLine(l, c.customer, c.reservation, c.region)
 		if short != nil {
 			ack.shortfalls = append(ack.shortfalls, *short)
 		}

@@ -636,6 +636,11 @@ func (s *sim) generate() (Command, intent) {
 			// refused for being below what is held and committed.
 			c.SalesCap = int64(1 + s.rng.IntN(40))
 		}
+		if s.chance(30) {
+			// Limits small enough to be reached by one customer's
+			// carts, with windows the simulated clock passes.
+			c.CustomerLimit = CustomerLimit{Units: int64(1 + s.rng.IntN(8)), Window: time.Duration(1+s.rng.IntN(180)) * time.Minute}
+		}
 		return c, meantValid
 	case r < 38:
 		kinds := []LocationKind{KindWarehouse, KindStore, KindThirdParty}
@@ -839,7 +844,7 @@ func (s *sim) genReserve() (Command, intent) {
 	if s.chance(10) {
 		c.Region = s.pick([]string{"eu", "us"})
 	}
-	if s.chance(20) {
+	if s.chance(60) {
 		c.Customer = "k" + strconv.Itoa(s.rng.IntN(3))
 	}
 	switch s.reuse(len(s.reserves)) {
@@ -975,7 +980,7 @@ func (o outcome) String() string {
 		return "replay"
 	case o.code == "":
 		return "accepted"
-	case o.code == CodeInsufficientStock, o.code == CodeSalesCap:
+	case o.code == CodeInsufficientStock, o.code == CodeSalesCap, o.code == CodeCustomerLimit, o.code == CodeCustomerRequired:
 		return fmt.Sprintf("%s %+v", o.code, o.lines)
 	case o.code == CodeNotHeld:
 		return fmt.Sprintf("%s (%s)", o.code, o.status)
@@ -987,7 +992,7 @@ func (o outcome) matches(got outcome) bool {
 	if o.code != got.code || o.replay != got.replay {
 		return false
 	}
-	if (o.code == CodeInsufficientStock || o.code == CodeSalesCap) && o.lines != nil && !reflect.DeepEqual(o.lines, got.lines) {
+	if (o.code == CodeInsufficientStock || o.code == CodeSalesCap || o.code == CodeCustomerLimit || o.code == CodeCustomerRequired) && o.lines != nil && !reflect.DeepEqual(o.lines, got.lines) {
 		return false
 	}
 	if o.code == CodeNotHeld && o.status != got.status {
@@ -1004,8 +1009,19 @@ var (
 func refused(code Code) outcome { return outcome{code: code} }
 
 // shortCode is the code a reservation short of lines is refused with: a line
-// its sales cap refused makes it sales_cap.
+// refused for want of a customer makes it customer_required, else one past a
+// customer limit customer_limit, else one its sales cap refused sales_cap.
 func shortCode(lines []Shortfall) Code {
+	for _, l := range lines {
+		if l.CustomerLimit != nil && l.CustomerLimit.Customer == "" {
+			return CodeCustomerRequired
+		}
+	}
+	for _, l := range lines {
+		if l.CustomerLimit != nil {
+			return CodeCustomerLimit
+		}
+	}
 	for _, l := range lines {
 		if l.SalesCap > 0 {
 			return CodeSalesCap
@@ -1056,7 +1072,8 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 		return accepted
 	case ConfigureSKU:
 		v, ok := st.SKUView(c.SKU)
-		if ok && v.SafetyStock == c.SafetyStock && v.LowStockThreshold == c.LowStockThreshold && v.SalesCap == c.SalesCap {
+		if ok && v.SafetyStock == c.SafetyStock && v.LowStockThreshold == c.LowStockThreshold && v.SalesCap == c.SalesCap &&
+			viewLimit(v) == normalLimit(c.CustomerLimit) {
 			return replayed
 		}
 		if ok && c.SalesCap > 0 && c.SalesCap < st.skus[c.SKU].committed+v.Reserved {
@@ -1154,7 +1171,9 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 			if PartitionOf(l.SKU, s.c.p) != p {
 				continue
 			}
-			if sf := oracleCap(st, l); sf != nil {
+			if sf := oracleLimit(s.c.logs[p], l, c.Customer, c.ID, now); sf != nil {
+				short = append(short, *sf)
+			} else if sf := oracleCap(st, l); sf != nil {
 				short = append(short, *sf)
 			} else if _, sf := oracleAllocate(st, l, c.Region); sf != nil {
 				short = append(short, *sf)

@@ -13,12 +13,16 @@ import "fmt"
 // units committed, and the sales caps of a saga's shortfalls. Formats 1 to 3
 // are still read: their SKUs have no cap, and count as committed only the
 // committed lines of the reservations they still hold (units committed by
-// reservations retired before the snapshot are not known to them).
+// reservations retired before the snapshot are not known to them). 5 added
+// each SKU's per-customer limit with the commits customers made within its
+// window, and the customer limits of a saga's shortfalls; formats 1 to 4 are
+// read with no limits.
 const (
 	snapshotFormatV1 = 1
 	snapshotFormatV2 = 2
 	snapshotFormatV3 = 3
 	snapshotFormatV4 = 4
+	snapshotFormatV5 = 5
 )
 
 // EncodeState returns the encoding of s for a snapshot.
@@ -28,7 +32,7 @@ func EncodeState(s *State) []byte {
 	// partition encodes to megabytes, and growing a buffer by append's
 	// steps copies it many times over.
 	w := writer{buf: make([]byte, 0, 1<<12+64*(len(s.reservations)+len(s.skus)+len(s.transfers)+len(s.records)))}
-	w.byte(snapshotFormatV4)
+	w.byte(snapshotFormatV5)
 	w.varint(int64(s.partition))
 	w.varint(int64(s.partitions))
 	w.uvarint(s.head)
@@ -51,6 +55,7 @@ func EncodeState(s *State) []byte {
 		w.varint(sk.lowStock)
 		w.varint(sk.salesCap)
 		w.varint(sk.committed)
+		w.limit(sk)
 		w.uvarint(uint64(len(sk.stockList)))
 		for _, loc := range sk.stockList {
 			st := sk.find(loc)
@@ -88,7 +93,7 @@ func EncodeState(s *State) []byte {
 func DecodeState(data []byte, limits Limits) (*State, error) {
 	r := reader{buf: data}
 	v := r.byte()
-	if v != snapshotFormatV1 && v != snapshotFormatV2 && v != snapshotFormatV3 && v != snapshotFormatV4 && r.err == nil {
+	if v != snapshotFormatV1 && v != snapshotFormatV2 && v != snapshotFormatV3 && v != snapshotFormatV4 && v != snapshotFormatV5 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown snapshot format %d", ErrCorrupt, v)
 	}
 	p, partitions := r.int(), r.int()
@@ -121,6 +126,9 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 			sk.salesCap = r.varint()
 			sk.committed = r.varint()
 		}
+		if v >= snapshotFormatV5 {
+			r.limit(sk)
+		}
 		for m := r.count(); m > 0 && r.err == nil; m-- {
 			st := sk.at(r.string())
 			st.onHand = r.varint()
@@ -132,7 +140,7 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	}
 
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		res := r.reservation(v >= snapshotFormatV2, v >= snapshotFormatV3, v >= snapshotFormatV4)
+		res := r.reservation(v >= snapshotFormatV2, v >= snapshotFormatV3, v >= snapshotFormatV4, v >= snapshotFormatV5)
 		if r.err == nil {
 			if v < snapshotFormatV2 && s.settled(res) {
 				// Format 1 did not record when a reservation settled:
@@ -175,7 +183,9 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	if v < snapshotFormatV4 {
 		s.recount()
 	}
+	s.reholdLimits()
 	s.rearm()
+	s.rearmLimits()
 	s.reindex()
 	return s, nil
 }
@@ -262,9 +272,11 @@ func (w *writer) reservation(r *reservation) {
 // reservation decodes a reservation; settled says whether the encoding
 // carries the moment it settled (snapshot format 1 did not), attempts whether
 // it carries the saga's attempt, step and timing (snapshot format 3 and
-// retired record format 2 do), and caps whether its saga's shortfalls carry
-// their sales caps (snapshot format 4 and retired record format 3 do).
-func (r *reader) reservation(settled, attempts, caps bool) *reservation {
+// retired record format 2 do), caps whether its saga's shortfalls carry
+// their sales caps (snapshot format 4 and retired record format 3 do), and
+// limits whether they carry their customer limits (snapshot format 5 and
+// retired record format 4 do).
+func (r *reader) reservation(settled, attempts, caps, limits bool) *reservation {
 	res := &reservation{id: r.string(), status: ReservationStatus(r.string()), customer: r.string()}
 	res.fingerprint = r.u64()
 	res.createdAt = r.varint()
@@ -284,7 +296,7 @@ func (r *reader) reservation(settled, attempts, caps bool) *reservation {
 		g := &saga{participants: r.ints(), step: r.int(), action: SagaAction(r.byte())}
 		g.pending = r.ints()
 		g.held = r.ints()
-		g.failed = r.shortfalls(caps)
+		g.failed = r.shortfalls(caps, limits)
 		g.aborted = r.bool()
 		if last, ok := decodeData(r, TypeSagaStepStarted, eventFormatV3).(SagaStepStarted); ok {
 			g.last = last

@@ -44,6 +44,9 @@ type State struct {
 	outstanding map[string]*reservation
 	// retiredCount is how many entities this partition retired.
 	retiredCount uint64
+	// limitTimers schedules customers' commits of limited SKUs leaving
+	// their window (see pruneLimits); derived, rebuilt on decode.
+	limitTimers minHeap[limitTimer]
 }
 
 // Locations maps location ids to their configuration. A Locations value is
@@ -60,6 +63,9 @@ type skuState struct {
 	// of this partition (a count, because committed reservations retire).
 	salesCap  int64
 	committed int64
+	// limit is the SKU's per-customer limit and what customers have of
+	// it, nil without a limit (see limits.go).
+	limit *skuLimit
 	// stockList holds the ids of the locations the SKU has stock at, in
 	// first-seen order, and stocks the stock at each, at the same index. A
 	// SKU is stocked at a few locations: two short lists scanned in order
@@ -279,6 +285,7 @@ func (s *State) Apply(e Event) error {
 	if e.Time.After(s.clock) {
 		s.clock = e.Time
 	}
+	s.pruneLimits()
 	switch d := e.Data.(type) {
 	case StockReceived:
 		st := sk.at(d.Location)
@@ -326,6 +333,7 @@ func (s *State) Apply(e Event) error {
 		}
 	case SKUConfigured:
 		sk.safety, sk.lowStock, sk.salesCap = d.SafetyStock, d.LowStockThreshold, d.SalesCap
+		s.configureLimit(sk, d.CustomerLimit)
 	case LocationConfigured:
 		next := maps.Clone(s.locations)
 		if next == nil {
@@ -594,6 +602,7 @@ func (s *State) applyReserved(e Event, sk *skuState, d StockReserved) {
 	for _, a := range d.Allocations {
 		sk.at(a.Location).hold(a.Quantity)
 	}
+	s.limitHold(sk, r.customer, d.Quantity)
 }
 
 func (s *State) applyCommitted(sk *skuState, d ReservationCommitted) {
@@ -617,6 +626,7 @@ func (s *State) applyCommitted(sk *skuState, d ReservationCommitted) {
 	line.committed = d.Quantity
 	line.committedAt = d.Allocations
 	sk.committed += d.Quantity
+	s.limitCommitted(sk, r.customer, line.quantity, d.Quantity)
 	s.setStatus(r, StatusCommitted)
 	r.remember(d.Key, d.KeyFingerprint)
 }
@@ -631,6 +641,7 @@ func (s *State) applyReleased(sk *skuState, d ReservationReleased) {
 	for _, a := range line.allocations {
 		sk.at(a.Location).unhold(a.Quantity)
 	}
+	s.limitHold(sk, r.customer, -line.quantity)
 	// The line is marked released before the reservation is looked at as a
 	// whole: a participant forgets a compensated reservation once its last
 	// line is released, and must count this line among them. (Marking it

@@ -101,6 +101,9 @@ type SKUState struct {
 	Position          uint64          `json:"position"`
 	AsOf              time.Time       `json:"as_of"`
 	Locations         []LocationState `json:"locations"`
+
+	// CustomerLimit is the per-customer limit, nil for none.
+	CustomerLimit *CustomerLimit `json:"customer_limit,omitempty"`
 }
 
 // LocationState is the stock of one SKU at one location. Available is
@@ -227,4 +230,7 @@ type SKUConfig struct {
 	// below 0).
 	SalesCap          int64  `json:"sales_cap"`
 	SalesCapRemaining *int64 `json:"sales_cap_remaining,omitempty"`
+
+	// CustomerLimit is the per-customer limit, nil for none.
+	CustomerLimit *CustomerLimit `json:"customer_limit,omitempty"`
 }

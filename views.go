@@ -170,7 +170,7 @@ func (s *State) SKUConfigResult(sku string) (SKUConfig, error) {
 	if sk == nil {
 		return SKUConfig{}, notFound("sku", sku)
 	}
-	return SKUConfig{SKU: sk.id, SafetyStock: sk.safety, LowStockThreshold: sk.lowStock, SalesCap: sk.salesCap, SalesCapRemaining: sk.capRemaining()}, nil
+	return SKUConfig{SKU: sk.id, SafetyStock: sk.safety, LowStockThreshold: sk.lowStock, SalesCap: sk.salesCap, SalesCapRemaining: sk.capRemaining(), CustomerLimit: sk.customerLimitOf()}, nil
 }
 
 // ReceiptResult is the answer to ReceiveStock.

@@ -30,6 +30,36 @@ type SKUConfigRequest struct {
 	LowStockThreshold int64  `json:"low_stock_threshold"`
 	// SalesCap is optional: absent or 0, the SKU has no sales cap.
 	SalesCap int64 `json:"sales_cap"`
+	// CustomerLimit is optional: absent, or with no units, the SKU has no
+	// per-customer limit.
+	CustomerLimit *CustomerLimitBody `json:"customer_limit,omitempty"`
+}
+
+// CustomerLimitBody is a SKU's per-customer limit in PUT
+// /v1/skus/{sku}/config: {"units":2,"window":"24h"}.
+type CustomerLimitBody struct {
+	Units  int64  `json:"units"`
+	Window string `json:"window"`
+}
+
+// Limit builds the domain's limit: none for a nil body.
+func (b *CustomerLimitBody) Limit() (stockd.CustomerLimit, error) {
+	if b == nil {
+		return stockd.CustomerLimit{}, nil
+	}
+	w, err := Duration("customer_limit.window", b.Window)
+	if err != nil {
+		return stockd.CustomerLimit{}, err
+	}
+	return stockd.CustomerLimit{Units: b.Units, Window: w}, nil
+}
+
+// LimitBody is the body of a domain limit: nil for none.
+func LimitBody(l stockd.CustomerLimit) *CustomerLimitBody {
+	if l.Units == 0 {
+		return nil
+	}
+	return &CustomerLimitBody{Units: l.Units, Window: FormatDuration(l.Window)}
 }
 
 // ReceiptRequest is POST /v1/receipts.

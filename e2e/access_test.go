@@ -53,6 +53,7 @@ var matrixRequests = map[string]matrixRequest{
 	"POST /v1/reservations/{id}/commit":   {"/v1/reservations/m-commit/commit", ""},
 	"POST /v1/reservations/{id}/release":  {"/v1/reservations/m-release/release", ""},
 	"POST /v1/reservations/{id}/extend":   {"/v1/reservations/m-extend/extend", `{"ttl":"20m"}`},
+	"PATCH /v1/reservations/{id}":         {"/v1/reservations/m-change", `{"lines":[{"sku":"A","quantity":2}]}`},
 	"GET /v1/availability":                {"/v1/availability?sku=A", ""},
 	"POST /v1/batch":                      {"/v1/batch", `{"operations":[{"op":"receive","body":{"id":"m-b","sku":"A","location":"w1","quantity":1}}]}`},
 	"GET /v1/feed":                        {"/v1/feed?limit=5", ""},
@@ -106,6 +107,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"/v1/reservations", `{"id":"m-commit","lines":[{"sku":"A","quantity":1}]}`},
 		{"/v1/reservations", `{"id":"m-release","lines":[{"sku":"A","quantity":1}]}`},
 		{"/v1/reservations", `{"id":"m-extend","lines":[{"sku":"A","quantity":1}]}`},
+		{"/v1/reservations", `{"id":"m-change","lines":[{"sku":"A","quantity":1}]}`},
 		{"/v1/subscriptions/m-sub", `{"from":"beginning"}`},
 		{"/v1/subscriptions/m-del", `{"from":"now"}`},
 	} {

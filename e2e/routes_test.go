@@ -25,7 +25,7 @@ func TestEveryRouteIsCovered(t *testing.T) {
 		"POST /v1/transfers", "GET /v1/transfers/{id}", "POST /v1/transfers/{id}/arrive",
 		"POST /v1/reservations", "GET /v1/reservations", "GET /v1/reservations/{id}",
 		"POST /v1/reservations/{id}/commit", "POST /v1/reservations/{id}/release", "POST /v1/reservations/{id}/extend",
-		"GET /v1/availability", "POST /v1/batch",
+		"PATCH /v1/reservations/{id}", "GET /v1/availability", "POST /v1/batch",
 		"GET /v1/feed", "GET /v1/subscriptions", "PUT /v1/subscriptions/{name}", "GET /v1/subscriptions/{name}",
 		"DELETE /v1/subscriptions/{name}", "GET /v1/subscriptions/{name}/events", "POST /v1/subscriptions/{name}/ack",
 		"POST /v1/subscriptions/{name}/reset",
@@ -569,7 +569,7 @@ func TestUnknownRouteAndMethod(t *testing.T) {
 	wantProblem(t, raw(t, s, "POST", "/v2/receipts", "{}"), 404, stockd.CodeNotFound)
 	cases := []struct{ method, path, allow string }{
 		{"GET", "/v1/receipts", "POST"},
-		{"DELETE", "/v1/reservations/x", "GET"},
+		{"DELETE", "/v1/reservations/x", "GET, PATCH"},
 		{"PUT", "/v1/reservations", "GET, POST"},
 		{"GET", "/v1/reservations/x/commit", "POST"},
 		{"DELETE", "/v1/locations/w1", "GET, PUT"},

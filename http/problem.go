@@ -42,6 +42,8 @@ var problemTypes = map[stockd.Code]struct {
 	stockd.CodeInUse:                {http.StatusConflict, "In use"},
 	stockd.CodeSalesCap:             {http.StatusConflict, "Sales cap reached"},
 	stockd.CodeCrossPartitionChange: {http.StatusConflict, "Change spans partitions"},
+	stockd.CodeCustomerLimit:        {http.StatusConflict, "Customer limit reached"},
+	stockd.CodeCustomerRequired:     {http.StatusUnprocessableEntity, "Customer required"},
 }
 
 // retryAfter is the default pause, in seconds, sent as Retry-After with

@@ -150,7 +150,7 @@ func New(opts Options) *Metrics {
 	m.replayed = f.counter("stockd_reservations_replayed_total", "Reservation requests answered from an earlier grant (same id, same body).")
 	m.refused = f.counterVec("stockd_reservations_refused_total", "Reservations refused by a partition, by error code.", "code")
 	codes := map[stockd.Code]prometheus.Counter{}
-	for _, c := range []stockd.Code{stockd.CodeInsufficientStock, stockd.CodeSalesCap, stockd.CodeIdempotencyMismatch, stockd.CodeInvalid,
+	for _, c := range []stockd.Code{stockd.CodeInsufficientStock, stockd.CodeSalesCap, stockd.CodeCustomerLimit, stockd.CodeCustomerRequired, stockd.CodeIdempotencyMismatch, stockd.CodeInvalid,
 		stockd.CodeUnknownLocation, stockd.CodeNotFound, stockd.CodeUnavailable} {
 		// Created now so that they read 0 rather than being absent.
 		codes[c] = m.refused.WithLabelValues(string(c))

@@ -229,14 +229,16 @@ func compactJSON(data json.RawMessage) string {
 }
 
 func runSKUConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newClientCmd("sku config", "sku config SKU --safety-stock N [--low-stock-threshold N] [--sales-cap N]",
-		"Configures a SKU: safety stock is never sold at any location; the low-stock\nthreshold drives low-stock signals; a sales cap bounds the units ever committed.",
+	c := newClientCmd("sku config", "sku config SKU --safety-stock N [--low-stock-threshold N] [--sales-cap N] [--customer-limit N --customer-window D]",
+		"Configures a SKU: safety stock is never sold at any location; the low-stock\nthreshold drives low-stock signals; a sales cap bounds the units ever committed;\na customer limit bounds the units one customer holds and commits in a window.",
 		`stockd sku config A --safety-stock 2 --low-stock-threshold 10`, stdout, stderr)
 	var cmd stockd.ConfigureSKU
 	c.fs.Int64Var(&cmd.SafetyStock, "safety-stock", 0, "units at each location that are never sold")
 	c.fs.Int64Var(&cmd.LowStockThreshold, "low-stock-threshold", 0, "available units at or below which the SKU is low on stock: falling to it records a LowStock event (0: never)")
 	c.alias("low-stock-threshold", "low-stock") // its name before the API's
 	c.fs.Int64Var(&cmd.SalesCap, "sales-cap", 0, "units that may ever be committed, whatever stock arrives (0: no cap)")
+	c.fs.Int64Var(&cmd.CustomerLimit.Units, "customer-limit", 0, "units one customer may hold and commit within --customer-window (0: no limit)")
+	c.fs.DurationVar(&cmd.CustomerLimit.Window, "customer-window", 24*time.Hour, "the window of --customer-limit")
 	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
@@ -262,6 +264,9 @@ func runSKUConfig(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "sku %s: safety stock %d, low-stock threshold %d", cfg.SKU, cfg.SafetyStock, cfg.LowStockThreshold)
 	if cfg.SalesCap > 0 && cfg.SalesCapRemaining != nil {
 		fmt.Fprintf(stdout, ", sales cap %d (%d left)", cfg.SalesCap, *cfg.SalesCapRemaining)
+	}
+	if l := cfg.CustomerLimit; l != nil {
+		fmt.Fprintf(stdout, ", customer limit %d per %s", l.Units, api.FormatDuration(l.Window))
 	}
 	fmt.Fprintln(stdout)
 	return exitOK
