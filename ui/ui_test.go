@@ -135,6 +135,9 @@ func TestOnlySameOriginURLs(t *testing.T) {
 					t.Errorf("%s fetches %s, outside /v1/", name, m[2])
 				}
 			}
+			if strings.HasSuffix(name, "/api.js") && !strings.Contains(text, "if (!path.startsWith('/v1/')) throw") {
+				t.Errorf("%s lost its guard: every call must go to /v1/", name)
+			}
 			if regexp.MustCompile(`\b(eval|new Function|innerHTML|outerHTML|insertAdjacentHTML|document\.write)\b`).MatchString(text) {
 				t.Errorf("%s parses text as code or markup", name)
 			}
