@@ -254,6 +254,9 @@ func TestBrowserAdmin(t *testing.T) {
 		b.t = t
 		b.signIn("stockd_not-a-key")
 		b.waitFor("the 401 in the alert", `document.querySelector('#alert .problem[data-status="401"]') && document.querySelector('#login-key')`)
+		if visible := eval[bool](b, `document.getElementById('nav').checkVisibility()`); visible {
+			t.Error("the screens' links show before signing in")
+		}
 	})
 
 	t.Run("sign in and receive through the form", func(t *testing.T) {
@@ -310,6 +313,7 @@ func TestBrowserAdmin(t *testing.T) {
 		b.fill("#receive-form", map[string]string{"quantity": "3", "location": "nowhere"})
 		b.do("submitting", chromedp.Click(chromedp.CSS(`#receive-form button[type=submit]`)))
 		b.waitFor("the unknown location", `document.querySelector('#alert .problem[data-code="unknown_location"]') && document.querySelector('#receive-form [name=location]').getAttribute('aria-invalid') === 'true'`)
+		b.screenshot("ui-refused.png")
 		if got := onHand("APPLE"); got != 10 {
 			t.Fatalf("APPLE on hand after refused forms = %d, want 10", got)
 		}
@@ -370,4 +374,5 @@ func TestBrowserOpenServer(t *testing.T) {
 	if w := eval[int](b, `document.documentElement.scrollWidth`); w > 360 {
 		t.Errorf("at 360 px wide the page is %d px wide: it scrolls sideways", w)
 	}
+	b.screenshot("ui-narrow.png")
 }

@@ -202,6 +202,8 @@ export function skuScreen(el, [sku]) {
       renderHistory();
       if (!complete) historyNote.textContent += ' Older events beyond the first 5,000 are not loaded.';
       slider.value = slider.max;
+      const last = events[events.length - 1];
+      if (last) sliderOut.textContent = `${when(last.time)} \u2014 v${last.version} ${last.type} (now)`;
       await loadChart();
     } catch (e) {
       if (!gone) {
