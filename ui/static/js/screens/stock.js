@@ -65,6 +65,9 @@ export function stockScreen(el) {
       }
       next = page.next;
       more.hidden = !next;
+      // A listing behind the log may miss changes the feed has already
+      // shown: read this page's SKUs again, exactly.
+      if (page.lag && page.lag.events > 0) for (const s of page.items) changed({ sku: s.sku });
       fresh.textContent = `Listing as of ${when(page.as_of)}${page.lag && page.lag.events ? `, ${page.lag.events} events behind` : ''}; rows update live.`;
       if (!rows.size) body.append(h('tr', { class: 'empty' }, h('td', { colspan: 4 }, current ? `No SKU starts with \u201c${current}\u201d.` : 'No SKUs yet.')));
     } catch (e) {
