@@ -337,6 +337,39 @@ func TestBrowserAdmin(t *testing.T) {
 		}
 	})
 
+	t.Run("adjust, count, transfer and arrival through their forms", func(t *testing.T) {
+		b.t = t
+		b.show("#/ops", "#receive-form")
+		steps := []struct {
+			form   string
+			fields map[string]string
+			result string
+		}{
+			{"#receive-form", map[string]string{"sku": "CORN", "location": "w1", "quantity": "10"}, "Received 10 × CORN"},
+			{"#adjust-form", map[string]string{"sku": "CORN", "location": "w1", "delta": "-1", "reason": "damaged"}, "Adjusted CORN at w1 by -1 (damaged)"},
+			{"#count-form", map[string]string{"sku": "CORN", "location": "w1", "on_hand": "8"}, "Counted CORN at w1: 8 on hand (-1)"},
+			{"#transfer-form", map[string]string{"sku": "CORN", "from": "w1", "to": "w2", "quantity": "3"}, "Sent 3 × CORN from w1 to w2"},
+			// The transfer's id is filled in by the transfer form.
+			{"#arrive-form", nil, "3 × CORN arrived at w2"},
+		}
+		for _, st := range steps {
+			if st.fields != nil {
+				b.fill(st.form, st.fields)
+			}
+			b.do("submitting "+st.form, chromedp.Click(chromedp.CSS(st.form+` button[type=submit]`)))
+			b.waitFor(st.result, textOf(st.form+" .result")+`.includes(`+js(st.result)+`)`)
+		}
+		st, err := c.SKU(ctx, "CORN", stockd.AsOf{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.OnHand != 8 || len(st.Locations) != 2 {
+			t.Fatalf("CORN after the forms = %+v, want 8 on hand over w1 and w2", st)
+		}
+		b.do("following the Live feed link", chromedp.Click(chromedp.CSS(`nav a[href="#/feed"]`)))
+		b.waitFor("the arrival in the feed", `document.querySelector('#feed-table tr[data-type=TransferArrived][data-sku=CORN]') && document.querySelector('#feed-table tr[data-type=StockCounted][data-sku=CORN]')`)
+	})
+
 	t.Run("a key without the scope sees the 403", func(t *testing.T) {
 		b.t = t
 		b.do("signing out", chromedp.Click(chromedp.CSS("#logout")))
