@@ -32,6 +32,7 @@ import (
 	"github.com/stockd/stockd/metrics"
 	"github.com/stockd/stockd/publish"
 	"github.com/stockd/stockd/readmodel"
+	"github.com/stockd/stockd/ui"
 	"github.com/stockd/stockd/webhook"
 )
 
@@ -69,6 +70,8 @@ type Config struct {
 	// Keys authenticates requests; nil serves everyone, which Open allows
 	// only on a loopback address unless Insecure is set.
 	Keys http.Keys
+	// NoUI leaves the admin web UI (package ui, at /ui/) out.
+	NoUI bool
 	// Insecure allows serving without keys on any address.
 	Insecure bool
 	// TLSCert and TLSKey, when both set, are the PEM files of the
@@ -332,13 +335,17 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if tlsConfig != nil {
 		a.ln = tls.NewListener(a.ln, tlsConfig)
 	}
-	var handler nethttp.Handler = counted(a.Metrics, a.API)
+	mux := nethttp.NewServeMux()
 	if a.messenger != nil {
-		mux := nethttp.NewServeMux()
 		mux.Handle("POST "+messagesPath, a.messenger.messagesHandler())
-		mux.Handle("/", handler)
-		handler = mux
 	}
+	if !cfg.NoUI {
+		// The admin UI's files hold no data, so they are served without a
+		// key; the pages call the API with the key the user signs in with.
+		mux.Handle("GET "+ui.Prefix, ui.Handler())
+	}
+	mux.Handle("/", counted(a.Metrics, a.API))
+	var handler nethttp.Handler = mux
 	a.srv = &nethttp.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,

@@ -38,7 +38,7 @@ type serveConfig struct {
 	archiveAfter                    time.Duration
 	keys, tlsCert, tlsKey           string
 	allowedHosts, corsOrigins       string
-	insecure                        bool
+	insecure, noUI                  bool
 	store, storeSchema, advertise   string
 	leaseTTL                        time.Duration
 	sqlAvailability                 bool
@@ -70,6 +70,7 @@ func serveFlags(stderr io.Writer) (*flag.FlagSet, *serveConfig) {
 	fs.StringVar(&c.advertise, "advertise", "", "the URL other nodes reach this one at, registered in the store; unset: the address it listens on")
 	fs.StringVar(&c.keys, "keys", "", "file of API keys (see stockd keys new); without it everyone may do everything, so serve only on loopback")
 	fs.BoolVar(&c.insecure, "insecure", false, "allow serving without --keys on an address others can reach")
+	fs.BoolVar(&c.noUI, "no-ui", false, "do not serve the admin web UI at /ui/ (docs/ui.md)")
 	fs.StringVar(&c.tlsCert, "tls-cert", "", "PEM certificate file: serve HTTPS (TLS 1.2 or later) with --tls-key")
 	fs.StringVar(&c.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	fs.StringVar(&c.allowedHosts, "allowed-hosts", "", "comma-separated Host names served (others get 421): guards against DNS rebinding")
@@ -187,7 +188,7 @@ func (c *serveConfig) appConfig(log *slog.Logger) (app.Config, error) {
 	limits := stockd.DefaultLimits
 	limits.MaxLines, limits.DefaultTTL, limits.MaxTTL, limits.Retain = c.maxLines, c.defaultTTL, c.maxTTL, c.retain
 	cfg := app.Config{
-		Addr: c.addr, Data: c.data, Store: c.store, StoreSchema: c.storeSchema, LeaseTTL: c.leaseTTL, Advertise: c.advertise, Partitions: c.partitions, Insecure: c.insecure,
+		Addr: c.addr, Data: c.data, Store: c.store, StoreSchema: c.storeSchema, LeaseTTL: c.leaseTTL, Advertise: c.advertise, Partitions: c.partitions, Insecure: c.insecure, NoUI: c.noUI,
 		TLSCert: c.tlsCert, TLSKey: c.tlsKey, MaxConns: c.maxConns, ReadTimeout: c.readTimeout,
 		MinFreeBytes: int64(c.minFree),
 		Engine:       engine.Options{Limits: limits, InboxSize: c.inbox, SnapshotEvery: c.snapshotEvery, MaxQueueWait: c.maxQueueWait},
