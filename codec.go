@@ -20,10 +20,13 @@ import (
 // ReservationExtended.Step). Format 1 is still read; its events decode with
 // those fields zero. 3 added sales caps: SKUConfigured.SalesCap and
 // Shortfall.SalesCap (in SagaStepAcked); formats 1 and 2 decode with them 0.
+// 6 added bundles: the event types BundleDefined, BundlesReserved and
+// BundlesCommitted (bundles.go); no older event changed.
 const (
 	eventFormatV1 = 1
 	eventFormatV2 = 2
 	eventFormatV3 = 3
+	eventFormatV6 = 6
 )
 
 // ErrCorrupt is wrapped by every decoding error.
@@ -33,7 +36,7 @@ var ErrCorrupt = errors.New("stockd: corrupt encoding")
 // events of one partition, to dst and returns the extended slice.
 func AppendEvents(dst []byte, events []Event) []byte {
 	w := writer{buf: dst}
-	w.byte(eventFormatV3)
+	w.byte(eventFormatV6)
 	w.uvarint(uint64(len(events)))
 	var base int64
 	if len(events) > 0 {
@@ -58,7 +61,7 @@ func AppendEvents(dst []byte, events []Event) []byte {
 func DecodeEvents(src []byte, partition int, first uint64) ([]Event, error) {
 	r := reader{buf: src}
 	v := r.byte()
-	if v != eventFormatV1 && v != eventFormatV2 && v != eventFormatV3 && r.err == nil {
+	if v != eventFormatV1 && v != eventFormatV2 && v != eventFormatV3 && v != eventFormatV6 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown event format %d", ErrCorrupt, v)
 	}
 	n := r.count()
@@ -200,6 +203,14 @@ func encodeData(w *writer, d EventData) {
 	case BackInStock:
 		w.varint(d.Available)
 		w.varint(d.LowStockThreshold)
+	case BundleDefined:
+		w.bundle(d.Bundle)
+	case BundlesReserved:
+		w.string(d.Reservation)
+		w.bundleLines(d.Lines)
+	case BundlesCommitted:
+		w.string(d.Reservation)
+		w.commitLines(d.Lines)
 	default:
 		panic(fmt.Sprintf("stockd: cannot encode event data %T", d))
 	}
@@ -322,6 +333,12 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 		return OutOfStock{Available: r.varint()}
 	case TypeBackInStock:
 		return BackInStock{Available: r.varint(), LowStockThreshold: r.varint()}
+	case TypeBundleDefined:
+		return BundleDefined{Bundle: r.bundle()}
+	case TypeBundlesReserved:
+		return BundlesReserved{Reservation: r.string(), Lines: r.bundleLines()}
+	case TypeBundlesCommitted:
+		return BundlesCommitted{Reservation: r.string(), Lines: r.commitLines()}
 	}
 	r.fail("unknown event type %d", t)
 	return nil

@@ -50,6 +50,9 @@ func sampleData() []EventData {
 		LowStock{Available: 3, LowStockThreshold: 1_000_000_000},
 		OutOfStock{},
 		BackInStock{Available: 1 << 40, LowStockThreshold: 5},
+		BundleDefined{Bundle: Bundle{SKU: "K", Components: []BundleComponent{{"A", 1}, {"B", 3}}}},
+		BundlesReserved{Reservation: "c1", Lines: []BundleLine{{SKU: "K", Quantity: 2, Components: []BundleComponent{{"A", 1}, {"B", 3}}}}},
+		BundlesCommitted{Reservation: "c1", Lines: []CommitLine{{SKU: "K", Quantity: 1}}},
 	}
 }
 
@@ -359,4 +362,23 @@ func FuzzDecodeState(f *testing.F) {
 	}
 	f.Add(EncodeState(NewState(0, 1, DefaultLimits)))
 	f.Fuzz(checkStateDecoding)
+}
+
+// TestEventFormatV3StillDecodes: format 6 only added the event types of
+// bundles, so a format 3 record of the older types decodes as written.
+func TestEventFormatV3StillDecodes(t *testing.T) {
+	for _, e := range sampleEvents() {
+		if e.Type() >= TypeBundleDefined {
+			continue
+		}
+		v6 := AppendEvents(nil, []Event{e})
+		if v6[0] != eventFormatV6 {
+			t.Fatalf("written in format %d, want %d", v6[0], eventFormatV6)
+		}
+		v3 := append([]byte{eventFormatV3}, v6[1:]...)
+		got, err := DecodeEvents(v3, e.Partition, e.Position)
+		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], e) {
+			t.Fatalf("%s in format 3: %v, %+v", e.Type(), err, got)
+		}
+	}
 }

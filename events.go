@@ -91,6 +91,9 @@ var eventTypeNames = [...]string{
 	TypeLowStock:             "LowStock",
 	TypeOutOfStock:           "OutOfStock",
 	TypeBackInStock:          "BackInStock",
+	TypeBundleDefined:        "BundleDefined",
+	TypeBundlesReserved:      "BundlesReserved",
+	TypeBundlesCommitted:     "BundlesCommitted",
 }
 
 // String returns the type's name, such as "StockReserved".
