@@ -241,7 +241,7 @@ func TestStateRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("partition %d: %v", s.Partition(), err)
 		}
-		got.SetLocations(s.Locations())
+		got.SetCatalog(s.Catalog())
 		if diff := sameState(s, got); diff != "" {
 			t.Fatalf("partition %d: %s", s.Partition(), diff)
 		}
