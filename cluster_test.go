@@ -87,7 +87,7 @@ func (c *cluster) fatalf(format string, args ...any) {
 // its id index would.
 func (c *cluster) route(cmd Command) int {
 	switch x := cmd.(type) {
-	case ConfigureLocation:
+	case ConfigureLocation, DefineBundle:
 		return LocationPartition
 	case ConfigureSKU:
 		return PartitionOf(x.SKU, c.p)
@@ -256,7 +256,7 @@ func (c *cluster) commit(p int, cmd Command, d Decision, err error) {
 			c.fatalf("partition %d: apply %s: %v", p, e.Type(), aerr)
 		}
 		c.logs[p] = append(c.logs[p], e)
-		if _, ok := e.Data.(LocationConfigured); ok {
+		if _, ok := (Catalog{}).Learn(e.Data); ok {
 			c.publishLocations()
 		}
 	}
@@ -289,10 +289,10 @@ func (c *cluster) commit(p int, cmd Command, d Decision, err error) {
 
 // publishLocations hands the location partition's map to the others.
 func (c *cluster) publishLocations() {
-	locs := c.states[LocationPartition].Locations()
+	cat := c.states[LocationPartition].Catalog()
 	for p, s := range c.states {
 		if p != LocationPartition {
-			s.SetLocations(locs)
+			s.SetCatalog(cat)
 		}
 	}
 }
@@ -536,6 +536,9 @@ func sameState(a, b *State) string {
 	if !maps.Equal(a.locations, b.locations) {
 		return fmt.Sprintf("locations differ:\n%v\n%v", a.locations, b.locations)
 	}
+	if !reflect.DeepEqual(a.bundles, b.bundles) {
+		return fmt.Sprintf("bundles differ:\n%v\n%v", a.bundles, b.bundles)
+	}
 	if !maps.EqualFunc(a.outstanding, b.outstanding, func(x, y *reservation) bool { return x.id == y.id }) {
 		return fmt.Sprintf("outstanding saga work differs:\n%v\n%v", slices.Sorted(maps.Keys(a.outstanding)), slices.Sorted(maps.Keys(b.outstanding)))
 	}
@@ -563,7 +566,7 @@ func sameSKU(x, y *skuState) bool {
 func sameReservation(x, y *reservation) bool {
 	if x.id != y.id || x.fingerprint != y.fingerprint || x.status != y.status || x.customer != y.customer ||
 		x.createdAt != y.createdAt || x.expiresAt != y.expiresAt || x.settledAt != y.settledAt || x.home != y.home || len(x.lines) != len(y.lines) ||
-		x.attempt != y.attempt || x.step != y.step {
+		x.attempt != y.attempt || x.step != y.step || !reflect.DeepEqual(x.bundles, y.bundles) {
 		return false
 	}
 	for i, a := range x.lines {

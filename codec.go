@@ -21,13 +21,17 @@ import (
 // those fields zero. 3 added sales caps: SKUConfigured.SalesCap and
 // Shortfall.SalesCap (in SagaStepAcked); formats 1 and 2 decode with them 0.
 // 4 added per-customer limits: SKUConfigured.CustomerLimit and
-// Shortfall.CustomerLimit; formats 1 to 3 decode with none. 7 added
+// Shortfall.CustomerLimit; formats 1 to 3 decode with none. 6 added
+// bundles: the event types BundleDefined, BundlesReserved and
+// BundlesCommitted (bundles.go); no older event changed. 7 added
 // ReservationChanged (a held cart changed), refused in older formats.
+// (Format 5 is left for the preorders' fields.)
 const (
 	eventFormatV1 = 1
 	eventFormatV2 = 2
 	eventFormatV3 = 3
 	eventFormatV4 = 4
+	eventFormatV6 = 6
 	eventFormatV7 = 7
 
 	// eventFormatLatest is the format AppendEvents writes; DecodeEvents
@@ -220,6 +224,14 @@ func encodeData(w *writer, d EventData) {
 	case BackInStock:
 		w.varint(d.Available)
 		w.varint(d.LowStockThreshold)
+	case BundleDefined:
+		w.bundle(d.Bundle)
+	case BundlesReserved:
+		w.string(d.Reservation)
+		w.bundleLines(d.Lines)
+	case BundlesCommitted:
+		w.string(d.Reservation)
+		w.commitLines(d.Lines)
 	default:
 		panic(fmt.Sprintf("stockd: cannot encode event data %T", d))
 	}
@@ -358,6 +370,12 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 		return OutOfStock{Available: r.varint()}
 	case TypeBackInStock:
 		return BackInStock{Available: r.varint(), LowStockThreshold: r.varint()}
+	case TypeBundleDefined:
+		return BundleDefined{Bundle: r.bundle()}
+	case TypeBundlesReserved:
+		return BundlesReserved{Reservation: r.string(), Lines: r.bundleLines()}
+	case TypeBundlesCommitted:
+		return BundlesCommitted{Reservation: r.string(), Lines: r.commitLines()}
 	}
 	r.fail("unknown event type %d", t)
 	return nil

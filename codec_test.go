@@ -54,6 +54,9 @@ func sampleData() []EventData {
 		OutOfStock{},
 		BackInStock{Available: 1 << 40, LowStockThreshold: 5},
 		ReservationChanged{Reservation: "c1", Quantity: 3, Allocations: allocs, PreviousQuantity: 5, PreviousAllocations: allocs, ExpiresAt: exp, Key: "k1", KeyFingerprint: 11},
+		BundleDefined{Bundle: Bundle{SKU: "K", Components: []BundleComponent{{"A", 1}, {"B", 3}}}},
+		BundlesReserved{Reservation: "c1", Lines: []BundleLine{{SKU: "K", Quantity: 2, Components: []BundleComponent{{"A", 1}, {"B", 3}}}}},
+		BundlesCommitted{Reservation: "c1", Lines: []CommitLine{{SKU: "K", Quantity: 1}}},
 	}
 }
 
@@ -275,7 +278,7 @@ func TestStateRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatalf("partition %d: %v", s.Partition(), err)
 		}
-		got.SetLocations(s.Locations())
+		got.SetCatalog(s.Catalog())
 		if diff := sameState(s, got); diff != "" {
 			t.Fatalf("partition %d: %s", s.Partition(), diff)
 		}
@@ -396,4 +399,24 @@ func FuzzDecodeState(f *testing.F) {
 	}
 	f.Add(EncodeState(NewState(0, 1, DefaultLimits)))
 	f.Fuzz(checkStateDecoding)
+}
+
+// TestEventFormatV4StillDecodes: formats 6 and 7 only added event types
+// (bundles, changes of held carts), so a format 4 record of the older
+// types decodes as written.
+func TestEventFormatV4StillDecodes(t *testing.T) {
+	for _, e := range sampleEvents() {
+		if e.Type() >= TypeBundleDefined {
+			continue
+		}
+		now := AppendEvents(nil, []Event{e})
+		if now[0] != eventFormatLatest {
+			t.Fatalf("written in format %d, want %d", now[0], eventFormatLatest)
+		}
+		v4 := append([]byte{eventFormatV4}, now[1:]...)
+		got, err := DecodeEvents(v4, e.Partition, e.Position)
+		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], e) {
+			t.Fatalf("%s in format 4: %v, %+v", e.Type(), err, got)
+		}
+	}
 }

@@ -122,6 +122,8 @@ func (s *State) Decide(cmd Command, now time.Time) (Decision, error) {
 		err = x.configureLocation(c)
 	case ConfigureSKU:
 		err = x.configureSKU(c)
+	case DefineBundle:
+		err = x.defineBundle(c)
 	case ReceiveStock:
 		err = x.receive(c)
 	case AdjustStock:
@@ -227,7 +229,7 @@ func (x *decision) receive(c ReceiveStock) error {
 	if at, ok := LotExpiry(c.BestBefore); ok && !x.now.Before(at) {
 		return invalid("best_before %s has already passed: the lot would expire at once", c.BestBefore)
 	}
-	if err := x.s.configured(c.Location); err != nil {
+	if err := firstError(x.s.configured(c.Location), x.s.stockless(c.SKU)); err != nil {
 		return err
 	}
 	x.accept(key, fp)
@@ -263,6 +265,11 @@ func (x *decision) adjust(c AdjustStock) error {
 	}
 	if err := x.s.configured(c.Location); err != nil {
 		return err
+	}
+	if c.Delta > 0 {
+		if err := x.s.stockless(c.SKU); err != nil {
+			return err
+		}
 	}
 	_, st := x.s.stockAt(c.SKU, c.Location)
 	if st == nil {
@@ -334,6 +341,11 @@ func (x *decision) count(c CountStock) error {
 		st = &stock{}
 	}
 	delta := c.OnHand - st.onHand
+	if delta > 0 {
+		if err := x.s.stockless(c.SKU); err != nil {
+			return err
+		}
+	}
 	data := StockCounted{Location: c.Location, OnHand: c.OnHand, Delta: delta, Fingerprint: fp}
 	switch {
 	case delta > 0:
@@ -358,7 +370,7 @@ func (x *decision) transfer(c TransferStock) error {
 		x.d.Replay = true
 		return nil
 	}
-	if err := firstError(x.s.configured(c.From), x.s.configured(c.To)); err != nil {
+	if err := firstError(x.s.configured(c.From), x.s.configured(c.To), x.s.stockless(c.SKU)); err != nil {
 		return err
 	}
 	sk, st := x.s.stockAt(c.SKU, c.From)
@@ -430,6 +442,13 @@ func (x *decision) reserve(c Reserve) error {
 			}
 		}
 	}
+	// The one place a reservation's lines are decided: bundles become
+	// their components here, so every hold, cap and saga below sees the
+	// lines the cart really holds.
+	lines, bundles, err := x.s.expandLines(c.Lines)
+	if err != nil {
+		return err
+	}
 	ttl := c.TTL
 	if ttl == 0 {
 		ttl = x.s.limits.DefaultTTL
@@ -439,11 +458,11 @@ func (x *decision) reserve(c Reserve) error {
 	// Most carts have one line: theirs fits in an array on the stack.
 	var one [1][]Allocation
 	allocations := one[:]
-	if len(c.Lines) > 1 {
-		allocations = make([][]Allocation, len(c.Lines))
+	if len(lines) > 1 {
+		allocations = make([][]Allocation, len(lines))
 	}
 	var participants []int
-	for i, l := range c.Lines {
+	for i, l := range lines {
 		if p := PartitionOf(l.SKU, x.s.partitions); p != x.s.partition {
 			if !slices.Contains(participants, p) {
 				participants = append(participants, p)
@@ -465,24 +484,24 @@ func (x *decision) reserve(c Reserve) error {
 		slices.Sort(participants)
 		x.emit("", c.ID, SagaStarted{
 			Reservation: c.ID, Customer: c.Customer, CreatedAt: x.now, ExpiresAt: expires,
-			Lines: c.Lines, Participants: participants, Fingerprint: fp, Region: c.Region,
+			Lines: lines, Participants: participants, Fingerprint: fp, Region: c.Region,
 		})
 		attempt := x.d.Events[len(x.d.Events)-1].Position
 		for _, p := range participants {
-			var lines []ReserveLine
-			for _, l := range c.Lines {
+			var theirs []ReserveLine
+			for _, l := range lines {
 				if PartitionOf(l.SKU, x.s.partitions) == p {
-					lines = append(lines, l)
+					theirs = append(theirs, l)
 				}
 			}
 			x.send(p, sagaHold{
-				reservation: c.ID, home: x.s.partition, step: 1, attempt: attempt, lines: lines,
+				reservation: c.ID, home: x.s.partition, step: 1, attempt: attempt, lines: theirs,
 				region: c.Region, expiresAt: expires, customer: c.Customer,
 			})
 		}
 		x.d.Wait = c.ID
 	}
-	for i, l := range c.Lines {
+	for i, l := range lines {
 		if allocations[i] == nil {
 			continue
 		}
@@ -490,6 +509,9 @@ func (x *decision) reserve(c Reserve) error {
 			Reservation: c.ID, Quantity: l.Quantity, Allocations: allocations[i], ExpiresAt: expires,
 			Customer: c.Customer, Home: x.s.partition, Fingerprint: fp,
 		})
+	}
+	if len(bundles) > 0 {
+		x.emit("", c.ID, BundlesReserved{Reservation: c.ID, Lines: bundles})
 	}
 	return nil
 }
@@ -703,13 +725,17 @@ func (x *decision) commit(c CommitReservation) error {
 	if err := x.held(r); err != nil {
 		return err
 	}
+	commitLines, bundlesTaken, err := r.commitBundles(c.Lines)
+	if err != nil {
+		return err
+	}
 	qty := make(map[string]int64, len(r.lines))
 	for _, l := range r.lines {
-		if c.Lines == nil {
+		if commitLines == nil {
 			qty[l.sku] = l.quantity
 		}
 	}
-	for _, cl := range c.Lines {
+	for _, cl := range commitLines {
 		l := r.line(cl.SKU)
 		if l == nil {
 			return invalid("sku %q is not in reservation %q", cl.SKU, r.id)
@@ -726,6 +752,9 @@ func (x *decision) commit(c CommitReservation) error {
 			continue
 		}
 		x.commitLine(r.id, l, qty[l.sku])
+	}
+	if bundlesTaken != nil {
+		x.emit("", r.id, BundlesCommitted{Reservation: r.id, Lines: bundlesTaken})
 	}
 	x.step(r, SagaStepStarted{Action: SagaCommit, Lines: remote})
 	return nil

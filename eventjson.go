@@ -48,6 +48,12 @@ func DecodeEventJSON(t EventType, data []byte) (EventData, bool) {
 		return decodeAs[OutOfStock](data)
 	case TypeBackInStock:
 		return decodeAs[BackInStock](data)
+	case TypeBundleDefined:
+		return decodeAs[BundleDefined](data)
+	case TypeBundlesReserved:
+		return decodeAs[BundlesReserved](data)
+	case TypeBundlesCommitted:
+		return decodeAs[BundlesCommitted](data)
 	}
 	return nil, false
 }

@@ -92,6 +92,9 @@ var eventTypeNames = [...]string{
 	TypeOutOfStock:           "OutOfStock",
 	TypeBackInStock:          "BackInStock",
 	TypeReservationChanged:   "ReservationChanged",
+	TypeBundleDefined:        "BundleDefined",
+	TypeBundlesReserved:      "BundlesReserved",
+	TypeBundlesCommitted:     "BundlesCommitted",
 }
 
 // String returns the type's name, such as "StockReserved".

@@ -171,7 +171,7 @@ func (sp spec) run(t *testing.T) {
 		re := c.replay(p, c.logs[p], nil)
 		if p != LocationPartition {
 			// As the engine does: locations come from their partition.
-			re.SetLocations(c.states[LocationPartition].Locations())
+			re.SetCatalog(c.states[LocationPartition].Catalog())
 		}
 		if diff := sameState(s, re); diff != "" {
 			t.Fatalf("partition %d rebuilt from its log differs: %s", p, diff)
@@ -180,7 +180,7 @@ func (sp spec) run(t *testing.T) {
 		if derr != nil {
 			t.Fatalf("partition %d: decode its snapshot: %v", p, derr)
 		}
-		dec.SetLocations(s.Locations())
+		dec.SetCatalog(s.Catalog())
 		if diff := sameState(s, dec); diff != "" {
 			t.Fatalf("partition %d rebuilt from a snapshot differs: %s", p, diff)
 		}
@@ -388,6 +388,8 @@ func result(s *State, cmd Command) (any, error) {
 		return s.LocationResult(c.ID)
 	case ConfigureSKU:
 		return s.SKUConfigResult(c.SKU)
+	case DefineBundle:
+		return s.BundleResult(c.SKU)
 	case ReceiveStock:
 		return s.ReceiptResult(c)
 	case AdjustStock:

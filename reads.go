@@ -66,6 +66,10 @@ type AvailabilityItem struct {
 	OnHand    int64                  `json:"on_hand"`
 	Reserved  int64                  `json:"reserved"`
 	Locations []LocationAvailability `json:"locations"`
+	// Derived is true for a bundle, whose availability is derived from
+	// its Components' (see BundleAvailability).
+	Derived    bool              `json:"derived,omitempty"`
+	Components []BundleComponent `json:"components,omitempty"`
 }
 
 // LocationAvailability is the availability of one SKU at one location, sorted

@@ -36,6 +36,9 @@ const (
 	retiredFormatV2 = 2
 	retiredFormatV3 = 3
 	retiredFormatV4 = 4
+	// retiredFormatV6 added a reservation's bundle lines, after the
+	// reservation; older records have none.
+	retiredFormatV6 = 6
 )
 
 // Which kind of entity a retire timer names. For records, the timer's id is
@@ -208,7 +211,7 @@ func (s *State) Knows(key Key) bool {
 // without.
 func (s *State) encodeRetired(t retireTimer) ([]byte, bool) {
 	w := writer{}
-	w.byte(retiredFormatV4)
+	w.byte(retiredFormatV6)
 	w.byte(t.kind)
 	switch t.kind {
 	case retireRecord:
@@ -222,6 +225,7 @@ func (s *State) encodeRetired(t retireTimer) ([]byte, bool) {
 			return nil, false
 		}
 		w.reservation(r)
+		w.resBundles(r.bundles)
 	}
 	return w.buf, true
 }
@@ -237,7 +241,7 @@ func RestoreRetired(rec RetiredRecord, partitions int, limits Limits) (*State, e
 	s := NewState(rec.Partition, partitions, limits)
 	r := reader{buf: rec.Data}
 	v := r.byte()
-	if v != retiredFormatV1 && v != retiredFormatV2 && v != retiredFormatV3 && v != retiredFormatV4 && r.err == nil {
+	if (v < retiredFormatV1 || v > retiredFormatV6) && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown retired record format %d", ErrCorrupt, v)
 	}
 	switch kind := r.byte(); kind {
@@ -249,6 +253,9 @@ func RestoreRetired(rec RetiredRecord, partitions int, limits Limits) (*State, e
 		s.transfers[t.id] = t
 	case retireReservation:
 		res := r.reservation(true, v >= retiredFormatV2, v >= retiredFormatV3, v >= retiredFormatV4)
+		if v >= retiredFormatV6 {
+			res.bundles = r.resBundles()
+		}
 		s.reservations[res.id] = res
 	default:
 		if r.err == nil {

@@ -18,6 +18,10 @@ type Service interface {
 	Location(ctx context.Context, id string) (Location, error)
 	Locations(ctx context.Context) ([]Location, error)
 	ConfigureSKU(ctx context.Context, c ConfigureSKU) (SKUConfig, error)
+	// DefineBundle makes a SKU a bundle of components, or changes its
+	// definition (see DefineBundle); Bundle returns a bundle's definition.
+	DefineBundle(ctx context.Context, c DefineBundle) (Bundle, error)
+	Bundle(ctx context.Context, sku string) (Bundle, error)
 
 	Receive(ctx context.Context, c ReceiveStock) (r Receipt, created bool, err error)
 	Adjust(ctx context.Context, c AdjustStock) (a Adjustment, created bool, err error)

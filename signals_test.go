@@ -443,7 +443,7 @@ func TestSignalsAcrossPartitions(t *testing.T) {
 	for p, s := range w.states {
 		re := w.replay(p, w.logs[p], nil)
 		if p != LocationPartition {
-			re.SetLocations(w.states[LocationPartition].Locations())
+			re.SetCatalog(w.states[LocationPartition].Catalog())
 		}
 		if diff := sameState(s, re); diff != "" {
 			t.Fatalf("partition %d rebuilt from its log differs: %s", p, diff)

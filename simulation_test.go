@@ -643,6 +643,9 @@ func (s *sim) generate() (Command, intent) {
 		}
 		return c, meantValid
 	case r < 38:
+		if s.chance(25) {
+			return s.genBundle()
+		}
 		kinds := []LocationKind{KindWarehouse, KindStore, KindThirdParty}
 		c := ConfigureLocation{ID: s.pick(s.locs), Kind: kinds[s.rng.IntN(3)], Priority: s.rng.IntN(4), Region: s.pick([]string{"", "eu", "us"})}
 		if s.chance(5) {
@@ -809,7 +812,7 @@ func (s *sim) reservationID() string {
 	return s.newID("c")
 }
 
-func (s *sim) genLines() []ReserveLine {
+func (s *sim) genLines() (lines []ReserveLine) {
 	skus := slices.Clone(s.skus)
 	s.rng.Shuffle(len(skus), func(i, j int) { skus[i], skus[j] = skus[j], skus[i] })
 	n := 1
@@ -819,7 +822,14 @@ func (s *sim) genLines() []ReserveLine {
 	case r < 45:
 		n = 3
 	}
-	lines := make([]ReserveLine, n)
+	lines = make([]ReserveLine, n)
+	defer func() {
+		// A bundle line besides, often sharing a component with another
+		// line of the cart.
+		if _, ok := s.c.states[LocationPartition].Bundle(simBundle); ok && s.chance(25) {
+			lines = append(lines, ReserveLine{SKU: simBundle, Quantity: int64(1 + s.rng.IntN(2))})
+		}
+	}()
 	for i := range lines {
 		l := ReserveLine{SKU: skus[i], Quantity: int64(1 + s.rng.IntN(4))}
 		switch r := s.rng.IntN(100); {
@@ -1070,6 +1080,11 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 			return replayed
 		}
 		return accepted
+	case DefineBundle:
+		if old, ok := st.Bundle(c.SKU); ok && reflect.DeepEqual(old.Components, c.Components) {
+			return replayed
+		}
+		return accepted
 	case ConfigureSKU:
 		v, ok := st.SKUView(c.SKU)
 		if ok && v.SafetyStock == c.SafetyStock && v.LowStockThreshold == c.LowStockThreshold && v.SalesCap == c.SalesCap &&
@@ -1166,8 +1181,12 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 				return refused(CodeUnknownLocation)
 			}
 		}
+		lines, ok := oracleExpand(st, c.Lines)
+		if !ok {
+			return refused(CodeInvalid)
+		}
 		var short []Shortfall
-		for _, l := range c.Lines {
+		for _, l := range lines {
 			if PartitionOf(l.SKU, s.c.p) != p {
 				continue
 			}
@@ -1231,7 +1250,11 @@ func (s *sim) expectOnReservation(p int, st *State, cmd Command, now time.Time) 
 		if !held {
 			return notHeld
 		}
-		for _, cl := range c.Lines {
+		lines, ok := oracleCommitBundles(v, c.Lines)
+		if !ok {
+			return refused(CodeInvalid)
+		}
+		for _, cl := range lines {
 			i := slices.IndexFunc(v.Lines, func(l ReservationLine) bool { return l.SKU == cl.SKU })
 			if i < 0 || cl.Quantity > v.Lines[i].Quantity {
 				return refused(CodeInvalid)
@@ -1759,7 +1782,7 @@ func expectedHolds(p int, st *State) map[[2]string]map[string]int64 {
 func (s *sim) checkRebuild(p int) {
 	live := s.c.states[p]
 	replayed := s.c.replay(p, s.c.logs[p], nil)
-	replayed.SetLocations(live.Locations())
+	replayed.SetCatalog(live.Catalog())
 	if diff := sameState(live, replayed); diff != "" {
 		s.fail("partition %d rebuilt from its log differs: %s", p, diff)
 	}
@@ -1781,7 +1804,7 @@ func (s *sim) checkRebuild(p int) {
 		// The last stored snapshot, taken at an earlier position, plus
 		// the log since.
 		tail := s.c.replay(p, s.c.logs[p], &sn)
-		tail.SetLocations(live.Locations())
+		tail.SetCatalog(live.Catalog())
 		if diff := sameState(live, tail); diff != "" {
 			s.fail("partition %d rebuilt from its snapshot at %d and the log since differs: %s", p, sn.head, diff)
 		}
@@ -1790,7 +1813,7 @@ func (s *sim) checkRebuild(p int) {
 	if err != nil {
 		s.fail("partition %d: decode snapshot: %v", p, err)
 	}
-	dec.SetLocations(live.Locations())
+	dec.SetCatalog(live.Catalog())
 	if diff := sameState(live, dec); diff != "" {
 		s.fail("partition %d rebuilt from a snapshot differs: %s", p, diff)
 	}
@@ -2023,4 +2046,96 @@ func (s *sim) checkSignalLogs() {
 			}
 		}
 	}
+}
+
+// simBundle is the bundle the simulation defines, and defines again, over
+// two of its SKUs.
+const simBundle = "KIT"
+
+func (s *sim) genBundle() (Command, intent) {
+	a, b := s.rng.IntN(len(s.skus)), s.rng.IntN(len(s.skus)-1)
+	if b >= a {
+		b++
+	}
+	c := DefineBundle{SKU: simBundle, Components: []BundleComponent{
+		{SKU: s.skus[a], Quantity: int64(1 + s.rng.IntN(2))},
+		{SKU: s.skus[b], Quantity: 1},
+	}}
+	if s.chance(5) {
+		c.Components = append(c.Components, BundleComponent{SKU: simBundle, Quantity: 1})
+		return c, meantInvalid
+	}
+	return c, meantValid
+}
+
+// oracleExpand expands a cart's bundle lines into their components with the
+// definitions st knows, summing every SKU's units, in its own way: false
+// when two lines of one SKU ask for different locations.
+func oracleExpand(st *State, lines []ReserveLine) ([]ReserveLine, bool) {
+	var out []ReserveLine
+	at := map[string]int{}
+	add := func(l ReserveLine) bool {
+		i, seen := at[l.SKU]
+		if !seen {
+			at[l.SKU] = len(out)
+			out = append(out, l)
+			return true
+		}
+		o := &out[i]
+		if o.Location != l.Location || !slices.Equal(o.Locations, l.Locations) || o.Split != l.Split {
+			return false
+		}
+		o.Quantity += l.Quantity
+		return true
+	}
+	for _, l := range lines {
+		b, isBundle := st.Bundle(l.SKU)
+		if !isBundle {
+			if !add(l) {
+				return nil, false
+			}
+			continue
+		}
+		for _, c := range b.Components {
+			part := l
+			part.SKU, part.Quantity = c.SKU, c.Quantity*l.Quantity
+			if !add(part) {
+				return nil, false
+			}
+		}
+	}
+	return out, true
+}
+
+// oracleCommitBundles turns a partial commit's lines naming the
+// reservation's bundles into component units, from what its view shows:
+// false for more bundles than held.
+func oracleCommitBundles(v Reservation, lines []CommitLine) ([]CommitLine, bool) {
+	units := map[string]int64{}
+	var order []string
+	add := func(sku string, q int64) {
+		if _, ok := units[sku]; !ok {
+			order = append(order, sku)
+		}
+		units[sku] += q
+	}
+	for _, cl := range lines {
+		i := slices.IndexFunc(v.Bundles, func(b ReservationBundle) bool { return b.SKU == cl.SKU })
+		if i < 0 {
+			add(cl.SKU, cl.Quantity)
+			continue
+		}
+		b := v.Bundles[i]
+		if cl.Quantity > b.Held {
+			return nil, false
+		}
+		for _, c := range b.Components {
+			add(c.SKU, c.Quantity/b.Held*cl.Quantity)
+		}
+	}
+	out := make([]CommitLine, 0, len(order))
+	for _, sku := range order {
+		out = append(out, CommitLine{SKU: sku, Quantity: units[sku]})
+	}
+	return out, true
 }

@@ -23,6 +23,10 @@ const (
 	snapshotFormatV3 = 3
 	snapshotFormatV4 = 4
 	snapshotFormatV5 = 5
+	// snapshotFormatV7 added bundles: the catalog's bundle definitions
+	// (LocationPartition only) and the reservations' bundle lines, after
+	// everything format 4 has. Formats before it have no bundles.
+	snapshotFormatV7 = 7
 )
 
 // EncodeState returns the encoding of s for a snapshot.
@@ -32,7 +36,7 @@ func EncodeState(s *State) []byte {
 	// partition encodes to megabytes, and growing a buffer by append's
 	// steps copies it many times over.
 	w := writer{buf: make([]byte, 0, 1<<12+64*(len(s.reservations)+len(s.skus)+len(s.transfers)+len(s.records)))}
-	w.byte(snapshotFormatV5)
+	w.byte(snapshotFormatV7)
 	w.varint(int64(s.partition))
 	w.varint(int64(s.partitions))
 	w.uvarint(s.head)
@@ -86,6 +90,7 @@ func EncodeState(s *State) []byte {
 		w.record(r)
 	}
 	w.uvarint(s.retiredCount)
+	w.encodeBundles(s)
 	return w.buf
 }
 
@@ -93,7 +98,7 @@ func EncodeState(s *State) []byte {
 func DecodeState(data []byte, limits Limits) (*State, error) {
 	r := reader{buf: data}
 	v := r.byte()
-	if v != snapshotFormatV1 && v != snapshotFormatV2 && v != snapshotFormatV3 && v != snapshotFormatV4 && v != snapshotFormatV5 && r.err == nil {
+	if (v < snapshotFormatV1 || v > snapshotFormatV7) && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown snapshot format %d", ErrCorrupt, v)
 	}
 	p, partitions := r.int(), r.int()
@@ -172,6 +177,9 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	}
 	if v >= snapshotFormatV2 {
 		s.retiredCount = r.uvarint()
+	}
+	if v >= snapshotFormatV7 {
+		r.decodeBundles(s)
 	}
 	if r.err != nil {
 		return nil, r.err

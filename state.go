@@ -34,6 +34,8 @@ type State struct {
 	// locations is shared, copy-on-write: the owning partition replaces the
 	// map on every change and other partitions receive it by SetLocations.
 	locations Locations
+	// bundles is shared like locations: see Catalog.
+	bundles Bundles
 
 	timers timers
 	// outstanding indexes the reservations with saga work not done yet:
@@ -139,6 +141,9 @@ type reservation struct {
 	// reservation here, so that an older extension arriving late is
 	// ignored.
 	step int
+	// bundles are the cart's bundle lines, at its home (see
+	// BundlesReserved).
+	bundles []resBundle
 	// keys are the idempotency keys of commands carried out on the
 	// reservation, with the fingerprints of their requests.
 	keys map[string]uint64
@@ -195,6 +200,7 @@ func NewState(p, partitions int, limits Limits) *State {
 		transfers:    make(map[string]*transfer),
 		records:      make(map[string]record),
 		locations:    Locations{},
+		bundles:      Bundles{},
 		outstanding:  make(map[string]*reservation),
 	}
 }
@@ -367,6 +373,8 @@ func (s *State) Apply(e Event) error {
 		// exists so that it is recorded and streamed, not inferred.
 	case EntitiesRetired:
 		s.applyRetired(d)
+	case BundleDefined, BundlesReserved, BundlesCommitted:
+		s.applyBundles(d)
 	case LowStock, OutOfStock, BackInStock:
 		// Signals record a crossing the events before them made; they
 		// change nothing but the SKU's version.

@@ -104,6 +104,11 @@ type SKUState struct {
 
 	// CustomerLimit is the per-customer limit, nil for none.
 	CustomerLimit *CustomerLimit `json:"customer_limit,omitempty"`
+
+	// Derived is true for a bundle, whose stock is its Components':
+	// Available is derived from theirs (see BundleStock).
+	Derived    bool              `json:"derived,omitempty"`
+	Components []BundleComponent `json:"components,omitempty"`
 }
 
 // LocationState is the stock of one SKU at one location. Available is
@@ -149,6 +154,8 @@ type Reservation struct {
 	CreatedAt time.Time         `json:"created_at"`
 	ExpiresAt time.Time         `json:"expires_at"`
 	Lines     []ReservationLine `json:"lines"`
+	// Bundles lists the cart's bundle lines, whose components Lines hold.
+	Bundles []ReservationBundle `json:"bundles,omitempty"`
 }
 
 // ReservationLine is one SKU of a reservation. Quantity is what the line holds

@@ -128,6 +128,9 @@ func (r *reservation) view(p int) Reservation {
 		}
 		v.Lines = append(v.Lines, line)
 	}
+	if r.home == p {
+		v.Bundles = r.bundleViews()
+	}
 	return v
 }
 

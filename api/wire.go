@@ -154,6 +154,16 @@ func appendReservation(dst []byte, v *stockd.Reservation) ([]byte, bool) {
 		}
 		dst = append(dst, ']')
 	}
+	if len(v.Bundles) > 0 {
+		// Carts with bundles are rare: encoding/json writes them, as
+		// it would the whole reservation.
+		b, err := json.Marshal(v.Bundles)
+		if err != nil {
+			return dst, false
+		}
+		dst = append(dst, `,"bundles":`...)
+		dst = append(dst, b...)
+	}
 	return append(dst, '}'), ok1 && ok2
 }
 

@@ -21,6 +21,8 @@ func TestAppendEntity(t *testing.T) {
 		&stockd.Reservation{ID: "c1", Status: stockd.StatusHeld, Customer: odd, CreatedAt: at, ExpiresAt: later,
 			Lines: []stockd.ReservationLine{{SKU: "A", Quantity: 1, Held: 2, Allocations: []stockd.Allocation{{Location: "w1", Quantity: 1}, {Location: odd, Quantity: -1}}}, {SKU: "B"}}},
 		&stockd.Reservation{Lines: []stockd.ReservationLine{}},
+		&stockd.Reservation{ID: "k", Lines: []stockd.ReservationLine{}, Bundles: []stockd.ReservationBundle{
+			{SKU: odd, Quantity: 1, Held: 2, Components: []stockd.BundleComponent{{SKU: "A", Quantity: 2}}}}},
 		&stockd.Receipt{},
 		&stockd.Receipt{ID: "r", SKU: "A", Location: "w1", Quantity: 1 << 40, Lot: "L", BestBefore: "2099-01-01", Time: at, Position: 1<<64 - 1},
 		&stockd.Adjustment{},

@@ -475,7 +475,7 @@ func (a *App) open(ctx context.Context) error {
 	}
 	hc := cfg.HTTP
 	hc.ClusterToken = a.clusterToken
-	hc.API = service{commands: a.Service, rm: a.ReadModel, Service: a.Feed, Webhooks: a.Webhooks, consumerAdmin: consumerAdmin{a}, clusterAdmin: clusterAdmin{a}, Intake: a.Intake, Imports: a.Importer}
+	hc.API = service{commands: a.Service, rm: a.ReadModel, bundles: a.Engine.KnownBundle, Service: a.Feed, Webhooks: a.Webhooks, consumerAdmin: consumerAdmin{a}, clusterAdmin: clusterAdmin{a}, Intake: a.Intake, Imports: a.Importer}
 	hc.Keys = cfg.Keys
 	if hc.Ready == nil {
 		hc.Ready = func() error {
@@ -664,6 +664,8 @@ type commands = stockd.Service
 type service struct {
 	commands
 	rm *readmodel.Projection
+	// bundles tells a bundle SKU from a plain one, for availability.
+	bundles func(sku string) (stockd.Bundle, bool)
 	*feed.Service
 	stockd.Webhooks
 	consumerAdmin
@@ -678,7 +680,7 @@ func (s service) Availability(_ context.Context, skus []string) (stockd.Availabi
 	if s.rm == nil {
 		return stockd.Availability{}, errNoReadModel
 	}
-	return s.rm.Availability(skus), nil
+	return bundleAvailability(skus, s.bundles, s.rm.Availability), nil
 }
 
 func (s service) CustomerReservations(_ context.Context, q stockd.CustomerQuery) (stockd.ReservationPage, error) {

@@ -211,8 +211,25 @@ func (r *router) GetReservation(ctx context.Context, id string) (stockd.Reservat
 }
 
 // SKU reads a SKU's state now through the node serving it; a past state is
-// rebuilt here from the store.
+// rebuilt here from the store. A bundle's is derived here from its
+// components', each read through the node serving it.
 func (r *router) SKU(ctx context.Context, sku string, at stockd.AsOf) (stockd.SKUState, error) {
+	if b, ok := r.Engine.KnownBundle(sku); ok && !http.Forwarded(ctx) {
+		return stockd.DeriveBundleSKU(ctx, b, at, r.SKU)
+	}
+	v, err := r.stock(ctx, sku, at)
+	if stockd.IsCode(err, stockd.CodeNotFound) && !http.Forwarded(ctx) {
+		// A bundle defined through another node a moment ago has no
+		// events of its own: look at the catalog again.
+		if b, berr := r.Engine.Bundle(ctx, sku); berr == nil {
+			return stockd.DeriveBundleSKU(ctx, b, at, r.SKU)
+		}
+	}
+	return v, err
+}
+
+// stock reads a SKU's own state through the node serving it.
+func (r *router) stock(ctx context.Context, sku string, at stockd.AsOf) (stockd.SKUState, error) {
 	type read struct {
 		sku string
 		at  stockd.AsOf
@@ -224,4 +241,13 @@ func (r *router) SKU(ctx context.Context, sku string, at stockd.AsOf) (stockd.SK
 		func(c *client.Client, ctx context.Context, q read) (stockd.SKUState, error) {
 			return c.SKU(ctx, q.sku, q.at)
 		})
+}
+
+func (r *router) DefineBundle(ctx context.Context, c stockd.DefineBundle) (stockd.Bundle, error) {
+	return forward(ctx, r, c, (*engine.Engine).DefineBundle, (*client.Client).DefineBundle)
+}
+
+// Bundle returns a bundle's definition: every node knows the catalog.
+func (r *router) Bundle(ctx context.Context, sku string) (stockd.Bundle, error) {
+	return r.Engine.Bundle(ctx, sku)
 }

@@ -37,6 +37,8 @@ var matrixRequests = map[string]matrixRequest{
 	"GET /v1/locations":                   {"/v1/locations", ""},
 	"PUT /v1/locations/{id}":              {"/v1/locations/w2", `{"kind":"store","priority":2,"region":"eu"}`},
 	"GET /v1/locations/{id}":              {"/v1/locations/w1", ""},
+	"PUT /v1/bundles/{sku}":               {"/v1/bundles/m-kit", `{"components":[{"sku":"A","quantity":2}]}`},
+	"GET /v1/bundles/{sku}":               {"/v1/bundles/m-kit2", ""},
 	"GET /v1/skus":                        {"/v1/skus?limit=10", ""},
 	"GET /v1/skus/{sku}":                  {"/v1/skus/A", ""},
 	"PUT /v1/skus/{sku}/config":           {"/v1/skus/A/config", `{"safety_stock":0,"low_stock_threshold":2}`},
@@ -79,7 +81,9 @@ var matrixRequests = map[string]matrixRequest{
 // matrixSetup is, for a route that needs an entity the seed does not make
 // (or whose success cannot simply be repeated, like a delete), a PUT sent as
 // root before each request expected to succeed.
-var matrixSetup = map[string]matrixRequest{}
+var matrixSetup = map[string]matrixRequest{
+	"GET /v1/bundles/{sku}": {"/v1/bundles/m-kit2", `{"components":[{"sku":"A","quantity":1}]}`},
+}
 
 // matrixPrepare is, for a route whose entity no request can make, what
 // makes it in the store before each request expected to succeed.

@@ -33,6 +33,8 @@ func TestEveryRouteIsCovered(t *testing.T) {
 		"GET /v1/webhooks/{name}/dead-letters", "POST /v1/webhooks/{name}/dead-letters/replay",
 		"GET /v1/consumers", "DELETE /v1/consumers/{name}",
 		"GET /v1/cluster",
+		// Bundles: bundles_test.go.
+		"PUT /v1/bundles/{sku}", "GET /v1/bundles/{sku}",
 		// The intake: on the wire in intake/intake_test.go (commands),
 		// drops/drops_test.go and cmd/stockd/intake_test.go (imports).
 		"POST /v1/commands", "GET /v1/commands/{id}", "POST /v1/imports", "GET /v1/imports", "GET /v1/imports/{id}",

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"sync/atomic"
 	"time"
 
@@ -24,8 +23,9 @@ import (
 //     it does not hold is looked up in the store (stockd.KeyFinder): an id
 //     used before in a partition served elsewhere is answered by that
 //     partition's node, a new one costs one point read.
-//   - The locations live in partition stockd.LocationPartition; while
-//     another node serves it, its log is followed for LocationConfigured.
+//   - The catalog (locations and bundles) lives in partition
+//     stockd.LocationPartition; while another node serves it, its log is
+//     followed for LocationConfigured and BundleDefined (Catalog.Learn).
 //   - The heads of the partitions served elsewhere are read from the store
 //     (stockd.HeadReader) every Options.Follow, for the readers downstream
 //     of the log (read model, feed), which never read past DurableHead.
@@ -72,7 +72,7 @@ func (e *Engine) openDynamic(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("engine: reading the locations: %w", err)
 	}
-	locs := st.Locations()
+	locs := st.Catalog()
 	e.locs.Store(&locs)
 	e.locsHead = st.Head()
 	e.followed = make([]atomic.Uint64, len(e.slots))
@@ -111,11 +111,11 @@ func (e *Engine) Acquire(ctx context.Context, p int) error {
 	part := newPartition(e, p, st)
 	part.snapshotted.Store(snap)
 	if p == stockd.LocationPartition {
-		locs := st.Locations()
+		locs := st.Catalog()
 		e.locs.Store(&locs)
 		part.seen = &locs
 	} else {
-		st.SetLocations(*part.seen)
+		st.SetCatalog(*part.seen)
 	}
 	head := st.Head() // the state belongs to the partition once it runs
 	e.gate.Lock()
@@ -289,7 +289,7 @@ func (e *Engine) follow() {
 // configuration was acknowledged. Comparing with seen, not with what this
 // call read, matters when several refusals race: the first one's read
 // brings the location in, and the others must look again too.
-func (e *Engine) refreshLocations(ctx context.Context, seen *stockd.Locations) bool {
+func (e *Engine) refreshLocations(ctx context.Context, seen *stockd.Catalog) bool {
 	if !e.opts.Dynamic || e.part(stockd.LocationPartition) != nil {
 		return false
 	}
@@ -312,20 +312,14 @@ func (e *Engine) followLocations(ctx context.Context) error {
 		if err != nil || len(events) == 0 {
 			return err
 		}
-		var next stockd.Locations
+		next, changed := *e.locs.Load(), false
 		for _, ev := range events {
-			if d, ok := ev.Data.(stockd.LocationConfigured); ok {
-				if next == nil {
-					next = maps.Clone(*e.locs.Load())
-					if next == nil {
-						next = stockd.Locations{}
-					}
-				}
-				next[d.Location.ID] = d.Location
+			if c, ok := next.Learn(ev.Data); ok {
+				next, changed = c, true
 			}
 		}
 		e.locsHead = events[len(events)-1].Position
-		if next != nil && e.part(stockd.LocationPartition) == nil {
+		if changed && e.part(stockd.LocationPartition) == nil {
 			e.locs.Store(&next)
 		}
 	}

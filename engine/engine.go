@@ -246,7 +246,9 @@ type Engine struct {
 	// running counts the partitions started and not yet finished: Close
 	// closes writes only once none can send to it any more.
 	running sync.WaitGroup
-	locs    atomic.Pointer[stockd.Locations]
+	// locs is the catalog (locations and bundles) LocationPartition
+	// published last, which every other partition decides with.
+	locs atomic.Pointer[stockd.Catalog]
 	// With Dynamic: the heads of the partitions other nodes serve, as last
 	// read from the store, and the position of partition
 	// LocationPartition's log the locations were read up to.
@@ -321,12 +323,12 @@ func Open(ctx context.Context, store Store, opts Options) (*Engine, error) {
 	workers.Each(n, func(p int) {
 		states[p].Keys(func(key stockd.Key, fp uint64) { e.reg.put(key, p, fp) })
 	})
-	locs := states[stockd.LocationPartition].Locations()
+	locs := states[stockd.LocationPartition].Catalog()
 	e.locs.Store(&locs)
 	parts := make([]*partition, n)
 	for p, st := range states {
 		if p != stockd.LocationPartition {
-			st.SetLocations(locs)
+			st.SetCatalog(locs)
 		}
 		parts[p] = newPartition(e, p, st)
 		parts[p].snapshotted.Store(snaps[p])
@@ -947,11 +949,11 @@ func (e *Engine) snapshot(ctx context.Context, p *partition) error {
 
 // Location returns a configured location.
 func (e *Engine) Location(ctx context.Context, id string) (stockd.Location, error) {
-	if l, ok := (*e.locs.Load())[id]; ok {
+	if l, ok := e.locs.Load().Locations[id]; ok {
 		return l, nil
 	}
 	if e.refreshLocations(ctx, e.locs.Load()) {
-		if l, ok := (*e.locs.Load())[id]; ok {
+		if l, ok := e.locs.Load().Locations[id]; ok {
 			return l, nil
 		}
 	}
@@ -960,7 +962,7 @@ func (e *Engine) Location(ctx context.Context, id string) (stockd.Location, erro
 
 // Locations returns every configured location, by id.
 func (e *Engine) Locations(ctx context.Context) ([]stockd.Location, error) {
-	m := *e.locs.Load()
+	m := e.locs.Load().Locations
 	out := make([]stockd.Location, 0, len(m))
 	for _, l := range m {
 		out = append(out, l)

@@ -49,7 +49,7 @@ type partition struct {
 	// waiters are requests whose answer depends on a saga still running,
 	// by reservation id. Only the decider touches it.
 	waiters map[string][]*request
-	seen    *stockd.Locations
+	seen    *stockd.Catalog
 	// resent is when the decider last asked the state for the saga
 	// messages that are overdue (Options.Dynamic).
 	resent time.Time
@@ -119,7 +119,7 @@ type batch struct {
 	head     uint64
 	started  time.Time
 	wait     func() error
-	locs     *stockd.Locations // set when this batch changed locations
+	locs     *stockd.Catalog // set when this batch changed the catalog (locations, bundles)
 	// For admission: how many requests and internal commands the decider
 	// took for this batch, when, and whether they had waited for room.
 	taken      int
@@ -273,7 +273,7 @@ func (p *partition) decide(reqs []*request, backlogged bool) *batch {
 	now := p.e.opts.Now()
 	st := p.state
 	if l := p.e.locs.Load(); p.id != stockd.LocationPartition && l != p.seen {
-		st.SetLocations(*l)
+		st.SetCatalog(*l)
 		p.seen = l
 	}
 	p.mu.Lock()
@@ -372,8 +372,8 @@ func (p *partition) apply(b *batch, cmd stockd.Command, r *request, now time.Tim
 				p.e.fail(fmt.Errorf("partition %d: applying a decided event: %w", p.id, err))
 				return
 			}
-			if _, ok := d.Events[i].Data.(stockd.LocationConfigured); ok {
-				l := st.Locations()
+			if _, ok := (stockd.Catalog{}).Learn(d.Events[i].Data); ok {
+				l := st.Catalog()
 				b.locs = &l
 			}
 		}

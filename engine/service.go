@@ -116,7 +116,16 @@ func (e *Engine) ArriveTransfer(ctx context.Context, c stockd.ArriveTransfer) (s
 
 // Reserve holds stock for a cart.
 func (e *Engine) Reserve(ctx context.Context, c stockd.Reserve) (stockd.Reservation, bool, error) {
+	decidedWith := e.locs.Load()
 	r, created, err := run(ctx, e, c, reservedOf)
+	if stockd.IsCode(err, stockd.CodeInsufficientStock) && e.refreshLocations(ctx, decidedWith) {
+		// A bundle defined through another node a moment ago was taken
+		// for a SKU of no stock: refused with nothing written, and
+		// decided again now that this node knows it. (Only a node that
+		// does not serve the catalog's partition reads it again, once
+		// per refusal.)
+		r, created, err = run(ctx, e, c, reservedOf)
+	}
 	if stockd.IsCode(err, stockd.CodeInsufficientStock) {
 		err = e.everyShortLine(ctx, c, err)
 	}
@@ -137,8 +146,9 @@ func (e *Engine) everyShortLine(ctx context.Context, c stockd.Reserve, err error
 	for _, l := range refusal.Lines {
 		listed[l.SKU] = true
 	}
+	lines := e.expandedLines(c)
 	others := map[int]bool{}
-	for _, l := range c.Lines {
+	for _, l := range lines {
 		if !listed[l.SKU] {
 			others[stockd.PartitionOf(l.SKU, len(e.slots))] = true
 		}
@@ -148,7 +158,7 @@ func (e *Engine) everyShortLine(ctx context.Context, c stockd.Reserve, err error
 	}
 	found := map[string]stockd.Shortfall{}
 	for p := range others {
-		v, qerr := queryAs(ctx, e, p, func(s *stockd.State) ([]stockd.Shortfall, error) { return s.Shortfalls(c.Lines, c.Region), nil })
+		v, qerr := queryAs(ctx, e, p, func(s *stockd.State) ([]stockd.Shortfall, error) { return s.Shortfalls(lines, c.Region), nil })
 		if qerr != nil {
 			return err
 		}
@@ -160,7 +170,7 @@ func (e *Engine) everyShortLine(ctx context.Context, c stockd.Reserve, err error
 		return err
 	}
 	all := &stockd.Error{Code: refusal.Code, Message: "not enough stock", Status: refusal.Status}
-	for _, l := range c.Lines {
+	for _, l := range lines {
 		if listed[l.SKU] {
 			for _, s := range refusal.Lines {
 				if s.SKU == l.SKU {
@@ -243,10 +253,10 @@ func getEntity[T any](ctx context.Context, e *Engine, key stockd.Key, view func(
 	return v, err
 }
 
-// SKU returns a SKU's state now, through its partition (reflecting every
+// stockOf returns a SKU's own state now, through its partition (reflecting every
 // acknowledged write), or as of a past time or position, rebuilt from the
 // log.
-func (e *Engine) SKU(ctx context.Context, sku string, at stockd.AsOf) (stockd.SKUState, error) {
+func (e *Engine) stockOf(ctx context.Context, sku string, at stockd.AsOf) (stockd.SKUState, error) {
 	if sku == "" {
 		return stockd.SKUState{}, stockd.Errorf(stockd.CodeInvalid, "sku is required")
 	}

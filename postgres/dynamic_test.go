@@ -213,3 +213,45 @@ func TestReceiptsRacingIntoALocationAnotherNodeJustConfiguredAreAllAccepted(t *t
 		}
 	}
 }
+
+// TestABundleDefinedThroughOneNodeIsReservedThroughAnother: the definition
+// is recorded through the node serving the catalog's partition; the other
+// node, which has not polled the catalog since, learns it as soon as a cart
+// of the bundle is refused for want of the bundle's own stock, and holds the
+// cart — its components on both nodes, by a saga — and commits it.
+func TestABundleDefinedThroughOneNodeIsReservedThroughAnother(t *testing.T) {
+	schema := newSchema(t)
+	ns := openNodes(t, schema, 4, []int{0, 1}, []int{2, 3})
+	a, b := ns[0], ns[1]
+	if _, err := a.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w1", Kind: stockd.KindWarehouse, Priority: 1, Region: "eu"}); err != nil {
+		t.Fatal(err)
+	}
+	kit, x, y := skuIn(3, 4, "kit"), skuIn(1, 4, "part"), skuIn(2, 4, "part")
+	for _, sku := range []string{x, y} {
+		if _, err := on(t, ns, func(e *engine.Engine) (stockd.Receipt, error) {
+			r, _, err := e.Receive(ctx, stockd.ReceiveStock{ID: "r-" + sku, SKU: sku, Location: "w1", Quantity: 10})
+			return r, err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.DefineBundle(ctx, stockd.DefineBundle{SKU: kit, Components: []stockd.BundleComponent{{SKU: x, Quantity: 2}, {SKU: y, Quantity: 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, _, err := b.Reserve(ctx, stockd.Reserve{ID: "cart-kit", Lines: []stockd.ReserveLine{{SKU: kit, Quantity: 2}}})
+	if err != nil || res.Status != stockd.StatusHeld || len(res.Bundles) != 1 || res.Bundles[0].Held != 2 {
+		t.Fatalf("a cart of the bundle through the other node = %+v, %v; want held with its bundle line", res, err)
+	}
+	if got, err := b.Bundle(ctx, kit); err != nil || len(got.Components) != 2 {
+		t.Fatalf("b reading the bundle = %+v, %v", got, err)
+	}
+	if _, err := b.Commit(ctx, stockd.CommitReservation{ID: "cart-kit"}); err != nil {
+		t.Fatal(err)
+	}
+	for sku, left := range map[string]int64{x: 6, y: 4} {
+		v, err := on(t, ns, func(e *engine.Engine) (stockd.SKUState, error) { return e.SKU(ctx, sku, stockd.AsOf{}) })
+		if err != nil || v.OnHand != left || v.Reserved != 0 {
+			t.Fatalf("component %s after the commit = %+v, %v; want %d on hand, none held", sku, v, err, left)
+		}
+	}
+}

@@ -19,6 +19,8 @@ var cliOperations = map[string][]string{
 	"listLocations":      {"location", "list"},
 	"putLocation":        {"location", "set", "w2", "--kind", "store", "--priority", "2"},
 	"getLocation":        {"location", "show", "w1"},
+	"putBundle":          {"bundle", "set", "kit", "A=1", "B=2"},
+	"getBundle":          {"bundle", "show", "kit"},
 	"listSKUs":           {"sku", "list"},
 	"getSKU":             {"sku", "A"},
 	"putSKUConfig":       {"sku", "config", "A", "--safety-stock", "1"},
