@@ -149,6 +149,10 @@ func (s *State) Decide(cmd Command, now time.Time) (Decision, error) {
 		err = x.sagaStep(c)
 	case sagaAck:
 		err = x.sagaAck(c)
+	case sagaGrow:
+		err = x.sagaGrow(c)
+	case sagaTrim:
+		err = x.sagaTrim(c)
 	case abortSaga:
 		err = x.abortSaga(c)
 	case retireEntities:
@@ -656,6 +660,9 @@ func (x *decision) extend(c ExtendReservation) error {
 	if err := x.held(r); err != nil {
 		return err
 	}
+	if err := busy(r); err != nil {
+		return err
+	}
 	expires := x.now.Add(c.TTL)
 	for _, l := range r.lines {
 		if l.partition == x.s.partition {
@@ -680,6 +687,9 @@ func (x *decision) commit(c CommitReservation) error {
 		return nil
 	}
 	if err := x.held(r); err != nil {
+		return err
+	}
+	if err := busy(r); err != nil {
 		return err
 	}
 	qty := make(map[string]int64, len(r.lines))
@@ -756,6 +766,9 @@ func (x *decision) release(c ReleaseReservation) error {
 	case StatusCommitted, StatusPending:
 		return notHeld(r.id, r.status)
 	}
+	if err := busy(r); err != nil {
+		return err
+	}
 	x.releaseLines(r, ReleaseRequested)
 	return nil
 }
@@ -778,7 +791,14 @@ func (x *decision) expireReservation(c expireReservation) error {
 	}
 	switch r.status {
 	case StatusHeld:
+		changing := r.saga != nil && r.saga.change != nil
+		// Expiry wins over a change in flight: every partition releases
+		// all it holds for the cart, the change's growth included (the
+		// release step goes to every participant, those joining too).
 		x.releaseLines(r, ReleaseExpired)
+		if changing {
+			x.resolve(r.id, notHeld(r.id, StatusExpired))
+		}
 	case StatusPending:
 		x.abort(r, r.saga.participants, Errorf(CodeUnavailable, "reservation %q could not be held everywhere before its deadline", r.id))
 	}

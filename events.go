@@ -92,6 +92,11 @@ var eventTypeNames = [...]string{
 	TypeOutOfStock:           "OutOfStock",
 	TypeBackInStock:          "BackInStock",
 	TypeReservationChanged:   "ReservationChanged",
+	TypeSagaChangeStarted:    "SagaChangeStarted",
+	TypeSagaChangeAcked:      "SagaChangeAcked",
+	TypeSagaChangeDecided:    "SagaChangeDecided",
+	TypeSagaChangeGrown:      "SagaChangeGrown",
+	TypeSagaChangeTrimmed:    "SagaChangeTrimmed",
 }
 
 // String returns the type's name, such as "StockReserved".
@@ -354,6 +359,10 @@ func (a SagaAction) String() string {
 		return "release"
 	case SagaExtend:
 		return "extend"
+	case SagaChange:
+		return "change"
+	case SagaTrim:
+		return "trim"
 	}
 	return "SagaAction(" + strconv.Itoa(int(a)) + ")"
 }

@@ -20,11 +20,15 @@ import (
 // sagaAck), and the receiver of a message it did not expect changes nothing.
 // Authenticating the sender is the transport's job.
 
-// The message formats: 2 added the sales caps of a sagaAck's shortfalls.
-// Format 1 is still read, its shortfalls without caps.
+// The message formats: 2 added the sales caps of a sagaAck's shortfalls; 6
+// the messages of a change of a cart spanning partitions (sagaGrow,
+// sagaTrim; the formats between belong to other commerce rules). Formats 1
+// and 2 are still read, format 1's shortfalls without caps; neither has the
+// kinds format 6 added.
 const (
 	messageFormatV1 = 1
 	messageFormatV2 = 2
+	messageFormatV6 = 6
 )
 
 // The kinds of saga message, the byte after the format.
@@ -33,6 +37,9 @@ const (
 	kindSagaStep  byte = 2
 	kindSagaAck   byte = 3
 	kindAbortSaga byte = 4
+	// The kinds of a change, with the commerce rules' tags.
+	kindSagaGrow byte = 87
+	kindSagaTrim byte = 88
 )
 
 // EncodeMessage returns the wire encoding of m, a message a Decision (or
@@ -43,7 +50,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 		return nil, fmt.Errorf("stockd: message to partition %d", m.To)
 	}
 	w := writer{}
-	w.byte(messageFormatV2)
+	w.byte(messageFormatV6)
 	w.varint(int64(m.To))
 	switch c := m.Command.(type) {
 	case sagaHold:
@@ -87,6 +94,24 @@ func EncodeMessage(m Message) ([]byte, error) {
 	case abortSaga:
 		w.byte(kindAbortSaga)
 		w.string(c.reservation)
+	case sagaGrow:
+		w.byte(kindSagaGrow)
+		w.string(c.reservation)
+		w.varint(int64(c.home))
+		w.varint(int64(c.step))
+		w.uvarint(c.attempt)
+		w.reserveLines(c.lines)
+		w.string(c.region)
+		w.time(c.expiresAt)
+		w.string(c.customer)
+	case sagaTrim:
+		w.byte(kindSagaTrim)
+		w.string(c.reservation)
+		w.varint(int64(c.home))
+		w.varint(int64(c.step))
+		w.uvarint(c.attempt)
+		w.resLines(c.lines)
+		w.time(c.expiresAt)
 	default:
 		return nil, fmt.Errorf("stockd: %T is not a message between partitions", m.Command)
 	}
@@ -97,7 +122,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 func DecodeMessage(data []byte) (Message, error) {
 	r := reader{buf: data}
 	v := r.byte()
-	if v != messageFormatV1 && v != messageFormatV2 && r.err == nil {
+	if v != messageFormatV1 && v != messageFormatV2 && v != messageFormatV6 && r.err == nil {
 		return Message{}, fmt.Errorf("%w: unknown message format %d", ErrCorrupt, v)
 	}
 	m := Message{To: r.partition()}
@@ -141,6 +166,25 @@ func DecodeMessage(data []byte) (Message, error) {
 		m.Command = c
 	case kindAbortSaga:
 		m.Command = abortSaga{reservation: r.string()}
+	case kindSagaGrow, kindSagaTrim:
+		if v < messageFormatV6 {
+			r.fail("message kind %d in format %d", kind, v)
+			break
+		}
+		reservation, home, step, attempt := r.string(), r.partition(), r.step(), r.uvarint()
+		if kind == kindSagaGrow {
+			c := sagaGrow{reservation: reservation, home: home, step: step, attempt: attempt}
+			c.lines = r.reserveLines()
+			c.region = r.string()
+			c.expiresAt = r.time()
+			c.customer = r.string()
+			m.Command = c
+		} else {
+			c := sagaTrim{reservation: reservation, home: home, step: step, attempt: attempt}
+			c.lines = r.resLines()
+			c.expiresAt = r.time()
+			m.Command = c
+		}
 	default:
 		r.fail("unknown message kind %d", kind)
 	}

@@ -29,11 +29,14 @@ const maxRetiredPerEvent = 1024
 
 // The versions of a RetiredRecord's Data: 2 added a reservation's saga
 // attempt, step and timing (snapshot format 3); 3 the sales caps of its
-// saga's shortfalls (snapshot format 4). Formats 1 and 2 are still read.
+// saga's shortfalls (snapshot format 4); 7 a change in flight and a
+// participant's answer to a change (snapshot format 8; the formats between
+// belong to other commerce rules). Formats 1 to 3 are still read.
 const (
 	retiredFormatV1 = 1
 	retiredFormatV2 = 2
 	retiredFormatV3 = 3
+	retiredFormatV7 = 7
 )
 
 // Which kind of entity a retire timer names. For records, the timer's id is
@@ -206,7 +209,7 @@ func (s *State) Knows(key Key) bool {
 // without.
 func (s *State) encodeRetired(t retireTimer) ([]byte, bool) {
 	w := writer{}
-	w.byte(retiredFormatV3)
+	w.byte(retiredFormatV7)
 	w.byte(t.kind)
 	switch t.kind {
 	case retireRecord:
@@ -235,7 +238,7 @@ func RestoreRetired(rec RetiredRecord, partitions int, limits Limits) (*State, e
 	s := NewState(rec.Partition, partitions, limits)
 	r := reader{buf: rec.Data}
 	v := r.byte()
-	if v != retiredFormatV1 && v != retiredFormatV2 && v != retiredFormatV3 && r.err == nil {
+	if v != retiredFormatV1 && v != retiredFormatV2 && v != retiredFormatV3 && v != retiredFormatV7 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown retired record format %d", ErrCorrupt, v)
 	}
 	switch kind := r.byte(); kind {
@@ -246,7 +249,7 @@ func RestoreRetired(rec RetiredRecord, partitions int, limits Limits) (*State, e
 		t := r.transfer()
 		s.transfers[t.id] = t
 	case retireReservation:
-		res := r.reservation(true, v >= retiredFormatV2, v >= retiredFormatV3)
+		res := r.reservation(true, v >= retiredFormatV2, v >= retiredFormatV3, v >= retiredFormatV7)
 		s.reservations[res.id] = res
 	default:
 		if r.err == nil {
@@ -282,6 +285,16 @@ func reservationOf(d EventData) string {
 	case SagaStepStarted:
 		return d.Reservation
 	case SagaSettled:
+		return d.Reservation
+	case SagaChangeStarted:
+		return d.Reservation
+	case SagaChangeAcked:
+		return d.Reservation
+	case SagaChangeDecided:
+		return d.Reservation
+	case SagaChangeGrown:
+		return d.Reservation
+	case SagaChangeTrimmed:
 		return d.Reservation
 	}
 	return ""

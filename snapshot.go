@@ -10,15 +10,19 @@ import "fmt"
 // The snapshot formats: 2 added when each reservation settled and how many
 // entities the partition retired; 3 the saga attempt, step and timing that
 // let a saga survive lost and repeated messages; 4 each SKU's sales cap and
-// units committed, and the sales caps of a saga's shortfalls. Formats 1 to 3
-// are still read: their SKUs have no cap, and count as committed only the
-// committed lines of the reservations they still hold (units committed by
-// reservations retired before the snapshot are not known to them).
+// units committed, and the sales caps of a saga's shortfalls; 8 a change of
+// a cart spanning partitions in flight (at the home) and a participant's
+// answer to its grow step (the formats between belong to other commerce
+// rules). Formats 1 to 4 are still read: formats 1 to 3's SKUs have no cap,
+// and count as committed only the committed lines of the reservations they
+// still hold (units committed by reservations retired before the snapshot
+// are not known to them); none of them has a change in flight.
 const (
 	snapshotFormatV1 = 1
 	snapshotFormatV2 = 2
 	snapshotFormatV3 = 3
 	snapshotFormatV4 = 4
+	snapshotFormatV8 = 8
 )
 
 // EncodeState returns the encoding of s for a snapshot.
@@ -28,7 +32,7 @@ func EncodeState(s *State) []byte {
 	// partition encodes to megabytes, and growing a buffer by append's
 	// steps copies it many times over.
 	w := writer{buf: make([]byte, 0, 1<<12+64*(len(s.reservations)+len(s.skus)+len(s.transfers)+len(s.records)))}
-	w.byte(snapshotFormatV4)
+	w.byte(snapshotFormatV8)
 	w.varint(int64(s.partition))
 	w.varint(int64(s.partitions))
 	w.uvarint(s.head)
@@ -88,7 +92,7 @@ func EncodeState(s *State) []byte {
 func DecodeState(data []byte, limits Limits) (*State, error) {
 	r := reader{buf: data}
 	v := r.byte()
-	if v != snapshotFormatV1 && v != snapshotFormatV2 && v != snapshotFormatV3 && v != snapshotFormatV4 && r.err == nil {
+	if v != snapshotFormatV1 && v != snapshotFormatV2 && v != snapshotFormatV3 && v != snapshotFormatV4 && v != snapshotFormatV8 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown snapshot format %d", ErrCorrupt, v)
 	}
 	p, partitions := r.int(), r.int()
@@ -132,7 +136,7 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	}
 
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		res := r.reservation(v >= snapshotFormatV2, v >= snapshotFormatV3, v >= snapshotFormatV4)
+		res := r.reservation(v >= snapshotFormatV2, v >= snapshotFormatV3, v >= snapshotFormatV4, v >= snapshotFormatV8)
 		if r.err == nil {
 			if v < snapshotFormatV2 && s.settled(res) {
 				// Format 1 did not record when a reservation settled:
@@ -257,14 +261,37 @@ func (w *writer) reservation(r *reservation) {
 		w.string(g.region)
 		w.reserveLines(g.hold)
 	}
+	w.resLines(r.grown)
+	w.shortfalls(r.grownShort)
+	if g := r.saga; g != nil {
+		w.bool(g.change != nil)
+		if c := g.change; c != nil {
+			w.reserveLines(c.lines)
+			w.string(c.region)
+			w.varint(c.expiresAt)
+			w.resLines(c.previous)
+			w.resLines(c.local)
+			w.string(c.key)
+			w.u64(c.keyFP)
+			w.u64(c.fingerprint)
+			w.ints(c.asked)
+			w.resLines(c.targets)
+			w.shortfalls(c.short)
+			w.bool(c.decided)
+			w.bool(c.made)
+			w.resLines(c.after)
+		}
+	}
 }
 
 // reservation decodes a reservation; settled says whether the encoding
 // carries the moment it settled (snapshot format 1 did not), attempts whether
 // it carries the saga's attempt, step and timing (snapshot format 3 and
 // retired record format 2 do), and caps whether its saga's shortfalls carry
-// their sales caps (snapshot format 4 and retired record format 3 do).
-func (r *reader) reservation(settled, attempts, caps bool) *reservation {
+// their sales caps (snapshot format 4 and retired record format 3 do), and
+// changes whether it carries a change in flight and a participant's answer to
+// its grow step (snapshot format 8 and retired record format 7 do).
+func (r *reader) reservation(settled, attempts, caps, changes bool) *reservation {
 	res := &reservation{id: r.string(), status: ReservationStatus(r.string()), customer: r.string()}
 	res.fingerprint = r.u64()
 	res.createdAt = r.varint()
@@ -301,6 +328,25 @@ func (r *reader) reservation(settled, attempts, caps bool) *reservation {
 			g.since = r.varint()
 			g.region = r.string()
 			g.hold = r.reserveLines()
+		}
+	}
+	if changes {
+		res.grown = r.resLines()
+		res.grownShort = r.shortfalls(true)
+		if g := res.saga; g != nil && r.bool() {
+			c := &sagaChange{lines: r.reserveLines(), region: r.string(), expiresAt: r.varint()}
+			c.previous = r.resLines()
+			c.local = r.resLines()
+			c.key = r.string()
+			c.keyFP = r.u64()
+			c.fingerprint = r.u64()
+			c.asked = r.ints()
+			c.targets = r.resLines()
+			c.short = r.shortfalls(true)
+			c.decided = r.bool()
+			c.made = r.bool()
+			c.after = r.resLines()
+			g.change = c
 		}
 	}
 	return res
