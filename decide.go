@@ -689,9 +689,6 @@ func (x *decision) commit(c CommitReservation) error {
 	if err := x.held(r); err != nil {
 		return err
 	}
-	if err := busy(r); err != nil {
-		return err
-	}
 	qty := make(map[string]int64, len(r.lines))
 	for _, l := range r.lines {
 		if c.Lines == nil {
@@ -707,6 +704,11 @@ func (x *decision) commit(c CommitReservation) error {
 			return invalid("cannot commit %d of %q: the reservation holds %d", cl.Quantity, cl.SKU, l.quantity)
 		}
 		qty[cl.SKU] = cl.Quantity
+	}
+	// A request that could never be carried out is told so first; one that
+	// must only wait for a change to settle is told to retry.
+	if err := busy(r); err != nil {
+		return err
 	}
 	var remote []CommitLine
 	for _, l := range r.lines {
