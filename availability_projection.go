@@ -226,6 +226,22 @@ func (a *AvailabilityState) Apply(e Event) error {
 		})
 	case SagaStepStarted:
 		a.reservationEvent(d.Reservation, func() error { a.applySagaStep(d); return nil })
+	case SagaChangeStarted:
+		if r := a.reservations[d.Reservation]; r != nil {
+			r.saga = true // a cart held in one partition may start its saga so
+		}
+	case SagaChangeDecided:
+		a.reservationEvent(d.Reservation, func() error { a.applyChangeDecided(d); return nil })
+	case SagaChangeTrimmed:
+		a.reservationEvent(d.Reservation, func() error {
+			if r := a.reservations[d.Reservation]; r != nil {
+				r.expiresAt = d.ExpiresAt
+				if len(r.lines) == 0 {
+					r.status = StatusReleased // left the cart, as State says
+				}
+			}
+			return nil
+		})
 	case SagaSettled:
 		a.reservationEvent(d.Reservation, func() error {
 			if r := a.sagaOf(d.Reservation); r != nil && r.aborted {
@@ -430,6 +446,35 @@ func (a *AvailabilityState) applySagaStep(d SagaStepStarted) {
 	case SagaExtend:
 		r.expiresAt = d.ExpiresAt
 	}
+}
+
+// applyChangeDecided sets a cart's lines to the outcome of its change, at
+// its home, as State does: other partitions' lines at once, the home's own by
+// the ReservationChanged events that follow.
+func (a *AvailabilityState) applyChangeDecided(d SagaChangeDecided) {
+	r := a.sagaOf(d.Reservation)
+	if r == nil {
+		return
+	}
+	lines := make([]*liveLine, 0, len(d.Lines))
+	for _, t := range d.Lines {
+		p := PartitionOf(t.SKU, a.partitions)
+		l := r.line(t.SKU)
+		if l == nil {
+			l = &liveLine{sku: t.SKU, partition: p}
+		}
+		if p != a.partition {
+			l.quantity, l.allocations = t.Quantity, t.Allocations
+		}
+		lines = append(lines, l)
+	}
+	for _, l := range r.lines {
+		if l.partition == a.partition && !slices.Contains(lines, l) {
+			lines = append(lines, l)
+		}
+	}
+	r.lines = lines
+	r.expiresAt = d.ExpiresAt
 }
 
 // sku returns the state of id, creating it.

@@ -18,19 +18,12 @@ import (
 // moves the held stock without asking the State.
 //
 // Lines held in other partitions (a cart spanning partitions) are held there
-// by participants of the cart's saga. A change of those would need a step of
-// its own, holding the union of old and new lines at every participant until
-// all agreed; that is not built. A change may therefore add, remove or alter
-// only lines of SKUs in the cart's home partition, and must name every other
-// line as it is held: otherwise it is refused, whole, with
-// CodeCrossPartitionChange. A new TTL reaches every participant through the
-// saga's extend step, as ExtendReservation does.
-
-// CodeCrossPartitionChange means a change of a held reservation touched a
-// line of a SKU held in another partition than the cart's home (or would have
-// added one): such changes are not supported, and nothing changed. Release the
-// cart and reserve again instead. Not retryable.
-const CodeCrossPartitionChange Code = "cross_partition_change"
+// by participants of the cart's saga. A change that alters only lines of the
+// home's partition is decided here at once, as above; one that adds, removes
+// or alters a line of another partition goes through the saga, growing then
+// trimming (see cartsaga.go), and is answered once every partition holds the
+// outcome. A new TTL reaches every participant, through the saga's extend
+// step or the change's own.
 
 // ChangeReservation replaces the lines of a held reservation, all or nothing.
 // Lines lists every line the cart is to hold afterwards, as Reserve lines do:
@@ -165,6 +158,21 @@ func (x *decision) change(c ChangeReservation) error {
 			return err
 		}
 	}
+	if asked, remote := x.s.remoteChange(r, c); remote {
+		if g := r.saga; g != nil && len(g.pending) > 0 {
+			if g.change != nil && g.change.fingerprint == Fingerprint(c) {
+				// The same change sent again: wait for its outcome.
+				x.d.Replay = true
+				x.d.Wait = r.id
+				return nil
+			}
+			return Errorf(CodeReservationBusy, "reservation %q has a step under way in other partitions; retry shortly", r.id)
+		}
+		return x.changeSaga(r, c, asked)
+	}
+	if err := busy(r); err != nil {
+		return err
+	}
 	plan := make([]lineChange, 0, len(c.Lines)+len(r.lines))
 	for _, l := range c.Lines {
 		old := r.line(l.SKU)
@@ -172,10 +180,7 @@ func (x *decision) change(c ChangeReservation) error {
 			old = nil
 		}
 		if PartitionOf(l.SKU, x.s.partitions) != x.s.partition {
-			if old == nil || old.quantity != l.Quantity || x.s.moves(old.allocations, l, c.Region) {
-				return crossPartition(r.id, l.SKU)
-			}
-			continue
+			continue // held elsewhere, and unchanged (remoteChange)
 		}
 		lc := lineChange{sku: l.SKU, old: old, qty: l.Quantity, line: l}
 		if old != nil && old.quantity >= l.Quantity && !x.s.moves(old.allocations, l, c.Region) {
@@ -186,15 +191,12 @@ func (x *decision) change(c ChangeReservation) error {
 		plan = append(plan, lc)
 	}
 	for _, old := range r.lines {
-		if old.released || slices.ContainsFunc(c.Lines, func(l ReserveLine) bool { return l.SKU == old.sku }) {
+		if old.released || old.partition != x.s.partition || slices.ContainsFunc(c.Lines, func(l ReserveLine) bool { return l.SKU == old.sku }) {
 			continue
-		}
-		if old.partition != x.s.partition {
-			return crossPartition(r.id, old.sku)
 		}
 		plan = append(plan, lineChange{sku: old.sku, old: old})
 	}
-	if shortfalls := x.allocateChange(plan, r, c.Region); len(shortfalls) > 0 {
+	if shortfalls := x.allocateChange(plan, r.customer, r.id, c.Region); len(shortfalls) > 0 {
 		return refusal(shortfalls...)
 	}
 	expires := fromUnixNano(r.expiresAt)
@@ -274,7 +276,7 @@ func (s *State) moves(allocs []Allocation, l ReserveLine, region string) bool {
 // are free for it, and for its sales cap. The State's holds are taken out for
 // the check and put back before it returns, so the State is as it was: Decide
 // runs on the goroutine that owns the State, and nothing reads it meanwhile.
-func (x *decision) allocateChange(plan []lineChange, r *reservation, region string) []Shortfall {
+func (x *decision) allocateChange(plan []lineChange, customer, id, region string) []Shortfall {
 	s := x.s
 	for _, lc := range plan {
 		if lc.fresh && lc.old != nil {
@@ -287,7 +289,7 @@ func (x *decision) allocateChange(plan []lineChange, r *reservation, region stri
 		if !lc.fresh {
 			continue
 		}
-		a, short := x.checkLine(lc.line, r.customer, r.id, region)
+		a, short := x.checkLine(lc.line, customer, id, region)
 		if short != nil {
 			shortfalls = append(shortfalls, *short)
 			continue
@@ -320,11 +322,43 @@ func (s *State) holdLine(sku string, allocs []Allocation) {
 	}
 }
 
-// crossPartition is the refusal of a change touching a line held in another
-// partition.
-func crossPartition(id, sku string) *Error {
-	return Errorf(CodeCrossPartitionChange,
-		"reservation %q cannot change its line of %q: that SKU is held (or would be) in another partition than the cart's, and only lines held with the cart can change; release the reservation and reserve again", id, sku)
+// remoteChange reports whether change c of r alters a line held, or to be
+// held, in another partition than r's home — a line added, removed, of
+// another quantity, or that cannot stay where it is held — and which
+// partitions must then grow: those holding at least one line after the
+// change whose lines change. (A partition losing every line needs not grow;
+// it is trimmed with the others.)
+func (s *State) remoteChange(r *reservation, c ChangeReservation) ([]int, bool) {
+	changed := false
+	var asked []int
+	for _, l := range c.Lines {
+		p := PartitionOf(l.SKU, s.partitions)
+		if p == s.partition {
+			continue
+		}
+		old := r.line(l.SKU)
+		if old == nil || old.released || old.quantity != l.Quantity || s.moves(old.allocations, l, c.Region) {
+			changed = true
+			if !slices.Contains(asked, p) {
+				asked = append(asked, p)
+			}
+		}
+	}
+	for _, old := range r.lines {
+		if old.released || old.partition == s.partition {
+			continue
+		}
+		if !slices.ContainsFunc(c.Lines, func(l ReserveLine) bool { return l.SKU == old.sku }) {
+			changed = true
+			for _, l := range c.Lines {
+				if p := PartitionOf(l.SKU, s.partitions); p == old.partition && !slices.Contains(asked, p) {
+					asked = append(asked, p)
+				}
+			}
+		}
+	}
+	slices.Sort(asked)
+	return asked, changed
 }
 
 // applyChanged replaces a line of a held reservation, as a change decided.

@@ -123,6 +123,9 @@ func (c *cluster) route(cmd Command) int {
 	case ReleaseReservation:
 		p, _ := c.home(x.ID)
 		return p
+	case ChangeReservation:
+		p, _ := c.home(x.ID)
+		return p
 	}
 	return 0
 }

@@ -214,6 +214,41 @@ func encodeData(w *writer, d EventData) {
 		w.time(d.ExpiresAt)
 		w.string(d.Key)
 		w.u64(d.KeyFingerprint)
+	case SagaChangeStarted:
+		w.string(d.Reservation)
+		w.varint(int64(d.Step))
+		w.ints(d.Participants)
+		w.reserveLines(d.Lines)
+		w.string(d.Region)
+		w.time(d.ExpiresAt)
+		w.resLines(d.Previous)
+		w.resLines(d.Local)
+		w.string(d.Key)
+		w.u64(d.KeyFingerprint)
+		w.u64(d.Fingerprint)
+	case SagaChangeAcked:
+		w.string(d.Reservation)
+		w.varint(int64(d.Step))
+		w.varint(int64(d.From))
+		w.resLines(d.Lines)
+		w.shortfalls(d.Shortfalls)
+	case SagaChangeDecided:
+		w.string(d.Reservation)
+		w.varint(int64(d.Step))
+		w.bool(d.Made)
+		w.ints(d.Participants)
+		w.resLines(d.Lines)
+		w.time(d.ExpiresAt)
+		w.shortfalls(d.Shortfalls)
+	case SagaChangeGrown:
+		w.string(d.Reservation)
+		w.varint(int64(d.Step))
+		w.resLines(d.Lines)
+		w.shortfalls(d.Shortfalls)
+	case SagaChangeTrimmed:
+		w.string(d.Reservation)
+		w.varint(int64(d.Step))
+		w.time(d.ExpiresAt)
 	case EntitiesRetired:
 		w.stringList(d.Keys)
 	case LowStock:
@@ -362,6 +397,12 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 		d.Key = r.string()
 		d.KeyFingerprint = r.u64()
 		return d
+	case TypeSagaChangeStarted, TypeSagaChangeAcked, TypeSagaChangeDecided, TypeSagaChangeGrown, TypeSagaChangeTrimmed:
+		if v < eventFormatV7 {
+			r.fail("event type %s in format %d", t, v)
+			return nil
+		}
+		return decodeChangeSaga(r, t)
 	case TypeEntitiesRetired:
 		return EntitiesRetired{Keys: r.stringList()}
 	case TypeLowStock:
@@ -455,6 +496,70 @@ func (w *writer) reserveLines(lines []ReserveLine) {
 		w.bool(l.Split)
 		w.uvarint(uint64(len(l.Locations)))
 		w.strings(l.Locations...)
+	}
+}
+
+// resLines writes the lines of a reservation: SKU, quantity and
+// allocations (Held is Quantity wherever they are written).
+func (w *writer) resLines(lines []ReservationLine) {
+	w.uvarint(uint64(len(lines)))
+	for _, l := range lines {
+		w.string(l.SKU)
+		w.varint(l.Quantity)
+		w.allocations(l.Allocations)
+	}
+}
+
+func (r *reader) resLines() []ReservationLine {
+	n := r.count()
+	if n == 0 {
+		return nil
+	}
+	lines := make([]ReservationLine, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		l := ReservationLine{SKU: r.string(), Quantity: r.varint()}
+		l.Held = l.Quantity
+		l.Allocations = r.allocations()
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+// decodeChangeSaga decodes the events of a change of a cart spanning
+// partitions, all written in event format 7 or later.
+func decodeChangeSaga(r *reader, t EventType) EventData {
+	switch t {
+	case TypeSagaChangeStarted:
+		d := SagaChangeStarted{Reservation: r.string(), Step: r.int()}
+		d.Participants = r.ints()
+		d.Lines = r.reserveLines()
+		d.Region = r.string()
+		d.ExpiresAt = r.time()
+		d.Previous = r.resLines()
+		d.Local = r.resLines()
+		d.Key = r.string()
+		d.KeyFingerprint = r.u64()
+		d.Fingerprint = r.u64()
+		return d
+	case TypeSagaChangeAcked:
+		d := SagaChangeAcked{Reservation: r.string(), Step: r.int(), From: r.int()}
+		d.Lines = r.resLines()
+		d.Shortfalls = r.shortfalls(true, true)
+		return d
+	case TypeSagaChangeDecided:
+		d := SagaChangeDecided{Reservation: r.string(), Step: r.int(), Made: r.bool()}
+		d.Participants = r.ints()
+		d.Lines = r.resLines()
+		d.ExpiresAt = r.time()
+		d.Shortfalls = r.shortfalls(true, true)
+		return d
+	case TypeSagaChangeGrown:
+		d := SagaChangeGrown{Reservation: r.string(), Step: r.int()}
+		d.Lines = r.resLines()
+		d.Shortfalls = r.shortfalls(true, true)
+		return d
+	default:
+		return SagaChangeTrimmed{Reservation: r.string(), Step: r.int(), ExpiresAt: r.time()}
 	}
 }
 

@@ -57,6 +57,29 @@ func sampleData() []EventData {
 		BundleDefined{Bundle: Bundle{SKU: "K", Components: []BundleComponent{{"A", 1}, {"B", 3}}}},
 		BundlesReserved{Reservation: "c1", Lines: []BundleLine{{SKU: "K", Quantity: 2, Components: []BundleComponent{{"A", 1}, {"B", 3}}}}},
 		BundlesCommitted{Reservation: "c1", Lines: []CommitLine{{SKU: "K", Quantity: 1}}},
+		SagaChangeStarted{
+			Reservation: "c1", Step: 4, Participants: []int{1, 3},
+			Lines:  []ReserveLine{{SKU: "A", Quantity: 2}, {SKU: "B", Quantity: 3, Locations: []string{"w2"}, Split: true}},
+			Region: "eu", ExpiresAt: exp,
+			Previous: []ReservationLine{{SKU: "A", Quantity: 1, Held: 1, Allocations: allocs}, {SKU: "D", Quantity: 4, Held: 4, Allocations: allocs}},
+			Local:    []ReservationLine{{SKU: "A", Quantity: 2, Held: 2, Allocations: allocs}},
+			Key:      "k2", KeyFingerprint: 12, Fingerprint: math.MaxUint64,
+		},
+		SagaChangeAcked{
+			Reservation: "c1", Step: 4, From: 3,
+			Lines:      []ReservationLine{{SKU: "B", Quantity: 3, Held: 3, Allocations: allocs}},
+			Shortfalls: []Shortfall{{SKU: "E", Requested: 2, Available: 1, SalesCap: 9}},
+		},
+		SagaChangeDecided{
+			Reservation: "c1", Step: 5, Made: true, Participants: []int{1, 3}, ExpiresAt: exp,
+			Lines:      []ReservationLine{{SKU: "A", Quantity: 2, Held: 2, Allocations: allocs}},
+			Shortfalls: []Shortfall{{SKU: "E", Requested: 2, Available: 1}},
+		},
+		SagaChangeGrown{
+			Reservation: "c1", Step: 4, Lines: []ReservationLine{{SKU: "B", Quantity: 3, Held: 3, Allocations: allocs}},
+			Shortfalls: []Shortfall{{SKU: "B", Requested: 3}},
+		},
+		SagaChangeTrimmed{Reservation: "c1", Step: 5, ExpiresAt: exp},
 	}
 }
 

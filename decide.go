@@ -154,6 +154,10 @@ func (s *State) Decide(cmd Command, now time.Time) (Decision, error) {
 		err = x.sagaStep(c)
 	case sagaAck:
 		err = x.sagaAck(c)
+	case sagaGrow:
+		err = x.sagaGrow(c)
+	case sagaTrim:
+		err = x.sagaTrim(c)
 	case abortSaga:
 		err = x.abortSaga(c)
 	case retireEntities:
@@ -699,6 +703,9 @@ func (x *decision) extend(c ExtendReservation) error {
 	if err := x.held(r); err != nil {
 		return err
 	}
+	if err := busy(r); err != nil {
+		return err
+	}
 	expires := x.now.Add(c.TTL)
 	for _, l := range r.lines {
 		if l.partition == x.s.partition {
@@ -744,6 +751,11 @@ func (x *decision) commit(c CommitReservation) error {
 			return invalid("cannot commit %d of %q: the reservation holds %d", cl.Quantity, cl.SKU, l.quantity)
 		}
 		qty[cl.SKU] = cl.Quantity
+	}
+	// A request that could never be carried out is told so first; one that
+	// must only wait for a change to settle is told to retry.
+	if err := busy(r); err != nil {
+		return err
 	}
 	var remote []CommitLine
 	for _, l := range r.lines {
@@ -806,6 +818,9 @@ func (x *decision) release(c ReleaseReservation) error {
 	case StatusCommitted, StatusPending:
 		return notHeld(r.id, r.status)
 	}
+	if err := busy(r); err != nil {
+		return err
+	}
 	x.releaseLines(r, ReleaseRequested)
 	return nil
 }
@@ -828,7 +843,14 @@ func (x *decision) expireReservation(c expireReservation) error {
 	}
 	switch r.status {
 	case StatusHeld:
+		changing := r.saga != nil && r.saga.change != nil
+		// Expiry wins over a change in flight: every partition releases
+		// all it holds for the cart, the change's growth included (the
+		// release step goes to every participant, those joining too).
 		x.releaseLines(r, ReleaseExpired)
+		if changing {
+			x.resolve(r.id, notHeld(r.id, StatusExpired))
+		}
 	case StatusPending:
 		x.abort(r, r.saga.participants, Errorf(CodeUnavailable, "reservation %q could not be held everywhere before its deadline", r.id))
 	}

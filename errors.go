@@ -88,11 +88,12 @@ const (
 // Retryable reports whether a command refused with code may succeed if sent
 // again, unchanged, after a pause: the service was too busy (overloaded,
 // rate_limited), an append lost a race (conflict), the partition changed
-// owner (lease_lost), or the service could not answer (unavailable). Sending
+// owner (lease_lost), the service could not answer (unavailable), or the
+// reservation was being changed (reservation_busy). Sending
 // a command again is safe: its id makes a repeat a replay.
 func (c Code) Retryable() bool {
 	switch c {
-	case CodeOverloaded, CodeRateLimited, CodeConflict, CodeLeaseLost, CodeUnavailable:
+	case CodeOverloaded, CodeRateLimited, CodeConflict, CodeLeaseLost, CodeUnavailable, CodeReservationBusy:
 		return true
 	}
 	return false

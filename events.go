@@ -95,6 +95,11 @@ var eventTypeNames = [...]string{
 	TypeBundleDefined:        "BundleDefined",
 	TypeBundlesReserved:      "BundlesReserved",
 	TypeBundlesCommitted:     "BundlesCommitted",
+	TypeSagaChangeStarted:    "SagaChangeStarted",
+	TypeSagaChangeAcked:      "SagaChangeAcked",
+	TypeSagaChangeDecided:    "SagaChangeDecided",
+	TypeSagaChangeGrown:      "SagaChangeGrown",
+	TypeSagaChangeTrimmed:    "SagaChangeTrimmed",
 }
 
 // String returns the type's name, such as "StockReserved".
@@ -359,6 +364,10 @@ func (a SagaAction) String() string {
 		return "release"
 	case SagaExtend:
 		return "extend"
+	case SagaChange:
+		return "change"
+	case SagaTrim:
+		return "trim"
 	}
 	return "SagaAction(" + strconv.Itoa(int(a)) + ")"
 }

@@ -230,9 +230,15 @@ func locationsOf(cmd Command) []string {
 		return []string{c.Location}
 	case TransferStock:
 		return []string{c.From, c.To}
-	case Reserve:
+	case Reserve, ChangeReservation:
+		var lines []ReserveLine
+		if r, ok := c.(Reserve); ok {
+			lines = r.Lines
+		} else {
+			lines = c.(ChangeReservation).Lines
+		}
 		var out []string
-		for _, l := range c.Lines {
+		for _, l := range lines {
 			if l.Location != "" {
 				out = append(out, l.Location)
 			}
@@ -407,6 +413,8 @@ func result(s *State, cmd Command) (any, error) {
 	case CommitReservation:
 		return s.ReservationResult(c.ID)
 	case ReleaseReservation:
+		return s.ReservationResult(c.ID)
+	case ChangeReservation:
 		return s.ReservationResult(c.ID)
 	}
 	return nil, nil

@@ -377,16 +377,18 @@ func TestCustomerLimitRefusesACartSpanningPartitionsAtTheParticipant(t *testing.
 	wantLoc(t, w.cluster, w.c, "w1", 10, 3, 7, 0, 0)
 }
 
-// oracleLimit is the simulation's own reading of a per-customer limit: from
-// a partition's log alone, the shortfall of a line of a cart (id, customer)
-// decided at now, or nil. It tracks the SKU's limit, the units each
-// reservation holds of it and for whom, and the commits made while a limit
-// was set; what the customer has is those holds (but the cart's own) and
-// the commits within the window before now.
-func oracleLimit(log []Event, l ReserveLine, customer, id string, now time.Time) *Shortfall {
+// oracleLimit is the simulation's own reading of a per-customer limit: the
+// shortfall of a line of a cart (id, customer) decided at now in the
+// partition whose log and state are given, or nil. The limit and the
+// commits made while it was set are read from the log alone; the units each
+// customer holds are read from the state's reservations (their lines held in
+// this partition), because changes of held carts move them through events
+// of several kinds, and the simulation checks those lines against the
+// holds on its own. What the customer has is those holds (but the cart's
+// own) and the commits within the window before now.
+func oracleLimit(log []Event, st *State, l ReserveLine, customer, id string, now time.Time) *Shortfall {
 	var (
 		limit   CustomerLimit
-		held    = map[string]int64{}
 		owner   = map[string]string{}
 		commits []struct {
 			customer string
@@ -405,18 +407,21 @@ func oracleLimit(log []Event, l ReserveLine, customer, id string, now time.Time)
 			}
 			limit = d.CustomerLimit
 		case StockReserved:
-			held[d.Reservation], owner[d.Reservation] = d.Quantity, d.Customer
+			owner[d.Reservation] = d.Customer
 		case ReservationCommitted:
-			held[d.Reservation] = 0
-			if limit.Units > 0 && d.Quantity > 0 && owner[d.Reservation] != "" {
-				commits = append(commits, struct {
-					customer string
-					at       time.Time
-					qty      int64
-				}{owner[d.Reservation], e.Time, d.Quantity})
+			if limit.Units > 0 && d.Quantity > 0 {
+				who := owner[d.Reservation]
+				if r := st.reservations[d.Reservation]; who == "" && r != nil {
+					who = r.customer // a line a change added
+				}
+				if who != "" {
+					commits = append(commits, struct {
+						customer string
+						at       time.Time
+						qty      int64
+					}{who, e.Time, d.Quantity})
+				}
 			}
-		case ReservationReleased:
-			held[d.Reservation] = 0
 		}
 	}
 	if limit.Units == 0 {
@@ -427,9 +432,12 @@ func oracleLimit(log []Event, l ReserveLine, customer, id string, now time.Time)
 		return short
 	}
 	var has int64
-	for r, q := range held {
-		if owner[r] == customer && r != id {
-			has += q
+	for _, r := range st.reservations {
+		if r.customer != customer || r.id == id || (r.status != StatusHeld && r.status != StatusPending) {
+			continue
+		}
+		if rl := r.line(l.SKU); rl != nil && rl.partition == st.partition && !rl.released {
+			has += rl.quantity
 		}
 	}
 	for _, c := range commits {

@@ -21,13 +21,16 @@ import (
 // Authenticating the sender is the transport's job.
 
 // The message formats: 2 added the sales caps of a sagaAck's shortfalls; 3
-// their customer limits. Formats 1 and 2 are still read, their shortfalls
-// without caps or limits. (A sagaHold carries its cart's customer since
-// format 1: the participant checks the limits with it.)
+// their customer limits; 6 the messages of a change of a cart spanning
+// partitions (sagaGrow, sagaTrim). Formats 1 and 2 are still read, their
+// shortfalls without caps or limits, and neither has the kinds format 6
+// added. (A sagaHold carries its cart's customer since format 1: the
+// participant checks the limits with it.)
 const (
 	messageFormatV1 = 1
 	messageFormatV2 = 2
 	messageFormatV3 = 3
+	messageFormatV6 = 6
 )
 
 // The kinds of saga message, the byte after the format.
@@ -36,6 +39,9 @@ const (
 	kindSagaStep  byte = 2
 	kindSagaAck   byte = 3
 	kindAbortSaga byte = 4
+	// The kinds of a change, with the commerce rules' tags.
+	kindSagaGrow byte = 87
+	kindSagaTrim byte = 88
 )
 
 // EncodeMessage returns the wire encoding of m, a message a Decision (or
@@ -46,7 +52,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 		return nil, fmt.Errorf("stockd: message to partition %d", m.To)
 	}
 	w := writer{}
-	w.byte(messageFormatV3)
+	w.byte(messageFormatV6)
 	w.varint(int64(m.To))
 	switch c := m.Command.(type) {
 	case sagaHold:
@@ -90,6 +96,24 @@ func EncodeMessage(m Message) ([]byte, error) {
 	case abortSaga:
 		w.byte(kindAbortSaga)
 		w.string(c.reservation)
+	case sagaGrow:
+		w.byte(kindSagaGrow)
+		w.string(c.reservation)
+		w.varint(int64(c.home))
+		w.varint(int64(c.step))
+		w.uvarint(c.attempt)
+		w.reserveLines(c.lines)
+		w.string(c.region)
+		w.time(c.expiresAt)
+		w.string(c.customer)
+	case sagaTrim:
+		w.byte(kindSagaTrim)
+		w.string(c.reservation)
+		w.varint(int64(c.home))
+		w.varint(int64(c.step))
+		w.uvarint(c.attempt)
+		w.resLines(c.lines)
+		w.time(c.expiresAt)
 	default:
 		return nil, fmt.Errorf("stockd: %T is not a message between partitions", m.Command)
 	}
@@ -100,7 +124,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 func DecodeMessage(data []byte) (Message, error) {
 	r := reader{buf: data}
 	v := r.byte()
-	if v != messageFormatV1 && v != messageFormatV2 && v != messageFormatV3 && r.err == nil {
+	if (v < messageFormatV1 || v > messageFormatV6) && r.err == nil {
 		return Message{}, fmt.Errorf("%w: unknown message format %d", ErrCorrupt, v)
 	}
 	m := Message{To: r.partition()}
@@ -144,6 +168,25 @@ func DecodeMessage(data []byte) (Message, error) {
 		m.Command = c
 	case kindAbortSaga:
 		m.Command = abortSaga{reservation: r.string()}
+	case kindSagaGrow, kindSagaTrim:
+		if v < messageFormatV6 {
+			r.fail("message kind %d in format %d", kind, v)
+			break
+		}
+		reservation, home, step, attempt := r.string(), r.partition(), r.step(), r.uvarint()
+		if kind == kindSagaGrow {
+			c := sagaGrow{reservation: reservation, home: home, step: step, attempt: attempt}
+			c.lines = r.reserveLines()
+			c.region = r.string()
+			c.expiresAt = r.time()
+			c.customer = r.string()
+			m.Command = c
+		} else {
+			c := sagaTrim{reservation: reservation, home: home, step: step, attempt: attempt}
+			c.lines = r.resLines()
+			c.expiresAt = r.time()
+			m.Command = c
+		}
 	default:
 		r.fail("unknown message kind %d", kind)
 	}

@@ -105,7 +105,7 @@ func TestDecodeMessageRejectsDamage(t *testing.T) {
 	hold, _ := EncodeMessage(sampleMessages()[0])
 	step, _ := EncodeMessage(sampleMessages()[1])
 	for name, data := range map[string][]byte{
-		"unknown format":      append([]byte{messageFormatV3 + 1}, hold[1:]...),
+		"unknown format":      append([]byte{messageFormatV6 + 1}, hold[1:]...),
 		"unknown kind":        append([]byte{hold[0], hold[1], 9}, hold[3:]...),
 		"negative partition":  append([]byte{hold[0], 1}, hold[2:]...), // varint -1
 		"unknown action":      withByte(step, len(step)-len(mustEncodeStepTail(t))-1, 9),

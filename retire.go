@@ -30,7 +30,9 @@ const maxRetiredPerEvent = 1024
 // The versions of a RetiredRecord's Data: 2 added a reservation's saga
 // attempt, step and timing (snapshot format 3); 3 the sales caps of its
 // saga's shortfalls (snapshot format 4); 4 their customer limits (snapshot
-// format 5). Formats 1 to 3 are still read.
+// format 5); 6 a reservation's bundle lines (snapshot format 7); 7 a change
+// in flight and a participant's answer to a change (snapshot format 8).
+// Formats 1 to 6 are still read.
 const (
 	retiredFormatV1 = 1
 	retiredFormatV2 = 2
@@ -39,6 +41,7 @@ const (
 	// retiredFormatV6 added a reservation's bundle lines, after the
 	// reservation; older records have none.
 	retiredFormatV6 = 6
+	retiredFormatV7 = 7
 )
 
 // Which kind of entity a retire timer names. For records, the timer's id is
@@ -211,7 +214,7 @@ func (s *State) Knows(key Key) bool {
 // without.
 func (s *State) encodeRetired(t retireTimer) ([]byte, bool) {
 	w := writer{}
-	w.byte(retiredFormatV6)
+	w.byte(retiredFormatV7)
 	w.byte(t.kind)
 	switch t.kind {
 	case retireRecord:
@@ -241,7 +244,7 @@ func RestoreRetired(rec RetiredRecord, partitions int, limits Limits) (*State, e
 	s := NewState(rec.Partition, partitions, limits)
 	r := reader{buf: rec.Data}
 	v := r.byte()
-	if (v < retiredFormatV1 || v > retiredFormatV6) && r.err == nil {
+	if (v < retiredFormatV1 || v > retiredFormatV7) && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown retired record format %d", ErrCorrupt, v)
 	}
 	switch kind := r.byte(); kind {
@@ -252,7 +255,7 @@ func RestoreRetired(rec RetiredRecord, partitions int, limits Limits) (*State, e
 		t := r.transfer()
 		s.transfers[t.id] = t
 	case retireReservation:
-		res := r.reservation(true, v >= retiredFormatV2, v >= retiredFormatV3, v >= retiredFormatV4)
+		res := r.reservation(true, v >= retiredFormatV2, v >= retiredFormatV3, v >= retiredFormatV4, v >= retiredFormatV7)
 		if v >= retiredFormatV6 {
 			res.bundles = r.resBundles()
 		}
@@ -291,6 +294,16 @@ func reservationOf(d EventData) string {
 	case SagaStepStarted:
 		return d.Reservation
 	case SagaSettled:
+		return d.Reservation
+	case SagaChangeStarted:
+		return d.Reservation
+	case SagaChangeAcked:
+		return d.Reservation
+	case SagaChangeDecided:
+		return d.Reservation
+	case SagaChangeGrown:
+		return d.Reservation
+	case SagaChangeTrimmed:
 		return d.Reservation
 	}
 	return ""

@@ -48,6 +48,9 @@ type saga struct {
 	// hold step is under way so that it can be asked for again.
 	hold   []ReserveLine
 	region string
+	// change is the change in flight, from its SagaChangeStarted until
+	// its trim step is settled (or a release supersedes it).
+	change *sagaChange
 }
 
 // sagaHold asks a participant to hold its lines of a reservation.
@@ -107,6 +110,11 @@ func (x *decision) step(r *reservation, data SagaStepStarted) {
 	data.Step = r.saga.step + 1
 	if data.Participants == nil {
 		data.Participants = r.saga.participants
+	}
+	if len(data.Participants) == 0 {
+		// A cart whose lines a change brought back to its home: nobody
+		// else to ask, and nobody to answer.
+		return
 	}
 	x.emit("", r.id, data)
 	for _, p := range data.Participants {
@@ -303,13 +311,21 @@ func (x *decision) sagaAck(c sagaAck) error {
 		}
 		return nil
 	}
+	if r.saga.action == SagaChange {
+		x.changeAcked(r, c)
+		return nil
+	}
 	x.emit("", r.id, SagaStepAcked{Reservation: r.id, Step: c.step, From: c.from, Held: c.held, Shortfalls: c.shortfalls})
 	if len(r.saga.pending) > 1 {
 		return nil
 	}
 	if r.saga.action != SagaHold {
 		x.emit("", r.id, SagaSettled{Reservation: r.id, Step: c.step})
-		x.resolve(r.id, nil)
+		var err error
+		if r.saga.action == SagaTrim {
+			err = r.saga.change.outcome()
+		}
+		x.resolve(r.id, err)
 		return nil
 	}
 	failed := append(slices.Clone(r.saga.failed), c.shortfalls...)
@@ -341,7 +357,10 @@ func (g *saga) wants(p int, status ReservationStatus) bool {
 	if g.aborted {
 		return false
 	}
-	return status == StatusHeld || (status == StatusPending && slices.Contains(g.held, p))
+	// A held cart wants its participants' lines, and only theirs: a
+	// partition that left it in a change, or was refused joining it, is
+	// told to release what a late message made it hold.
+	return (status == StatusHeld && slices.Contains(g.participants, p)) || (status == StatusPending && slices.Contains(g.held, p))
 }
 
 // orphanStep is the home's answer to a participant holding lines of an
@@ -420,6 +439,8 @@ func (s *State) applySaga(e Event) {
 	case SagaStepStarted:
 		g.step, g.action, g.last = d.Step, d.Action, d
 		g.pending = slices.Clone(d.Participants)
+		// A release (the deadline) supersedes a change in flight.
+		g.change = nil
 		g.since = unixNano(e.Time)
 		g.hold, g.region = nil, ""
 		switch d.Action {
@@ -458,6 +479,9 @@ func (s *State) applySaga(e Event) {
 	case SagaSettled:
 		if d.Step == g.step {
 			g.pending = nil
+			if g.action == SagaTrim && g.change != nil {
+				s.changeSettled(r)
+			}
 		}
 		if g.aborted {
 			// A cart that could not be held is forgotten, so that a retry
@@ -481,7 +505,7 @@ func (s *State) Recover() ([]Command, []Message) {
 			continue
 		}
 		for _, p := range r.saga.pending {
-			msgs = append(msgs, Message{To: p, Command: r.stepMessage(s.partition, r.saga.last)})
+			msgs = append(msgs, Message{To: p, Command: s.resend(r, p)})
 		}
 	}
 	return cmds, msgs
@@ -535,14 +559,24 @@ func (s *State) Overdue(now time.Time, after time.Duration) []Message {
 			continue // from a snapshot that did not keep the lines: Recover abandons it
 		}
 		for _, p := range g.pending {
-			var cmd Command = r.stepMessage(s.partition, g.last)
-			if g.action == SagaHold {
-				cmd = r.holdMessage(s.partition, p, s.partitions)
-			}
-			msgs = append(msgs, Message{To: p, Command: cmd})
+			msgs = append(msgs, Message{To: p, Command: s.resend(r, p)})
 		}
 	}
 	return msgs
+}
+
+// resend is the current step of r's saga, driven from here, as participant
+// p is to be asked for it again.
+func (s *State) resend(r *reservation, p int) Command {
+	switch r.saga.action {
+	case SagaHold:
+		return r.holdMessage(s.partition, p, s.partitions)
+	case SagaChange:
+		return r.growMessage(s.partition, p, s.partitions)
+	case SagaTrim:
+		return r.trimMessage(s.partition, p, s.partitions)
+	}
+	return r.stepMessage(s.partition, r.saga.last)
 }
 
 // SagasOutstanding returns how many reservations have saga work outstanding

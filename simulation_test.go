@@ -217,6 +217,10 @@ type sim struct {
 	faulty       bool
 	overdueAfter time.Duration
 
+	// changes are the changes of carts spanning partitions waiting for
+	// their outcome, by reservation.
+	changes map[string]pendingChange
+
 	// stats counts what the sequence exercised: event types, outcomes of
 	// client commands, crashes.
 	stats map[string]int
@@ -265,6 +269,7 @@ func newSim(tb testing.TB, seed uint64) *sim {
 		lots:     []string{"L1", "L2", "L3"},
 		stats:    map[string]int{},
 		accepted: map[string][2]uint64{},
+		changes:  map[string]pendingChange{},
 	}
 	s.c.auto = false
 	s.faulty = rng.IntN(2) == 0
@@ -298,6 +303,7 @@ func newSim(tb testing.TB, seed uint64) *sim {
 			s.accepted[at] = [2]uint64{uint64(k.Partition), k.Position}
 		}
 		s.stats["retired"] += len(d.Retired)
+		s.checkChangeResolved(p, d)
 		if c, ok := cmd.(sagaStep); ok && c.step == 0 && len(d.Events) > 0 {
 			s.stats["unwanted-lines-released"]++
 		}
@@ -541,12 +547,77 @@ func (s *sim) crash() {
 		}
 	}
 	s.c.crash(func(int) bool { return snaps })
+	// A change that was in flight finishes from the log (or was lost with
+	// what was not durable); its client's wait died with the crash.
+	clear(s.changes)
+}
+
+// pendingChange is a change waiting for its outcome: the lines it asked
+// for, and those the cart held before.
+type pendingChange struct {
+	lines  []ReserveLine
+	before []ReservationLine
+}
+
+// checkChangeResolved checks the outcome of every change decision d
+// resolved, once applied in partition p: all or nothing. Made, the cart
+// holds the lines asked for; refused for want of stock (or by a cap or a
+// customer limit), exactly the lines
+// (and allocations) it held before; refused otherwise, it is held no more.
+func (s *sim) checkChangeResolved(p int, d Decision) {
+	for _, res := range d.Resolved {
+		pc, ok := s.changes[res.Reservation]
+		if !ok {
+			continue
+		}
+		delete(s.changes, res.Reservation)
+		v, _ := s.c.states[p].ReservationView(res.Reservation)
+		switch code := ErrorCode(res.Err); code {
+		case "":
+			s.stats["change.made"]++
+			got := make([]ReserveLine, 0, len(v.Lines))
+			for _, l := range v.Lines {
+				got = append(got, ReserveLine{SKU: l.SKU, Quantity: l.Quantity})
+			}
+			want := make([]ReserveLine, 0, len(pc.lines))
+			for _, l := range pc.lines {
+				want = append(want, ReserveLine{SKU: l.SKU, Quantity: l.Quantity})
+			}
+			if v.Status != StatusHeld || !reflect.DeepEqual(got, want) {
+				s.fail("partition %d: change of %s made, but the cart is %s with %+v, not %+v", p, res.Reservation, v.Status, got, want)
+			}
+		case CodeInsufficientStock, CodeSalesCap, CodeCustomerLimit, CodeCustomerRequired:
+			s.stats["change.refused"]++
+			if v.Status != StatusHeld || !reflect.DeepEqual(v.Lines, pc.before) {
+				s.fail("partition %d: change of %s refused (%v), but the cart is %s with %+v, not %+v", p, res.Reservation, res.Err, v.Status, v.Lines, pc.before)
+			}
+		case CodeNotHeld:
+			s.stats["change.expired"]++
+			if v.Status == StatusHeld {
+				s.fail("partition %d: change of %s answered %v, but the cart is held", p, res.Reservation, res.Err)
+			}
+		default:
+			s.fail("partition %d: change of %s answered %v", p, res.Reservation, res.Err)
+		}
+	}
 }
 
 // send sends a client command.
 func (s *sim) send(cmd Command, meant intent) {
 	s.current, s.meant, s.judging = cmd, meant, true
+	var before []ReservationLine
+	if c, ok := cmd.(ChangeReservation); ok {
+		v, _ := s.c.res(c.ID)
+		before = v.Lines
+	}
 	p, d, err := s.c.do(cmd)
+	if c, ok := cmd.(ChangeReservation); ok && err == nil && d.Wait != "" && !d.Replay &&
+		slices.ContainsFunc(d.Events, func(e Event) bool { return e.Type() == TypeSagaChangeStarted }) {
+		// Answered later, once every partition holds the outcome: see
+		// checkChangeResolved.
+		s.changes[c.ID] = pendingChange{lines: c.Lines, before: before}
+		s.stats["change.saga"]++
+	}
 	s.current, s.judging = nil, false
 	tag := ""
 	if meant == meantInvalid {
@@ -581,6 +652,10 @@ func describe(cmd Command) string {
 		return fmt.Sprintf("sagaStep{%s home %d step %d %s %v %s}", c.reservation, c.home, c.step, c.action, c.lines, c.reason)
 	case sagaAck:
 		return fmt.Sprintf("sagaAck{%s step %d from %d held %v short %v}", c.reservation, c.step, c.from, c.held, c.shortfalls)
+	case sagaGrow:
+		return fmt.Sprintf("sagaGrow{%s home %d step %d %v}", c.reservation, c.home, c.step, c.lines)
+	case sagaTrim:
+		return fmt.Sprintf("sagaTrim{%s home %d step %d %v}", c.reservation, c.home, c.step, c.lines)
 	}
 	return fmt.Sprintf("%T%+v", cmd, cmd)
 }
@@ -661,11 +736,64 @@ func (s *sim) generate() (Command, intent) {
 			return ExtendReservation{ID: id}, meantInvalid
 		}
 		return ExtendReservation{ID: id, TTL: time.Duration(1+s.rng.IntN(90)) * time.Minute}, meantValid
-	case r < 90:
+	case r < 87:
 		return s.genCommit()
+	case r < 95:
+		return s.genChange()
 	default:
 		return ReleaseReservation{ID: s.reservationID()}, meantValid
 	}
+}
+
+// genChange changes a cart: mostly its lines as its home shows them, with
+// quantities up or down, a line dropped or one added (of any partition's
+// SKU), sometimes lines of its own, rarely an invalid list.
+func (s *sim) genChange() (Command, intent) {
+	id := s.reservationID()
+	// Mostly a cart held now: those are the changes worth making.
+	var live []string
+	for _, h := range s.held[max(len(s.held)-12, 0):] {
+		if v, ok := s.c.res(h); ok && v.Status == StatusHeld {
+			live = append(live, h)
+		}
+	}
+	if len(live) > 0 && s.chance(80) {
+		id = s.pick(live)
+	}
+	c := ChangeReservation{ID: id}
+	if v, ok := s.c.res(id); ok && s.chance(75) {
+		for _, l := range v.Lines {
+			if s.chance(15) {
+				continue // dropped
+			}
+			q := max(l.Quantity+int64(s.rng.IntN(5))-2, 1)
+			nl := ReserveLine{SKU: l.SKU, Quantity: q, Split: s.chance(25)}
+			if s.chance(15) {
+				nl.Location = s.loc()
+			}
+			c.Lines = append(c.Lines, nl)
+		}
+		if s.chance(30) {
+			sku := s.pick(s.skus)
+			if !slices.ContainsFunc(c.Lines, func(l ReserveLine) bool { return l.SKU == sku }) {
+				c.Lines = append(c.Lines, ReserveLine{SKU: sku, Quantity: int64(1 + s.rng.IntN(4))})
+			}
+		}
+	}
+	if len(c.Lines) == 0 {
+		c.Lines = s.genLines()
+	}
+	if s.chance(15) {
+		c.TTL = time.Duration(1+s.rng.IntN(90)) * time.Minute
+	}
+	if s.chance(5) {
+		c.Region = s.pick([]string{"eu", "us"})
+	}
+	if s.chance(3) {
+		c.Lines = nil
+		return c, meantInvalid
+	}
+	return c, meantValid
 }
 
 // reuse decides how to use an id already sent: 0 for a new one, 1 to repeat
@@ -1190,7 +1318,7 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 			if PartitionOf(l.SKU, s.c.p) != p {
 				continue
 			}
-			if sf := oracleLimit(s.c.logs[p], l, c.Customer, c.ID, now); sf != nil {
+			if sf := oracleLimit(s.c.logs[p], st, l, c.Customer, c.ID, now); sf != nil {
 				short = append(short, *sf)
 			} else if sf := oracleCap(st, l); sf != nil {
 				short = append(short, *sf)
@@ -1204,6 +1332,8 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 		return accepted
 	case ExtendReservation, CommitReservation, ReleaseReservation:
 		return s.expectOnReservation(p, st, cmd, now)
+	case ChangeReservation:
+		return s.expectChange(p, st, c, now)
 	}
 	s.fail("no expectation for %T", cmd)
 	return outcome{}
@@ -1234,6 +1364,9 @@ func (s *sim) expectOnReservation(p int, st *State, cmd Command, now time.Time) 
 		if !held {
 			return notHeld
 		}
+		if changing(st, id) {
+			return refused(CodeReservationBusy)
+		}
 		return accepted
 	case ReleaseReservation:
 		switch v.Status {
@@ -1241,6 +1374,9 @@ func (s *sim) expectOnReservation(p int, st *State, cmd Command, now time.Time) 
 			return replayed
 		case StatusCommitted, StatusPending:
 			return outcome{code: CodeNotHeld, status: v.Status}
+		}
+		if changing(st, id) {
+			return refused(CodeReservationBusy)
 		}
 		return accepted
 	case CommitReservation:
@@ -1260,9 +1396,202 @@ func (s *sim) expectOnReservation(p int, st *State, cmd Command, now time.Time) 
 				return refused(CodeInvalid)
 			}
 		}
+		if changing(st, id) {
+			return refused(CodeReservationBusy)
+		}
 		return accepted
 	}
 	return outcome{}
+}
+
+// changing reports whether reservation id has a change in flight at its
+// home: from the change's first event to its trim step's settlement.
+func changing(st *State, id string) bool {
+	r := st.reservations[id]
+	return r != nil && r.saga != nil && r.saga.change != nil
+}
+
+// expectChange works out what a change must come to, from the rules of
+// changing a held cart: a line that keeps no more units than it holds where
+// they are held stays there; any other is held afresh with the cart's own
+// units of its SKU free for it (and for its sales cap). Lines of other
+// partitions are not checked here: a change of them goes through the saga
+// and is answered later (checked when it resolves, see send).
+func (s *sim) expectChange(p int, st *State, c ChangeReservation, now time.Time) outcome {
+	r := st.reservations[c.ID]
+	if r == nil || r.home != p || (r.saga != nil && r.saga.aborted) {
+		return refused(CodeNotFound)
+	}
+	v, _ := st.ReservationView(c.ID)
+	switch {
+	case v.Status != StatusHeld:
+		return outcome{code: CodeNotHeld, status: v.Status}
+	case !now.Before(v.ExpiresAt):
+		return outcome{code: CodeNotHeld, status: StatusExpired}
+	}
+	locs := st.Locations()
+	known := func(loc string) bool { _, ok := locs[loc]; return ok }
+	for _, l := range c.Lines {
+		if (l.Location != "" && !known(l.Location)) || !all(l.Locations, known) {
+			return refused(CodeUnknownLocation)
+		}
+	}
+	old := func(sku string) *ReservationLine {
+		for i := range v.Lines {
+			if v.Lines[i].SKU == sku {
+				return &v.Lines[i]
+			}
+		}
+		return nil
+	}
+	// stays reports whether line l can keep its units where o holds them:
+	// the first l.Quantity of them, in order, at locations l allows, at
+	// one location unless it may split.
+	stays := func(o *ReservationLine, l ReserveLine) bool {
+		if o == nil || o.Quantity < l.Quantity {
+			return false
+		}
+		var kept []Allocation
+		left := l.Quantity
+		for _, a := range o.Allocations {
+			if left == 0 {
+				break
+			}
+			n := min(a.Quantity, left)
+			left -= n
+			kept = append(kept, Allocation{Location: a.Location, Quantity: n})
+		}
+		if len(kept) > 1 && !l.Split {
+			return false
+		}
+		for _, a := range kept {
+			if (l.Location != "" && a.Location != l.Location) || (len(l.Locations) > 0 && !slices.Contains(l.Locations, a.Location)) ||
+				(c.Region != "" && locs[a.Location].Region != c.Region) {
+				return false
+			}
+		}
+		return true
+	}
+	remote := false
+	for _, l := range c.Lines {
+		if PartitionOf(l.SKU, s.c.p) != p {
+			if o := old(l.SKU); o == nil || o.Quantity != l.Quantity || !stays(o, l) {
+				remote = true
+			}
+		}
+	}
+	for _, o := range v.Lines {
+		if PartitionOf(o.SKU, s.c.p) != p && !slices.ContainsFunc(c.Lines, func(l ReserveLine) bool { return l.SKU == o.SKU }) {
+			remote = true
+		}
+	}
+	if g := r.saga; g != nil && g.change != nil {
+		if remote && g.change.fingerprint == Fingerprint(c) {
+			return replayed
+		}
+		return refused(CodeReservationBusy)
+	}
+	if remote && r.saga != nil && len(r.saga.pending) > 0 {
+		return refused(CodeReservationBusy)
+	}
+	var short []Shortfall
+	unchanged := len(c.Lines) == len(v.Lines)
+	type grown struct {
+		l      ReserveLine
+		prev   []Allocation
+		allocs []Allocation
+	}
+	var plan []grown
+	for _, l := range c.Lines {
+		if PartitionOf(l.SKU, s.c.p) != p {
+			continue
+		}
+		o := old(l.SKU)
+		var prev []Allocation
+		var own int64
+		if o != nil {
+			prev, own = o.Allocations, o.Quantity
+		}
+		if stays(o, l) {
+			kept := commitAllocations(o.Allocations, l.Quantity)
+			plan = append(plan, grown{l, prev, kept})
+			if o.Quantity != l.Quantity {
+				unchanged = false
+			}
+			continue
+		}
+		unchanged = false
+		if sf := oracleLimit(s.c.logs[p], st, l, r.customer, r.id, now); sf != nil {
+			short = append(short, *sf)
+			continue
+		}
+		sv, _ := st.SKUView(l.SKU)
+		if sv.SalesCap > 0 {
+			left := sv.SalesCap - st.skus[l.SKU].committed - sv.Reserved + own
+			if l.Quantity > left {
+				short = append(short, Shortfall{SKU: l.SKU, Requested: l.Quantity, Available: max(left, 0), SalesCap: sv.SalesCap})
+				continue
+			}
+		}
+		a, sf := oracleAllocateFree(st, l, c.Region, prev)
+		if sf != nil {
+			short = append(short, *sf)
+			continue
+		}
+		plan = append(plan, grown{l, prev, a})
+	}
+	if short == nil && remote {
+		// The union of old and new is held until the trim: its growth
+		// must fit the cap as it stands.
+		for _, g := range plan {
+			sv, _ := st.SKUView(g.l.SKU)
+			if sv.SalesCap == 0 {
+				continue
+			}
+			left := sv.SalesCap - st.skus[g.l.SKU].committed - sv.Reserved
+			var prevQ int64
+			for _, a := range g.prev {
+				prevQ += a.Quantity
+			}
+			var union int64
+			for _, a := range unionAllocations(g.prev, g.allocs) {
+				union += a.Quantity
+			}
+			if union-prevQ > left {
+				short = append(short, Shortfall{SKU: g.l.SKU, Requested: g.l.Quantity, Available: max(left+prevQ, 0), SalesCap: sv.SalesCap})
+			}
+		}
+	}
+	if short != nil {
+		return outcome{code: shortCode(short), lines: short}
+	}
+	if !remote && unchanged && c.TTL == 0 {
+		return replayed
+	}
+	return accepted
+}
+
+// oracleAllocateFree is oracleAllocate with the units own holds counted as
+// available, as a change counts the cart's own units of a line's SKU.
+func oracleAllocateFree(st *State, l ReserveLine, region string, own []Allocation) ([]Allocation, *Shortfall) {
+	if len(own) == 0 {
+		return oracleAllocate(st, l, region)
+	}
+	adjusted := *st
+	adjusted.skus = maps.Clone(st.skus)
+	sk := *st.skus[l.SKU]
+	sk.stocks = slices.Clone(sk.stocks)
+	for i, loc := range sk.stockList {
+		st := *sk.stocks[i]
+		for _, a := range own {
+			if a.Location == loc {
+				st.reserved -= a.Quantity
+			}
+		}
+		sk.stocks[i] = &st
+	}
+	adjusted.skus[l.SKU] = &sk
+	return oracleAllocate(&adjusted, l, region)
 }
 
 // all reports whether ok holds for every element of xs.
@@ -1407,6 +1736,29 @@ func (s *sim) checkEvents(p int, st *State, d Decision) {
 			if sum != data.Quantity {
 				s.fail("partition %d: %s of %s allocates %d for %d", p, data.Reservation, e.SKU, sum, data.Quantity)
 			}
+		case ReservationChanged:
+			// What a change holds beyond what the line held, at each
+			// location, must have been available there.
+			var sum int64
+			for _, a := range data.Allocations {
+				if a.Quantity <= 0 {
+					s.fail("partition %d: allocation %+v of %s", p, a, data.Reservation)
+				}
+				sum += a.Quantity
+				prev := int64(0)
+				for _, b := range data.PreviousAllocations {
+					if b.Location == a.Location {
+						prev += b.Quantity
+					}
+				}
+				if a.Quantity > prev {
+					held[[2]string{e.SKU, a.Location}] += a.Quantity - prev
+				}
+			}
+			if sum != data.Quantity {
+				s.fail("partition %d: change of %s of %s allocates %d for %d", p, data.Reservation, e.SKU, sum, data.Quantity)
+			}
+			s.stats["line-changed"]++
 		case StockTransferred:
 			if avail := viewLoc(st, e.SKU, data.From).Available; data.Quantity > avail {
 				s.fail("partition %d: transfer %s of %d from %s with %d available", p, e.CommandID, data.Quantity, data.From, avail)
@@ -1474,7 +1826,7 @@ func (s *sim) checkEvents(p int, st *State, d Decision) {
 func isClient(cmd Command) bool {
 	switch cmd.(type) {
 	case ConfigureLocation, ConfigureSKU, ReceiveStock, AdjustStock, CountStock, TransferStock, ArriveTransfer,
-		Reserve, ExtendReservation, CommitReservation, ReleaseReservation:
+		Reserve, ExtendReservation, CommitReservation, ReleaseReservation, ChangeReservation:
 		return true
 	}
 	return false
@@ -1540,6 +1892,8 @@ func ledgerOf(logs [][]Event) *ledger {
 				g.held[e.SKU] -= d.Quantity + d.Released
 			case ReservationReleased:
 				g.held[e.SKU] -= d.Quantity
+			case ReservationChanged:
+				g.held[e.SKU] += d.Quantity - d.PreviousQuantity
 			}
 			k := func(loc string) [2]string { return [2]string{e.SKU, loc} }
 			switch d := e.Data.(type) {
@@ -1888,6 +2242,15 @@ func (s *sim) checkQuiescent() {
 						s.fail("reservation %s is %s at home %d but %v at participant %d", id, r.status, h, statusOf(pr), q)
 					}
 					got := pr.view(q)
+					n := 0
+					for _, l := range want.Lines {
+						if PartitionOf(l.SKU, s.c.p) == q {
+							n++
+						}
+					}
+					if r.status == StatusHeld && len(pr.liveLines(q)) != n {
+						s.fail("reservation %s: home %d lists %d lines in partition %d, which holds %+v", id, h, n, q, pr.liveLines(q))
+					}
 					for _, l := range want.Lines {
 						if PartitionOf(l.SKU, s.c.p) != q {
 							continue

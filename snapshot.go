@@ -16,7 +16,9 @@ import "fmt"
 // reservations retired before the snapshot are not known to them). 5 added
 // each SKU's per-customer limit with the commits customers made within its
 // window, and the customer limits of a saga's shortfalls; formats 1 to 4 are
-// read with no limits.
+// read with no limits. 7 added bundles; 8 a change of a cart spanning
+// partitions in flight (at the home) and a participant's answer to its grow
+// step; formats before them have none.
 const (
 	snapshotFormatV1 = 1
 	snapshotFormatV2 = 2
@@ -27,6 +29,7 @@ const (
 	// (LocationPartition only) and the reservations' bundle lines, after
 	// everything format 4 has. Formats before it have no bundles.
 	snapshotFormatV7 = 7
+	snapshotFormatV8 = 8
 )
 
 // EncodeState returns the encoding of s for a snapshot.
@@ -36,7 +39,7 @@ func EncodeState(s *State) []byte {
 	// partition encodes to megabytes, and growing a buffer by append's
 	// steps copies it many times over.
 	w := writer{buf: make([]byte, 0, 1<<12+64*(len(s.reservations)+len(s.skus)+len(s.transfers)+len(s.records)))}
-	w.byte(snapshotFormatV7)
+	w.byte(snapshotFormatV8)
 	w.varint(int64(s.partition))
 	w.varint(int64(s.partitions))
 	w.uvarint(s.head)
@@ -98,7 +101,7 @@ func EncodeState(s *State) []byte {
 func DecodeState(data []byte, limits Limits) (*State, error) {
 	r := reader{buf: data}
 	v := r.byte()
-	if (v < snapshotFormatV1 || v > snapshotFormatV7) && r.err == nil {
+	if (v < snapshotFormatV1 || v > snapshotFormatV8) && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown snapshot format %d", ErrCorrupt, v)
 	}
 	p, partitions := r.int(), r.int()
@@ -145,7 +148,7 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	}
 
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		res := r.reservation(v >= snapshotFormatV2, v >= snapshotFormatV3, v >= snapshotFormatV4, v >= snapshotFormatV5)
+		res := r.reservation(v >= snapshotFormatV2, v >= snapshotFormatV3, v >= snapshotFormatV4, v >= snapshotFormatV5, v >= snapshotFormatV8)
 		if r.err == nil {
 			if v < snapshotFormatV2 && s.settled(res) {
 				// Format 1 did not record when a reservation settled:
@@ -275,16 +278,39 @@ func (w *writer) reservation(r *reservation) {
 		w.string(g.region)
 		w.reserveLines(g.hold)
 	}
+	w.resLines(r.grown)
+	w.shortfalls(r.grownShort)
+	if g := r.saga; g != nil {
+		w.bool(g.change != nil)
+		if c := g.change; c != nil {
+			w.reserveLines(c.lines)
+			w.string(c.region)
+			w.varint(c.expiresAt)
+			w.resLines(c.previous)
+			w.resLines(c.local)
+			w.string(c.key)
+			w.u64(c.keyFP)
+			w.u64(c.fingerprint)
+			w.ints(c.asked)
+			w.resLines(c.targets)
+			w.shortfalls(c.short)
+			w.bool(c.decided)
+			w.bool(c.made)
+			w.resLines(c.after)
+		}
+	}
 }
 
 // reservation decodes a reservation; settled says whether the encoding
 // carries the moment it settled (snapshot format 1 did not), attempts whether
 // it carries the saga's attempt, step and timing (snapshot format 3 and
 // retired record format 2 do), caps whether its saga's shortfalls carry
-// their sales caps (snapshot format 4 and retired record format 3 do), and
+// their sales caps (snapshot format 4 and retired record format 3 do),
 // limits whether they carry their customer limits (snapshot format 5 and
-// retired record format 4 do).
-func (r *reader) reservation(settled, attempts, caps, limits bool) *reservation {
+// retired record format 4 do), and changes whether it carries a change in
+// flight and a participant's answer to its grow step (snapshot format 8 and
+// retired record format 7 do).
+func (r *reader) reservation(settled, attempts, caps, limits, changes bool) *reservation {
 	res := &reservation{id: r.string(), status: ReservationStatus(r.string()), customer: r.string()}
 	res.fingerprint = r.u64()
 	res.createdAt = r.varint()
@@ -321,6 +347,25 @@ func (r *reader) reservation(settled, attempts, caps, limits bool) *reservation 
 			g.since = r.varint()
 			g.region = r.string()
 			g.hold = r.reserveLines()
+		}
+	}
+	if changes {
+		res.grown = r.resLines()
+		res.grownShort = r.shortfalls(true, true)
+		if g := res.saga; g != nil && r.bool() {
+			c := &sagaChange{lines: r.reserveLines(), region: r.string(), expiresAt: r.varint()}
+			c.previous = r.resLines()
+			c.local = r.resLines()
+			c.key = r.string()
+			c.keyFP = r.u64()
+			c.fingerprint = r.u64()
+			c.asked = r.ints()
+			c.targets = r.resLines()
+			c.short = r.shortfalls(true, true)
+			c.decided = r.bool()
+			c.made = r.bool()
+			c.after = r.resLines()
+			g.change = c
 		}
 	}
 	return res

@@ -137,13 +137,17 @@ type reservation struct {
 	// that event; at a participant, from the StockReserved it held the
 	// lines with (zero if written before attempts were recorded).
 	attempt uint64
-	// step is, at a participant, the last saga step that extended the
-	// reservation here, so that an older extension arriving late is
+	// step is, at a participant, the last saga step that extended or
+	// changed the reservation here, so that an older step arriving late is
 	// ignored.
 	step int
 	// bundles are the cart's bundle lines, at its home (see
 	// BundlesReserved).
 	bundles []resBundle
+	// grown and grownShort are, at a participant, its answer to the grow
+	// step of a change (step), given again if the step is asked again.
+	grown      []ReservationLine
+	grownShort []Shortfall
 	// keys are the idempotency keys of commands carried out on the
 	// reservation, with the fingerprints of their requests.
 	keys map[string]uint64
@@ -362,7 +366,8 @@ func (s *State) Apply(e Event) error {
 			}
 		}
 	case ReservationCommitted, ReservationReleased,
-		SagaStarted, SagaStepAcked, ReservationHeld, SagaStepStarted, SagaSettled:
+		SagaStarted, SagaStepAcked, ReservationHeld, SagaStepStarted, SagaSettled,
+		SagaChangeStarted, SagaChangeAcked, SagaChangeDecided, SagaChangeGrown, SagaChangeTrimmed:
 		// Holding and extending never settle a reservation; these may.
 		s.applySettling(e, sk)
 	case LotExpired:
@@ -395,6 +400,8 @@ func (s *State) applySettling(e Event, sk *skuState) {
 		s.applyCommitted(sk, d)
 	case ReservationReleased:
 		s.applyReleased(sk, d)
+	case SagaChangeStarted, SagaChangeAcked, SagaChangeDecided, SagaChangeGrown, SagaChangeTrimmed:
+		s.applyChangeSaga(e)
 	default:
 		s.applySaga(e)
 	}
@@ -582,10 +589,11 @@ func (st *stock) unhold(qty int64) { st.reserved -= qty }
 
 func (s *State) applyReserved(e Event, sk *skuState, d StockReserved) {
 	r := s.reservations[d.Reservation]
-	if r != nil && d.Home != s.partition && r.attempt != d.Attempt {
+	if r != nil && d.Home != s.partition && (r.attempt != d.Attempt || r.status != StatusHeld) {
 		// A participant holding for a later attempt of a cart: what it
 		// still knows of an earlier attempt is settled (sagaHold released
-		// any lines it held) and is replaced.
+		// any lines it held) and is replaced. So is a part it left in a
+		// change, when a later change brings it back.
 		r = nil
 	}
 	if r == nil {

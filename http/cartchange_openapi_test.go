@@ -15,3 +15,8 @@ func (oaFakeAPI) Change(_ context.Context, c stockd.ChangeReservation) (stockd.R
 }
 
 func init() { oaEventData = append(oaEventData, stockd.ReservationChanged{}) }
+
+func init() {
+	oaEventData = append(oaEventData, stockd.SagaChangeStarted{}, stockd.SagaChangeAcked{}, stockd.SagaChangeDecided{},
+		stockd.SagaChangeGrown{}, stockd.SagaChangeTrimmed{})
+}

@@ -41,9 +41,9 @@ var problemTypes = map[stockd.Code]struct {
 	stockd.CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported media type"},
 	stockd.CodeInUse:                {http.StatusConflict, "In use"},
 	stockd.CodeSalesCap:             {http.StatusConflict, "Sales cap reached"},
-	stockd.CodeCrossPartitionChange: {http.StatusConflict, "Change spans partitions"},
 	stockd.CodeCustomerLimit:        {http.StatusConflict, "Customer limit reached"},
 	stockd.CodeCustomerRequired:     {http.StatusUnprocessableEntity, "Customer required"},
+	stockd.CodeReservationBusy:      {http.StatusConflict, "Reservation busy"},
 }
 
 // retryAfter is the default pause, in seconds, sent as Retry-After with
@@ -54,6 +54,9 @@ var retryAfter = map[stockd.Code]int{
 	stockd.CodeLeaseLost:   1,
 	stockd.CodeUnavailable: 5,
 	stockd.CodeRateLimited: 1,
+	// A change of a cart spanning partitions settles within a few
+	// message round trips.
+	stockd.CodeReservationBusy: 1,
 }
 
 // statusError gives a coded error a status other than its code's: 400 for a

@@ -17,8 +17,8 @@ func TestChangeCommand(t *testing.T) {
 	c := s.Client
 	ctx := context.Background()
 	must(c.ConfigureLocation(ctx, stockd.ConfigureLocation{ID: "w1", Kind: stockd.KindWarehouse, Priority: 1}))
-	// B is a SKU of A's partition: a change may drop it. C is of another
-	// partition: a change may not add it.
+	// B is a SKU of A's partition: a change may drop it. The other is of
+	// another partition: a change adds it through the cart's saga.
 	n := s.Engine.Partitions()
 	b, other := "", ""
 	for i := 0; b == "" || other == ""; i++ {
@@ -39,13 +39,16 @@ func TestChangeCommand(t *testing.T) {
 		{"change short", []string{"change", "cart-42", "A=11"}, 3, "", `(?s)\(insufficient_stock\).*A +11 +10`, false},
 		{"change no lines", []string{"change", "cart-42"}, 2, "", `at least one line`, false},
 		{"change unknown", []string{"change", "cart-99", "A=1"}, 3, "", `not_found`, false},
-		{"change across partitions", []string{"change", "cart-42", "A=5", other + "=1"}, 3, "", `cross_partition_change`, false},
+		{"change across partitions", []string{"change", "cart-42", "A=5", other + "=1"}, 0, `(?s)A +5 +5 +w1:5.*` + other + ` +1 +1 +w1:1`, "", false},
 	})
 	if a := must(c.SKU(ctx, "A", stockd.AsOf{})); a.Reserved != 5 {
 		t.Fatalf("A = %+v: the refused change must leave 5 held", a)
 	}
 	if v := must(c.SKU(ctx, b, stockd.AsOf{})); v.Reserved != 0 {
 		t.Fatalf("%s = %+v: the line left out must be released", b, v)
+	}
+	if v := must(c.SKU(ctx, other, stockd.AsOf{})); v.Reserved != 1 {
+		t.Fatalf("%s = %+v: the line added in another partition must be held", other, v)
 	}
 	must(c.Commit(ctx, stockd.CommitReservation{ID: "cart-42"}))
 	runCases(t, s, []cliCase{
