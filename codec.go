@@ -20,10 +20,15 @@ import (
 // ReservationExtended.Step). Format 1 is still read; its events decode with
 // those fields zero. 3 added sales caps: SKUConfigured.SalesCap and
 // Shortfall.SalesCap (in SagaStepAcked); formats 1 and 2 decode with them 0.
+// 5 added incoming stock and preorders: the ExpectedReceipt* events (types
+// 60 to 62), SKUConfigured.Preorders, StockReserved.Preorders,
+// ReservationCommitted.Preorders and the preorders of SagaStepAcked's held
+// lines; older formats decode without them. (4 is another rule's.)
 const (
 	eventFormatV1 = 1
 	eventFormatV2 = 2
 	eventFormatV3 = 3
+	eventFormatV5 = 5
 )
 
 // ErrCorrupt is wrapped by every decoding error.
@@ -33,7 +38,7 @@ var ErrCorrupt = errors.New("stockd: corrupt encoding")
 // events of one partition, to dst and returns the extended slice.
 func AppendEvents(dst []byte, events []Event) []byte {
 	w := writer{buf: dst}
-	w.byte(eventFormatV3)
+	w.byte(eventFormatV5)
 	w.uvarint(uint64(len(events)))
 	var base int64
 	if len(events) > 0 {
@@ -58,7 +63,7 @@ func AppendEvents(dst []byte, events []Event) []byte {
 func DecodeEvents(src []byte, partition int, first uint64) ([]Event, error) {
 	r := reader{buf: src}
 	v := r.byte()
-	if v != eventFormatV1 && v != eventFormatV2 && v != eventFormatV3 && r.err == nil {
+	if v != eventFormatV1 && v != eventFormatV2 && v != eventFormatV3 && v != eventFormatV5 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown event format %d", ErrCorrupt, v)
 	}
 	n := r.count()
@@ -118,6 +123,7 @@ func encodeData(w *writer, d EventData) {
 		w.varint(d.SafetyStock)
 		w.varint(d.LowStockThreshold)
 		w.varint(d.SalesCap)
+		w.bool(d.Preorders)
 	case LocationConfigured:
 		w.location(d.Location)
 	case StockReserved:
@@ -129,6 +135,7 @@ func encodeData(w *writer, d EventData) {
 		w.varint(int64(d.Home))
 		w.u64(d.Fingerprint)
 		w.uvarint(d.Attempt)
+		w.preorderHolds(d.Preorders)
 	case ReservationExtended:
 		w.string(d.Reservation)
 		w.time(d.ExpiresAt)
@@ -143,6 +150,7 @@ func encodeData(w *writer, d EventData) {
 		w.lots(d.Lots)
 		w.string(d.Key)
 		w.u64(d.KeyFingerprint)
+		w.preorderHolds(d.Preorders)
 	case ReservationReleased:
 		w.strings(d.Reservation, string(d.Reason))
 		w.varint(d.Quantity)
@@ -171,6 +179,7 @@ func encodeData(w *writer, d EventData) {
 			w.string(l.SKU)
 			w.varint(l.Quantity)
 			w.allocations(l.Allocations)
+			w.preorderHolds(l.Preorders)
 		}
 		w.shortfalls(d.Shortfalls)
 	case ReservationHeld:
@@ -200,6 +209,8 @@ func encodeData(w *writer, d EventData) {
 	case BackInStock:
 		w.varint(d.Available)
 		w.varint(d.LowStockThreshold)
+	case ExpectedReceiptRecorded, ExpectedReceiptArrived, ExpectedReceiptCancelled:
+		encodeExpectedData(w, d)
 	default:
 		panic(fmt.Sprintf("stockd: cannot encode event data %T", d))
 	}
@@ -238,6 +249,9 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 		if v >= eventFormatV3 {
 			d.SalesCap = r.varint()
 		}
+		if v >= eventFormatV5 {
+			d.Preorders = r.bool()
+		}
 		return d
 	case TypeLocationConfigured:
 		return LocationConfigured{Location: r.location()}
@@ -250,6 +264,9 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 		d.Fingerprint = r.u64()
 		if v >= eventFormatV2 {
 			d.Attempt = r.uvarint()
+		}
+		if v >= eventFormatV5 {
+			d.Preorders = r.preorderHolds()
 		}
 		return d
 	case TypeReservationExtended:
@@ -266,6 +283,9 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 		d.Lots = r.lots()
 		d.Key = r.string()
 		d.KeyFingerprint = r.u64()
+		if v >= eventFormatV5 {
+			d.Preorders = r.preorderHolds()
+		}
 		return d
 	case TypeReservationReleased:
 		d := ReservationReleased{Reservation: r.recent(), Reason: ReleaseReason(r.recent()), Quantity: r.varint()}
@@ -293,6 +313,10 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 				l := ReservationLine{SKU: r.string(), Quantity: r.varint()}
 				l.Held = l.Quantity
 				l.Allocations = r.allocations()
+				if v >= eventFormatV5 {
+					l.Preorders = r.preorderHolds()
+					l.Preorder = sumPreorders(l.Preorders)
+				}
 				d.Held = append(d.Held, l)
 			}
 		}
@@ -322,6 +346,10 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 		return OutOfStock{Available: r.varint()}
 	case TypeBackInStock:
 		return BackInStock{Available: r.varint(), LowStockThreshold: r.varint()}
+	case TypeExpectedReceiptRecorded, TypeExpectedReceiptArrived, TypeExpectedReceiptCancelled:
+		if v >= eventFormatV5 {
+			return decodeExpectedData(r, t)
+		}
 	}
 	r.fail("unknown event type %d", t)
 	return nil

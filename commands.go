@@ -86,6 +86,11 @@ type ConfigureSKU struct {
 	SafetyStock       int64
 	LowStockThreshold int64
 	SalesCap          int64
+
+	// Preorders lets reservations hold expected stock (see
+	// ExpectReceipt); it too is replaced. Turned off, it takes no
+	// preorder hold back.
+	Preorders bool
 }
 
 // ReceiveStock adds stock at a location, optionally as a dated lot. It is
@@ -266,6 +271,8 @@ func RouteOf(cmd Command) Routing {
 		out.Claim = Key{KindTransfer, c.ID}
 	case Reserve:
 		out.Claim = Key{KindReservation, c.ID}
+	case ExpectReceipt:
+		out.Claim = Key{KindExpectedReceipt, c.ID}
 	}
 	if out.Claim.ID != "" {
 		out.Fingerprint = Fingerprint(cmd)
@@ -317,6 +324,8 @@ func Fingerprint(cmd Command) uint64 {
 		}
 	case ReleaseReservation:
 		h.strings("release", c.ID, c.Key)
+	case ExpectReceipt:
+		return c.fingerprint()
 	case Reserve:
 		h.strings("reserve", c.ID, c.Customer, c.Region)
 		h.int(int64(c.TTL))

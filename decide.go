@@ -151,6 +151,12 @@ func (s *State) Decide(cmd Command, now time.Time) (Decision, error) {
 		err = x.abortSaga(c)
 	case retireEntities:
 		err = x.retire(c)
+	case ExpectReceipt:
+		err = x.expectReceipt(c)
+	case ArriveExpected:
+		err = x.arriveExpected(c)
+	case CancelExpected:
+		err = x.cancelExpected(c)
 	default:
 		err = Errorf(CodeInvalid, "unknown command %T", cmd)
 	}
@@ -175,11 +181,11 @@ func (x *decision) configureLocation(c ConfigureLocation) error {
 }
 
 func (x *decision) configureSKU(c ConfigureSKU) error {
-	if sk := x.s.skus[c.SKU]; sk != nil && sk.safety == c.SafetyStock && sk.lowStock == c.LowStockThreshold && sk.salesCap == c.SalesCap {
+	if sk := x.s.skus[c.SKU]; sk != nil && sk.safety == c.SafetyStock && sk.lowStock == c.LowStockThreshold && sk.salesCap == c.SalesCap && sk.preorders == c.Preorders {
 		x.d.Replay = true
 		return nil
 	}
-	x.emit(c.SKU, c.SKU, SKUConfigured{SafetyStock: c.SafetyStock, LowStockThreshold: c.LowStockThreshold, SalesCap: c.SalesCap})
+	x.emit(c.SKU, c.SKU, SKUConfigured{SafetyStock: c.SafetyStock, LowStockThreshold: c.LowStockThreshold, SalesCap: c.SalesCap, Preorders: c.Preorders})
 	return nil
 }
 
@@ -425,6 +431,7 @@ func (x *decision) reserve(c Reserve) error {
 	if len(c.Lines) > 1 {
 		allocations = make([][]Allocation, len(c.Lines))
 	}
+	var preorders [][]PreorderHold // made when a line holds expected stock
 	var participants []int
 	for i, l := range c.Lines {
 		if p := PartitionOf(l.SKU, x.s.partitions); p != x.s.partition {
@@ -437,11 +444,17 @@ func (x *decision) reserve(c Reserve) error {
 			shortfalls = append(shortfalls, *short)
 			continue
 		}
-		a, short := x.s.allocate(l, c.Region)
+		a, pre, short := x.s.allocateLine(l, c.Region)
 		if short != nil {
 			shortfalls = append(shortfalls, *short)
 		}
 		allocations[i] = a
+		if pre != nil {
+			if preorders == nil {
+				preorders = make([][]PreorderHold, len(c.Lines))
+			}
+			preorders[i] = pre
+		}
 	}
 	if len(shortfalls) > 0 {
 		return refusal(shortfalls...)
@@ -473,10 +486,14 @@ func (x *decision) reserve(c Reserve) error {
 		if allocations[i] == nil {
 			continue
 		}
-		x.emit(l.SKU, c.ID, StockReserved{
+		data := StockReserved{
 			Reservation: c.ID, Quantity: l.Quantity, Allocations: allocations[i], ExpiresAt: expires,
 			Customer: c.Customer, Home: x.s.partition, Fingerprint: fp,
-		})
+		}
+		if preorders != nil {
+			data.Preorders = preorders[i]
+		}
+		x.emit(l.SKU, c.ID, data)
 	}
 	return nil
 }
@@ -505,7 +522,7 @@ func (s *State) capped(l ReserveLine) *Shortfall {
 // less the units committed and held. It is negative when the cap was lowered
 // below what was already committed and held. Meaningless without a cap.
 func (sk *skuState) capLeft() int64 {
-	left := sk.salesCap - sk.committed
+	left := sk.salesCap - sk.committed - sk.promisedOf()
 	for _, st := range sk.stocks {
 		left -= st.reserved
 	}
@@ -722,6 +739,7 @@ func (x *decision) commitLine(reservation string, l *resLine, q int64) {
 		lots, _ := sk.find(a.Location).fefo(a.Location, a.Quantity)
 		data.Lots = append(data.Lots, lots...)
 	}
+	data.Preorders = commitPreorderHolds(l.preorders, q-sumAllocations(data.Allocations))
 	x.emit(l.sku, reservation, data)
 }
 

@@ -91,6 +91,10 @@ var eventTypeNames = [...]string{
 	TypeLowStock:             "LowStock",
 	TypeOutOfStock:           "OutOfStock",
 	TypeBackInStock:          "BackInStock",
+
+	TypeExpectedReceiptRecorded:  "ExpectedReceiptRecorded",
+	TypeExpectedReceiptArrived:   "ExpectedReceiptArrived",
+	TypeExpectedReceiptCancelled: "ExpectedReceiptCancelled",
 }
 
 // String returns the type's name, such as "StockReserved".
@@ -154,6 +158,8 @@ type SKUConfigured struct {
 	LowStockThreshold int64 `json:"low_stock_threshold"`
 	// SalesCap is the most units that may ever be committed; 0 is no cap.
 	SalesCap int64 `json:"sales_cap,omitempty"`
+	// Preorders lets reservations hold expected stock (preorders.go).
+	Preorders bool `json:"preorders,omitempty"`
 }
 
 // LocationConfigured records a location's configuration.
@@ -178,6 +184,9 @@ type StockReserved struct {
 	// earlier attempt with the same id from one of this attempt. Zero for
 	// lines held at the home, and in logs written before it existed.
 	Attempt uint64 `json:"attempt,omitempty"`
+	// Preorders are the units of the line held against expected
+	// receipts, beyond Allocations (preorders.go).
+	Preorders []PreorderHold `json:"preorders,omitempty"`
 }
 
 // ReservationExtended records a new deadline for one line.
@@ -205,6 +214,10 @@ type ReservationCommitted struct {
 	Lots           []LotQty     `json:"lots"`
 	Key            string       `json:"idempotency_key,omitempty"`
 	KeyFingerprint uint64       `json:"-"`
+	// Preorders are the units committed against expected receipts before
+	// they arrived, beyond Allocations: they leave on_hand when their
+	// receipt arrives (preorders.go).
+	Preorders []PreorderHold `json:"preorders,omitempty"`
 }
 
 // ReservationReleased records one line of a reservation returned to available.

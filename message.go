@@ -21,10 +21,13 @@ import (
 // Authenticating the sender is the transport's job.
 
 // The message formats: 2 added the sales caps of a sagaAck's shortfalls.
-// Format 1 is still read, its shortfalls without caps.
+// Format 1 is still read, its shortfalls without caps. 4 added the preorder
+// holds of a sagaAck's held lines; older formats are read without them. (3
+// is another rule's.)
 const (
 	messageFormatV1 = 1
 	messageFormatV2 = 2
+	messageFormatV4 = 4
 )
 
 // The kinds of saga message, the byte after the format.
@@ -43,7 +46,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 		return nil, fmt.Errorf("stockd: message to partition %d", m.To)
 	}
 	w := writer{}
-	w.byte(messageFormatV2)
+	w.byte(messageFormatV4)
 	w.varint(int64(m.To))
 	switch c := m.Command.(type) {
 	case sagaHold:
@@ -82,6 +85,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 			w.varint(l.Quantity)
 			w.varint(l.Held)
 			w.allocations(l.Allocations)
+			w.preorderHolds(l.Preorders)
 		}
 		w.shortfalls(c.shortfalls)
 	case abortSaga:
@@ -97,7 +101,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 func DecodeMessage(data []byte) (Message, error) {
 	r := reader{buf: data}
 	v := r.byte()
-	if v != messageFormatV1 && v != messageFormatV2 && r.err == nil {
+	if v != messageFormatV1 && v != messageFormatV2 && v != messageFormatV4 && r.err == nil {
 		return Message{}, fmt.Errorf("%w: unknown message format %d", ErrCorrupt, v)
 	}
 	m := Message{To: r.partition()}
@@ -134,6 +138,10 @@ func DecodeMessage(data []byte) (Message, error) {
 			for i := 0; i < n && r.err == nil; i++ {
 				l := ReservationLine{SKU: r.string(), Quantity: r.varint(), Held: r.varint()}
 				l.Allocations = r.allocations()
+				if v >= messageFormatV4 {
+					l.Preorders = r.preorderHolds()
+					l.Preorder = sumPreorders(l.Preorders)
+				}
 				c.held = append(c.held, l)
 			}
 		}

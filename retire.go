@@ -34,6 +34,9 @@ const (
 	retiredFormatV1 = 1
 	retiredFormatV2 = 2
 	retiredFormatV3 = 3
+	// retiredFormatV5 added expected receipts and the preorder holds of
+	// a reservation's lines (snapshot format 6). (4 is another rule's.)
+	retiredFormatV5 = 5
 )
 
 // Which kind of entity a retire timer names. For records, the timer's id is
@@ -67,6 +70,8 @@ func (t retireTimer) key() string {
 		return transferKey(t.id)
 	case retireReservation:
 		return reservationKey(t.id)
+	case retireExpected:
+		return expectedKey(t.id)
 	}
 	return t.id
 }
@@ -114,6 +119,9 @@ func (s *State) retirable(t retireTimer) bool {
 		// later timer; only the one of its last settling counts.
 		r := s.reservations[t.id]
 		return r != nil && s.settled(r) && r.settledAt+int64(s.limits.Retain) == t.at
+	case retireExpected:
+		e := s.expected[t.id]
+		return e != nil && e.status != ExpectedStatusExpected
 	}
 	return false
 }
@@ -174,6 +182,8 @@ func (s *State) applyRetired(d EntitiesRetired) {
 			// Settled, so not among the held: nothing to count.
 			delete(s.reservations, key.ID)
 			delete(s.outstanding, key.ID)
+		case KindExpectedReceipt:
+			delete(s.expected, key.ID)
 		}
 		s.retiredCount++
 	}
@@ -196,6 +206,8 @@ func (s *State) Knows(key Key) bool {
 	case KindReservation:
 		r := s.reservations[key.ID]
 		return r != nil && r.home == s.partition
+	case KindExpectedReceipt:
+		return s.expected[key.ID] != nil
 	}
 	return false
 }
@@ -206,7 +218,7 @@ func (s *State) Knows(key Key) bool {
 // without.
 func (s *State) encodeRetired(t retireTimer) ([]byte, bool) {
 	w := writer{}
-	w.byte(retiredFormatV3)
+	w.byte(retiredFormatV5)
 	w.byte(t.kind)
 	switch t.kind {
 	case retireRecord:
@@ -220,6 +232,8 @@ func (s *State) encodeRetired(t retireTimer) ([]byte, bool) {
 			return nil, false
 		}
 		w.reservation(r)
+	case retireExpected:
+		w.expectedReceipt(s.expected[t.id])
 	}
 	return w.buf, true
 }
@@ -235,7 +249,7 @@ func RestoreRetired(rec RetiredRecord, partitions int, limits Limits) (*State, e
 	s := NewState(rec.Partition, partitions, limits)
 	r := reader{buf: rec.Data}
 	v := r.byte()
-	if v != retiredFormatV1 && v != retiredFormatV2 && v != retiredFormatV3 && r.err == nil {
+	if v != retiredFormatV1 && v != retiredFormatV2 && v != retiredFormatV3 && v != retiredFormatV5 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown retired record format %d", ErrCorrupt, v)
 	}
 	switch kind := r.byte(); kind {
@@ -246,8 +260,14 @@ func RestoreRetired(rec RetiredRecord, partitions int, limits Limits) (*State, e
 		t := r.transfer()
 		s.transfers[t.id] = t
 	case retireReservation:
-		res := r.reservation(true, v >= retiredFormatV2, v >= retiredFormatV3)
+		res := r.reservation(true, v >= retiredFormatV2, v >= retiredFormatV3, v >= retiredFormatV5)
 		s.reservations[res.id] = res
+	case retireExpected:
+		if v < retiredFormatV5 && r.err == nil {
+			r.fail("expected receipt in retired record format %d", v)
+		}
+		e := r.expectedReceipt()
+		s.expected[e.id] = e
 	default:
 		if r.err == nil {
 			r.fail("unknown retired entity kind %d", kind)

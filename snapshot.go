@@ -19,6 +19,10 @@ const (
 	snapshotFormatV2 = 2
 	snapshotFormatV3 = 3
 	snapshotFormatV4 = 4
+	// snapshotFormatV6 added incoming stock: which SKUs take preorders,
+	// the expected receipts, and the preorder holds of reservation lines.
+	// (5 is another rule's.)
+	snapshotFormatV6 = 6
 )
 
 // EncodeState returns the encoding of s for a snapshot.
@@ -28,7 +32,7 @@ func EncodeState(s *State) []byte {
 	// partition encodes to megabytes, and growing a buffer by append's
 	// steps copies it many times over.
 	w := writer{buf: make([]byte, 0, 1<<12+64*(len(s.reservations)+len(s.skus)+len(s.transfers)+len(s.records)))}
-	w.byte(snapshotFormatV4)
+	w.byte(snapshotFormatV6)
 	w.varint(int64(s.partition))
 	w.varint(int64(s.partitions))
 	w.uvarint(s.head)
@@ -81,6 +85,7 @@ func EncodeState(s *State) []byte {
 		w.record(r)
 	}
 	w.uvarint(s.retiredCount)
+	encodePreorderState(&w, s)
 	return w.buf
 }
 
@@ -88,7 +93,7 @@ func EncodeState(s *State) []byte {
 func DecodeState(data []byte, limits Limits) (*State, error) {
 	r := reader{buf: data}
 	v := r.byte()
-	if v != snapshotFormatV1 && v != snapshotFormatV2 && v != snapshotFormatV3 && v != snapshotFormatV4 && r.err == nil {
+	if v != snapshotFormatV1 && v != snapshotFormatV2 && v != snapshotFormatV3 && v != snapshotFormatV4 && v != snapshotFormatV6 && r.err == nil {
 		return nil, fmt.Errorf("%w: unknown snapshot format %d", ErrCorrupt, v)
 	}
 	p, partitions := r.int(), r.int()
@@ -132,7 +137,7 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	}
 
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		res := r.reservation(v >= snapshotFormatV2, v >= snapshotFormatV3, v >= snapshotFormatV4)
+		res := r.reservation(v >= snapshotFormatV2, v >= snapshotFormatV3, v >= snapshotFormatV4, v >= snapshotFormatV6)
 		if r.err == nil {
 			if v < snapshotFormatV2 && s.settled(res) {
 				// Format 1 did not record when a reservation settled:
@@ -165,6 +170,9 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	if v >= snapshotFormatV2 {
 		s.retiredCount = r.uvarint()
 	}
+	if v >= snapshotFormatV6 {
+		decodePreorderState(&r, s)
+	}
 	if r.err != nil {
 		return nil, r.err
 	}
@@ -172,10 +180,12 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 		return nil, fmt.Errorf("%w: %d trailing bytes in snapshot", ErrCorrupt, len(r.buf))
 	}
 	s.rehold()
+	s.repromise()
 	if v < snapshotFormatV4 {
 		s.recount()
 	}
 	s.rearm()
+	s.rearmExpected()
 	s.reindex()
 	return s, nil
 }
@@ -257,14 +267,19 @@ func (w *writer) reservation(r *reservation) {
 		w.string(g.region)
 		w.reserveLines(g.hold)
 	}
+	for _, l := range r.lines {
+		w.preorderHolds(l.preorders)
+	}
 }
 
 // reservation decodes a reservation; settled says whether the encoding
 // carries the moment it settled (snapshot format 1 did not), attempts whether
 // it carries the saga's attempt, step and timing (snapshot format 3 and
 // retired record format 2 do), and caps whether its saga's shortfalls carry
-// their sales caps (snapshot format 4 and retired record format 3 do).
-func (r *reader) reservation(settled, attempts, caps bool) *reservation {
+// their sales caps (snapshot format 4 and retired record format 3 do), and
+// preorders whether its lines carry their preorder holds (snapshot format 6
+// and retired record format 5 do).
+func (r *reader) reservation(settled, attempts, caps, preorders bool) *reservation {
 	res := &reservation{id: r.string(), status: ReservationStatus(r.string()), customer: r.string()}
 	res.fingerprint = r.u64()
 	res.createdAt = r.varint()
@@ -301,6 +316,11 @@ func (r *reader) reservation(settled, attempts, caps bool) *reservation {
 			g.since = r.varint()
 			g.region = r.string()
 			g.hold = r.reserveLines()
+		}
+	}
+	if preorders {
+		for _, l := range res.lines {
+			l.preorders = r.preorderHolds()
 		}
 	}
 	return res

@@ -30,6 +30,9 @@ type SKUConfigRequest struct {
 	LowStockThreshold int64  `json:"low_stock_threshold"`
 	// SalesCap is optional: absent or 0, the SKU has no sales cap.
 	SalesCap int64 `json:"sales_cap"`
+	// Preorders is optional: absent or false, reservations never hold
+	// expected stock.
+	Preorders bool `json:"preorders"`
 }
 
 // ReceiptRequest is POST /v1/receipts.

@@ -170,7 +170,7 @@ var (
 	ConfigureSKU = declare(&Endpoint[SKUConfigRequest, stockd.SKUConfig]{
 		Operation: Operation{Name: "putSKUConfig", Method: "PUT", Path: "/v1/skus/{sku}/config", Scope: stockd.ScopeStockWrite, Summary: "Configure a SKU"},
 		Call: func(ctx context.Context, s stockd.API, r *SKUConfigRequest) (stockd.SKUConfig, bool, error) {
-			c, err := s.ConfigureSKU(ctx, stockd.ConfigureSKU{SKU: r.SKU, SafetyStock: r.SafetyStock, LowStockThreshold: r.LowStockThreshold, SalesCap: r.SalesCap})
+			c, err := s.ConfigureSKU(ctx, stockd.ConfigureSKU{SKU: r.SKU, SafetyStock: r.SafetyStock, LowStockThreshold: r.LowStockThreshold, SalesCap: r.SalesCap, Preorders: r.Preorders})
 			return c, false, err
 		},
 	})
