@@ -896,3 +896,19 @@ func convertedUnits(cs []PreorderConversion) int64 {
 	}
 	return n
 }
+
+// HeldLines returns the lines of reservation id held in this partition,
+// whichever partition drives it, or nil. The engine reads a participant's
+// lines with it to show preorders an arrival there has converted (the home
+// is not told).
+func (s *State) HeldLines(id string) []ReservationLine {
+	r := s.reservations[id]
+	if r == nil || r.status != StatusHeld {
+		return nil
+	}
+	v := r.view(s.partition)
+	if r.home == s.partition {
+		v.Lines = slices.DeleteFunc(v.Lines, func(l ReservationLine) bool { return PartitionOf(l.SKU, s.partitions) != s.partition })
+	}
+	return v.Lines
+}

@@ -81,9 +81,9 @@ func wantExpected(t *testing.T, c *cluster, sku string, expected, preordered, pr
 func TestPreordersAreConfigured(t *testing.T) {
 	runSpecs(t, []spec{
 		{
-			name:  "the config event records preorders and the views show them",
-			when:  ConfigureSKU{SKU: "A", Preorders: true},
-			want:  []Event{ev("A", SKUConfigured{Preorders: true})},
+			name: "the config event records preorders and the views show them",
+			when: ConfigureSKU{SKU: "A", Preorders: true},
+			want: []Event{ev("A", SKUConfigured{Preorders: true})},
 			check: func(t *testing.T, c *cluster) {
 				cfg, err := c.states[0].SKUConfigResult("A")
 				if err != nil || !cfg.Preorders || !c.sku("A").Preorders {

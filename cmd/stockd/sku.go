@@ -229,7 +229,7 @@ func compactJSON(data json.RawMessage) string {
 }
 
 func runSKUConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newClientCmd("sku config", "sku config SKU --safety-stock N [--low-stock-threshold N] [--sales-cap N]",
+	c := newClientCmd("sku config", "sku config SKU --safety-stock N [--low-stock-threshold N] [--sales-cap N] [--preorders]",
 		"Configures a SKU: safety stock is never sold at any location; the low-stock\nthreshold drives low-stock signals; a sales cap bounds the units ever committed.",
 		`stockd sku config A --safety-stock 2 --low-stock-threshold 10`, stdout, stderr)
 	var cmd stockd.ConfigureSKU
@@ -237,6 +237,7 @@ func runSKUConfig(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	c.fs.Int64Var(&cmd.LowStockThreshold, "low-stock-threshold", 0, "available units at or below which the SKU is low on stock: falling to it records a LowStock event (0: never)")
 	c.alias("low-stock-threshold", "low-stock") // its name before the API's
 	c.fs.Int64Var(&cmd.SalesCap, "sales-cap", 0, "units that may ever be committed, whatever stock arrives (0: no cap)")
+	c.fs.BoolVar(&cmd.Preorders, "preorders", false, "let reservations hold expected stock (see stockd expected)")
 	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
@@ -262,6 +263,9 @@ func runSKUConfig(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fmt.Fprintf(stdout, "sku %s: safety stock %d, low-stock threshold %d", cfg.SKU, cfg.SafetyStock, cfg.LowStockThreshold)
 	if cfg.SalesCap > 0 && cfg.SalesCapRemaining != nil {
 		fmt.Fprintf(stdout, ", sales cap %d (%d left)", cfg.SalesCap, *cfg.SalesCapRemaining)
+	}
+	if cfg.Preorders {
+		fmt.Fprint(stdout, ", preorders")
 	}
 	fmt.Fprintln(stdout)
 	return exitOK
