@@ -70,6 +70,10 @@ const (
 	// left (Available). Not retryable: only a release, an expiry or a higher
 	// cap makes room.
 	CodeSalesCap Code = "sales_cap"
+	// CodeExpectedReceiptClosed means an expected receipt can no longer
+	// do what was asked: one that was cancelled cannot arrive, one that
+	// arrived cannot be cancelled. Not retryable.
+	CodeExpectedReceiptClosed Code = "expected_receipt_closed"
 )
 
 // Retryable reports whether a command refused with code may succeed if sent

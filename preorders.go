@@ -352,9 +352,9 @@ func (s *State) convert(sk *skuState, rec *expectedReceipt, location string, con
 		if l == nil {
 			continue
 		}
-		l.preorders = slices.DeleteFunc(slices.Clone(l.preorders), func(p PreorderHold) bool {
-			return rec != nil && p.ExpectedReceipt == rec.id
-		})
+		if rec != nil {
+			l.preorders = withoutReceipt(l.preorders, rec.id)
+		}
 		allocs := slices.Clone(l.allocations)
 		if i := slices.IndexFunc(allocs, func(a Allocation) bool { return a.Location == location }); i >= 0 {
 			allocs[i].Quantity += c.Quantity
@@ -441,7 +441,7 @@ func (x *decision) arriveExpected(c ArriveExpected) error {
 		x.d.Replay = true
 		return nil
 	case ExpectedStatusCancelled:
-		return Errorf(CodeConflict, "expected receipt %q was cancelled: it cannot arrive", c.ID)
+		return Errorf(CodeExpectedReceiptClosed, "expected receipt %q was cancelled: it cannot arrive", c.ID)
 	}
 	if at, ok := LotExpiry(c.BestBefore); ok && !x.now.Before(at) {
 		return invalid("best_before %s has already passed: the lot would expire at once", c.BestBefore)
@@ -472,7 +472,7 @@ func (x *decision) cancelExpected(c CancelExpected) error {
 		x.d.Replay = true
 		return nil
 	case ExpectedStatusArrived:
-		return Errorf(CodeConflict, "expected receipt %q has arrived: it cannot be cancelled", c.ID)
+		return Errorf(CodeExpectedReceiptClosed, "expected receipt %q has arrived: it cannot be cancelled", c.ID)
 	}
 	sk, st := x.s.stockAt(rec.sku, rec.location)
 	var lots []LotQty
@@ -911,4 +911,57 @@ func (s *State) HeldLines(id string) []ReservationLine {
 		v.Lines = slices.DeleteFunc(v.Lines, func(l ReservationLine) bool { return PartitionOf(l.SKU, s.partitions) != s.partition })
 	}
 	return v.Lines
+}
+
+// applyExpected folds the events of expected receipts into the availability
+// projection as State.Apply does: expected units are not stock, so only an
+// arrival or a cancel changes on_hand, and the preorder holds they convert
+// become reserved at the receipt's location.
+func (a *AvailabilityState) applyExpected(sku, receipt string, sk *availSKU, data EventData) {
+	var location string
+	var conv []PreorderConversion
+	switch d := data.(type) {
+	case ExpectedReceiptRecorded:
+		sk.at(d.Location) // State lists the location from now on
+		return
+	case ExpectedReceiptArrived:
+		sk.at(d.Location).onHand += d.Quantity - d.Committed
+		location, conv = d.Location, d.Converted
+	case ExpectedReceiptCancelled:
+		sk.at(d.Location).onHand -= d.Committed
+		location, conv = d.Location, d.Converted
+	}
+	for _, c := range conv {
+		a.reservationEvent(c.Reservation, func() error {
+			r := a.reservations[c.Reservation]
+			if r == nil {
+				return nil
+			}
+			l := r.line(sku)
+			if l == nil || !l.holding {
+				return nil
+			}
+			allocs := slices.Clone(l.allocations)
+			if i := slices.IndexFunc(allocs, func(al Allocation) bool { return al.Location == location }); i >= 0 {
+				allocs[i].Quantity += c.Quantity
+			} else {
+				allocs = append(allocs, Allocation{Location: location, Quantity: c.Quantity})
+			}
+			l.allocations = allocs
+			l.preorders = withoutReceipt(l.preorders, receipt)
+			sk.at(location).reserved += c.Quantity
+			return nil
+		})
+	}
+}
+
+// withoutReceipt returns a line's preorder holds but those on receipt, in a
+// new slice (the old one may be an event's own), nil when none are left, as
+// a decoded line has them.
+func withoutReceipt(ps []PreorderHold, receipt string) []PreorderHold {
+	out := slices.DeleteFunc(slices.Clone(ps), func(p PreorderHold) bool { return p.ExpectedReceipt == receipt })
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

@@ -288,7 +288,7 @@ func TestArrivalConvertsPreorderHolds(t *testing.T) {
 			name:  "an arrival of a receipt that was cancelled is a conflict",
 			given: append(preorderable(0, 10), CancelExpected{ID: "po-1"}),
 			when:  ArriveExpected{ID: "po-1"},
-			code:  CodeConflict,
+			code:  CodeExpectedReceiptClosed,
 		},
 	})
 }
@@ -398,7 +398,7 @@ func TestShortArrivalAndCancelSurfaceAShortage(t *testing.T) {
 			name:  "a cancel after arrival is a conflict",
 			given: append(preorderable(0, 10), ArriveExpected{ID: "po-1"}),
 			when:  CancelExpected{ID: "po-1"},
-			code:  CodeConflict,
+			code:  CodeExpectedReceiptClosed,
 		},
 	})
 }
@@ -550,5 +550,13 @@ func cartEvents(sku string, q int64) []Event {
 			Lines: []ReserveLine{line("A", 2), line(sku, q)}, Participants: []int{PartitionOf(sku, 4)},
 		}),
 		ev("A", StockReserved{Reservation: "c1", Quantity: 2, Allocations: []Allocation{{"w1", 2}}, ExpiresAt: t0.Add(15 * time.Minute)}),
+	}
+}
+
+// TestExpectedReceiptClosedIsFinal: arriving a cancelled receipt or
+// cancelling an arrived one is a verdict on the command, never retried.
+func TestExpectedReceiptClosedIsFinal(t *testing.T) {
+	if CodeExpectedReceiptClosed.Retryable() {
+		t.Fatal("expected_receipt_closed is retryable")
 	}
 }

@@ -180,6 +180,7 @@ type sim struct {
 	adjusts   []AdjustStock
 	counts    []CountStock
 	transfers []TransferStock
+	expected  []ExpectReceipt
 	reserves  []Reserve
 	ids       int
 	// held lists the ids of reservations that were accepted, the ones
@@ -615,6 +616,9 @@ func (s *sim) bestBefore() string {
 }
 
 func (s *sim) generate() (Command, intent) {
+	if s.chance(10) {
+		return s.genExpected()
+	}
 	switch r := s.rng.IntN(100); {
 	case r < 13:
 		return s.genReceive()
@@ -636,6 +640,7 @@ func (s *sim) generate() (Command, intent) {
 			// what is held and committed.
 			c.SalesCap = int64(1 + s.rng.IntN(40))
 		}
+		c.Preorders = s.chance(50)
 		return c, meantValid
 	case r < 38:
 		kinds := []LocationKind{KindWarehouse, KindStore, KindThirdParty}
@@ -1021,7 +1026,7 @@ func oracleCap(st *State, l ReserveLine) *Shortfall {
 	if !ok || v.SalesCap == 0 {
 		return nil
 	}
-	left := v.SalesCap - st.skus[l.SKU].committed - v.Reserved
+	left := v.SalesCap - st.skus[l.SKU].committed - v.Reserved - v.Preordered
 	if l.Quantity <= left {
 		return nil
 	}
@@ -1048,6 +1053,9 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 		_, ok := st.Locations()[loc]
 		return ok
 	}
+	if o, ok := expectPreorder(st, cmd, now, known); ok {
+		return o
+	}
 	switch c := cmd.(type) {
 	case ConfigureLocation:
 		if old, ok := st.Locations()[c.ID]; ok && old == Location(c) {
@@ -1056,7 +1064,7 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 		return accepted
 	case ConfigureSKU:
 		v, ok := st.SKUView(c.SKU)
-		if ok && v.SafetyStock == c.SafetyStock && v.LowStockThreshold == c.LowStockThreshold && v.SalesCap == c.SalesCap {
+		if ok && v.SafetyStock == c.SafetyStock && v.LowStockThreshold == c.LowStockThreshold && v.SalesCap == c.SalesCap && v.Preorders == c.Preorders {
 			return replayed
 		}
 		return accepted
@@ -1252,7 +1260,7 @@ func oracleAllocate(st *State, l ReserveLine, region string) ([]Allocation, *Sho
 	avail := map[string]int64{}
 	var all []string
 	for _, ls := range v.Locations {
-		avail[ls.Location] = ls.Available
+		avail[ls.Location] = oracleAvailable(v, ls)
 		all = append(all, ls.Location)
 	}
 	locs := st.Locations()
@@ -1359,6 +1367,7 @@ func (s *sim) checkEvents(p int, st *State, d Decision) {
 				sum += a.Quantity
 				held[[2]string{e.SKU, a.Location}] += a.Quantity
 			}
+			sum += s.checkPreorderHolds(p, st, e.SKU, data)
 			if sum != data.Quantity {
 				s.fail("partition %d: %s of %s allocates %d for %d", p, data.Reservation, e.SKU, sum, data.Quantity)
 			}
@@ -1429,7 +1438,8 @@ func (s *sim) checkEvents(p int, st *State, d Decision) {
 func isClient(cmd Command) bool {
 	switch cmd.(type) {
 	case ConfigureLocation, ConfigureSKU, ReceiveStock, AdjustStock, CountStock, TransferStock, ArriveTransfer,
-		Reserve, ExtendReservation, CommitReservation, ReleaseReservation:
+		Reserve, ExtendReservation, CommitReservation, ReleaseReservation,
+		ExpectReceipt, ArriveExpected, CancelExpected:
 		return true
 	}
 	return false
@@ -1472,6 +1482,10 @@ type ledger struct {
 	// committed and held (holds granted stay valid), by that amount.
 	held    map[string]int64
 	overCap map[string]string
+	// precommitted is, per SKU, the units committed against expected
+	// receipts that have not arrived (or been cancelled) yet: sold, but
+	// not out of on_hand until their receipt arrives.
+	precommitted map[string]int64
 }
 
 func ledgerOf(logs [][]Event) *ledger {
@@ -1479,7 +1493,7 @@ func ledgerOf(logs [][]Event) *ledger {
 		onHand: map[[2]string]int64{}, inTransit: map[[2]string]int64{}, shortage: map[[2]string]bool{},
 		received: map[string]int64{}, plus: map[string]int64{}, minus: map[string]int64{}, counted: map[string]int64{},
 		committed: map[string]int64{}, expired: map[string]int64{}, sent: map[string]int64{}, arrived: map[string]int64{},
-		held: map[string]int64{}, overCap: map[string]string{},
+		held: map[string]int64{}, overCap: map[string]string{}, precommitted: map[string]int64{},
 	}
 	ceiling := map[string]int64{}
 	for _, log := range logs {
@@ -1525,6 +1539,16 @@ func ledgerOf(logs [][]Event) *ledger {
 				for _, a := range d.Allocations {
 					g.onHand[k(a.Location)] -= a.Quantity
 				}
+				for _, pre := range d.Preorders {
+					g.precommitted[e.SKU] += pre.Quantity
+				}
+			case ExpectedReceiptArrived:
+				g.received[e.SKU] += d.Quantity
+				g.precommitted[e.SKU] -= d.Committed
+				g.onHand[k(d.Location)] += d.Quantity - d.Committed
+			case ExpectedReceiptCancelled:
+				g.precommitted[e.SKU] -= d.Committed
+				g.onHand[k(d.Location)] -= d.Committed
 			case LotExpired:
 				g.expired[e.SKU] += d.Quantity
 				g.onHand[k(d.Location)] -= d.Quantity
@@ -1659,8 +1683,11 @@ func (s *sim) checkInvariants(p int) {
 			s.fail("partition %d: %s totals %+v disagree with its locations", p, sku, v)
 		}
 		// received + positive adjustments + count deltas - negative
-		// adjustments - committed - expired - in flight = on_hand.
-		sum := g.received[sku] + g.plus[sku] + g.counted[sku] - g.minus[sku] - g.committed[sku] - g.expired[sku] - (g.sent[sku] - g.arrived[sku])
+		// adjustments - committed - expired - in flight = on_hand,
+		// where expected receipts count as received, and the units
+		// sold before them as committed, when they arrive.
+		sum := g.received[sku] + g.plus[sku] + g.counted[sku] - g.minus[sku] - g.committed[sku] - g.expired[sku] - (g.sent[sku] - g.arrived[sku]) +
+			g.precommitted[sku]
 		if sum != v.OnHand {
 			s.fail("partition %d: %s: the ledger says %d on hand, the view %d", p, sku, sum, v.OnHand)
 		}
@@ -1670,7 +1697,7 @@ func (s *sim) checkInvariants(p int) {
 		if why := g.overCap[sku]; why != "" {
 			s.fail("partition %d: %s: sales cap broken: %s", p, sku, why)
 		}
-		if c := st.skus[sku].committed; c != g.committed[sku] || v.Reserved != g.held[sku] {
+		if c := st.skus[sku].committed; c != g.committed[sku] || v.Reserved+v.Preordered != g.held[sku] {
 			s.fail("partition %d: %s: committed %d and reserved %d, the log says %d and %d", p, sku, c, v.Reserved, g.committed[sku], g.held[sku])
 		}
 		switch {
@@ -1686,6 +1713,7 @@ func (s *sim) checkInvariants(p int) {
 			}
 		}
 	}
+	s.checkPreorders(p, st)
 	for k, want := range holds {
 		if len(want) > 0 && viewLoc(st, k[0], k[1]).Reserved == 0 {
 			s.fail("partition %d: reservations hold %v of %s at %s, which has none reserved", p, want, k[0], k[1])

@@ -41,6 +41,8 @@ var problemTypes = map[stockd.Code]struct {
 	stockd.CodeUnsupportedMediaType: {http.StatusUnsupportedMediaType, "Unsupported media type"},
 	stockd.CodeInUse:                {http.StatusConflict, "In use"},
 	stockd.CodeSalesCap:             {http.StatusConflict, "Sales cap reached"},
+
+	stockd.CodeExpectedReceiptClosed: {http.StatusConflict, "Expected receipt closed"},
 }
 
 // retryAfter is the default pause, in seconds, sent as Retry-After with
