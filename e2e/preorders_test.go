@@ -1,8 +1,30 @@
 package e2e
 
 import (
+	"fmt"
 	"testing"
+	"time"
+
+	"github.com/stockd/stockd"
 )
+
+func init() {
+	// The authorization matrix: each successful arrival and cancel needs
+	// an expected receipt of its own, made before it.
+	matrixRequests["POST /v1/expected-receipts"] = matrixRequest{"/v1/expected-receipts", `{"id":"m-po","sku":"A","location":"w1","quantity":1,"expected_at":"2027-04-01T08:00:00Z"}`}
+	matrixRequests["GET /v1/expected-receipts/{id}"] = matrixRequest{"/v1/expected-receipts/m-po", ""}
+	matrixRequests["POST /v1/expected-receipts/{id}/arrive"] = matrixRequest{"/v1/expected-receipts/m-po-arrive/arrive", ""}
+	matrixRequests["POST /v1/expected-receipts/{id}/cancel"] = matrixRequest{"/v1/expected-receipts/m-po-cancel/cancel", ""}
+	for _, id := range []string{"m-po-arrive", "m-po-cancel"} {
+		matrixPrepare[fmt.Sprintf("POST /v1/expected-receipts/{id}/%s", id[len("m-po-"):])] = func(t *testing.T, s *Server) {
+			t.Helper()
+			_, _, err := s.Service.ExpectReceipt(stockd.WithActor(ctx, "root"), stockd.ExpectReceipt{ID: id, SKU: "A", Location: "w1", Quantity: 1, ExpectedAt: time.Date(2027, 4, 1, 8, 0, 0, 0, time.UTC)})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
 
 // TestExpectedReceiptsWire covers the expected receipts' routes on the wire:
 // statuses of recording, replaying and reusing an id, the refusals of bad
