@@ -690,10 +690,10 @@ func (s *State) expectedResult(id string) (ExpectedReceipt, error) {
 	return ExpectedReceipt{}, notFound("expected receipt", id)
 }
 
-// expectedAt fills a location's expected figures in a SKU view: the units
+// fillExpected fills a location's expected figures in a SKU view: the units
 // its open receipts still bring (expected less sold before arrival), and
 // those a preorder may still hold, 0 unless the SKU takes preorders.
-func (sk *skuState) expectedAt(ls *LocationState) {
+func (sk *skuState) fillExpected(ls *LocationState) {
 	for _, e := range sk.expecting {
 		if e.location != ls.Location {
 			continue

@@ -40,7 +40,7 @@ func (s *State) StockLevels(sku string) (SKUState, bool) {
 		for _, l := range st.lots {
 			ls.Lots = append(ls.Lots, LotView{Lot: l.id, Quantity: l.qty, BestBefore: l.bestBefore})
 		}
-		sk.expectedAt(&ls)
+		sk.fillExpected(&ls)
 		v.Expected += ls.Expected
 		v.Preordered += ls.Preordered
 		v.Preorderable += ls.Preorderable
