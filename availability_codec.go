@@ -23,7 +23,13 @@ import (
 
 var availabilityMagic = []byte("SDAV")
 
-const availabilityFormatV1 = 1
+// The availability formats: 5 added the preorder holds of reservation
+// lines (numbered after the event format that added them, so as not to meet
+// another rule's); format 1 is still read, its lines without preorders.
+const (
+	availabilityFormatV1 = 1
+	availabilityFormatV5 = 5
+)
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -37,7 +43,7 @@ func IsAvailabilityEncoding(data []byte) bool {
 func EncodeAvailability(a *AvailabilityState) []byte {
 	w := writer{buf: make([]byte, 0, 256+32*len(a.skus)+96*len(a.reservations))}
 	w.buf = append(w.buf, availabilityMagic...)
-	w.byte(availabilityFormatV1)
+	w.byte(availabilityFormatV5)
 	w.varint(int64(a.partition))
 	w.varint(int64(a.partitions))
 	w.uvarint(a.head)
@@ -69,6 +75,7 @@ func EncodeAvailability(a *AvailabilityState) []byte {
 			w.varint(l.quantity)
 			w.allocations(l.allocations)
 			w.bool(l.holding)
+			w.preorderHolds(l.preorders)
 		}
 	}
 	return appendChecksum(w.buf)
@@ -94,7 +101,8 @@ func DecodeAvailability(data []byte) (*AvailabilityState, error) {
 		return nil, fmt.Errorf("%w: availability checksum %08x, want %08x", ErrCorrupt, got, sum)
 	}
 	r := reader{buf: body[len(availabilityMagic):]}
-	if v := r.byte(); v != availabilityFormatV1 {
+	v := r.byte()
+	if v != availabilityFormatV1 && v != availabilityFormatV5 {
 		return nil, fmt.Errorf("%w: unknown availability format %d", ErrCorrupt, v)
 	}
 	p, partitions := r.int(), r.int()
@@ -132,6 +140,9 @@ func DecodeAvailability(data []byte) (*AvailabilityState, error) {
 		x.lines = make([]*liveLine, 0, m)
 		for j := 0; j < m && r.err == nil; j++ {
 			l := &liveLine{sku: r.recent(), partition: r.int(), quantity: r.varint(), allocations: r.allocations(), holding: r.bool()}
+			if v >= availabilityFormatV5 {
+				l.preorders = r.preorderHolds()
+			}
 			x.lines = append(x.lines, l)
 		}
 		switch {

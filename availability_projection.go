@@ -84,6 +84,10 @@ type liveLine struct {
 	// holding says that the line holds its allocations in this partition:
 	// it was reserved here and not committed or released since.
 	holding bool
+
+	// preorders are the units held against expected receipts, beyond
+	// allocations (preorders.go).
+	preorders []PreorderHold
 }
 
 // CustomerCursor orders a customer's reservations: by creation time, then id.
@@ -163,7 +167,8 @@ func (a *AvailabilityState) Apply(e Event) error {
 	if sk == nil {
 		switch e.Data.(type) {
 		case StockReceived, StockAdjusted, StockCounted, StockTransferred, TransferArrived, SKUConfigured,
-			StockReserved, ReservationCommitted, ReservationReleased, LotExpired, ReservationChanged:
+			StockReserved, ReservationCommitted, ReservationReleased, LotExpired, ReservationChanged,
+			ExpectedReceiptRecorded, ExpectedReceiptArrived, ExpectedReceiptCancelled:
 			return fmt.Errorf("stockd: event %s (%s) names no SKU", e.ID(), e.Type())
 		}
 	}
@@ -212,6 +217,7 @@ func (a *AvailabilityState) Apply(e Event) error {
 				for _, h := range d.Held {
 					if l := r.line(h.SKU); l != nil {
 						l.allocations = h.Allocations
+						l.preorders = h.Preorders
 					}
 				}
 			}
@@ -242,6 +248,8 @@ func (a *AvailabilityState) Apply(e Event) error {
 			}
 			return nil
 		})
+	case ExpectedReceiptRecorded, ExpectedReceiptArrived, ExpectedReceiptCancelled:
+		a.applyExpected(e.SKU, e.CommandID, sk, e.Data)
 	case SagaSettled:
 		a.reservationEvent(d.Reservation, func() error {
 			if r := a.sagaOf(d.Reservation); r != nil && r.aborted {
@@ -360,6 +368,7 @@ func (a *AvailabilityState) applyReserved(e Event, sk *availSKU, d StockReserved
 		r.lines = append(r.lines, l)
 	}
 	l.quantity, l.allocations, l.holding = d.Quantity, d.Allocations, true
+	l.preorders = d.Preorders
 	for _, al := range d.Allocations {
 		sk.at(al.Location).reserved += al.Quantity
 	}
@@ -565,6 +574,7 @@ func (r *liveReservation) view() Reservation {
 	}
 	for _, l := range r.lines {
 		line := ReservationLine{SKU: l.sku, Quantity: l.quantity, Held: l.quantity, Allocations: l.allocations}
+		line.Preorder, line.Preorders = sumPreorders(l.preorders), l.preorders
 		if line.Allocations == nil {
 			line.Allocations = []Allocation{}
 		}
@@ -624,7 +634,7 @@ func AvailabilityOf(s *State) *AvailabilityState {
 			if !live && !holding {
 				continue
 			}
-			x.lines = append(x.lines, &liveLine{sku: l.sku, partition: l.partition, quantity: l.quantity, allocations: l.allocations, holding: holding})
+			x.lines = append(x.lines, &liveLine{sku: l.sku, partition: l.partition, quantity: l.quantity, allocations: l.allocations, holding: holding, preorders: l.preorders})
 		}
 		if !live && !x.holds() {
 			continue

@@ -117,15 +117,21 @@ func (ReservationChanged) EventType() EventType { return TypeReservationChanged 
 // or why it cannot be. A Reserve at the home, a participant's hold and a
 // change of a held cart all go through it, so that a rule added here holds
 // for all three. customer and reservation are the cart's: the limit does not
-// count the cart's own holds against itself.
-func (x *decision) checkLine(l ReserveLine, customer, reservation, region string) ([]Allocation, *Shortfall) {
+// count the cart's own holds against itself. With preorders, a line the
+// stock cannot hold may hold expected units of a SKU that takes preorders
+// (allocateLine); a change never does (see change).
+func (x *decision) checkLine(l ReserveLine, customer, reservation, region string, preorders bool) ([]Allocation, []PreorderHold, *Shortfall) {
 	if short := x.limited(l, customer, reservation); short != nil {
-		return nil, short
+		return nil, nil, short
 	}
 	if short := x.s.capped(l); short != nil {
-		return nil, short
+		return nil, nil, short
 	}
-	return x.s.allocate(l, region)
+	if !preorders {
+		a, short := x.s.allocate(l, region)
+		return a, nil, short
+	}
+	return x.s.allocateLine(l, region)
 }
 
 // lineChange is what a change does to one line of the cart.
@@ -156,6 +162,20 @@ func (x *decision) change(c ChangeReservation) error {
 	for _, l := range c.Lines {
 		if err := x.checkLocations(l); err != nil {
 			return err
+		}
+	}
+	// A line held against expected stock keeps its preorder holds on the
+	// expected receipt until it arrives, and a bundle line accounts for
+	// units of several lines: a change moves neither yet.
+	if sku := r.preorderLine(x.s.partition); sku != "" {
+		return Errorf(CodeInvalid, "reservation %q holds preorders of %q: a cart with preorder units cannot be changed; release it and reserve again", r.id, sku)
+	}
+	if len(r.bundles) > 0 {
+		return Errorf(CodeInvalid, "reservation %q holds bundle %q: a cart with bundles cannot be changed; release it and reserve again", r.id, r.bundles[0].line.SKU)
+	}
+	for _, l := range c.Lines {
+		if _, ok := x.s.Bundle(l.SKU); ok {
+			return Errorf(CodeInvalid, "%q is a bundle: a change cannot add bundle lines; release the cart and reserve again", l.SKU)
 		}
 	}
 	if asked, remote := x.s.remoteChange(r, c); remote {
@@ -289,7 +309,7 @@ func (x *decision) allocateChange(plan []lineChange, customer, id, region string
 		if !lc.fresh {
 			continue
 		}
-		a, short := x.checkLine(lc.line, customer, id, region)
+		a, _, short := x.checkLine(lc.line, customer, id, region, false)
 		if short != nil {
 			shortfalls = append(shortfalls, *short)
 			continue
@@ -434,4 +454,15 @@ func (a *AvailabilityState) applyChanged(e Event, sk *availSKU, d ReservationCha
 	for _, al := range d.Allocations {
 		sk.at(al.Location).reserved += al.Quantity
 	}
+}
+
+// preorderLine returns the SKU of a line of r held in partition p against
+// expected stock, or "" when there is none.
+func (r *reservation) preorderLine(p int) string {
+	for _, l := range r.lines {
+		if l.partition == p && !l.released && len(l.preorders) > 0 {
+			return l.sku
+		}
+	}
+	return ""
 }

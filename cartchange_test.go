@@ -334,3 +334,34 @@ func TestEventFormatV7ReadsOlderFormats(t *testing.T) {
 		t.Fatal("a format 3 record with a ReservationChanged decoded")
 	}
 }
+
+// TestChangeOfACartWithPreordersOrBundlesIsRefusedWithNothingChanged: a
+// change does not yet move preorder holds (tied to their expected receipt)
+// nor bundle lines (each accounts for units of several lines), so such a
+// cart, or a change adding a bundle, is refused whole and keeps its lines.
+func TestChangeOfACartWithPreordersOrBundlesIsRefusedWithNothingChanged(t *testing.T) {
+	stocked := []Command{recv("r1", "A", "w1", 10), recv("r2", "B", "w1", 10), kit("K", comp("A", 1), comp("B", 1))}
+	runSpecs(t, []spec{
+		{
+			name:  "a cart holding preorder units",
+			given: append(preorderable(1, 5), reserve("c1", line("A", 3))),
+			when:  change("c1", line("A", 1)),
+			code:  CodeInvalid,
+			check: func(t *testing.T, c *cluster) { wantLines(t, c, "c1", line("A", 3)) },
+		},
+		{
+			name:  "a cart holding a bundle",
+			given: append(slices.Clip(stocked), reserve("c1", line("K", 1))),
+			when:  change("c1", line("A", 1)),
+			code:  CodeInvalid,
+			check: func(t *testing.T, c *cluster) { wantLines(t, c, "c1", line("A", 1), line("B", 1)) },
+		},
+		{
+			name:  "a change adding a bundle line",
+			given: append(slices.Clip(stocked), reserve("c1", line("A", 1))),
+			when:  change("c1", line("A", 1), line("K", 1)),
+			code:  CodeInvalid,
+			check: func(t *testing.T, c *cluster) { wantLines(t, c, "c1", line("A", 1)) },
+		},
+	})
+}

@@ -270,6 +270,7 @@ func unionAllocations(a, b []Allocation) []Allocation {
 	return out
 }
 
+// sumAllocations adds up the quantities of allocations.
 func sumAllocations(as []Allocation) int64 {
 	var n int64
 	for _, a := range as {
@@ -562,6 +563,13 @@ func (x *decision) sagaGrow(c sagaGrow) error {
 		held = r
 	}
 	plan, short := x.planLines(held, c.customer, c.reservation, c.lines, c.region, true)
+	if held != nil && len(short) == 0 {
+		// Lines held here against expected stock do not change (see
+		// change): the change is refused as short of them.
+		if sku := held.preorderLine(x.s.partition); sku != "" {
+			short = []Shortfall{{SKU: sku, Requested: held.line(sku).quantity}}
+		}
+	}
 	if len(short) > 0 {
 		if !joining {
 			x.emit("", c.reservation, SagaChangeGrown{Reservation: c.reservation, Step: c.step, Shortfalls: short})

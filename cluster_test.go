@@ -99,6 +99,12 @@ func (c *cluster) route(cmd Command) int {
 		return PartitionOf(x.SKU, c.p)
 	case TransferStock:
 		return PartitionOf(x.SKU, c.p)
+	case ExpectReceipt:
+		return PartitionOf(x.SKU, c.p)
+	case ArriveExpected:
+		return c.expectedHome(x.ID)
+	case CancelExpected:
+		return c.expectedHome(x.ID)
 	case ArriveTransfer:
 		for p, s := range c.states {
 			if _, ok := s.TransferView(x.ID); ok {
@@ -535,6 +541,9 @@ func sameState(a, b *State) string {
 		return x.fingerprint == y.fingerprint && x.position == y.position && x.time.Equal(y.time) && x.delta == y.delta
 	}) {
 		return "records differ"
+	}
+	if diff := samePreorderState(a, b); diff != "" {
+		return diff
 	}
 	if !maps.Equal(a.locations, b.locations) {
 		return fmt.Sprintf("locations differ:\n%v\n%v", a.locations, b.locations)

@@ -25,12 +25,16 @@ import (
 // bundles: the event types BundleDefined, BundlesReserved and
 // BundlesCommitted (bundles.go); no older event changed. 7 added
 // ReservationChanged (a held cart changed), refused in older formats.
-// (Format 5 is left for the preorders' fields.)
+// 5 added incoming stock and preorders: the ExpectedReceipt* events (types
+// 60 to 62), SKUConfigured.Preorders, StockReserved.Preorders,
+// ReservationCommitted.Preorders and the preorders of SagaStepAcked's held
+// lines; older formats decode without them.
 const (
 	eventFormatV1 = 1
 	eventFormatV2 = 2
 	eventFormatV3 = 3
 	eventFormatV4 = 4
+	eventFormatV5 = 5
 	eventFormatV6 = 6
 	eventFormatV7 = 7
 
@@ -133,6 +137,7 @@ func encodeData(w *writer, d EventData) {
 		w.varint(d.SalesCap)
 		w.varint(d.CustomerLimit.Units)
 		w.varint(int64(d.CustomerLimit.Window))
+		w.bool(d.Preorders)
 	case LocationConfigured:
 		w.location(d.Location)
 	case StockReserved:
@@ -144,6 +149,7 @@ func encodeData(w *writer, d EventData) {
 		w.varint(int64(d.Home))
 		w.u64(d.Fingerprint)
 		w.uvarint(d.Attempt)
+		w.preorderHolds(d.Preorders)
 	case ReservationExtended:
 		w.string(d.Reservation)
 		w.time(d.ExpiresAt)
@@ -158,6 +164,7 @@ func encodeData(w *writer, d EventData) {
 		w.lots(d.Lots)
 		w.string(d.Key)
 		w.u64(d.KeyFingerprint)
+		w.preorderHolds(d.Preorders)
 	case ReservationReleased:
 		w.strings(d.Reservation, string(d.Reason))
 		w.varint(d.Quantity)
@@ -186,6 +193,7 @@ func encodeData(w *writer, d EventData) {
 			w.string(l.SKU)
 			w.varint(l.Quantity)
 			w.allocations(l.Allocations)
+			w.preorderHolds(l.Preorders)
 		}
 		w.shortfalls(d.Shortfalls)
 	case ReservationHeld:
@@ -267,6 +275,8 @@ func encodeData(w *writer, d EventData) {
 	case BundlesCommitted:
 		w.string(d.Reservation)
 		w.commitLines(d.Lines)
+	case ExpectedReceiptRecorded, ExpectedReceiptArrived, ExpectedReceiptCancelled:
+		encodeExpectedData(w, d)
 	default:
 		panic(fmt.Sprintf("stockd: cannot encode event data %T", d))
 	}
@@ -308,6 +318,9 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 		if v >= eventFormatV4 {
 			d.CustomerLimit = CustomerLimit{Units: r.varint(), Window: time.Duration(r.varint())}
 		}
+		if v >= eventFormatV5 {
+			d.Preorders = r.bool()
+		}
 		return d
 	case TypeLocationConfigured:
 		return LocationConfigured{Location: r.location()}
@@ -320,6 +333,9 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 		d.Fingerprint = r.u64()
 		if v >= eventFormatV2 {
 			d.Attempt = r.uvarint()
+		}
+		if v >= eventFormatV5 {
+			d.Preorders = r.preorderHolds()
 		}
 		return d
 	case TypeReservationExtended:
@@ -336,6 +352,9 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 		d.Lots = r.lots()
 		d.Key = r.string()
 		d.KeyFingerprint = r.u64()
+		if v >= eventFormatV5 {
+			d.Preorders = r.preorderHolds()
+		}
 		return d
 	case TypeReservationReleased:
 		d := ReservationReleased{Reservation: r.recent(), Reason: ReleaseReason(r.recent()), Quantity: r.varint()}
@@ -363,6 +382,10 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 				l := ReservationLine{SKU: r.string(), Quantity: r.varint()}
 				l.Held = l.Quantity
 				l.Allocations = r.allocations()
+				if v >= eventFormatV5 {
+					l.Preorders = r.preorderHolds()
+					l.Preorder = sumPreorders(l.Preorders)
+				}
 				d.Held = append(d.Held, l)
 			}
 		}
@@ -417,6 +440,10 @@ func decodeData(r *reader, t EventType, v byte) EventData {
 		return BundlesReserved{Reservation: r.string(), Lines: r.bundleLines()}
 	case TypeBundlesCommitted:
 		return BundlesCommitted{Reservation: r.string(), Lines: r.commitLines()}
+	case TypeExpectedReceiptRecorded, TypeExpectedReceiptArrived, TypeExpectedReceiptCancelled:
+		if v >= eventFormatV5 {
+			return decodeExpectedData(r, t)
+		}
 	}
 	r.fail("unknown event type %d", t)
 	return nil

@@ -13,17 +13,18 @@ func sampleData() []EventData {
 	exp := t0.Add(time.Hour)
 	lots := []LotQty{lq("w1", "L1", bb15, 2), lq("w1", "", "", 1)}
 	allocs := []Allocation{{"w1", 3}, {"w2", 2}}
+	pre := []PreorderHold{{ExpectedReceipt: "po-1", Location: "w1", Quantity: 4}}
 	return []EventData{
 		StockReceived{Location: "w1", Quantity: 10, Lot: "L1", BestBefore: bb15, Fingerprint: 0xdeadbeefcafef00d},
 		StockAdjusted{Location: "w1", Delta: -3, Reason: ReasonDamaged, Lots: lots, Fingerprint: 7},
 		StockCounted{Location: "w2", OnHand: 4, Delta: -6, Lots: lots, Fingerprint: 8},
 		StockTransferred{From: "w1", To: "s1", Quantity: 3, Lots: lots, Fingerprint: math.MaxUint64},
 		TransferArrived{From: "w1", To: "s1", Quantity: 3, Lots: lots},
-		SKUConfigured{SafetyStock: 3, LowStockThreshold: 5, SalesCap: 7, CustomerLimit: CustomerLimit{Units: 2, Window: 24 * time.Hour}},
+		SKUConfigured{SafetyStock: 3, LowStockThreshold: 5, SalesCap: 7, CustomerLimit: CustomerLimit{Units: 2, Window: 24 * time.Hour}, Preorders: true},
 		LocationConfigured{Location: Location{ID: "w1", Kind: KindStore, Priority: math.MaxInt32, Region: "eu"}},
-		StockReserved{Reservation: "c1", Quantity: 5, Allocations: allocs, ExpiresAt: exp, Customer: "kü", Home: 2, Fingerprint: 9, Attempt: 77},
+		StockReserved{Reservation: "c1", Quantity: 5, Allocations: allocs, ExpiresAt: exp, Customer: "kü", Home: 2, Fingerprint: 9, Attempt: 77, Preorders: pre},
 		ReservationExtended{Reservation: "c1", ExpiresAt: exp, Step: 4},
-		ReservationCommitted{Reservation: "c1", Quantity: 4, Released: 1, Allocations: allocs, Lots: lots},
+		ReservationCommitted{Reservation: "c1", Quantity: 4, Released: 1, Allocations: allocs, Lots: lots, Preorders: pre},
 		ReservationReleased{Reservation: "c1", Reason: ReleaseCompensated, Quantity: 5},
 		LotExpired{Location: "w1", Lot: "L1", BestBefore: bb15, Quantity: 2},
 		ShortageDetected{Location: "w1", Shortage: 3},
@@ -37,7 +38,7 @@ func sampleData() []EventData {
 		},
 		SagaStepAcked{
 			Reservation: "c1", Step: 1, From: 2,
-			Held: []ReservationLine{{SKU: "B", Quantity: 1, Held: 1, Allocations: allocs}},
+			Held: []ReservationLine{{SKU: "B", Quantity: 1, Held: 1, Allocations: allocs, Preorder: 4, Preorders: pre}},
 			Shortfalls: []Shortfall{
 				{SKU: "C", Requested: 2, Available: 1},
 				{SKU: "D", Requested: 3, Available: 1, CustomerLimit: &CustomerLimitShortfall{Units: 4, Window: time.Hour, Customer: "kü", Has: 3}},
@@ -80,6 +81,12 @@ func sampleData() []EventData {
 			Shortfalls: []Shortfall{{SKU: "B", Requested: 3}},
 		},
 		SagaChangeTrimmed{Reservation: "c1", Step: 5, ExpiresAt: exp},
+		ExpectedReceiptRecorded{Location: "w1", Quantity: 12, ExpectedAt: exp, Fingerprint: 11},
+		ExpectedReceiptArrived{
+			Location: "w1", Quantity: 9, Lot: "L2", BestBefore: bb15, Committed: 2, Lots: lots,
+			Converted: []PreorderConversion{{Reservation: "c1", Quantity: 3}}, Fingerprint: 12,
+		},
+		ExpectedReceiptCancelled{Location: "w1", Committed: 2, Lots: lots, Converted: []PreorderConversion{{Reservation: "c1", Quantity: 3}}},
 	}
 }
 
@@ -191,15 +198,20 @@ func TestEventFormatV1StillDecodes(t *testing.T) {
 // TestEventFormatV2StillDecodes: format 2 had no sales caps; its
 // SKUConfigured and shortfalls decode with none.
 func TestEventFormatV2StillDecodes(t *testing.T) {
-	for _, d := range []EventData{
-		SKUConfigured{SafetyStock: 1, LowStockThreshold: 2},
-		SagaStepAcked{Reservation: "c1", Step: 1, From: 2, Shortfalls: []Shortfall{{SKU: "B", Requested: 3, Available: 1}}},
+	for _, c := range []struct {
+		d    EventData
+		drop int // trailing bytes format 2 did not have
+	}{
+		// No cap and no preorders flag, both one zero byte.
+		{SKUConfigured{SafetyStock: 1, LowStockThreshold: 2}, 2},
+		{SagaStepAcked{Reservation: "c1", Step: 1, From: 2, Shortfalls: []Shortfall{{SKU: "B", Requested: 3, Available: 1}}}, 1},
 	} {
+		d := c.d
 		e := Event{Partition: 1, Position: 1, SKU: "A", Version: 1, Time: t0, Data: d}
-		v4 := AppendEvents(nil, []Event{e})
-		// Format 2 had no cap and no customer limit: drop their bytes
-		// (the last ones, zeros).
-		v2 := append([]byte{eventFormatV2}, v4[1:len(v4)-1-limitBytes(d)]...)
+		now := AppendEvents(nil, []Event{e})
+		// Format 2 had no cap, no customer limit and no preorders: drop
+		// their bytes (the last ones, zeros).
+		v2 := append([]byte{eventFormatV2}, now[1:len(now)-c.drop-limitBytes(d)]...)
 		got, err := DecodeEvents(v2, 1, 1)
 		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], e) {
 			t.Fatalf("format 2: %#v, %v", got, err)
@@ -225,8 +237,12 @@ func TestEventFormatV3StillDecodes(t *testing.T) {
 		SagaStepAcked{Reservation: "c1", Step: 1, From: 2, Shortfalls: []Shortfall{{SKU: "B", Requested: 3, Available: 1, SalesCap: 4}}},
 	} {
 		e := Event{Partition: 1, Position: 1, SKU: "A", Version: 1, Time: t0, Data: d}
-		v4 := AppendEvents(nil, []Event{e})
-		v3 := append([]byte{eventFormatV3}, v4[1:len(v4)-limitBytes(d)]...)
+		now := AppendEvents(nil, []Event{e})
+		drop := limitBytes(d)
+		if _, ok := d.(SKUConfigured); ok {
+			drop++ // the preorders flag of format 5
+		}
+		v3 := append([]byte{eventFormatV3}, now[1:len(now)-drop]...)
 		got, err := DecodeEvents(v3, 1, 1)
 		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], e) {
 			t.Fatalf("format 3: %#v, %v", got, err)
@@ -424,22 +440,33 @@ func FuzzDecodeState(f *testing.F) {
 	f.Fuzz(checkStateDecoding)
 }
 
-// TestEventFormatV4StillDecodes: formats 6 and 7 only added event types
-// (bundles, changes of held carts), so a format 4 record of the older
-// types decodes as written.
-func TestEventFormatV4StillDecodes(t *testing.T) {
-	for _, e := range sampleEvents() {
-		if e.Type() >= TypeBundleDefined {
-			continue
+// TestEventFormatV3StillDecodesWithoutPreorders: format 3 had no preorders;
+// its SKUConfigured, StockReserved and ReservationCommitted decode with none,
+// and a format 3 record cannot carry an expected receipt's event.
+func TestEventFormatV3StillDecodesWithoutPreorders(t *testing.T) {
+	for _, d := range []EventData{
+		SKUConfigured{SafetyStock: 1, LowStockThreshold: 2, SalesCap: 3},
+		StockReserved{Reservation: "c1", Quantity: 2, Allocations: []Allocation{{"w1", 2}}, ExpiresAt: t0, Home: 1},
+		ReservationCommitted{Reservation: "c1", Quantity: 2, Allocations: []Allocation{{"w1", 2}}},
+	} {
+		e := Event{Partition: 1, Position: 1, SKU: "A", Version: 1, Time: t0, Data: d}
+		v5 := AppendEvents(nil, []Event{e})
+		// Format 3 had no preorders: drop the flag or the empty list
+		// (the last byte, a zero), and SKUConfigured's customer limit
+		// of format 4 (two zeros before the flag).
+		drop := 1
+		if _, ok := d.(SKUConfigured); ok {
+			drop += 2
 		}
-		now := AppendEvents(nil, []Event{e})
-		if now[0] != eventFormatLatest {
-			t.Fatalf("written in format %d, want %d", now[0], eventFormatLatest)
-		}
-		v4 := append([]byte{eventFormatV4}, now[1:]...)
-		got, err := DecodeEvents(v4, e.Partition, e.Position)
+		v3 := append([]byte{eventFormatV3}, v5[1:len(v5)-drop]...)
+		got, err := DecodeEvents(v3, 1, 1)
 		if err != nil || len(got) != 1 || !reflect.DeepEqual(got[0], e) {
-			t.Fatalf("%s in format 4: %v, %+v", e.Type(), err, got)
+			t.Fatalf("format 3: %#v, %v", got, err)
 		}
+	}
+	e := Event{Partition: 1, Position: 1, SKU: "A", Version: 1, Time: t0, Data: ExpectedReceiptRecorded{Location: "w1", Quantity: 1, ExpectedAt: t0}}
+	v5 := AppendEvents(nil, []Event{e})
+	if _, err := DecodeEvents(append([]byte{eventFormatV3}, v5[1:]...), 1, 1); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("an expected receipt's event in format 3 decoded: %v", err)
 	}
 }

@@ -93,6 +93,10 @@ type ConfigureSKU struct {
 	// with CodeCustomerRequired. It is replaced like the rest: a limit left
 	// out is removed.
 	CustomerLimit CustomerLimit
+	// Preorders lets reservations hold expected stock (see
+	// ExpectReceipt); it too is replaced. Turned off, it takes no
+	// preorder hold back.
+	Preorders bool
 }
 
 // ReceiveStock adds stock at a location, optionally as a dated lot. It is
@@ -273,6 +277,8 @@ func RouteOf(cmd Command) Routing {
 		out.Claim = Key{KindTransfer, c.ID}
 	case Reserve:
 		out.Claim = Key{KindReservation, c.ID}
+	case ExpectReceipt:
+		out.Claim = Key{KindExpectedReceipt, c.ID}
 	}
 	if out.Claim.ID != "" {
 		out.Fingerprint = Fingerprint(cmd)
@@ -326,6 +332,8 @@ func Fingerprint(cmd Command) uint64 {
 		h.strings("release", c.ID, c.Key)
 	case ChangeReservation:
 		return changeFingerprint(c)
+	case ExpectReceipt:
+		return c.fingerprint()
 	case Reserve:
 		h.strings("reserve", c.ID, c.Customer, c.Region)
 		h.int(int64(c.TTL))

@@ -162,6 +162,12 @@ func (s *State) Decide(cmd Command, now time.Time) (Decision, error) {
 		err = x.abortSaga(c)
 	case retireEntities:
 		err = x.retire(c)
+	case ExpectReceipt:
+		err = x.expectReceipt(c)
+	case ArriveExpected:
+		err = x.arriveExpected(c)
+	case CancelExpected:
+		err = x.cancelExpected(c)
 	default:
 		err = Errorf(CodeInvalid, "unknown command %T", cmd)
 	}
@@ -186,7 +192,7 @@ func (x *decision) configureLocation(c ConfigureLocation) error {
 }
 
 func (x *decision) configureSKU(c ConfigureSKU) error {
-	if sk := x.s.skus[c.SKU]; sk != nil && sk.safety == c.SafetyStock && sk.lowStock == c.LowStockThreshold && sk.salesCap == c.SalesCap && sk.limit.is(c.CustomerLimit) {
+	if sk := x.s.skus[c.SKU]; sk != nil && sk.safety == c.SafetyStock && sk.lowStock == c.LowStockThreshold && sk.salesCap == c.SalesCap && sk.limit.is(c.CustomerLimit) && sk.preorders == c.Preorders {
 		x.d.Replay = true
 		return nil
 	}
@@ -202,7 +208,7 @@ func (x *decision) configureSKU(c ConfigureSKU) error {
 				c.SalesCap, used, c.SKU)
 		}
 	}
-	x.emit(c.SKU, c.SKU, SKUConfigured{SafetyStock: c.SafetyStock, LowStockThreshold: c.LowStockThreshold, SalesCap: c.SalesCap, CustomerLimit: normalLimit(c.CustomerLimit)})
+	x.emit(c.SKU, c.SKU, SKUConfigured{SafetyStock: c.SafetyStock, LowStockThreshold: c.LowStockThreshold, SalesCap: c.SalesCap, CustomerLimit: normalLimit(c.CustomerLimit), Preorders: c.Preorders})
 	return nil
 }
 
@@ -465,6 +471,7 @@ func (x *decision) reserve(c Reserve) error {
 	if len(lines) > 1 {
 		allocations = make([][]Allocation, len(lines))
 	}
+	var preorders [][]PreorderHold // made when a line holds expected stock
 	var participants []int
 	for i, l := range lines {
 		if p := PartitionOf(l.SKU, x.s.partitions); p != x.s.partition {
@@ -473,11 +480,17 @@ func (x *decision) reserve(c Reserve) error {
 			}
 			continue
 		}
-		a, short := x.checkLine(l, c.Customer, c.ID, c.Region)
+		a, pre, short := x.checkLine(l, c.Customer, c.ID, c.Region, true)
 		if short != nil {
 			shortfalls = append(shortfalls, *short)
 		}
 		allocations[i] = a
+		if pre != nil {
+			if preorders == nil {
+				preorders = make([][]PreorderHold, len(lines))
+			}
+			preorders[i] = pre
+		}
 	}
 	if len(shortfalls) > 0 {
 		return refusal(shortfalls...)
@@ -509,10 +522,14 @@ func (x *decision) reserve(c Reserve) error {
 		if allocations[i] == nil {
 			continue
 		}
-		x.emit(l.SKU, c.ID, StockReserved{
+		data := StockReserved{
 			Reservation: c.ID, Quantity: l.Quantity, Allocations: allocations[i], ExpiresAt: expires,
 			Customer: c.Customer, Home: x.s.partition, Fingerprint: fp,
-		})
+		}
+		if preorders != nil {
+			data.Preorders = preorders[i]
+		}
+		x.emit(l.SKU, c.ID, data)
 	}
 	if len(bundles) > 0 {
 		x.emit("", c.ID, BundlesReserved{Reservation: c.ID, Lines: bundles})
@@ -546,10 +563,11 @@ func (sk *skuState) capLeft() int64 {
 	return sk.salesCap - sk.capUsed()
 }
 
-// capUsed is what counts against a sales cap: the units committed and held.
+// capUsed is what counts against a sales cap: the units committed and held,
+// against stock or as preorders.
 // A cap is never set below it (configureSKU), so it never passes the cap.
 func (sk *skuState) capUsed() int64 {
-	used := sk.committed
+	used := sk.committed + sk.promisedOf()
 	for _, st := range sk.stocks {
 		used += st.reserved
 	}
@@ -782,6 +800,7 @@ func (x *decision) commitLine(reservation string, l *resLine, q int64) {
 		lots, _ := sk.find(a.Location).fefo(a.Location, a.Quantity)
 		data.Lots = append(data.Lots, lots...)
 	}
+	data.Preorders = commitPreorderHolds(l.preorders, q-sumAllocations(data.Allocations))
 	x.emit(l.sku, reservation, data)
 }
 

@@ -83,6 +83,10 @@ const (
 	// without knowing whose units they are. Error.Lines lists the limited
 	// lines.
 	CodeCustomerRequired Code = "customer_required"
+	// CodeExpectedReceiptClosed means an expected receipt can no longer
+	// do what was asked: one that was cancelled cannot arrive, one that
+	// arrived cannot be cancelled. Not retryable.
+	CodeExpectedReceiptClosed Code = "expected_receipt_closed"
 )
 
 // Retryable reports whether a command refused with code may succeed if sent

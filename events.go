@@ -69,37 +69,40 @@ const (
 )
 
 var eventTypeNames = [...]string{
-	TypeStockReceived:        "StockReceived",
-	TypeStockAdjusted:        "StockAdjusted",
-	TypeStockCounted:         "StockCounted",
-	TypeStockTransferred:     "StockTransferred",
-	TypeTransferArrived:      "TransferArrived",
-	TypeSKUConfigured:        "SKUConfigured",
-	TypeLocationConfigured:   "LocationConfigured",
-	TypeStockReserved:        "StockReserved",
-	TypeReservationExtended:  "ReservationExtended",
-	TypeReservationCommitted: "ReservationCommitted",
-	TypeReservationReleased:  "ReservationReleased",
-	TypeLotExpired:           "LotExpired",
-	TypeShortageDetected:     "ShortageDetected",
-	TypeSagaStarted:          "SagaStarted",
-	TypeSagaStepAcked:        "SagaStepAcked",
-	TypeReservationHeld:      "ReservationHeld",
-	TypeSagaStepStarted:      "SagaStepStarted",
-	TypeSagaSettled:          "SagaSettled",
-	TypeEntitiesRetired:      "EntitiesRetired",
-	TypeLowStock:             "LowStock",
-	TypeOutOfStock:           "OutOfStock",
-	TypeBackInStock:          "BackInStock",
-	TypeReservationChanged:   "ReservationChanged",
-	TypeBundleDefined:        "BundleDefined",
-	TypeBundlesReserved:      "BundlesReserved",
-	TypeBundlesCommitted:     "BundlesCommitted",
-	TypeSagaChangeStarted:    "SagaChangeStarted",
-	TypeSagaChangeAcked:      "SagaChangeAcked",
-	TypeSagaChangeDecided:    "SagaChangeDecided",
-	TypeSagaChangeGrown:      "SagaChangeGrown",
-	TypeSagaChangeTrimmed:    "SagaChangeTrimmed",
+	TypeStockReceived:            "StockReceived",
+	TypeStockAdjusted:            "StockAdjusted",
+	TypeStockCounted:             "StockCounted",
+	TypeStockTransferred:         "StockTransferred",
+	TypeTransferArrived:          "TransferArrived",
+	TypeSKUConfigured:            "SKUConfigured",
+	TypeLocationConfigured:       "LocationConfigured",
+	TypeStockReserved:            "StockReserved",
+	TypeReservationExtended:      "ReservationExtended",
+	TypeReservationCommitted:     "ReservationCommitted",
+	TypeReservationReleased:      "ReservationReleased",
+	TypeLotExpired:               "LotExpired",
+	TypeShortageDetected:         "ShortageDetected",
+	TypeSagaStarted:              "SagaStarted",
+	TypeSagaStepAcked:            "SagaStepAcked",
+	TypeReservationHeld:          "ReservationHeld",
+	TypeSagaStepStarted:          "SagaStepStarted",
+	TypeSagaSettled:              "SagaSettled",
+	TypeEntitiesRetired:          "EntitiesRetired",
+	TypeLowStock:                 "LowStock",
+	TypeOutOfStock:               "OutOfStock",
+	TypeBackInStock:              "BackInStock",
+	TypeReservationChanged:       "ReservationChanged",
+	TypeBundleDefined:            "BundleDefined",
+	TypeBundlesReserved:          "BundlesReserved",
+	TypeBundlesCommitted:         "BundlesCommitted",
+	TypeSagaChangeStarted:        "SagaChangeStarted",
+	TypeSagaChangeAcked:          "SagaChangeAcked",
+	TypeSagaChangeDecided:        "SagaChangeDecided",
+	TypeSagaChangeGrown:          "SagaChangeGrown",
+	TypeSagaChangeTrimmed:        "SagaChangeTrimmed",
+	TypeExpectedReceiptRecorded:  "ExpectedReceiptRecorded",
+	TypeExpectedReceiptArrived:   "ExpectedReceiptArrived",
+	TypeExpectedReceiptCancelled: "ExpectedReceiptCancelled",
 }
 
 // String returns the type's name, such as "StockReserved".
@@ -165,6 +168,8 @@ type SKUConfigured struct {
 	SalesCap int64 `json:"sales_cap,omitempty"`
 	// CustomerLimit is the per-customer limit; Units 0 is none.
 	CustomerLimit CustomerLimit `json:"customer_limit,omitzero"`
+	// Preorders lets reservations hold expected stock (preorders.go).
+	Preorders bool `json:"preorders,omitempty"`
 }
 
 // LocationConfigured records a location's configuration.
@@ -189,6 +194,9 @@ type StockReserved struct {
 	// earlier attempt with the same id from one of this attempt. Zero for
 	// lines held at the home, and in logs written before it existed.
 	Attempt uint64 `json:"attempt,omitempty"`
+	// Preorders are the units of the line held against expected
+	// receipts, beyond Allocations (preorders.go).
+	Preorders []PreorderHold `json:"preorders,omitempty"`
 }
 
 // ReservationExtended records a new deadline for one line.
@@ -216,6 +224,10 @@ type ReservationCommitted struct {
 	Lots           []LotQty     `json:"lots"`
 	Key            string       `json:"idempotency_key,omitempty"`
 	KeyFingerprint uint64       `json:"-"`
+	// Preorders are the units committed against expected receipts before
+	// they arrived, beyond Allocations: they leave on_hand when their
+	// receipt arrives (preorders.go).
+	Preorders []PreorderHold `json:"preorders,omitempty"`
 }
 
 // ReservationReleased records one line of a reservation returned to available.

@@ -230,6 +230,8 @@ func locationsOf(cmd Command) []string {
 		return []string{c.Location}
 	case TransferStock:
 		return []string{c.From, c.To}
+	case ExpectReceipt:
+		return []string{c.Location}
 	case Reserve, ChangeReservation:
 		var lines []ReserveLine
 		if r, ok := c.(Reserve); ok {
@@ -416,6 +418,12 @@ func result(s *State, cmd Command) (any, error) {
 		return s.ReservationResult(c.ID)
 	case ChangeReservation:
 		return s.ReservationResult(c.ID)
+	case ExpectReceipt:
+		return s.ExpectedReceiptResult(c)
+	case ArriveExpected:
+		return s.ExpectedArrivalResult(c)
+	case CancelExpected:
+		return s.ExpectedCancelResult(c)
 	}
 	return nil, nil
 }

@@ -21,15 +21,17 @@ import (
 // Authenticating the sender is the transport's job.
 
 // The message formats: 2 added the sales caps of a sagaAck's shortfalls; 3
-// their customer limits; 6 the messages of a change of a cart spanning
-// partitions (sagaGrow, sagaTrim). Formats 1 and 2 are still read, their
-// shortfalls without caps or limits, and neither has the kinds format 6
-// added. (A sagaHold carries its cart's customer since format 1: the
-// participant checks the limits with it.)
+// their customer limits; 4 the preorder holds of a sagaAck's held lines; 6
+// the messages of a change of a cart spanning partitions (sagaGrow,
+// sagaTrim). Formats 1 and 2 are still read, their shortfalls without caps
+// or limits, and none before 6 has the kinds format 6 added. (A sagaHold
+// carries its cart's customer since format 1: the participant checks the
+// limits with it.)
 const (
 	messageFormatV1 = 1
 	messageFormatV2 = 2
 	messageFormatV3 = 3
+	messageFormatV4 = 4
 	messageFormatV6 = 6
 )
 
@@ -91,6 +93,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 			w.varint(l.Quantity)
 			w.varint(l.Held)
 			w.allocations(l.Allocations)
+			w.preorderHolds(l.Preorders)
 		}
 		w.shortfalls(c.shortfalls)
 	case abortSaga:
@@ -161,6 +164,10 @@ func DecodeMessage(data []byte) (Message, error) {
 			for i := 0; i < n && r.err == nil; i++ {
 				l := ReservationLine{SKU: r.string(), Quantity: r.varint(), Held: r.varint()}
 				l.Allocations = r.allocations()
+				if v >= messageFormatV4 {
+					l.Preorders = r.preorderHolds()
+					l.Preorder = sumPreorders(l.Preorders)
+				}
 				c.held = append(c.held, l)
 			}
 		}

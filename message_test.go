@@ -25,7 +25,10 @@ func sampleMessages() []Message {
 		}},
 		{To: 1, Command: sagaAck{
 			reservation: "c1", step: 1, from: 2, attempt: 42,
-			held: []ReservationLine{{SKU: "A", Quantity: 2, Held: 3, Allocations: []Allocation{{"w1", 1}, {"w2", 1}}}},
+			held: []ReservationLine{{
+				SKU: "A", Quantity: 2, Held: 3, Allocations: []Allocation{{"w1", 1}, {"w2", 1}},
+				Preorder: 1, Preorders: []PreorderHold{{ExpectedReceipt: "po-1", Location: "w1", Quantity: 1}},
+			}},
 			shortfalls: []Shortfall{
 				{SKU: "B", Requested: 2, Available: 1, SalesCap: 3},
 				{SKU: "C", Requested: 2, Available: 0, CustomerLimit: &CustomerLimitShortfall{Units: 2, Window: time.Hour, Customer: "kü", Has: 2}},

@@ -26,7 +26,7 @@ func (s *State) StockLevels(sku string) (SKUState, bool) {
 	}
 	v := SKUState{
 		SKU: sku, SafetyStock: sk.safety, LowStockThreshold: sk.lowStock,
-		SalesCap: sk.salesCap, SalesCapRemaining: sk.capRemaining(), CustomerLimit: sk.customerLimitOf(),
+		SalesCap: sk.salesCap, SalesCapRemaining: sk.capRemaining(), CustomerLimit: sk.customerLimitOf(), Preorders: sk.preorders,
 		Version: sk.version, Position: s.head, AsOf: s.clock,
 		Locations: make([]LocationState, 0, len(sk.stocks)),
 	}
@@ -40,6 +40,10 @@ func (s *State) StockLevels(sku string) (SKUState, bool) {
 		for _, l := range st.lots {
 			ls.Lots = append(ls.Lots, LotView{Lot: l.id, Quantity: l.qty, BestBefore: l.bestBefore})
 		}
+		sk.fillExpected(&ls)
+		v.Expected += ls.Expected
+		v.Preordered += ls.Preordered
+		v.Preorderable += ls.Preorderable
 		v.OnHand += ls.OnHand
 		v.Reserved += ls.Reserved
 		// What can be sold is the sum of what each location can sell; a

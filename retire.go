@@ -32,12 +32,16 @@ const maxRetiredPerEvent = 1024
 // saga's shortfalls (snapshot format 4); 4 their customer limits (snapshot
 // format 5); 6 a reservation's bundle lines (snapshot format 7); 7 a change
 // in flight and a participant's answer to a change (snapshot format 8).
-// Formats 1 to 6 are still read.
+// 5 expected receipts and the preorder holds of a reservation's lines
+// (snapshot format 6). Formats 1 to 6 are still read.
 const (
 	retiredFormatV1 = 1
 	retiredFormatV2 = 2
 	retiredFormatV3 = 3
 	retiredFormatV4 = 4
+	// retiredFormatV5 added expected receipts and the preorder holds of
+	// a reservation's lines (snapshot format 6).
+	retiredFormatV5 = 5
 	// retiredFormatV6 added a reservation's bundle lines, after the
 	// reservation; older records have none.
 	retiredFormatV6 = 6
@@ -75,6 +79,8 @@ func (t retireTimer) key() string {
 		return transferKey(t.id)
 	case retireReservation:
 		return reservationKey(t.id)
+	case retireExpected:
+		return expectedKey(t.id)
 	}
 	return t.id
 }
@@ -122,6 +128,9 @@ func (s *State) retirable(t retireTimer) bool {
 		// later timer; only the one of its last settling counts.
 		r := s.reservations[t.id]
 		return r != nil && s.settled(r) && r.settledAt+int64(s.limits.Retain) == t.at
+	case retireExpected:
+		e := s.expected[t.id]
+		return e != nil && e.status != ExpectedStatusExpected
 	}
 	return false
 }
@@ -182,6 +191,8 @@ func (s *State) applyRetired(d EntitiesRetired) {
 			// Settled, so not among the held: nothing to count.
 			delete(s.reservations, key.ID)
 			delete(s.outstanding, key.ID)
+		case KindExpectedReceipt:
+			delete(s.expected, key.ID)
 		}
 		s.retiredCount++
 	}
@@ -204,6 +215,8 @@ func (s *State) Knows(key Key) bool {
 	case KindReservation:
 		r := s.reservations[key.ID]
 		return r != nil && r.home == s.partition
+	case KindExpectedReceipt:
+		return s.expected[key.ID] != nil
 	}
 	return false
 }
@@ -229,6 +242,8 @@ func (s *State) encodeRetired(t retireTimer) ([]byte, bool) {
 		}
 		w.reservation(r)
 		w.resBundles(r.bundles)
+	case retireExpected:
+		w.expectedReceipt(s.expected[t.id])
 	}
 	return w.buf, true
 }
@@ -255,11 +270,17 @@ func RestoreRetired(rec RetiredRecord, partitions int, limits Limits) (*State, e
 		t := r.transfer()
 		s.transfers[t.id] = t
 	case retireReservation:
-		res := r.reservation(true, v >= retiredFormatV2, v >= retiredFormatV3, v >= retiredFormatV4, v >= retiredFormatV7)
+		res := r.reservation(true, v >= retiredFormatV2, v >= retiredFormatV3, v >= retiredFormatV4, v >= retiredFormatV5, v >= retiredFormatV7)
 		if v >= retiredFormatV6 {
 			res.bundles = r.resBundles()
 		}
 		s.reservations[res.id] = res
+	case retireExpected:
+		if v < retiredFormatV5 && r.err == nil {
+			r.fail("expected receipt in retired record format %d", v)
+		}
+		e := r.expectedReceipt()
+		s.expected[e.id] = e
 	default:
 		if r.err == nil {
 			r.fail("unknown retired entity kind %d", kind)

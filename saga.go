@@ -238,20 +238,26 @@ func (x *decision) sagaHold(c sagaHold) error {
 		}
 	}
 	allocations := make([][]Allocation, len(c.lines))
+	preorders := make([][]PreorderHold, len(c.lines))
 	for i, l := range c.lines {
-		a, short := x.checkLine(l, c.customer, c.reservation, c.region)
+		a, pre, short := x.checkLine(l, c.customer, c.reservation, c.region, true)
 		if short != nil {
 			ack.shortfalls = append(ack.shortfalls, *short)
 		}
 		allocations[i] = a
+		preorders[i] = pre
 	}
 	if len(ack.shortfalls) == 0 {
 		for i, l := range c.lines {
 			x.emit(l.SKU, c.reservation, StockReserved{
 				Reservation: c.reservation, Quantity: l.Quantity, Allocations: allocations[i],
 				ExpiresAt: c.expiresAt, Customer: c.customer, Home: c.home, Attempt: c.attempt,
+				Preorders: preorders[i],
 			})
-			ack.held = append(ack.held, ReservationLine{SKU: l.SKU, Quantity: l.Quantity, Held: l.Quantity, Allocations: allocations[i]})
+			ack.held = append(ack.held, ReservationLine{
+				SKU: l.SKU, Quantity: l.Quantity, Held: l.Quantity, Allocations: allocations[i],
+				Preorder: sumPreorders(preorders[i]), Preorders: preorders[i],
+			})
 		}
 	}
 	x.send(c.home, ack)
@@ -425,6 +431,7 @@ func (s *State) applySaga(e Event) {
 		for _, h := range d.Held {
 			if l := r.line(h.SKU); l != nil {
 				l.allocations = h.Allocations
+				l.preorders = h.Preorders
 			}
 		}
 		if len(d.Shortfalls) > 0 {

@@ -30,6 +30,12 @@ type Service interface {
 	ArriveTransfer(ctx context.Context, c ArriveTransfer) (Transfer, error)
 	GetTransfer(ctx context.Context, id string) (Transfer, error)
 
+	// Incoming stock (preorders.go).
+	ExpectReceipt(ctx context.Context, c ExpectReceipt) (e ExpectedReceipt, created bool, err error)
+	ArriveExpected(ctx context.Context, c ArriveExpected) (ExpectedReceipt, error)
+	CancelExpected(ctx context.Context, c CancelExpected) (ExpectedReceipt, error)
+	GetExpectedReceipt(ctx context.Context, id string) (ExpectedReceipt, error)
+
 	Reserve(ctx context.Context, c Reserve) (r Reservation, created bool, err error)
 	Extend(ctx context.Context, c ExtendReservation) (Reservation, error)
 	Commit(ctx context.Context, c CommitReservation) (Reservation, error)

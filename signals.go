@@ -74,7 +74,8 @@ func (x *decision) seen(sku string, i int) bool {
 func movesStock(d EventData) bool {
 	switch d.(type) {
 	case StockReceived, StockAdjusted, StockCounted, StockTransferred, TransferArrived, SKUConfigured,
-		StockReserved, ReservationCommitted, ReservationReleased, LotExpired, ReservationChanged:
+		StockReserved, ReservationCommitted, ReservationReleased, LotExpired, ReservationChanged,
+		ExpectedReceiptArrived, ExpectedReceiptCancelled:
 		return true
 	}
 	return false
@@ -152,6 +153,10 @@ func (x *decision) signal(sku string, first, n int) {
 			for _, a := range held {
 				lv = move(lv, a.Location, 0, -a.Quantity)
 			}
+		case ExpectedReceiptArrived:
+			lv = move(lv, d.Location, d.Quantity-d.Committed, convertedUnits(d.Converted))
+		case ExpectedReceiptCancelled:
+			lv = move(lv, d.Location, -d.Committed, convertedUnits(d.Converted))
 		}
 	}
 	after := availableAt(lv, safety)

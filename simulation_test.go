@@ -180,6 +180,7 @@ type sim struct {
 	adjusts   []AdjustStock
 	counts    []CountStock
 	transfers []TransferStock
+	expected  []ExpectReceipt
 	reserves  []Reserve
 	ids       int
 	// held lists the ids of reservations that were accepted, the ones
@@ -690,6 +691,9 @@ func (s *sim) bestBefore() string {
 }
 
 func (s *sim) generate() (Command, intent) {
+	if s.chance(10) {
+		return s.genExpected()
+	}
 	switch r := s.rng.IntN(100); {
 	case r < 13:
 		return s.genReceive()
@@ -716,6 +720,7 @@ func (s *sim) generate() (Command, intent) {
 			// carts, with windows the simulated clock passes.
 			c.CustomerLimit = CustomerLimit{Units: int64(1 + s.rng.IntN(8)), Window: time.Duration(1+s.rng.IntN(180)) * time.Minute}
 		}
+		c.Preorders = s.chance(50)
 		return c, meantValid
 	case r < 38:
 		if s.chance(25) {
@@ -1175,7 +1180,7 @@ func oracleCap(st *State, l ReserveLine) *Shortfall {
 	if !ok || v.SalesCap == 0 {
 		return nil
 	}
-	left := v.SalesCap - st.skus[l.SKU].committed - v.Reserved
+	left := v.SalesCap - st.skus[l.SKU].committed - v.Reserved - v.Preordered
 	if l.Quantity <= left {
 		return nil
 	}
@@ -1202,6 +1207,9 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 		_, ok := st.Locations()[loc]
 		return ok
 	}
+	if o, ok := expectPreorder(st, cmd, now, known); ok {
+		return o
+	}
 	switch c := cmd.(type) {
 	case ConfigureLocation:
 		if old, ok := st.Locations()[c.ID]; ok && old == Location(c) {
@@ -1216,7 +1224,7 @@ func (s *sim) expect(p int, st *State, cmd Command) outcome {
 	case ConfigureSKU:
 		v, ok := st.SKUView(c.SKU)
 		if ok && v.SafetyStock == c.SafetyStock && v.LowStockThreshold == c.LowStockThreshold && v.SalesCap == c.SalesCap &&
-			viewLimit(v) == normalLimit(c.CustomerLimit) {
+			viewLimit(v) == normalLimit(c.CustomerLimit) && v.Preorders == c.Preorders {
 			return replayed
 		}
 		if ok && c.SalesCap > 0 && c.SalesCap < st.skus[c.SKU].committed+v.Reserved {
@@ -1436,6 +1444,19 @@ func (s *sim) expectChange(p int, st *State, c ChangeReservation, now time.Time)
 			return refused(CodeUnknownLocation)
 		}
 	}
+	for _, l := range v.Lines {
+		if PartitionOf(l.SKU, s.c.p) == p && l.Preorder > 0 {
+			return refused(CodeInvalid) // a cart holding preorders does not change
+		}
+	}
+	if len(v.Bundles) > 0 {
+		return refused(CodeInvalid) // nor one holding bundles
+	}
+	for _, l := range c.Lines {
+		if _, ok := st.Bundle(l.SKU); ok {
+			return refused(CodeInvalid) // nor does a change add one
+		}
+	}
 	old := func(sku string) *ReservationLine {
 		for i := range v.Lines {
 			if v.Lines[i].SKU == sku {
@@ -1572,14 +1593,16 @@ func (s *sim) expectChange(p int, st *State, c ChangeReservation, now time.Time)
 }
 
 // oracleAllocateFree is oracleAllocate with the units own holds counted as
-// available, as a change counts the cart's own units of a line's SKU.
+// available, as a change counts the cart's own units of a line's SKU, and
+// without expected stock: a change never holds preorders.
 func oracleAllocateFree(st *State, l ReserveLine, region string, own []Allocation) ([]Allocation, *Shortfall) {
-	if len(own) == 0 {
+	if st.skus[l.SKU] == nil {
 		return oracleAllocate(st, l, region)
 	}
 	adjusted := *st
 	adjusted.skus = maps.Clone(st.skus)
 	sk := *st.skus[l.SKU]
+	sk.preorders = false
 	sk.stocks = slices.Clone(sk.stocks)
 	for i, loc := range sk.stockList {
 		st := *sk.stocks[i]
@@ -1626,7 +1649,7 @@ func oracleAllocate(st *State, l ReserveLine, region string) ([]Allocation, *Sho
 	avail := map[string]int64{}
 	var all []string
 	for _, ls := range v.Locations {
-		avail[ls.Location] = ls.Available
+		avail[ls.Location] = oracleAvailable(v, ls)
 		all = append(all, ls.Location)
 	}
 	locs := st.Locations()
@@ -1733,6 +1756,7 @@ func (s *sim) checkEvents(p int, st *State, d Decision) {
 				sum += a.Quantity
 				held[[2]string{e.SKU, a.Location}] += a.Quantity
 			}
+			sum += s.checkPreorderHolds(p, st, e.SKU, data)
 			if sum != data.Quantity {
 				s.fail("partition %d: %s of %s allocates %d for %d", p, data.Reservation, e.SKU, sum, data.Quantity)
 			}
@@ -1826,7 +1850,8 @@ func (s *sim) checkEvents(p int, st *State, d Decision) {
 func isClient(cmd Command) bool {
 	switch cmd.(type) {
 	case ConfigureLocation, ConfigureSKU, ReceiveStock, AdjustStock, CountStock, TransferStock, ArriveTransfer,
-		Reserve, ExtendReservation, CommitReservation, ReleaseReservation, ChangeReservation:
+		Reserve, ExtendReservation, CommitReservation, ReleaseReservation, ChangeReservation,
+		ExpectReceipt, ArriveExpected, CancelExpected:
 		return true
 	}
 	return false
@@ -1868,6 +1893,10 @@ type ledger struct {
 	// no hold passes it, and it is never configured below them.
 	held    map[string]int64
 	overCap map[string]string
+	// precommitted is, per SKU, the units committed against expected
+	// receipts that have not arrived (or been cancelled) yet: sold, but
+	// not out of on_hand until their receipt arrives.
+	precommitted map[string]int64
 }
 
 func ledgerOf(logs [][]Event) *ledger {
@@ -1875,7 +1904,7 @@ func ledgerOf(logs [][]Event) *ledger {
 		onHand: map[[2]string]int64{}, inTransit: map[[2]string]int64{}, shortage: map[[2]string]bool{},
 		received: map[string]int64{}, plus: map[string]int64{}, minus: map[string]int64{}, counted: map[string]int64{},
 		committed: map[string]int64{}, expired: map[string]int64{}, sent: map[string]int64{}, arrived: map[string]int64{},
-		held: map[string]int64{}, overCap: map[string]string{},
+		held: map[string]int64{}, overCap: map[string]string{}, precommitted: map[string]int64{},
 	}
 	ceiling := map[string]int64{}
 	for _, log := range logs {
@@ -1923,6 +1952,16 @@ func ledgerOf(logs [][]Event) *ledger {
 				for _, a := range d.Allocations {
 					g.onHand[k(a.Location)] -= a.Quantity
 				}
+				for _, pre := range d.Preorders {
+					g.precommitted[e.SKU] += pre.Quantity
+				}
+			case ExpectedReceiptArrived:
+				g.received[e.SKU] += d.Quantity
+				g.precommitted[e.SKU] -= d.Committed
+				g.onHand[k(d.Location)] += d.Quantity - d.Committed
+			case ExpectedReceiptCancelled:
+				g.precommitted[e.SKU] -= d.Committed
+				g.onHand[k(d.Location)] -= d.Committed
 			case LotExpired:
 				g.expired[e.SKU] += d.Quantity
 				g.onHand[k(d.Location)] -= d.Quantity
@@ -2057,8 +2096,11 @@ func (s *sim) checkInvariants(p int) {
 			s.fail("partition %d: %s totals %+v disagree with its locations", p, sku, v)
 		}
 		// received + positive adjustments + count deltas - negative
-		// adjustments - committed - expired - in flight = on_hand.
-		sum := g.received[sku] + g.plus[sku] + g.counted[sku] - g.minus[sku] - g.committed[sku] - g.expired[sku] - (g.sent[sku] - g.arrived[sku])
+		// adjustments - committed - expired - in flight = on_hand,
+		// where expected receipts count as received, and the units
+		// sold before them as committed, when they arrive.
+		sum := g.received[sku] + g.plus[sku] + g.counted[sku] - g.minus[sku] - g.committed[sku] - g.expired[sku] - (g.sent[sku] - g.arrived[sku]) +
+			g.precommitted[sku]
 		if sum != v.OnHand {
 			s.fail("partition %d: %s: the ledger says %d on hand, the view %d", p, sku, sum, v.OnHand)
 		}
@@ -2068,7 +2110,7 @@ func (s *sim) checkInvariants(p int) {
 		if why := g.overCap[sku]; why != "" {
 			s.fail("partition %d: %s: sales cap broken: %s", p, sku, why)
 		}
-		if c := st.skus[sku].committed; c != g.committed[sku] || v.Reserved != g.held[sku] {
+		if c := st.skus[sku].committed; c != g.committed[sku] || v.Reserved+v.Preordered != g.held[sku] {
 			s.fail("partition %d: %s: committed %d and reserved %d, the log says %d and %d", p, sku, c, v.Reserved, g.committed[sku], g.held[sku])
 		}
 		switch {
@@ -2084,6 +2126,7 @@ func (s *sim) checkInvariants(p int) {
 			}
 		}
 	}
+	s.checkPreorders(p, st)
 	for k, want := range holds {
 		if len(want) > 0 && viewLoc(st, k[0], k[1]).Reserved == 0 {
 			s.fail("partition %d: reservations hold %v of %s at %s, which has none reserved", p, want, k[0], k[1])
@@ -2256,7 +2299,12 @@ func (s *sim) checkQuiescent() {
 							continue
 						}
 						i := slices.IndexFunc(got.Lines, func(g ReservationLine) bool { return g.SKU == l.SKU })
-						if i < 0 || fmt.Sprint(nonNil(got.Lines[i].Allocations)) != fmt.Sprint(nonNil(l.Allocations)) || got.Lines[i].Quantity != l.Quantity {
+						// The home is not told when the participant's
+						// expected receipt arrives and converts the line's
+						// preorders (docs/api.md): its allocations are then
+						// the home's, moved from preorders to stock.
+						converted := i >= 0 && l.Preorder > 0 && got.Lines[i].Preorder < l.Preorder
+						if i < 0 || (!converted && fmt.Sprint(nonNil(got.Lines[i].Allocations)) != fmt.Sprint(nonNil(l.Allocations))) || got.Lines[i].Quantity != l.Quantity {
 							s.fail("reservation %s line %s: home %d says %+v, participant %d says %+v", id, l.SKU, h, l, q, got.Lines)
 						}
 					}

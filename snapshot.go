@@ -25,6 +25,9 @@ const (
 	snapshotFormatV3 = 3
 	snapshotFormatV4 = 4
 	snapshotFormatV5 = 5
+	// snapshotFormatV6 added incoming stock: which SKUs take preorders,
+	// the expected receipts, and the preorder holds of reservation lines.
+	snapshotFormatV6 = 6
 	// snapshotFormatV7 added bundles: the catalog's bundle definitions
 	// (LocationPartition only) and the reservations' bundle lines, after
 	// everything format 4 has. Formats before it have no bundles.
@@ -93,6 +96,7 @@ func EncodeState(s *State) []byte {
 		w.record(r)
 	}
 	w.uvarint(s.retiredCount)
+	encodePreorderState(&w, s)
 	w.encodeBundles(s)
 	return w.buf
 }
@@ -148,7 +152,7 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	}
 
 	for n := r.count(); n > 0 && r.err == nil; n-- {
-		res := r.reservation(v >= snapshotFormatV2, v >= snapshotFormatV3, v >= snapshotFormatV4, v >= snapshotFormatV5, v >= snapshotFormatV8)
+		res := r.reservation(v >= snapshotFormatV2, v >= snapshotFormatV3, v >= snapshotFormatV4, v >= snapshotFormatV5, v >= snapshotFormatV6, v >= snapshotFormatV8)
 		if r.err == nil {
 			if v < snapshotFormatV2 && s.settled(res) {
 				// Format 1 did not record when a reservation settled:
@@ -181,6 +185,9 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 	if v >= snapshotFormatV2 {
 		s.retiredCount = r.uvarint()
 	}
+	if v >= snapshotFormatV6 {
+		decodePreorderState(&r, s)
+	}
 	if v >= snapshotFormatV7 {
 		r.decodeBundles(s)
 	}
@@ -191,12 +198,14 @@ func DecodeState(data []byte, limits Limits) (*State, error) {
 		return nil, fmt.Errorf("%w: %d trailing bytes in snapshot", ErrCorrupt, len(r.buf))
 	}
 	s.rehold()
+	s.repromise()
 	if v < snapshotFormatV4 {
 		s.recount()
 	}
 	s.reholdLimits()
 	s.rearm()
 	s.rearmLimits()
+	s.rearmExpected()
 	s.reindex()
 	return s, nil
 }
@@ -278,6 +287,9 @@ func (w *writer) reservation(r *reservation) {
 		w.string(g.region)
 		w.reserveLines(g.hold)
 	}
+	for _, l := range r.lines {
+		w.preorderHolds(l.preorders)
+	}
 	w.resLines(r.grown)
 	w.shortfalls(r.grownShort)
 	if g := r.saga; g != nil {
@@ -307,10 +319,11 @@ func (w *writer) reservation(r *reservation) {
 // retired record format 2 do), caps whether its saga's shortfalls carry
 // their sales caps (snapshot format 4 and retired record format 3 do),
 // limits whether they carry their customer limits (snapshot format 5 and
-// retired record format 4 do), and changes whether it carries a change in
-// flight and a participant's answer to its grow step (snapshot format 8 and
-// retired record format 7 do).
-func (r *reader) reservation(settled, attempts, caps, limits, changes bool) *reservation {
+// retired record format 4 do), preorders whether its lines carry their
+// preorder holds (snapshot format 6 and retired record format 5 do), and
+// changes whether it carries a change in flight and a participant's answer
+// to its grow step (snapshot format 8 and retired record format 7 do).
+func (r *reader) reservation(settled, attempts, caps, limits, preorders, changes bool) *reservation {
 	res := &reservation{id: r.string(), status: ReservationStatus(r.string()), customer: r.string()}
 	res.fingerprint = r.u64()
 	res.createdAt = r.varint()
@@ -347,6 +360,11 @@ func (r *reader) reservation(settled, attempts, caps, limits, changes bool) *res
 			g.since = r.varint()
 			g.region = r.string()
 			g.hold = r.reserveLines()
+		}
+	}
+	if preorders {
+		for _, l := range res.lines {
+			l.preorders = r.preorderHolds()
 		}
 	}
 	if changes {

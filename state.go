@@ -49,6 +49,9 @@ type State struct {
 	// limitTimers schedules customers' commits of limited SKUs leaving
 	// their window (see pruneLimits); derived, rebuilt on decode.
 	limitTimers minHeap[limitTimer]
+
+	// expected holds the expected receipts recorded here (preorders.go).
+	expected map[string]*expectedReceipt
 }
 
 // Locations maps location ids to their configuration. A Locations value is
@@ -75,6 +78,11 @@ type skuState struct {
 	// bytes of every SKU × location).
 	stockList []string
 	stocks    []*stock
+
+	// preorders lets reservations hold expected stock; expecting lists
+	// the SKU's open expected receipts, earliest expected first.
+	preorders bool
+	expecting []*expectedReceipt
 }
 
 // all yields the SKU's locations and the stock at each, in first-seen order.
@@ -172,6 +180,10 @@ type resLine struct {
 	allocations []Allocation // where the line is held
 	committedAt []Allocation // where the committed quantity was taken
 	released    bool
+
+	// preorders are the units held against expected receipts, beyond
+	// allocations.
+	preorders []PreorderHold
 }
 
 type transfer struct {
@@ -206,6 +218,7 @@ func NewState(p, partitions int, limits Limits) *State {
 		locations:    Locations{},
 		bundles:      Bundles{},
 		outstanding:  make(map[string]*reservation),
+		expected:     make(map[string]*expectedReceipt),
 	}
 }
 
@@ -245,6 +258,9 @@ func (s *State) Keys(fn func(key Key, fingerprint uint64)) {
 	for id, t := range s.transfers {
 		fn(Key{KindTransfer, id}, t.fingerprint)
 	}
+	for id, e := range s.expected {
+		fn(Key{KindExpectedReceipt, id}, e.fingerprint)
+	}
 	for id, r := range s.reservations {
 		if r.home == s.partition && r.status != StatusPending && (r.saga == nil || !r.saga.aborted) {
 			fn(Key{KindReservation, id}, r.fingerprint)
@@ -273,7 +289,7 @@ func (s *State) setStatus(r *reservation, st ReservationStatus) {
 
 // KeyCount returns about how many keys Keys reports, for sizing indexes.
 func (s *State) KeyCount() int {
-	return len(s.records) + len(s.transfers) + len(s.reservations)
+	return len(s.records) + len(s.transfers) + len(s.reservations) + len(s.expected)
 }
 
 // Apply folds one event into the state. Events must be applied in position
@@ -344,6 +360,7 @@ func (s *State) Apply(e Event) error {
 	case SKUConfigured:
 		sk.safety, sk.lowStock, sk.salesCap = d.SafetyStock, d.LowStockThreshold, d.SalesCap
 		s.configureLimit(sk, d.CustomerLimit)
+		sk.preorders = d.Preorders
 	case LocationConfigured:
 		next := maps.Clone(s.locations)
 		if next == nil {
@@ -380,6 +397,8 @@ func (s *State) Apply(e Event) error {
 		s.applyRetired(d)
 	case BundleDefined, BundlesReserved, BundlesCommitted:
 		s.applyBundles(d)
+	case ExpectedReceiptRecorded, ExpectedReceiptArrived, ExpectedReceiptCancelled:
+		s.applyExpected(e, sk)
 	case LowStock, OutOfStock, BackInStock:
 		// Signals record a crossing the events before them made; they
 		// change nothing but the SKU's version.
@@ -619,6 +638,7 @@ func (s *State) applyReserved(e Event, sk *skuState, d StockReserved) {
 		sk.at(a.Location).hold(a.Quantity)
 	}
 	s.limitHold(sk, r.customer, d.Quantity)
+	s.holdPreorders(r.id, line, d.Preorders)
 }
 
 func (s *State) applyCommitted(sk *skuState, d ReservationCommitted) {
@@ -630,6 +650,8 @@ func (s *State) applyCommitted(sk *skuState, d ReservationCommitted) {
 	for _, a := range line.allocations {
 		sk.at(a.Location).unhold(a.Quantity)
 	}
+	s.settlePreorders(r.id, line)
+	s.commitPreorders(d.Preorders)
 	for _, a := range d.Allocations {
 		var lots []LotQty
 		for _, l := range d.Lots {
@@ -658,6 +680,7 @@ func (s *State) applyReleased(sk *skuState, d ReservationReleased) {
 		sk.at(a.Location).unhold(a.Quantity)
 	}
 	s.limitHold(sk, r.customer, -line.quantity)
+	s.settlePreorders(r.id, line)
 	// The line is marked released before the reservation is looked at as a
 	// whole: a participant forgets a compensated reservation once its last
 	// line is released, and must count this line among them. (Marking it

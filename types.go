@@ -109,6 +109,13 @@ type SKUState struct {
 	// Available is derived from theirs (see BundleStock).
 	Derived    bool              `json:"derived,omitempty"`
 	Components []BundleComponent `json:"components,omitempty"`
+
+	// Preorders says whether reservations may hold expected stock;
+	// Expected, Preordered and Preorderable add up the locations'.
+	Preorders    bool  `json:"preorders"`
+	Expected     int64 `json:"expected"`
+	Preordered   int64 `json:"preordered"`
+	Preorderable int64 `json:"preorderable"`
 }
 
 // LocationState is the stock of one SKU at one location. Available is
@@ -127,6 +134,14 @@ type LocationState struct {
 	// first; HoldCount is the full number.
 	Holds     []HoldView `json:"holds"`
 	HoldCount int        `json:"hold_count"`
+
+	// Expected is the units the location's expected receipts will still
+	// bring (less those sold before arrival), Preordered those held by
+	// preorders, Preorderable those a preorder may still hold (0 unless
+	// the SKU takes preorders).
+	Expected     int64 `json:"expected"`
+	Preordered   int64 `json:"preordered"`
+	Preorderable int64 `json:"preorderable"`
 }
 
 // MaxHoldsListed bounds the holds listed per location in a SKUState.
@@ -166,6 +181,13 @@ type ReservationLine struct {
 	Quantity    int64        `json:"quantity"`
 	Held        int64        `json:"held"`
 	Allocations []Allocation `json:"allocations"`
+
+	// Preorder is how many of Quantity are held against expected stock
+	// (listed in Preorders), not in Allocations; for a committed line,
+	// how many were sold before they arrived. An arrival turns held
+	// preorders into allocations, and Preorder falls to 0.
+	Preorder  int64          `json:"preorder"`
+	Preorders []PreorderHold `json:"preorders,omitempty"`
 }
 
 // TransferStatus is where a transfer is in its life.
@@ -240,4 +262,7 @@ type SKUConfig struct {
 
 	// CustomerLimit is the per-customer limit, nil for none.
 	CustomerLimit *CustomerLimit `json:"customer_limit,omitempty"`
+
+	// Preorders lets reservations hold expected stock.
+	Preorders bool `json:"preorders"`
 }

@@ -116,12 +116,16 @@ func (r *reservation) view(p int) Reservation {
 			continue
 		}
 		line := ReservationLine{SKU: l.sku, Quantity: l.quantity, Held: l.quantity, Allocations: l.allocations}
+		line.Preorder, line.Preorders = sumPreorders(l.preorders), l.preorders
 		if r.status == StatusCommitted {
 			// Every committed line knows where its units were taken,
 			// remote lines included (see applySaga); a line committed
 			// with zero units shows no allocations, not the held ones.
 			line.Quantity = l.committed
 			line.Allocations = l.committedAt
+			// What was not taken at a location was sold before it
+			// arrived.
+			line.Preorder, line.Preorders = l.committed-sumAllocations(l.committedAt), nil
 		}
 		if line.Allocations == nil {
 			line.Allocations = []Allocation{}
@@ -173,7 +177,7 @@ func (s *State) SKUConfigResult(sku string) (SKUConfig, error) {
 	if sk == nil {
 		return SKUConfig{}, notFound("sku", sku)
 	}
-	return SKUConfig{SKU: sk.id, SafetyStock: sk.safety, LowStockThreshold: sk.lowStock, SalesCap: sk.salesCap, SalesCapRemaining: sk.capRemaining(), CustomerLimit: sk.customerLimitOf()}, nil
+	return SKUConfig{SKU: sk.id, SafetyStock: sk.safety, LowStockThreshold: sk.lowStock, SalesCap: sk.salesCap, SalesCapRemaining: sk.capRemaining(), CustomerLimit: sk.customerLimitOf(), Preorders: sk.preorders}, nil
 }
 
 // ReceiptResult is the answer to ReceiveStock.

@@ -33,6 +33,9 @@ type SKUConfigRequest struct {
 	// CustomerLimit is optional: absent, or with no units, the SKU has no
 	// per-customer limit.
 	CustomerLimit *CustomerLimitBody `json:"customer_limit,omitempty"`
+	// Preorders is optional: absent or false, reservations never hold
+	// expected stock.
+	Preorders bool `json:"preorders"`
 }
 
 // CustomerLimitBody is a SKU's per-customer limit in PUT

@@ -174,7 +174,7 @@ var (
 			if err != nil {
 				return stockd.SKUConfig{}, false, err
 			}
-			c, err := s.ConfigureSKU(ctx, stockd.ConfigureSKU{SKU: r.SKU, SafetyStock: r.SafetyStock, LowStockThreshold: r.LowStockThreshold, SalesCap: r.SalesCap, CustomerLimit: limit})
+			c, err := s.ConfigureSKU(ctx, stockd.ConfigureSKU{SKU: r.SKU, SafetyStock: r.SafetyStock, LowStockThreshold: r.LowStockThreshold, SalesCap: r.SalesCap, CustomerLimit: limit, Preorders: r.Preorders})
 			return c, false, err
 		},
 	})

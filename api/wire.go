@@ -117,6 +117,7 @@ func appendReservation(dst []byte, v *stockd.Reservation) ([]byte, bool) {
 	dst, ok1 := jsonwire.AppendTime(dst, v.CreatedAt)
 	dst = append(dst, `,"expires_at":`...)
 	dst, ok2 := jsonwire.AppendTime(dst, v.ExpiresAt)
+	ok3 := true
 	dst = append(dst, `,"lines":`...)
 	if v.Lines == nil {
 		dst = append(dst, "null"...)
@@ -150,6 +151,11 @@ func appendReservation(dst []byte, v *stockd.Reservation) ([]byte, bool) {
 				}
 				dst = append(dst, ']')
 			}
+			dst = append(dst, `,"preorder":`...)
+			dst = jsonwire.AppendInt(dst, l.Preorder)
+			// A line held against expected stock is rare: json.Marshal
+			// writes its preorders.
+			ok3 = ok3 && len(l.Preorders) == 0
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
@@ -164,7 +170,7 @@ func appendReservation(dst []byte, v *stockd.Reservation) ([]byte, bool) {
 		dst = append(dst, `,"bundles":`...)
 		dst = append(dst, b...)
 	}
-	return append(dst, '}'), ok1 && ok2
+	return append(dst, '}'), ok1 && ok2 && ok3
 }
 
 func appendTransfer(dst []byte, v *stockd.Transfer) ([]byte, bool) {

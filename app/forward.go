@@ -186,6 +186,22 @@ func (r *router) GetTransfer(ctx context.Context, id string) (stockd.Transfer, e
 	return forward(ctx, r, id, (*engine.Engine).GetTransfer, (*client.Client).GetTransfer)
 }
 
+func (r *router) ExpectReceipt(ctx context.Context, c stockd.ExpectReceipt) (stockd.ExpectedReceipt, bool, error) {
+	return forwardCreated(ctx, r, c, (*engine.Engine).ExpectReceipt, (*client.Client).ExpectReceipt)
+}
+
+func (r *router) ArriveExpected(ctx context.Context, c stockd.ArriveExpected) (stockd.ExpectedReceipt, error) {
+	return forward(ctx, r, c, (*engine.Engine).ArriveExpected, (*client.Client).ArriveExpected)
+}
+
+func (r *router) CancelExpected(ctx context.Context, c stockd.CancelExpected) (stockd.ExpectedReceipt, error) {
+	return forward(ctx, r, c, (*engine.Engine).CancelExpected, (*client.Client).CancelExpected)
+}
+
+func (r *router) GetExpectedReceipt(ctx context.Context, id string) (stockd.ExpectedReceipt, error) {
+	return forward(ctx, r, id, (*engine.Engine).GetExpectedReceipt, (*client.Client).GetExpectedReceipt)
+}
+
 func (r *router) Reserve(ctx context.Context, c stockd.Reserve) (stockd.Reservation, bool, error) {
 	return forwardCreated(ctx, r, c, (*engine.Engine).Reserve, (*client.Client).Reserve)
 }

@@ -298,7 +298,7 @@ func (c *Client) Locations(ctx context.Context) ([]stockd.Location, error) {
 // ConfigureSKU sets a SKU's safety stock and low-stock threshold with
 // PUT /v1/skus/{sku}/config.
 func (c *Client) ConfigureSKU(ctx context.Context, cmd stockd.ConfigureSKU) (stockd.SKUConfig, error) {
-	v, _, err := call(ctx, c, api.ConfigureSKU, &api.SKUConfigRequest{SKU: cmd.SKU, SafetyStock: cmd.SafetyStock, LowStockThreshold: cmd.LowStockThreshold, SalesCap: cmd.SalesCap, CustomerLimit: api.LimitBody(cmd.CustomerLimit)})
+	v, _, err := call(ctx, c, api.ConfigureSKU, &api.SKUConfigRequest{SKU: cmd.SKU, SafetyStock: cmd.SafetyStock, LowStockThreshold: cmd.LowStockThreshold, SalesCap: cmd.SalesCap, CustomerLimit: api.LimitBody(cmd.CustomerLimit), Preorders: cmd.Preorders})
 	return v, err
 }
 

@@ -159,6 +159,8 @@ func readReservation(data []byte) (stockd.Reservation, bool) {
 						l.Quantity = r.Int64()
 					case "held":
 						l.Held = r.Int64()
+					case "preorder":
+						l.Preorder = r.Int64()
 					case "allocations":
 						r.Array()
 						l.Allocations = make([]stockd.Allocation, 0, 1)

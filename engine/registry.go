@@ -26,7 +26,7 @@ type registry struct {
 }
 
 // keyKinds lists the kinds of key, indexing registry.kinds.
-var keyKinds = [...]string{stockd.KindReceipt, stockd.KindAdjustment, stockd.KindCount, stockd.KindTransfer, stockd.KindReservation}
+var keyKinds = [...]string{stockd.KindReceipt, stockd.KindAdjustment, stockd.KindCount, stockd.KindTransfer, stockd.KindReservation, stockd.KindExpectedReceipt}
 
 func kindIndex(kind string) int {
 	for i, k := range keyKinds {

@@ -219,7 +219,11 @@ func (e *Engine) Change(ctx context.Context, c stockd.ChangeReservation) (stockd
 // GetReservation returns a reservation as it is now.
 func (e *Engine) GetReservation(ctx context.Context, id string) (stockd.Reservation, error) {
 	key := stockd.Key{Kind: stockd.KindReservation, ID: id}
-	return getEntity(ctx, e, key, func(s *stockd.State) (stockd.Reservation, bool) { return s.ReservationView(id) })
+	r, err := getEntity(ctx, e, key, func(s *stockd.State) (stockd.Reservation, bool) { return s.ReservationView(id) })
+	if err == nil {
+		e.freshPreorders(ctx, &r)
+	}
+	return r, err
 }
 
 // GetTransfer returns a transfer as it is now.

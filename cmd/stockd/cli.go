@@ -309,7 +309,8 @@ func exitCode(err error) int {
 	case stockd.CodeInvalid, stockd.CodeInsufficientStock, stockd.CodeNotHeld, stockd.CodeNotFound,
 		stockd.CodeIdempotencyMismatch, stockd.CodeBodyTooLarge, stockd.CodeUnknownLocation,
 		stockd.CodeUnauthenticated, stockd.CodeForbidden, stockd.CodeUnsupportedMediaType, stockd.CodeInUse,
-		stockd.CodeSalesCap, stockd.CodeCustomerLimit, stockd.CodeCustomerRequired:
+		stockd.CodeSalesCap, stockd.CodeCustomerLimit, stockd.CodeCustomerRequired,
+		stockd.CodeExpectedReceiptClosed:
 		return exitRejected
 	}
 	return exitFailure

@@ -92,6 +92,7 @@ func TestEveryOperationHasACommand(t *testing.T) {
 		{"reserve", "--id", "cart-1", "--customer", "c-9", "A=1"},
 		{"reserve", "--id", "cart-3", "A=1"},
 		{"reserve", "--id", "cart-4", "A=1"},
+		{"expected", "--id", "po-2", "--sku", "A", "--location", "w1", "-q", "5", "--at", "2027-04-01T08:00:00Z"},
 		{"subscription", "create", "erp", "--from", "beginning"},
 		{"subscription", "create", "old", "--from", "now"},
 	} {

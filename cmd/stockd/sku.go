@@ -229,8 +229,8 @@ func compactJSON(data json.RawMessage) string {
 }
 
 func runSKUConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	c := newClientCmd("sku config", "sku config SKU --safety-stock N [--low-stock-threshold N] [--sales-cap N] [--customer-limit N --customer-window D]",
-		"Configures a SKU: safety stock is never sold at any location; the low-stock\nthreshold drives low-stock signals; a sales cap bounds the units ever committed;\na customer limit bounds the units one customer holds and commits in a window.",
+	c := newClientCmd("sku config", "sku config SKU --safety-stock N [--low-stock-threshold N] [--sales-cap N] [--customer-limit N --customer-window D] [--preorders]",
+		"Configures a SKU: safety stock is never sold at any location; the low-stock\nthreshold drives low-stock signals; a sales cap bounds the units ever committed;\na customer limit bounds the units one customer holds and commits in a window;\npreorders let reservations hold expected stock.",
 		`stockd sku config A --safety-stock 2 --low-stock-threshold 10`, stdout, stderr)
 	var cmd stockd.ConfigureSKU
 	c.fs.Int64Var(&cmd.SafetyStock, "safety-stock", 0, "units at each location that are never sold")
@@ -239,6 +239,7 @@ func runSKUConfig(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	c.fs.Int64Var(&cmd.SalesCap, "sales-cap", 0, "units that may ever be committed, whatever stock arrives (0: no cap)")
 	c.fs.Int64Var(&cmd.CustomerLimit.Units, "customer-limit", 0, "units one customer may hold and commit within --customer-window (0: no limit)")
 	c.fs.DurationVar(&cmd.CustomerLimit.Window, "customer-window", 24*time.Hour, "the window of --customer-limit")
+	c.fs.BoolVar(&cmd.Preorders, "preorders", false, "let reservations hold expected stock (see stockd expected)")
 	c.retryFlag()
 	pos, code, ok := c.parse(args)
 	if !ok {
@@ -267,6 +268,9 @@ func runSKUConfig(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if l := cfg.CustomerLimit; l != nil {
 		fmt.Fprintf(stdout, ", customer limit %d per %s", l.Units, api.FormatDuration(l.Window))
+	}
+	if cfg.Preorders {
+		fmt.Fprint(stdout, ", preorders")
 	}
 	fmt.Fprintln(stdout)
 	return exitOK
