@@ -2,8 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/stockd/stockd"
@@ -31,36 +29,10 @@ func TestBundleRaceForTheLastKitsHoldsNoComponentTwice(t *testing.T) {
 		t.Fatalf("bundle before the race = %+v, want 5 derived", v)
 	}
 
-	const carts = 32
-	var (
-		start   = make(chan struct{})
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		granted []string
-		errs    []error
-	)
-	for i := range carts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id := fmt.Sprintf("cart-%d", i)
-			<-start
-			_, _, err := e.Reserve(ctx, stockd.Reserve{ID: id, Lines: []stockd.ReserveLine{{SKU: kit, Quantity: 1}}})
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				granted = append(granted, id)
-			case !stockd.IsCode(err, stockd.CodeInsufficientStock):
-				errs = append(errs, err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatalf("refusals other than insufficient_stock: %v", errs)
-	}
+	granted := raceCarts(t, 32, stockd.CodeInsufficientStock, func(id string) error {
+		_, _, err := e.Reserve(ctx, stockd.Reserve{ID: id, Lines: []stockd.ReserveLine{{SKU: kit, Quantity: 1}}})
+		return err
+	})
 	if len(granted) != 5 {
 		t.Fatalf("granted %d carts, want 5 (the kits there are)", len(granted))
 	}

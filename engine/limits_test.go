@@ -2,8 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,36 +26,10 @@ func TestCustomerLimitRaceOfOneCustomersCartsHoldsNoMoreThanTheLimit(t *testing.
 	must3(e.Receive(ctx, stockd.ReceiveStock{ID: "r2", SKU: other, Location: "w1", Quantity: 100}))
 	must(e.ConfigureSKU(ctx, stockd.ConfigureSKU{SKU: limited, CustomerLimit: stockd.CustomerLimit{Units: 3, Window: 24 * time.Hour}}))
 
-	const carts = 64
-	var (
-		start   = make(chan struct{})
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		granted []string
-		errs    []error
-	)
-	for i := range carts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id := fmt.Sprintf("cart-%d", i)
-			<-start
-			_, _, err := e.Reserve(ctx, stockd.Reserve{ID: id, Customer: "hoarder", Lines: []stockd.ReserveLine{{SKU: other, Quantity: 1}, {SKU: limited, Quantity: 1}}})
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				granted = append(granted, id)
-			case !stockd.IsCode(err, stockd.CodeCustomerLimit):
-				errs = append(errs, err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatalf("refusals other than customer_limit: %v", errs)
-	}
+	granted := raceCarts(t, 64, stockd.CodeCustomerLimit, func(id string) error {
+		_, _, err := e.Reserve(ctx, stockd.Reserve{ID: id, Customer: "hoarder", Lines: []stockd.ReserveLine{{SKU: other, Quantity: 1}, {SKU: limited, Quantity: 1}}})
+		return err
+	})
 	if len(granted) != 3 {
 		t.Fatalf("granted %v; want exactly three carts", granted)
 	}

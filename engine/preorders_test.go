@@ -2,8 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -36,36 +34,10 @@ func TestPreorderRaceHoldsNoMoreThanOnHandAndExpected(t *testing.T) {
 		t.Fatalf("expect again: created %v, %v; want a replay", created, err)
 	}
 
-	const carts = 48
-	var (
-		start   = make(chan struct{})
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		granted []string
-		errs    []error
-	)
-	for i := range carts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id := fmt.Sprintf("cart-%d", i)
-			<-start
-			_, _, err := e.Reserve(ctx, stockd.Reserve{ID: id, Lines: []stockd.ReserveLine{{SKU: other, Quantity: 1}, {SKU: pre, Quantity: 1}}})
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				granted = append(granted, id)
-			case !stockd.IsCode(err, stockd.CodeInsufficientStock):
-				errs = append(errs, err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatalf("refusals other than insufficient_stock: %v", errs)
-	}
+	granted := raceCarts(t, 48, stockd.CodeInsufficientStock, func(id string) error {
+		_, _, err := e.Reserve(ctx, stockd.Reserve{ID: id, Lines: []stockd.ReserveLine{{SKU: other, Quantity: 1}, {SKU: pre, Quantity: 1}}})
+		return err
+	})
 	if len(granted) != 10 {
 		t.Fatalf("granted %d carts; want 10, the 3 on hand and the 7 expected", len(granted))
 	}

@@ -2,8 +2,6 @@ package engine_test
 
 import (
 	"context"
-	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/stockd/stockd"
@@ -30,39 +28,13 @@ func TestSalesCapRaceForTheLastUnitCommitsNoMoreThanTheCap(t *testing.T) {
 	must3(e.Reserve(ctx, stockd.Reserve{ID: "first", Lines: []stockd.ReserveLine{{SKU: capped, Quantity: 4}}}))
 	must(e.Commit(ctx, stockd.CommitReservation{ID: "first"}))
 
-	const carts = 64
-	var (
-		start   = make(chan struct{})
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		granted []string
-		errs    []error
-	)
-	for i := range carts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			id := fmt.Sprintf("cart-%d", i)
-			<-start
-			_, _, err := e.Reserve(ctx, stockd.Reserve{ID: id, Lines: []stockd.ReserveLine{{SKU: other, Quantity: 1}, {SKU: capped, Quantity: 1}}})
-			if err == nil {
-				_, err = e.Commit(ctx, stockd.CommitReservation{ID: id})
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				granted = append(granted, id)
-			case !stockd.IsCode(err, stockd.CodeSalesCap):
-				errs = append(errs, err)
-			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatalf("refusals other than sales_cap: %v", errs)
-	}
+	granted := raceCarts(t, 64, stockd.CodeSalesCap, func(id string) error {
+		_, _, err := e.Reserve(ctx, stockd.Reserve{ID: id, Lines: []stockd.ReserveLine{{SKU: other, Quantity: 1}, {SKU: capped, Quantity: 1}}})
+		if err == nil {
+			_, err = e.Commit(ctx, stockd.CommitReservation{ID: id})
+		}
+		return err
+	})
 	if len(granted) != 1 {
 		t.Fatalf("granted %v; want exactly one cart", granted)
 	}
