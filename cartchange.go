@@ -71,18 +71,7 @@ func changeFingerprint(c ChangeReservation) uint64 {
 	h := fnv1a(fnvOffset)
 	h.strings("change", c.ID, c.Key, c.Region)
 	h.int(int64(c.TTL))
-	h.int(int64(len(c.Lines)))
-	for _, l := range c.Lines {
-		h.strings(l.SKU, l.Location)
-		h.int(l.Quantity)
-		if l.Split {
-			h.int(1)
-		} else {
-			h.int(0)
-		}
-		h.int(int64(len(l.Locations)))
-		h.strings(l.Locations...)
-	}
+	h.reserveLines(c.Lines)
 	return uint64(h)
 }
 

@@ -337,18 +337,7 @@ func Fingerprint(cmd Command) uint64 {
 	case Reserve:
 		h.strings("reserve", c.ID, c.Customer, c.Region)
 		h.int(int64(c.TTL))
-		h.int(int64(len(c.Lines)))
-		for _, l := range c.Lines {
-			h.strings(l.SKU, l.Location)
-			h.int(l.Quantity)
-			if l.Split {
-				h.int(1)
-			} else {
-				h.int(0)
-			}
-			h.int(int64(len(l.Locations)))
-			h.strings(l.Locations...)
-		}
+		h.reserveLines(c.Lines)
 	default:
 		return 0
 	}
@@ -377,6 +366,23 @@ func (h *fnv1a) strings(ss ...string) {
 	for _, s := range ss {
 		h.int(int64(len(s)))
 		h.string(s)
+	}
+}
+
+// reserveLines digests reservation lines, as a Reserve and a change carry
+// them.
+func (h *fnv1a) reserveLines(lines []ReserveLine) {
+	h.int(int64(len(lines)))
+	for _, l := range lines {
+		h.strings(l.SKU, l.Location)
+		h.int(l.Quantity)
+		if l.Split {
+			h.int(1)
+		} else {
+			h.int(0)
+		}
+		h.int(int64(len(l.Locations)))
+		h.strings(l.Locations...)
 	}
 }
 
