@@ -196,16 +196,10 @@ func (c *sagaChange) outcome() error {
 }
 
 // sagaGrow asks a participant to grow its lines of a cart to the union of
-// what it holds and lines, the lines it is to hold after a change.
-type sagaGrow struct {
-	reservation string
-	home, step  int
-	attempt     uint64
-	lines       []ReserveLine
-	region      string
-	expiresAt   time.Time // the cart's deadline, for a participant joining it
-	customer    string
-}
+// what it holds and lines, the lines it is to hold after a change. It says
+// what a sagaHold says (expiresAt is the cart's deadline, for a participant
+// joining it), and travels the same way.
+type sagaGrow sagaHold
 
 // sagaTrim tells a participant to hold exactly lines of a cart: its lines
 // after a change, made or refused.

@@ -59,14 +59,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 	switch c := m.Command.(type) {
 	case sagaHold:
 		w.byte(kindSagaHold)
-		w.string(c.reservation)
-		w.varint(int64(c.home))
-		w.varint(int64(c.step))
-		w.uvarint(c.attempt)
-		w.reserveLines(c.lines)
-		w.string(c.region)
-		w.time(c.expiresAt)
-		w.string(c.customer)
+		w.sagaHold(c)
 	case sagaStep:
 		w.byte(kindSagaStep)
 		w.string(c.reservation)
@@ -101,14 +94,7 @@ func EncodeMessage(m Message) ([]byte, error) {
 		w.string(c.reservation)
 	case sagaGrow:
 		w.byte(kindSagaGrow)
-		w.string(c.reservation)
-		w.varint(int64(c.home))
-		w.varint(int64(c.step))
-		w.uvarint(c.attempt)
-		w.reserveLines(c.lines)
-		w.string(c.region)
-		w.time(c.expiresAt)
-		w.string(c.customer)
+		w.sagaHold(sagaHold(c))
 	case sagaTrim:
 		w.byte(kindSagaTrim)
 		w.string(c.reservation)
@@ -133,12 +119,7 @@ func DecodeMessage(data []byte) (Message, error) {
 	m := Message{To: r.partition()}
 	switch kind := r.byte(); kind {
 	case kindSagaHold:
-		c := sagaHold{reservation: r.string(), home: r.partition(), step: r.step(), attempt: r.uvarint()}
-		c.lines = r.reserveLines()
-		c.region = r.string()
-		c.expiresAt = r.time()
-		c.customer = r.string()
-		m.Command = c
+		m.Command = r.sagaHold()
 	case kindSagaStep:
 		c := sagaStep{reservation: r.string(), home: r.partition(), step: r.step(), attempt: r.uvarint()}
 		c.action = SagaAction(r.byte())
@@ -180,20 +161,14 @@ func DecodeMessage(data []byte) (Message, error) {
 			r.fail("message kind %d in format %d", kind, v)
 			break
 		}
-		reservation, home, step, attempt := r.string(), r.partition(), r.step(), r.uvarint()
 		if kind == kindSagaGrow {
-			c := sagaGrow{reservation: reservation, home: home, step: step, attempt: attempt}
-			c.lines = r.reserveLines()
-			c.region = r.string()
-			c.expiresAt = r.time()
-			c.customer = r.string()
-			m.Command = c
-		} else {
-			c := sagaTrim{reservation: reservation, home: home, step: step, attempt: attempt}
-			c.lines = r.resLines()
-			c.expiresAt = r.time()
-			m.Command = c
+			m.Command = sagaGrow(r.sagaHold())
+			break
 		}
+		c := sagaTrim{reservation: r.string(), home: r.partition(), step: r.step(), attempt: r.uvarint()}
+		c.lines = r.resLines()
+		c.expiresAt = r.time()
+		m.Command = c
 	default:
 		r.fail("unknown message kind %d", kind)
 	}
@@ -204,6 +179,28 @@ func DecodeMessage(data []byte) (Message, error) {
 		return Message{}, fmt.Errorf("%w: %d trailing bytes in message", ErrCorrupt, len(r.buf))
 	}
 	return m, nil
+}
+
+// sagaHold writes the body of a sagaHold, which a sagaGrow shares.
+func (w *writer) sagaHold(c sagaHold) {
+	w.string(c.reservation)
+	w.varint(int64(c.home))
+	w.varint(int64(c.step))
+	w.uvarint(c.attempt)
+	w.reserveLines(c.lines)
+	w.string(c.region)
+	w.time(c.expiresAt)
+	w.string(c.customer)
+}
+
+// sagaHold reads what writer.sagaHold wrote.
+func (r *reader) sagaHold() sagaHold {
+	c := sagaHold{reservation: r.string(), home: r.partition(), step: r.step(), attempt: r.uvarint()}
+	c.lines = r.reserveLines()
+	c.region = r.string()
+	c.expiresAt = r.time()
+	c.customer = r.string()
+	return c
 }
 
 // partition reads a partition number, which is never negative.
