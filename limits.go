@@ -238,8 +238,11 @@ func (s *State) limited(l ReserveLine, customer, reservation string, now time.Ti
 // this decision admitted before it, so that lines of one SKU in one cart
 // count together.
 func (x *decision) limited(l ReserveLine, customer, reservation string) *Shortfall {
+	if sk := x.s.skus[l.SKU]; sk == nil || sk.limit == nil {
+		return nil // most SKUs: one lookup on the reservation path
+	}
 	short := x.s.limited(l, customer, reservation, x.now, x.limitPending[l.SKU])
-	if short == nil && x.s.skus[l.SKU] != nil && x.s.skus[l.SKU].limit != nil {
+	if short == nil {
 		if x.limitPending == nil {
 			x.limitPending = make(map[string]int64, 1)
 		}
